@@ -1,0 +1,247 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// Package collector reads the host's layers (systemd units, kernel
+// listeners, dial probes) for one scrape, joins them per check and emits the
+// metrics. It has no flags, no globals and no init() registration: everything
+// it needs is passed to New.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warden-exporter/warden_exporter/config"
+)
+
+const namespace = "warden"
+
+// Source reads one layer of the host. Update is called once per scrape with
+// the scrape's context, whose deadline it must honour: the exporter stops
+// waiting at the deadline and reports the source as failed.
+type Source interface {
+	// Name is the value of the `collector` label (systemd, listeners, probes).
+	Name() string
+	// Describe sends the descriptors of every metric the source's readings
+	// can emit, so the registry can check Collect against them.
+	Describe(ch chan<- *prometheus.Desc)
+	// Update reads the source once for cfg.
+	Update(ctx context.Context, cfg *config.Config) (Reading, error)
+}
+
+// Reading is what a source read in one scrape.
+type Reading interface {
+	// Collect emits the metrics that describe this reading alone.
+	Collect(ch chan<- prometheus.Metric)
+}
+
+// ErrSourceBusy is returned for a source whose earlier updates are still
+// running after their scrapes gave up on them. Refusing to start more keeps
+// a stuck dependency from growing goroutines without bound.
+var ErrSourceBusy = errors.New("too many earlier updates still running")
+
+// maxInFlightPerSource bounds the updates of one source running at once:
+// concurrent scrapes plus abandoned ones that have not returned yet.
+const maxInFlightPerSource = 4
+
+// Exporter runs the sources for one scrape and emits what they read.
+type Exporter struct {
+	logger  log.Logger
+	config  func() *config.Config
+	sources []*sourceState
+
+	successDesc  *prometheus.Desc
+	durationDesc *prometheus.Desc
+}
+
+type sourceState struct {
+	Source
+	inFlight atomic.Int32
+	mu       sync.Mutex
+	failing  bool // last outcome, to log transitions rather than every scrape
+}
+
+// New returns an Exporter over sources. currentConfig is called once per
+// scrape, so a reload takes effect at the next scrape.
+func New(logger log.Logger, currentConfig func() *config.Config, sources ...Source) (*Exporter, error) {
+	e := &Exporter{
+		logger: logger,
+		config: currentConfig,
+		successDesc: prometheus.NewDesc(
+			prometheus.BuildFQName(namespace, "collector", "success"),
+			"1 if the collector read its source successfully in this scrape, 0 if it failed or ran out of time.",
+			[]string{"collector"}, nil,
+		),
+		durationDesc: prometheus.NewDesc(
+			prometheus.BuildFQName(namespace, "collector", "duration_seconds"),
+			"Time the collector spent reading its source in this scrape.",
+			[]string{"collector"}, nil,
+		),
+	}
+	seen := map[string]bool{}
+	for _, s := range sources {
+		if seen[s.Name()] {
+			return nil, fmt.Errorf("source %q registered twice", s.Name())
+		}
+		seen[s.Name()] = true
+		e.sources = append(e.sources, &sourceState{Source: s})
+	}
+	return e, nil
+}
+
+// Describe sends the descriptors of every metric a scrape can emit.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	ch <- e.successDesc
+	ch <- e.durationDesc
+	for _, s := range e.sources {
+		s.Describe(ch)
+	}
+}
+
+// Scrape returns a collector for one scrape: its Collect reads every source
+// under ctx and returns by ctx's deadline whatever the sources do.
+func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
+	return &scrape{exporter: e, ctx: ctx}
+}
+
+type scrape struct {
+	exporter *Exporter
+	ctx      context.Context
+}
+
+func (s *scrape) Describe(ch chan<- *prometheus.Desc) { s.exporter.Describe(ch) }
+
+func (s *scrape) Collect(ch chan<- prometheus.Metric) {
+	e := s.exporter
+	cfg := e.config()
+	outcomes := e.update(s.ctx, cfg)
+	for i, src := range e.sources {
+		o := outcomes[i]
+		success := 0.0
+		if o.err == nil {
+			success = 1
+			o.reading.Collect(ch)
+		}
+		ch <- prometheus.MustNewConstMetric(e.successDesc, prometheus.GaugeValue, success, src.Name())
+		ch <- prometheus.MustNewConstMetric(e.durationDesc, prometheus.GaugeValue, o.duration.Seconds(), src.Name())
+	}
+}
+
+type outcome struct {
+	reading  Reading
+	err      error
+	duration time.Duration
+}
+
+// update runs every source concurrently and waits for each until ctx is
+// done. A source that has not answered by then counts as failed with the
+// context's error; its late answer is dropped, never served as fresh data.
+func (e *Exporter) update(ctx context.Context, cfg *config.Config) []outcome {
+	outcomes := make([]outcome, len(e.sources))
+	type result struct {
+		index int
+		outcome
+	}
+	// Buffered for every source, so a source that returns after we stopped
+	// waiting can still send and its goroutine ends.
+	results := make(chan result, len(e.sources))
+	start := time.Now()
+	pending := 0
+	for i, src := range e.sources {
+		if src.inFlight.Add(1) > maxInFlightPerSource {
+			src.inFlight.Add(-1)
+			outcomes[i] = outcome{err: ErrSourceBusy}
+			continue
+		}
+		pending++
+		go func() {
+			defer src.inFlight.Add(-1)
+			t0 := time.Now()
+			reading, err := src.Update(ctx, cfg)
+			if err == nil && reading == nil {
+				err = errors.New("source returned no reading")
+			}
+			results <- result{i, outcome{reading, err, time.Since(t0)}}
+		}()
+	}
+	done := make([]bool, len(e.sources))
+	for ; pending > 0; pending-- {
+		select {
+		case r := <-results:
+			outcomes[r.index] = r.outcome
+			done[r.index] = true
+			continue
+		case <-ctx.Done():
+		}
+		for i := range e.sources {
+			if !done[i] && outcomes[i].err == nil {
+				outcomes[i] = outcome{err: fmt.Errorf("gave up waiting: %w", ctx.Err()), duration: time.Since(start)}
+			}
+		}
+		break
+	}
+	for i, src := range e.sources {
+		e.logTransition(src, outcomes[i].err)
+	}
+	return outcomes
+}
+
+// logTransition logs when a source starts failing and when it recovers: a
+// failing source is visible in warden_collector_success on every scrape, so
+// repeating the same warning every scrape would only bury other lines.
+func (e *Exporter) logTransition(src *sourceState, err error) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	switch {
+	case err != nil && !src.failing:
+		level.Warn(e.logger).Log("msg", "collector failed", "collector", src.Name(), "err", err)
+	case err != nil:
+		level.Debug(e.logger).Log("msg", "collector still failing", "collector", src.Name(), "err", err)
+	case src.failing:
+		level.Info(e.logger).Log("msg", "collector recovered", "collector", src.Name())
+	}
+	src.failing = err != nil
+}
+
+// ScrapeTimeout derives the time a scrape may take from Prometheus's
+// X-Prometheus-Scrape-Timeout-Seconds header, minus offset to leave room for
+// encoding and the network. Without a usable header it returns fallback.
+// When the offset would leave nothing, it keeps a tenth of the header's
+// timeout rather than failing every source outright.
+func ScrapeTimeout(header string, offset, fallback time.Duration) time.Duration {
+	if header == "" {
+		return fallback
+	}
+	seconds, err := strconv.ParseFloat(header, 64)
+	if err != nil || seconds <= 0 || math.IsNaN(seconds) || math.IsInf(seconds, 0) {
+		return fallback
+	}
+	if seconds > 24*3600 {
+		seconds = 24 * 3600
+	}
+	timeout := time.Duration(seconds * float64(time.Second))
+	if timeout-offset <= timeout/10 {
+		return timeout / 10
+	}
+	return timeout - offset
+}

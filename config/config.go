@@ -1,0 +1,272 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// Package config is warden_exporter's configuration: the YAML schema, its
+// defaults, strict parsing and validation. Every error names the file, the
+// line and the field it is about.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"time"
+
+	commonconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize is the largest config file we read. Real configs are a few
+// kilobytes; a limit keeps a wrong path (a log file, /dev/zero) from eating
+// memory.
+const MaxFileSize = 8 << 20
+
+// DefaultProbeTimeout applies to probes that set no timeout.
+const DefaultProbeTimeout = model.Duration(2 * time.Second)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Discovery turns on the zero-config behaviour: every loaded service unit
+	// that owns a listener becomes an implicit check.
+	Discovery Discovery `yaml:"discovery"`
+	Checks    []Check   `yaml:"checks"`
+
+	// Source is where the config came from: a file path, or "" for the
+	// embedded default. Not part of the YAML.
+	Source string `yaml:"-"`
+}
+
+// Discovery configures implicit checks learned from the host.
+type Discovery struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Check is one service with the ports it must listen on and the probes it
+// must answer.
+type Check struct {
+	Name   string  `yaml:"name"`
+	Unit   string  `yaml:"unit,omitempty"`
+	Ports  []Port  `yaml:"ports,omitempty"`
+	Probes []Probe `yaml:"probes,omitempty"`
+}
+
+// Port is one socket the check's service must hold.
+type Port struct {
+	Port int `yaml:"port"`
+	// Address restricts the match to a local address; "" matches any.
+	Address string `yaml:"address,omitempty"`
+	// Proto is "tcp" (default) or "udp".
+	Proto string `yaml:"proto"`
+}
+
+// Probe is one dial of a target, optionally with TLS and a scripted exchange.
+type Probe struct {
+	Target        string         `yaml:"target"`
+	Timeout       model.Duration `yaml:"timeout"`
+	TLS           bool           `yaml:"tls,omitempty"`
+	TLSConfig     *TLSConfig     `yaml:"tls_config,omitempty"`
+	QueryResponse []Step         `yaml:"query_response,omitempty"`
+}
+
+// Step is one step of a probe's exchange: exactly one of Send and Expect.
+type Step struct {
+	// Send is written to the connection as is (YAML's "\r\n" escapes apply
+	// in double-quoted strings).
+	Send string `yaml:"send,omitempty"`
+	// Expect is a regular expression the data read must match.
+	Expect *Regexp `yaml:"expect,omitempty"`
+}
+
+// TLSConfig is the subset of Prometheus's common TLS config that a probe
+// needs, with the same field names. Relative file paths are relative to the
+// config file's directory.
+type TLSConfig struct {
+	CA                 string                  `yaml:"ca,omitempty"`
+	Cert               string                  `yaml:"cert,omitempty"`
+	Key                commonconfig.Secret     `yaml:"key,omitempty"`
+	CAFile             string                  `yaml:"ca_file,omitempty"`
+	CertFile           string                  `yaml:"cert_file,omitempty"`
+	KeyFile            string                  `yaml:"key_file,omitempty"`
+	ServerName         string                  `yaml:"server_name,omitempty"`
+	InsecureSkipVerify bool                    `yaml:"insecure_skip_verify,omitempty"`
+	MinVersion         commonconfig.TLSVersion `yaml:"min_version,omitempty"`
+	MaxVersion         commonconfig.TLSVersion `yaml:"max_version,omitempty"`
+}
+
+// Common converts to Prometheus's common TLS config, which builds the
+// *tls.Config (loading and checking the files).
+func (t *TLSConfig) Common() *commonconfig.TLSConfig {
+	return &commonconfig.TLSConfig{
+		CA: t.CA, Cert: t.Cert, Key: t.Key,
+		CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify,
+		MinVersion: t.MinVersion, MaxVersion: t.MaxVersion,
+	}
+}
+
+// Regexp is a compiled regular expression that reads from and writes to YAML
+// as its source text. Go's RE2 engine runs in time linear in the input, so a
+// pattern from the config cannot backtrack catastrophically.
+type Regexp struct {
+	*regexp.Regexp
+}
+
+// maxRegexpLength bounds a pattern's source; compiled size grows with it.
+const maxRegexpLength = 4096
+
+// UnmarshalYAML compiles the pattern.
+func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("a regular expression must be a string")
+	}
+	if len(n.Value) > maxRegexpLength {
+		return fmt.Errorf("regular expression is %d bytes long, the limit is %d", len(n.Value), maxRegexpLength)
+	}
+	re, err := regexp.Compile(n.Value)
+	if err != nil {
+		return fmt.Errorf("does not compile: %w", err)
+	}
+	r.Regexp = re
+	return nil
+}
+
+// MarshalYAML writes the pattern's source.
+func (r Regexp) MarshalYAML() (any, error) {
+	if r.Regexp == nil {
+		return nil, nil
+	}
+	return r.String(), nil
+}
+
+// Default is the embedded configuration used when no file is given:
+// discovery of every service that owns a listener, no explicit checks.
+func Default() *Config {
+	return &Config{Discovery: Discovery{Enabled: true}}
+}
+
+// Load reads, parses and validates the file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrRead, path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &FieldError{File: path, Kind: ErrTooLarge, Msg: fmt.Sprintf("file is larger than the %d byte limit", MaxFileSize)}
+	}
+	cfg, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Parse parses and validates a config document. file names it in errors, and
+// relative paths inside it are resolved against file's directory.
+func Parse(data []byte, file string) (*Config, error) {
+	cfg, lines, err := decodeDocument(data)
+	if err != nil {
+		return nil, withFile(err, file)
+	}
+	cfg.Source = file
+	cfg.applyDefaults(filepath.Dir(file))
+	if err := cfg.validate(lines); err != nil {
+		return nil, withFile(err, file)
+	}
+	return cfg, nil
+}
+
+var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func decodeDocument(data []byte) (*Config, map[string]int, error) {
+	if bytes.IndexByte(data, 0) >= 0 {
+		line := bytes.Count(data[:bytes.IndexByte(data, 0)], []byte("\n")) + 1
+		return nil, nil, fieldErrorf("", line, ErrSyntax, "the file contains a NUL byte (is it binary?)")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, fieldErrorf("", 0, ErrMissing, "the file is empty: define checks or enable discovery")
+		}
+		return nil, nil, syntaxError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, nil, fieldErrorf("", extra.Line, ErrSyntax, "a second YAML document starts here; the config must be a single document")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, nil, syntaxError(err)
+	}
+	d := &decoder{lines: map[string]int{}}
+	cfg := &Config{}
+	if err := d.decode(&root, reflect.ValueOf(cfg).Elem(), "", 0); err != nil {
+		return nil, nil, err
+	}
+	return cfg, d.lines, nil
+}
+
+func syntaxError(err error) error {
+	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return fieldErrorf("", line, ErrSyntax, "%s", m[2])
+	}
+	return fieldErrorf("", 0, ErrSyntax, "%s", yamlErrorText(err))
+}
+
+func (c *Config) applyDefaults(dir string) {
+	for i := range c.Checks {
+		ch := &c.Checks[i]
+		for j := range ch.Ports {
+			if ch.Ports[j].Proto == "" {
+				ch.Ports[j].Proto = "tcp"
+			}
+		}
+		for j := range ch.Probes {
+			p := &ch.Probes[j]
+			if p.Timeout == 0 {
+				p.Timeout = DefaultProbeTimeout
+			}
+			if p.TLSConfig != nil {
+				p.TLSConfig.CAFile = commonconfig.JoinDir(dir, p.TLSConfig.CAFile)
+				p.TLSConfig.CertFile = commonconfig.JoinDir(dir, p.TLSConfig.CertFile)
+				p.TLSConfig.KeyFile = commonconfig.JoinDir(dir, p.TLSConfig.KeyFile)
+			}
+		}
+	}
+}
+
+// YAML renders the config as it is in effect (defaults filled in), with
+// secrets replaced by "<secret>".
+func (c *Config) YAML() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

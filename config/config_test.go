@@ -1,0 +1,409 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := Load("../config.example.yml")
+	if err != nil {
+		t.Fatalf("config.example.yml must load: %v", err)
+	}
+	if got := len(cfg.Checks); got != 3 {
+		t.Fatalf("checks: got %d, want 3", got)
+	}
+	nginx := cfg.Checks[0]
+	if nginx.Name != "nginx" || nginx.Unit != "nginx.service" {
+		t.Errorf("first check: got %q/%q", nginx.Name, nginx.Unit)
+	}
+	if nginx.Ports[0].Proto != "tcp" || nginx.Ports[1].Address != "0.0.0.0" || nginx.Ports[1].Proto != "tcp" {
+		t.Errorf("ports not defaulted/normalised: %+v", nginx.Ports)
+	}
+	if tc := nginx.Probes[0].TLSConfig; tc == nil || tc.ServerName != "localhost" || !tc.InsecureSkipVerify {
+		t.Errorf("tls_config not read: %+v", tc)
+	}
+	redis := cfg.Checks[1]
+	steps := redis.Probes[0].QueryResponse
+	if len(steps) != 2 || steps[0].Send != "PING\r\n" || steps[1].Expect == nil || !steps[1].Expect.MatchString("+PONG\r\n") {
+		t.Errorf("query_response not read: %+v", steps)
+	}
+	if got := redis.Probes[0].Timeout; got != model.Duration(time.Second) {
+		t.Errorf("redis timeout: got %v", got)
+	}
+	if got := cfg.Checks[2].Probes[0].Timeout; got != DefaultProbeTimeout {
+		t.Errorf("default timeout: got %v, want %v", got, DefaultProbeTimeout)
+	}
+	if cfg.Source != "../config.example.yml" {
+		t.Errorf("source: got %q", cfg.Source)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		kind       error
+		want       string // the whole message
+	}{
+		{
+			name: "port out of range",
+			yaml: "checks:\n  - name: a\n    ports:\n      - port: 80\n  - name: b\n    ports:\n      - port: 70000\n",
+			kind: ErrOutOfRange,
+			want: "c.yml:7: checks[1].ports[0].port: 70000 is out of range 1-65535",
+		},
+		{
+			name: "port zero",
+			yaml: "checks:\n  - name: a\n    ports: [{port: 0}]\n",
+			kind: ErrOutOfRange,
+			want: "c.yml:3: checks[0].ports[0].port: 0 is out of range 1-65535",
+		},
+		{
+			name: "port missing",
+			yaml: "checks:\n  - name: a\n    ports:\n      - address: 127.0.0.1\n",
+			kind: ErrMissing,
+			want: "c.yml:4: checks[0].ports[0].port: a port number is required",
+		},
+		{
+			name: "port not a number",
+			yaml: "checks:\n  - name: a\n    ports:\n      - port: https\n",
+			kind: ErrInvalid,
+			want: `c.yml:4: checks[0].ports[0].port: "https" is not an integer`,
+		},
+		{
+			name: "unknown field",
+			yaml: "checks:\n  - name: a\n    unit: a.service\n    prots: []\n",
+			kind: ErrUnknownField,
+			want: "c.yml:4: checks[0].prots: unknown field; valid fields here are: name, ports, probes, unit",
+		},
+		{
+			name: "unknown top-level field",
+			yaml: "check:\n  - name: a\n",
+			kind: ErrUnknownField,
+			want: "c.yml:1: check: unknown field; valid fields here are: checks, discovery",
+		},
+		{
+			name: "duplicate key",
+			yaml: "checks:\n  - name: a\n    unit: a.service\n    unit: b.service\n",
+			kind: ErrDuplicate,
+			want: "c.yml:4: checks[0].unit: set twice (first at line 3)",
+		},
+		{
+			name: "duplicate check name",
+			yaml: "checks:\n  - name: a\n    unit: a.service\n  - name: a\n    unit: b.service\n",
+			kind: ErrDuplicate,
+			want: `c.yml:4: checks[1].name: check name "a" is already used by checks[0]`,
+		},
+		{
+			name: "empty name",
+			yaml: "checks:\n  - unit: a.service\n",
+			kind: ErrMissing,
+			want: "c.yml:2: checks[0].name: every check needs a name",
+		},
+		{
+			name: "name with control character",
+			yaml: "checks:\n  - name: \"a\\tb\"\n    unit: a.service\n",
+			kind: ErrInvalid,
+			want: `c.yml:2: checks[0].name: "a\tb" must be printable UTF-8 text without leading or trailing spaces`,
+		},
+		{
+			name: "bad duration",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        timeout: 5 seconds\n",
+			kind: ErrInvalid,
+			want: `c.yml:5: checks[0].probes[0].timeout: unknown unit " seconds" in duration "5 seconds"`,
+		},
+		{
+			name: "timeout too long",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        timeout: 1h\n",
+			kind: ErrOutOfRange,
+			want: "c.yml:5: checks[0].probes[0].timeout: 1h is longer than the limit of 5m0s",
+		},
+		{
+			name: "bad address",
+			yaml: "checks:\n  - name: a\n    ports:\n      - port: 80\n        address: localhost\n",
+			kind: ErrInvalid,
+			want: `c.yml:5: checks[0].ports[0].address: "localhost" is not an IP address (a hostname is not allowed: listeners are bound to addresses)`,
+		},
+		{
+			name: "bad proto",
+			yaml: "checks:\n  - name: a\n    ports:\n      - port: 80\n        proto: sctp\n",
+			kind: ErrInvalid,
+			want: `c.yml:5: checks[0].ports[0].proto: "sctp" is not a protocol: use tcp or udp`,
+		},
+		{
+			name: "duplicate port after normalisation",
+			yaml: "checks:\n  - name: a\n    ports:\n      - {port: 80, address: \"[::]\"}\n      - {port: 80, address: \"::\", proto: tcp}\n",
+			kind: ErrDuplicate,
+			want: "c.yml:5: checks[0].ports[1]: the same port is already listed as checks[0].ports[0]",
+		},
+		{
+			name: "regex does not compile",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n          - expect: \"^(+PONG\"\n",
+			kind: ErrInvalid,
+			want: "c.yml:6: checks[0].probes[0].query_response[0].expect: does not compile: error parsing regexp: missing argument to repetition operator: `+`",
+		},
+		{
+			name: "step with both send and expect",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n          - {send: x, expect: y}\n",
+			kind: ErrInvalid,
+			want: "c.yml:6: checks[0].probes[0].query_response[0]: each step needs exactly one of send or expect",
+		},
+		{
+			name: "target without port",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1\n",
+			kind: ErrInvalid,
+			want: `c.yml:4: checks[0].probes[0].target: "127.0.0.1" is not host:port (IPv6 needs brackets: [::1]:443)`,
+		},
+		{
+			name: "target with bad port",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:99999\n",
+			kind: ErrInvalid,
+			want: `c.yml:4: checks[0].probes[0].target: "127.0.0.1:99999" has port "99999", which is not a number in 1-65535`,
+		},
+		{
+			name: "tls_config without tls",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        tls_config: {insecure_skip_verify: true}\n",
+			kind: ErrInvalid,
+			want: "c.yml:5: checks[0].probes[0].tls_config: tls_config is set but tls is false: set tls: true or remove tls_config",
+		},
+		{
+			name: "tls_config with missing ca file",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        tls: true\n        tls_config: {ca_file: /nonexistent/ca.pem}\n",
+			kind: ErrInvalid,
+			want: "c.yml:6: checks[0].probes[0].tls_config: unable to read CA cert: unable to read file /nonexistent/ca.pem: open /nonexistent/ca.pem: no such file or directory",
+		},
+		{
+			name: "unknown tls version",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        tls: true\n        tls_config: {min_version: TLS14}\n",
+			kind: ErrInvalid,
+			want: "c.yml:6: checks[0].probes[0].tls_config.min_version: unknown TLS version: TLS14",
+		},
+		{
+			name: "unit without suffix",
+			yaml: "checks:\n  - name: a\n    unit: nginx\n",
+			kind: ErrInvalid,
+			want: `c.yml:3: checks[0].unit: "nginx" has no unit type suffix (did you mean "nginx.service"?)`,
+		},
+		{
+			name: "template unit",
+			yaml: "checks:\n  - name: a\n    unit: getty@.service\n",
+			kind: ErrInvalid,
+			want: `c.yml:3: checks[0].unit: "getty@.service" is a template without an instance (e.g. getty@tty1.service)`,
+		},
+		{
+			name: "check with nothing to check",
+			yaml: "checks:\n  - name: a\n",
+			kind: ErrMissing,
+			want: `c.yml:2: checks[0]: check "a" has no unit, ports or probes: it would check nothing`,
+		},
+		{
+			name: "wrong shape",
+			yaml: "checks:\n  name: a\n",
+			kind: ErrInvalid,
+			want: "c.yml:2: checks: expected a list, got a mapping",
+		},
+		{
+			name: "bool that is a string",
+			yaml: "discovery:\n  enabled: \"yes\"\n",
+			kind: ErrInvalid,
+			want: `c.yml:2: discovery.enabled: "yes" is not a boolean (true or false)`,
+		},
+		{
+			name: "syntax error",
+			yaml: "checks:\n  - name: a\n    unit: [b\n",
+			kind: ErrSyntax,
+			// yaml.v3 reports the line where the enclosing construct starts.
+			want: "c.yml:2: did not find expected ',' or ']'",
+		},
+		{
+			name: "empty file",
+			yaml: "",
+			kind: ErrMissing,
+			want: "c.yml: the file is empty: define checks or enable discovery",
+		},
+		{
+			name: "nothing to watch",
+			yaml: "discovery:\n  enabled: false\n",
+			kind: ErrMissing,
+			want: "c.yml:2: discovery.enabled: no checks are defined and discovery is disabled: the exporter would watch nothing",
+		},
+		{
+			name: "two documents",
+			yaml: "discovery: {enabled: true}\n---\nchecks: []\n",
+			kind: ErrSyntax,
+			want: "c.yml:2: a second YAML document starts here; the config must be a single document",
+		},
+		{
+			name: "NUL byte",
+			yaml: "checks:\n  - name: a\x00\n",
+			kind: ErrSyntax,
+			want: "c.yml:2: the file contains a NUL byte (is it binary?)",
+		},
+		{
+			name: "merge key",
+			yaml: "checks:\n  - <<: {name: a}\n    unit: a.service\n",
+			kind: ErrInvalid,
+			want: `c.yml:2: checks[0]: unsupported key the value "<<" (merge keys and complex keys are not allowed)`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), "c.yml")
+			if err == nil {
+				t.Fatalf("want error %q, got none", tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("message:\n got: %s\nwant: %s", err, tc.want)
+			}
+			if !errors.Is(err, tc.kind) {
+				t.Errorf("errors.Is(%v) is false for %q", tc.kind, err)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryErrorInLineOrder(t *testing.T) {
+	doc := "checks:\n" +
+		"  - name: a\n" +
+		"    ports: [{port: 0}]\n" +
+		"  - name: a\n" +
+		"    unit: nginx\n"
+	_, err := Parse([]byte(doc), "c.yml")
+	want := "c.yml:3: checks[0].ports[0].port: 0 is out of range 1-65535\n" +
+		"c.yml:4: checks[1].name: check name \"a\" is already used by checks[0]\n" +
+		"c.yml:5: checks[1].unit: \"nginx\" has no unit type suffix (did you mean \"nginx.service\"?)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Line != 3 {
+		t.Errorf("errors.As FieldError: got %+v", fe)
+	}
+}
+
+func TestAliasExpansionIsBounded(t *testing.T) {
+	// A nested-list "billion laughs" cannot fit this schema, but aliases
+	// still multiply work linearly: 5000 checks each pointing at the same
+	// 400-probe anchor is two million nodes from a file of a few hundred
+	// kilobytes. The decoder must stop counting at its limit.
+	var b strings.Builder
+	b.WriteString("checks:\n  - name: c0\n    probes: &p\n")
+	for i := 0; i < 400; i++ {
+		b.WriteString("      - target: 127.0.0.1:1\n")
+	}
+	for i := 1; i < 5000; i++ {
+		b.WriteString("  - {name: c" + strconv.Itoa(i) + ", probes: *p}\n")
+	}
+	_, err := Parse([]byte(b.String()), "c.yml")
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("want ErrTooLarge, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "document expands to more than 1000000 nodes") {
+		t.Errorf("message: %v", err)
+	}
+}
+
+func TestTooManyChecks(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("checks:\n")
+	for i := 0; i <= MaxChecks; i++ {
+		b.WriteString("  - {name: c" + strconv.Itoa(i) + ", ports: [{port: 1}]}\n")
+	}
+	_, err := Parse([]byte(b.String()), "c.yml")
+	want := "c.yml:1: checks: 10001 checks exceed the limit of 10000"
+	if !errors.Is(err, ErrTooLarge) || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+func TestLoadFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(filepath.Join(dir, "missing.yml")); !errors.Is(err, ErrRead) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: got %v", err)
+	}
+	big := filepath.Join(dir, "big.yml")
+	if err := os.WriteFile(big, []byte("#"+strings.Repeat("x", MaxFileSize)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("huge file: got %v", err)
+	}
+	if _, err := Load(dir); !errors.Is(err, ErrRead) {
+		t.Errorf("directory: got %v", err)
+	}
+}
+
+func TestRelativeTLSPathsResolveAgainstConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	doc := "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        tls: true\n        tls_config: {ca_file: ca.pem}\n"
+	_, err := Parse([]byte(doc), filepath.Join(dir, "c.yml"))
+	want := filepath.Join(dir, "ca.pem")
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("want an error naming %s, got %v", want, err)
+	}
+}
+
+func TestYAMLRedactsSecretsAndRoundTrips(t *testing.T) {
+	doc := "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        tls: true\n        tls_config:\n          insecure_skip_verify: true\n          key: supersecretkeymaterial\n"
+	// The inline key alone fails validation (no cert), so check the
+	// redaction on the decoded value directly.
+	cfg, _, err := decodeDocument([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "supersecret") || !strings.Contains(string(out), "key: <secret>") {
+		t.Errorf("secret not redacted:\n%s", out)
+	}
+
+	ex, err := Load("../config.example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = ex.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse(out, "roundtrip.yml")
+	if err != nil {
+		t.Fatalf("the rendered config must parse again: %v\n%s", err, out)
+	}
+	if len(again.Checks) != len(ex.Checks) || again.Checks[1].Probes[0].QueryResponse[1].Expect.String() != `^\+PONG` {
+		t.Errorf("round trip lost data:\n%s", out)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	cfg := Default()
+	if !cfg.Discovery.Enabled || len(cfg.Checks) != 0 || cfg.Source != "" {
+		t.Fatalf("unexpected default: %+v", cfg)
+	}
+	out, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(out, "default.yml"); err != nil {
+		t.Fatalf("default must be a valid file too: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,233 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxNodes bounds the work one document may cause. Aliases let a small file
+// expand exponentially ("billion laughs"); counting every node we visit,
+// including through aliases, keeps a hostile file cheap to reject.
+const maxNodes = 1_000_000
+
+// maxDepth bounds nesting. The schema is at most a handful of levels deep, so
+// anything deeper is a mistake (or an attack on the stack).
+const maxDepth = 32
+
+// decoder walks a yaml.Node tree into Go structs by their `yaml` tags. We do it
+// ourselves rather than with yaml's Decode because we need, for every field,
+// the path ("checks[1].ports[0].port") and the line it came from, so that
+// every error an operator sees points at the exact spot in the file; yaml's
+// KnownFields errors name neither the path nor, for validation done later,
+// the line.
+type decoder struct {
+	lines map[string]int // field path -> line of its key (or sequence item)
+	nodes int
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) error {
+	d.nodes++
+	if d.nodes > maxNodes {
+		return fieldErrorf(path, n.Line, ErrTooLarge, "document expands to more than %d nodes", maxNodes)
+	}
+	if depth > maxDepth {
+		return fieldErrorf(path, n.Line, ErrTooLarge, "nesting deeper than %d levels", maxDepth)
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return d.decode(n.Content[0], v, path, depth)
+	case yaml.AliasNode:
+		return d.decode(n.Alias, v, path, depth+1)
+	}
+	if isNull(n) {
+		// An explicit null (or "key:" with nothing after it) leaves the zero
+		// value, which the defaults and validation then handle.
+		return nil
+	}
+
+	// Types that know how to read themselves (durations, TLS versions, secrets).
+	if v.CanAddr() {
+		p := v.Addr().Interface()
+		_, v3 := p.(yaml.Unmarshaler)
+		_, v2 := p.(interface{ UnmarshalYAML(func(any) error) error })
+		if v3 || v2 {
+			if n.Kind != yaml.ScalarNode {
+				return fieldErrorf(path, n.Line, ErrInvalid, "expected a single value, got %s", kindName(n))
+			}
+			if err := n.Decode(p); err != nil {
+				return fieldErrorf(path, n.Line, ErrInvalid, "%s", strings.TrimPrefix(yamlErrorText(err), "yaml: "))
+			}
+			return nil
+		}
+	}
+
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return d.decode(n, v.Elem(), path, depth)
+	case reflect.Struct:
+		return d.decodeStruct(n, v, path, depth)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return fieldErrorf(path, n.Line, ErrInvalid, "expected a list, got %s", kindName(n))
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			itemPath := fmt.Sprintf("%s[%d]", path, i)
+			d.lines[itemPath] = item.Line
+			if err := d.decode(item, s.Index(i), itemPath, depth+1); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+		return nil
+	}
+
+	if n.Kind != yaml.ScalarNode {
+		return fieldErrorf(path, n.Line, ErrInvalid, "expected a single value, got %s", kindName(n))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if strings.ContainsRune(n.Value, 0) {
+			return fieldErrorf(path, n.Line, ErrInvalid, "contains a NUL byte")
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if err != nil || n.Tag != "!!bool" {
+			return fieldErrorf(path, n.Line, ErrInvalid, "%q is not a boolean (true or false)", n.Value)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		i, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil || n.Tag != "!!int" {
+			return fieldErrorf(path, n.Line, ErrInvalid, "%q is not an integer", n.Value)
+		}
+		if v.Kind() == reflect.Int && (i > math.MaxInt || i < math.MinInt) {
+			return fieldErrorf(path, n.Line, ErrOutOfRange, "%s is out of range", n.Value)
+		}
+		v.SetInt(i)
+	default:
+		// Programming error: the schema uses a type this decoder does not know.
+		return fieldErrorf(path, n.Line, ErrInvalid, "unsupported field type %s", v.Type())
+	}
+	return nil
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth int) error {
+	if n.Kind != yaml.MappingNode {
+		return fieldErrorf(path, n.Line, ErrInvalid, "expected a mapping of fields, got %s", kindName(n))
+	}
+	fields := yamlFields(v.Type())
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keyNode, valueNode := n.Content[i], n.Content[i+1]
+		if keyNode.Kind == yaml.AliasNode {
+			keyNode = keyNode.Alias
+		}
+		key := keyNode.Value
+		fieldPath := joinPath(path, key)
+		if keyNode.Kind != yaml.ScalarNode || keyNode.Value == "<<" {
+			return fieldErrorf(path, keyNode.Line, ErrInvalid, "unsupported key %s (merge keys and complex keys are not allowed)", kindName(keyNode))
+		}
+		index, ok := fields[key]
+		if !ok {
+			return fieldErrorf(fieldPath, keyNode.Line, ErrUnknownField, "unknown field; valid fields here are: %s", strings.Join(sortedKeys(fields), ", "))
+		}
+		if first, dup := seen[key]; dup {
+			return fieldErrorf(fieldPath, keyNode.Line, ErrDuplicate, "set twice (first at line %d)", first)
+		}
+		seen[key] = keyNode.Line
+		d.lines[fieldPath] = keyNode.Line
+		if err := d.decode(valueNode, v.Field(index), fieldPath, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// yamlFields maps the yaml key of each exported field to its index.
+func yamlFields(t reflect.Type) map[string]int {
+	fields := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = i
+	}
+	return fields
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func joinPath(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the value %q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "a document"
+}
+
+// yamlErrorText flattens yaml's multi-line "unmarshal errors" into one line.
+func yamlErrorText(err error) string {
+	if te, ok := err.(*yaml.TypeError); ok {
+		return strings.Join(te.Errors, "; ")
+	}
+	return err.Error()
+}

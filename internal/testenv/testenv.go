@@ -1,0 +1,49 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// Package testenv holds the rules the project's integration tests share.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// RequireEnv is the environment variable that turns every integration skip
+// into a failure. .ci/run sets it, so CI never counts a skipped test as a pass.
+const RequireEnv = "WARDEN_REQUIRE_INTEGRATION"
+
+// Required reports whether integration tests must run.
+func Required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// Skip skips the test with a printed reason, or fails it when integration
+// tests are required.
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("integration test cannot run ("+RequireEnv+"=1): "+format, args...)
+	}
+	t.Skipf("skipping integration test: "+format, args...)
+}
+
+// LookPath returns the path of a program the test needs, or skips (or
+// fails, when required) with the reason.
+func LookPath(t testing.TB, program, installHint string) string {
+	t.Helper()
+	path, err := exec.LookPath(program)
+	if err != nil {
+		Skip(t, "%s not found (%s)", program, installHint)
+	}
+	return path
+}

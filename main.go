@@ -1,0 +1,197 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// Command warden_exporter tells, for every service on a Linux host, whether
+// it runs (systemd), listens where it should (kernel listeners) and answers
+// (dial probes), and which of those layers failed.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/config"
+)
+
+const (
+	programName = "warden_exporter"
+	// defaultScrapeTimeout is Prometheus's default scrape_timeout, used when
+	// a scrape does not say its own (curl, or an old Prometheus).
+	defaultScrapeTimeout = 10 * time.Second
+	// shutdownGrace bounds how long in-flight scrapes may finish on SIGTERM.
+	shutdownGrace = 5 * time.Second
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New(programName, "Prometheus exporter that tells, for every service on a Linux host, whether it runs (systemd unit state), listens where it should (kernel TCP/UDP listeners) and answers (TCP dial probes), and which of those layers failed.")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.Version(version.Print(programName))
+	app.HelpFlag.Short('h')
+
+	var (
+		configFile = app.Flag("config.file", "Path to the configuration file. Without it, the embedded default runs: discovery of every service that owns a listener.").
+				PlaceHolder("PATH").String()
+		configCheck = app.Flag("config.check", "Validate the file named by --config.file, print OK or every error, and exit 0 or 1.").Bool()
+		webConfig   = kingpinflag.AddFlags(app, ":9863")
+		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		maxRequests = app.Flag("web.max-requests", "Maximum number of scrapes served at once; more get 503. 0 means no limit.").Default("40").Int()
+		offset      = app.Flag("scrape.timeout-offset", "Subtracted from the scrape timeout Prometheus sends (X-Prometheus-Scrape-Timeout-Seconds) to leave room for encoding and the network.").Default("0.5s").Duration()
+		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
+		logFormat   = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
+	)
+
+	exitCode := -1
+	app.Terminate(func(code int) {
+		if exitCode < 0 {
+			exitCode = code
+		}
+	})
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v, try --help\n", programName, err)
+		return 2
+	}
+	if exitCode >= 0 { // --help or --version
+		return exitCode
+	}
+
+	if *configCheck {
+		return checkConfig(*configFile, stdout, stderr)
+	}
+
+	logger, slogger, err := newLoggers(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", programName, err)
+		return 2
+	}
+	if !strings.HasPrefix(*metricsPath, "/") || reservedPath(*metricsPath) {
+		level.Error(logger).Log("msg", "invalid --web.telemetry-path: it must start with / and not be /, /config or under /-/", "path", *metricsPath)
+		return 2
+	}
+	level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
+
+	// Subscribe before anything can be signalled: an early SIGHUP (a config
+	// manager reacting to our start) must reload, not kill us.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+
+	selfRegistry := prometheus.NewRegistry()
+	selfRegistry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector(programName),
+	)
+	rl := newReloader(*configFile, logger, selfRegistry)
+	if err := rl.Reload(); err != nil {
+		// Already logged with the file and every error; refuse to start on a
+		// config the operator did not mean.
+		return 1
+	}
+
+	// The sources (systemd, listeners, probes) are not built yet: the
+	// exporter runs none and reports only its own state.
+	exporter, err := collector.New(logger, rl.Config)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot set up the collectors", "err", err)
+		return 1
+	}
+	handler, err := newHandler(serverOptions{
+		telemetryPath:  *metricsPath,
+		maxRequests:    *maxRequests,
+		timeoutOffset:  *offset,
+		defaultTimeout: defaultScrapeTimeout - *offset,
+	}, exporter, selfRegistry, rl, logger)
+	if err != nil {
+		level.Error(logger).Log("msg", "cannot build the HTTP handlers", "err", err)
+		return 1
+	}
+
+	server := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go handleSignals(signals, server, rl, logger)
+
+	if err := web.ListenAndServe(server, webConfig, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		level.Error(logger).Log("msg", "cannot serve HTTP", "err", err)
+		return 1
+	}
+	level.Info(logger).Log("msg", "stopped")
+	return 0
+}
+
+// handleSignals reloads on SIGHUP and shuts down gracefully on SIGINT/SIGTERM.
+func handleSignals(signals <-chan os.Signal, server *http.Server, rl *reloader, logger log.Logger) {
+	for sig := range signals {
+		if sig == syscall.SIGHUP {
+			level.Info(logger).Log("msg", "SIGHUP received, reloading the config")
+			_ = rl.Reload() // a failure is logged and exported by Reload
+			continue
+		}
+		level.Info(logger).Log("msg", "shutting down", "signal", sig.String())
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := server.Shutdown(ctx); err != nil {
+			level.Warn(logger).Log("msg", "scrapes still running at shutdown were cut off", "err", err)
+		}
+		cancel()
+		return
+	}
+}
+
+func reservedPath(p string) bool {
+	return p == "/" || p == "/config" || strings.HasPrefix(p, "/-/")
+}
+
+// checkConfig is --config.check: like promtool check config, it prints OK or
+// every problem, one per line, and sets the exit code.
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	if path == "" {
+		fmt.Fprintln(stderr, "--config.check needs --config.file=PATH (without a file the embedded default runs, which is always valid)")
+		return 1
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "FAILED: %s\n%v\n", path, err)
+		return 1
+	}
+	discovery := "disabled"
+	if cfg.Discovery.Enabled {
+		discovery = "enabled"
+	}
+	fmt.Fprintf(stdout, "OK: %s (%d checks, discovery %s)\n", path, len(cfg.Checks), discovery)
+	return 0
+}

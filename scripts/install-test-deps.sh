@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian 12 machine: Debian packages
+# (as root; otherwise it lists what is missing and the tests that need them
+# skip with a reason) and the Go modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# program -> Debian package that provides it
+declare -A needs=(
+	[promtool]=prometheus          # promtool check metrics / test rules
+	[podman]=podman                # offline image build
+	[curl]=curl                    # TLS + basic auth against a real client
+	[update-ca-certificates]=ca-certificates
+)
+
+missing=()
+for program in "${!needs[@]}"; do
+	command -v "$program" >/dev/null 2>&1 || missing+=("${needs[$program]}")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-test-deps: not root, cannot install: ${missing[*]} (tests needing them will skip)" >&2
+	else
+		echo "install-test-deps: installing ${missing[*]}" >&2
+		# Installing a daemon's package must not start the daemon (prometheus
+		# would take :9090): refuse service starts for the duration, and put
+		# back whatever policy the machine had.
+		policy=/usr/sbin/policy-rc.d
+		saved=""
+		if [ -e "$policy" ]; then saved=$(mktemp); cp -p "$policy" "$saved"; fi
+		restore() { if [ -n "$saved" ]; then mv "$saved" "$policy"; else rm -f "$policy"; fi; }
+		trap restore EXIT
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		restore
+		trap - EXIT
+	fi
+fi
+
+go mod download

@@ -1,0 +1,312 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
+)
+
+// writeSelfSignedCert writes a certificate for 127.0.0.1 and its key.
+func writeSelfSignedCert(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "warden test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	writeFile(t, certPath, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, keyPath, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	return certPath, keyPath
+}
+
+func TestTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	certPath, _ := writeSelfSignedCert(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	writeFile(t, webConfig, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: "+string(hash)+"\n")
+	p := startExporter(t, "--web.config.file="+webConfig)
+	p.waitForLog(t, `msg="TLS is enabled."`)
+
+	pemData, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemData)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := "https://" + p.addr + "/metrics"
+
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{
+		{"", "", http.StatusUnauthorized},
+		{"alice", "wrong", http.StatusUnauthorized},
+		{"mallory", "s3cret", http.StatusUnauthorized},
+		{"alice", "s3cret", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.user, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("user %q: got %d, want %d", tc.user, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusOK && !strings.Contains(string(body), "warden_exporter_build_info") {
+			t.Errorf("authorised scrape lacks metrics:\n%s", body)
+		}
+	}
+
+	// Plain HTTP to the TLS port is refused.
+	resp, err := httpClient.Get("http://" + p.addr + "/metrics")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP: got %d, want 400", resp.StatusCode)
+		}
+	}
+
+	// And the operator's usual client: curl.
+	curl := testenv.LookPath(t, "curl", "apt-get install curl")
+	out, err := exec.Command(curl, "-sS", "--max-time", "10", "--cacert", certPath, "-u", "alice:s3cret", "-o", "/dev/null", "-w", "%{http_code}", url).CombinedOutput()
+	if err != nil || string(out) != "200" {
+		t.Errorf("curl with TLS and basic auth: %v %s", err, out)
+	}
+	out, _ = exec.Command(curl, "-sS", "--max-time", "10", "--cacert", certPath, "-o", "/dev/null", "-w", "%{http_code}", url).CombinedOutput()
+	if string(out) != "401" {
+		t.Errorf("curl without credentials: %s, want 401", out)
+	}
+
+}
+
+func TestJSONLogsHaveOneFormat(t *testing.T) {
+	p := startExporter(t, "--log.format=json")
+	p.waitForLog(t, `"msg":"TLS is disabled."`)
+	lines := strings.Split(strings.TrimSpace(p.logs.String()), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("too few log lines:\n%s", p.logs.String())
+	}
+	for _, line := range lines {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Errorf("not JSON: %q", line)
+			continue
+		}
+		for _, key := range []string{"level", "time", "caller", "msg"} {
+			if _, ok := entry[key]; !ok {
+				t.Errorf("line lacks %q: %s", key, line)
+			}
+		}
+		if ts, ok := entry["time"].(string); !ok || !strings.HasSuffix(ts, "Z") {
+			t.Errorf("time must be UTC RFC3339: %s", line)
+		}
+	}
+	// exporter-toolkit's own lines come through the bridge in the same shape.
+	if !strings.Contains(p.logs.String(), `"msg":"Listening on"`) {
+		t.Errorf("exporter-toolkit's lines are missing:\n%s", p.logs.String())
+	}
+}
+
+func TestLogLevelFilters(t *testing.T) {
+	p := startExporter(t, "--log.level=warn", "--web.listen-address="+freeLoopbackAddr(t))
+	if code, _ := get(t, p.url("/metrics")); code != 200 {
+		t.Fatal(code)
+	}
+	if strings.Contains(p.logs.String(), "level=info") {
+		t.Errorf("info lines with --log.level=warn (including exporter-toolkit's):\n%s", p.logs.String())
+	}
+}
+
+// blockingSource holds each update until the test releases it, and records
+// the deadline it was given.
+type blockingSource struct {
+	started chan time.Time // the deadline of each update, as it starts
+	release chan struct{}
+}
+
+func (s *blockingSource) Name() string                     { return "systemd" }
+func (s *blockingSource) Describe(chan<- *prometheus.Desc) {}
+func (s *blockingSource) Update(ctx context.Context, _ *config.Config) (collector.Reading, error) {
+	deadline, _ := ctx.Deadline()
+	s.started <- deadline
+	select {
+	case <-s.release:
+		return nil, context.Canceled
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func newTestServer(t *testing.T, maxRequests int, src collector.Source) *httptest.Server {
+	t.Helper()
+	logger := log.NewNopLogger()
+	reg := prometheus.NewRegistry()
+	rl := newReloader("", logger, reg)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := collector.New(logger, rl.Config, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHandler(serverOptions{telemetryPath: "/metrics", maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond, defaultTimeout: 9500 * time.Millisecond}, exp, reg, rl, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestMaxRequestsInFlight(t *testing.T) {
+	src := &blockingSource{started: make(chan time.Time, 10), release: make(chan struct{})}
+	srv := newTestServer(t, 2, src)
+
+	var wg sync.WaitGroup
+	codes := make(chan int, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := httpClient.Get(srv.URL + "/metrics")
+			if err != nil {
+				codes <- -1
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range 2 {
+		select {
+		case <-src.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("scrapes did not start")
+		}
+	}
+	// Both slots are taken by scrapes blocked in the source: the third is refused.
+	code, body := get(t, srv.URL+"/metrics")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "Limit of concurrent requests reached (2)") {
+		t.Errorf("third scrape: %d %q", code, body)
+	}
+	close(src.release)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Errorf("a scrape within the limit got %d", c)
+		}
+	}
+	// The slots are free again, and the refusal was counted.
+	go func() {
+		for range src.started {
+		}
+	}()
+	code, body = get(t, srv.URL+"/metrics")
+	if code != 200 || !strings.Contains(body, `promhttp_metric_handler_requests_total{code="503"} 1`) {
+		t.Errorf("after release: %d\n%s", code, body)
+	}
+}
+
+func TestScrapeDeadlineComesFromPrometheusHeader(t *testing.T) {
+	src := &blockingSource{started: make(chan time.Time, 1), release: make(chan struct{})}
+	close(src.release) // answer at once; only the deadline matters here
+	srv := newTestServer(t, 0, src)
+
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"3", 2500 * time.Millisecond},
+		{"", 9500 * time.Millisecond},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+		if tc.header != "" {
+			req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", tc.header)
+		}
+		before := time.Now()
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		deadline := <-src.started
+		// The deadline was set between before and now, so it lies in
+		// [before+want, now+want]: a bound, not a timing assertion.
+		if deadline.Before(before.Add(tc.want)) || deadline.After(time.Now().Add(tc.want)) {
+			t.Errorf("header %q: deadline %v after the request, want %v", tc.header, deadline.Sub(before), tc.want)
+		}
+		if !strings.Contains(string(body), `warden_collector_success{collector="systemd"} 0`) {
+			t.Errorf("a failing source must be a metric, not an error:\n%s", body)
+		}
+	}
+}
