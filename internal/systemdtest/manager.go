@@ -1,0 +1,443 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// Package systemdtest runs a real systemd user manager for tests and
+// benchmarks on machines that did not boot with systemd.
+//
+// systemd refuses to run unless /run/systemd/system exists. Creating it on the
+// host would tell every other program the host runs systemd, so the manager
+// runs in a private mount namespace where a tmpfs hides the host's
+// /run/systemd. It also gets cgroups of its own, one per hierarchy, below the
+// caller's: a manager started at a cgroup root takes the root over and moves
+// every process in it (PID 1 included) into its init.scope. Inside its own
+// subtree it only touches what it starts, and several managers can run at
+// once, one per test.
+package systemdtest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
+)
+
+// managerBinary is where Debian installs systemd.
+const managerBinary = "/lib/systemd/systemd"
+
+// startTimeout bounds how long a manager may take to come up.
+const startTimeout = 20 * time.Second
+
+// Manager is one running systemd user manager.
+type Manager struct {
+	// RuntimeDir is the manager's XDG_RUNTIME_DIR: its private socket is at
+	// RuntimeDir/systemd/private, the user bus (dbus-user-session) at
+	// RuntimeDir/bus.
+	RuntimeDir string
+
+	t          testing.TB
+	name       string   // cgroup directory name, unique per manager
+	cgroupDirs []string // one per hierarchy, created by us
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	exited     chan struct{}
+	log        *os.File
+}
+
+// Start runs a manager for the test and stops it, and everything it started,
+// when the test ends. It skips (or fails, when integration tests are
+// required) where a manager cannot run: not root, no systemd, no unshare.
+func Start(t testing.TB) *Manager {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "a systemd user manager in a private mount namespace needs root (unshare -m, mount, cgroups)")
+	}
+	if _, err := os.Stat(managerBinary); err != nil {
+		testenv.Skip(t, "%s not found (apt-get install systemd)", managerBinary)
+	}
+	testenv.LookPath(t, "unshare", "apt-get install util-linux")
+	testenv.LookPath(t, "systemctl", "apt-get install systemd")
+
+	dir, err := os.MkdirTemp("", "warden-systemd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{
+		RuntimeDir: dir,
+		t:          t,
+		name:       "warden-test-" + strconv.Itoa(os.Getpid()) + "-" + filepath.Base(dir),
+	}
+	t.Cleanup(func() {
+		m.stop()
+		os.RemoveAll(dir)
+	})
+	m.cgroupDirs, err = createCgroups(m.name)
+	if err != nil {
+		t.Fatalf("creating the manager's cgroups: %v", err)
+	}
+	m.start(t)
+	return m
+}
+
+// PrivateAddress is the D-Bus address of the manager's private socket, which
+// speaks the org.freedesktop.systemd1 API peer to peer.
+func (m *Manager) PrivateAddress() string {
+	return "unix:path=" + filepath.Join(m.RuntimeDir, "systemd", "private")
+}
+
+// BusAddress is the address of the user bus the manager runs.
+func (m *Manager) BusAddress() string {
+	return "unix:path=" + filepath.Join(m.RuntimeDir, "bus")
+}
+
+// CgroupRoot is the manager's cgroup, relative to the hierarchy root: unit
+// cgroups (ControlGroup) are below it.
+func (m *Manager) CgroupRoot() string { return "/" + m.name }
+
+// PID is the manager's process id.
+func (m *Manager) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd.Process.Pid
+}
+
+// Env is the environment for systemctl --user and systemd-run --user.
+func (m *Manager) Env() []string {
+	return append(os.Environ(),
+		"XDG_RUNTIME_DIR="+m.RuntimeDir,
+		"DBUS_SESSION_BUS_ADDRESS="+m.BusAddress(),
+		"XDG_CONFIG_HOME="+filepath.Join(m.RuntimeDir, "config"),
+	)
+}
+
+// script runs in the new mount namespace: it joins the cgroups made for this
+// manager, hides the host's /run/systemd and becomes the manager.
+const script = `set -e
+for procs in $WARDEN_CGROUP_PROCS; do echo $$ > "$procs"; done
+if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; else mount -t tmpfs tmpfs /run; mkdir -p /run/systemd; fi
+mkdir -p /run/systemd/system
+exec ` + managerBinary + ` --user --log-target=console --log-level=notice
+`
+
+func (m *Manager) start(t testing.TB) {
+	t.Helper()
+	var procs []string
+	for _, d := range m.cgroupDirs {
+		procs = append(procs, filepath.Join(d, "cgroup.procs"))
+	}
+	logFile, err := os.OpenFile(filepath.Join(m.RuntimeDir, "manager.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	cmd.Env = append(m.Env(), "WARDEN_CGROUP_PROCS="+strings.Join(procs, " "))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatalf("starting the manager: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logFile.Close()
+		close(exited)
+	}()
+	m.mu.Lock()
+	m.cmd, m.exited, m.log = cmd, exited, logFile
+	m.mu.Unlock()
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		// is-system-running would say "offline" here: systemctl checks the
+		// host's /run/systemd/system, which the namespace hides only from the
+		// manager. The manager's own SystemState is what counts: "running",
+		// or "degraded" when a default unit of the image failed.
+		out, _ := m.systemctl("show", "--value", "-p", "SystemState")
+		state := strings.TrimSpace(out)
+		if state == "running" || state == "degraded" {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the systemd manager exited while starting:\n%s", m.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the systemd manager did not come up within %s (last state %q):\n%s", startTimeout, state, m.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (m *Manager) systemctl(args ...string) (string, error) {
+	cmd := exec.Command("systemctl", append([]string{"--user", "--no-pager"}, args...)...)
+	cmd.Env = m.Env()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Systemctl runs systemctl --user against this manager and fails the test
+// if it fails.
+func (m *Manager) Systemctl(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := m.systemctl(args...)
+	if err != nil {
+		t.Fatalf("systemctl --user %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// SystemctlMayFail runs systemctl --user and returns its output and error.
+func (m *Manager) SystemctlMayFail(args ...string) (string, error) { return m.systemctl(args...) }
+
+// Run starts a transient unit: systemd-run --user --unit=NAME ARGS...
+func (m *Manager) Run(t testing.TB, unit string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("systemd-run", append([]string{"--user", "--quiet", "--unit=" + unit}, args...)...)
+	cmd.Env = m.Env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-run --user --unit=%s %s: %v\n%s", unit, strings.Join(args, " "), err, out)
+	}
+}
+
+// Show returns one property of a unit as systemctl shows it.
+func (m *Manager) Show(t testing.TB, unit, property string) string {
+	t.Helper()
+	return strings.TrimSpace(m.Systemctl(t, "show", "--value", "-p", property, unit))
+}
+
+// WaitFor polls cond (at most for timeout) and fails the test with what if it
+// never holds.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Log returns what the manager has logged.
+func (m *Manager) Log() string {
+	b, _ := os.ReadFile(filepath.Join(m.RuntimeDir, "manager.log"))
+	return string(b)
+}
+
+// Kill sends sig to the manager and waits (bounded) until it is gone. After
+// SIGKILL the processes of its units are left behind, as after a real crash;
+// Restart clears them.
+func (m *Manager) Kill(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	m.mu.Lock()
+	cmd, exited := m.cmd, m.exited
+	m.mu.Unlock()
+	cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(startTimeout):
+		t.Fatalf("the manager did not exit on %v within %s", sig, startTimeout)
+	}
+}
+
+// Signal sends sig to the manager without waiting (e.g. SIGSTOP, SIGCONT).
+func (m *Manager) Signal(sig syscall.Signal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd.Process.Signal(sig)
+}
+
+// Restart kills the manager (SIGKILL, like a crash), kills what its units
+// left behind, and starts a new manager on the same sockets and cgroups.
+func (m *Manager) Restart(t testing.TB) {
+	t.Helper()
+	m.Kill(t, syscall.SIGKILL)
+	killCgroupProcesses(m.cgroupDirs)
+	m.start(t)
+}
+
+// stop ends the manager gracefully (it stops its units), then makes sure
+// nothing it started survives, then removes its cgroups.
+func (m *Manager) stop() {
+	m.mu.Lock()
+	cmd, exited := m.cmd, m.exited
+	m.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Signal(syscall.SIGCONT) // a test may have frozen it
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	killCgroupProcesses(m.cgroupDirs)
+	removeCgroups(m.cgroupDirs)
+}
+
+// createCgroups makes a cgroup named name below the caller's own cgroup in
+// every hierarchy the caller is in (cgroup v1 controllers, name=systemd, and
+// the v2 tree, which is /sys/fs/cgroup/unified on hybrid hosts and
+// /sys/fs/cgroup on pure v2 ones).
+func createCgroups(name string) ([]string, error) {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var dirs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		mount, ok := mounts[parts[1]]
+		if !ok {
+			continue // a hierarchy that is not mounted here
+		}
+		dir := filepath.Join(mount, parts[2], name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			removeCgroups(dirs)
+			return nil, err
+		}
+		dirs = append(dirs, dir)
+		// A v1 cpuset cgroup refuses tasks until it has CPUs and memory nodes.
+		for _, file := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if parent, err := os.ReadFile(filepath.Join(filepath.Dir(dir), file)); err == nil {
+				if err := os.WriteFile(filepath.Join(dir, file), parent, 0o644); err != nil {
+					removeCgroups(dirs)
+					return nil, fmt.Errorf("%s: %w", file, err)
+				}
+			}
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, errors.New("no cgroup hierarchy found")
+	}
+	return dirs, sc.Err()
+}
+
+// cgroupMounts maps each hierarchy, named as in /proc/self/cgroup ("" for
+// v2, "memory", "cpu,cpuacct", "name=systemd"), to its mount point.
+func cgroupMounts() (map[string]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	mounts := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || len(fields) < sep+4 || fields[3] != "/" {
+			continue
+		}
+		mountPoint, fsType, superOpts := fields[4], fields[sep+1], fields[sep+3]
+		switch fsType {
+		case "cgroup2":
+			mounts[""] = mountPoint
+		case "cgroup":
+			var names []string
+			for opt := range strings.SplitSeq(superOpts, ",") {
+				switch {
+				case strings.HasPrefix(opt, "name="):
+					names = append(names, opt)
+				case opt == "rw" || opt == "ro" || strings.Contains(opt, "=") || opt == "clone_children" || opt == "noprefix" || opt == "xattr":
+				default:
+					names = append(names, opt)
+				}
+			}
+			mounts[strings.Join(names, ",")] = mountPoint
+		}
+	}
+	return mounts, sc.Err()
+}
+
+// killCgroupProcesses SIGKILLs every process in the given cgroups and their
+// descendants: all of them were started by our manager.
+func killCgroupProcesses(dirs []string) {
+	for range 50 { // processes can fork while we kill; bounded retries
+		found := false
+		for _, dir := range dirs {
+			filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+				if err != nil || !d.IsDir() {
+					return nil
+				}
+				data, _ := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+				for field := range strings.FieldsSeq(string(data)) {
+					if pid, err := strconv.Atoi(field); err == nil && pid > 1 {
+						syscall.Kill(pid, syscall.SIGKILL)
+						found = true
+					}
+				}
+				return nil
+			})
+		}
+		if !found {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// removeCgroups removes the cgroups, deepest first.
+func removeCgroups(dirs []string) {
+	for _, dir := range dirs {
+		var all []string
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				all = append(all, path)
+			}
+			return nil
+		})
+		for i := len(all) - 1; i >= 0; i-- {
+			for range 50 { // an exiting process can keep a cgroup busy briefly
+				if err := os.Remove(all[i]); err == nil || errors.Is(err, os.ErrNotExist) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// String describes the manager for test logs.
+func (m *Manager) String() string {
+	return fmt.Sprintf("systemd user manager (runtime dir %s, cgroup %s)", m.RuntimeDir, m.CgroupRoot())
+}

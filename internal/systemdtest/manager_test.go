@@ -1,0 +1,78 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package systemdtest
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestManagerRunsUnitsInItsOwnCgroupAndCleansUp(t *testing.T) {
+	var dirs []string
+	var pid int
+	t.Run("run", func(t *testing.T) {
+		m := Start(t)
+		m.Run(t, "harness-sleep", "sleep", "infinity")
+		if got := m.Show(t, "harness-sleep.service", "ActiveState"); got != "active" {
+			t.Fatalf("ActiveState %q", got)
+		}
+		cg := m.Show(t, "harness-sleep.service", "ControlGroup")
+		if !strings.HasPrefix(cg, m.CgroupRoot()+"/") {
+			t.Errorf("unit cgroup %q is not below the manager's %q", cg, m.CgroupRoot())
+		}
+		pid, _ = strconv.Atoi(m.Show(t, "harness-sleep.service", "MainPID"))
+		// PID 1 must not have been moved by the manager.
+		self, _ := os.ReadFile("/proc/1/cgroup")
+		if strings.Contains(string(self), "init.scope") || strings.Contains(string(self), "warden-test") {
+			t.Errorf("PID 1 was moved:\n%s", self)
+		}
+
+		m.Restart(t)
+		if alive(pid) {
+			t.Errorf("the crashed manager's unit process %d survived Restart", pid)
+		}
+		m.Run(t, "harness-sleep2", "sleep", "infinity")
+		pid, _ = strconv.Atoi(m.Show(t, "harness-sleep2.service", "MainPID"))
+		dirs = m.cgroupDirs
+	})
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s left behind", d)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if !alive(pid) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unit process %d survived the manager's cleanup", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid runs: a killed orphan stays a zombie until
+// whoever inherited it reaps it, which is not ours to wait for.
+func alive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
