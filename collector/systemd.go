@@ -1,0 +1,722 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/godbus/dbus/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/warden-exporter/warden_exporter/config"
+)
+
+// SystemdEndpoint is where the manager is reached.
+type SystemdEndpoint struct {
+	// Path of the unix socket; with Abstract, a name in the abstract
+	// namespace.
+	Path     string
+	Abstract bool
+	// Direct is true for a manager's private socket (peer to peer, no bus
+	// daemon: no Hello, no match rules, every signal is delivered).
+	Direct bool
+}
+
+func (e SystemdEndpoint) String() string {
+	kind := "bus"
+	if e.Direct {
+		kind = "private socket"
+	}
+	if e.Abstract {
+		return fmt.Sprintf("%s unix:abstract=%s", kind, e.Path)
+	}
+	return fmt.Sprintf("%s unix:path=%s", kind, e.Path)
+}
+
+// ErrBadSystemdAddress is returned for an address we cannot dial.
+var ErrBadSystemdAddress = errors.New("unsupported D-Bus address")
+
+// ResolveSystemdEndpoint picks the socket for scope ("system" or "user") and
+// an optional address: a D-Bus address ("unix:path=/run/user/1000/bus"), or a
+// socket path. A socket named systemd/private is the manager's own and is
+// spoken to directly; anything else is a bus. getenv is os.Getenv outside
+// tests.
+func ResolveSystemdEndpoint(scope, address string, getenv func(string) string) (SystemdEndpoint, error) {
+	if address == "" {
+		switch scope {
+		case "system":
+			address = getenv("DBUS_SYSTEM_BUS_ADDRESS")
+			if address == "" {
+				address = "unix:path=/run/dbus/system_bus_socket"
+			}
+		case "user":
+			address = getenv("DBUS_SESSION_BUS_ADDRESS")
+			if address == "" {
+				dir := getenv("XDG_RUNTIME_DIR")
+				if dir == "" {
+					return SystemdEndpoint{}, fmt.Errorf("%w: --systemd.scope=user needs DBUS_SESSION_BUS_ADDRESS or XDG_RUNTIME_DIR, or --systemd.address", ErrBadSystemdAddress)
+				}
+				address = "unix:path=" + filepath.Join(dir, "bus")
+			}
+		default:
+			return SystemdEndpoint{}, fmt.Errorf("%w: unknown scope %q (system or user)", ErrBadSystemdAddress, scope)
+		}
+	}
+	var ep SystemdEndpoint
+	if strings.HasPrefix(address, "/") {
+		ep.Path = address
+	} else {
+		// A D-Bus address may list several alternatives; take the first
+		// unix one.
+		for alt := range strings.SplitSeq(address, ";") {
+			transport, params, ok := strings.Cut(alt, ":")
+			if !ok || transport != "unix" {
+				continue
+			}
+			for kv := range strings.SplitSeq(params, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "path":
+					ep.Path = unescapeDBusValue(v)
+				case "abstract":
+					ep.Path, ep.Abstract = unescapeDBusValue(v), true
+				}
+			}
+			if ep.Path != "" {
+				break
+			}
+		}
+		if ep.Path == "" {
+			return SystemdEndpoint{}, fmt.Errorf("%w %q: only unix:path= and unix:abstract= are supported", ErrBadSystemdAddress, address)
+		}
+	}
+	ep.Direct = !ep.Abstract && filepath.Base(ep.Path) == "private" && filepath.Base(filepath.Dir(ep.Path)) == "systemd"
+	return ep, nil
+}
+
+// unescapeDBusValue undoes the %xx escaping of D-Bus address values.
+func unescapeDBusValue(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) {
+			if c, ok := unhex(v[i+1], v[i+2]); ok {
+				b.WriteByte(c)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
+// SystemdOptions configures the systemd source.
+type SystemdOptions struct {
+	Endpoint SystemdEndpoint
+	// Include and Exclude select the units watched besides those the
+	// checks name. Both are anchored; Exclude may be nil.
+	Include, Exclude *regexp.Regexp
+	// CallTimeout bounds each call the cache makes on its own (listings,
+	// fetches, connecting); a scrape's calls are bounded by the scrape.
+	CallTimeout time.Duration
+	// ResyncInterval is how often the cache lists all units again, to catch
+	// what signals do not carry (LoadState).
+	ResyncInterval time.Duration
+	Logger         log.Logger
+}
+
+const (
+	minReconnectBackoff = 100 * time.Millisecond
+	maxReconnectBackoff = 5 * time.Second
+)
+
+// SystemdSource reads unit state from systemd over one long-lived D-Bus
+// connection, kept fresh by the manager's signals (see systemd_cache.go).
+type SystemdSource struct {
+	opts     SystemdOptions
+	patterns []string // Include as ListUnitsByPatterns globs; nil = list all
+
+	start sync.Once
+	stop  context.CancelFunc
+	done  chan struct{}
+	poke  chan struct{} // a scrape wants a connection now
+
+	mu      sync.Mutex
+	cache   *unitCache
+	conn    *dbus.Conn
+	lastErr error
+	changed chan struct{} // closed when cache or lastErr changes
+	extra   []string      // the checks' units, as last given to the cache
+
+	emitMu       sync.Mutex
+	emittedFrom  *unitSnapshot
+	emittedNamed map[string]bool
+	emitted      []prometheus.Metric
+
+	descs systemdDescs
+}
+
+type systemdDescs struct {
+	unitState, loadState, restarts, activeEnter, serviceUp *prometheus.Desc
+}
+
+// ActiveStates are the series of warden_unit_state; a state outside them
+// (a newer systemd's) is exported as an extra series.
+var ActiveStates = []string{"active", "reloading", "inactive", "failed", "activating", "deactivating", "maintenance"}
+
+// LoadStates are the series of warden_unit_load_state.
+var LoadStates = []string{"loaded", "not-found", "bad-setting", "error", "masked"}
+
+// NewSystemdSource returns the source; it connects on its first Update.
+func NewSystemdSource(opts SystemdOptions) *SystemdSource {
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 5 * time.Second
+	}
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	s := &SystemdSource{
+		opts:     opts,
+		patterns: globsForRegexp(opts.Include),
+		done:     make(chan struct{}),
+		poke:     make(chan struct{}, 1),
+		changed:  make(chan struct{}),
+		lastErr:  errors.New("not connected yet"),
+	}
+	s.descs = systemdDescs{
+		unitState: prometheus.NewDesc("warden_unit_state",
+			"The unit's ActiveState: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
+		loadState: prometheus.NewDesc("warden_unit_load_state",
+			"The LoadState of a unit a check names: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
+		restarts: prometheus.NewDesc("warden_unit_restarts_total",
+			"Times systemd restarted the service automatically (NRestarts).", []string{"unit"}, nil),
+		activeEnter: prometheus.NewDesc("warden_unit_active_enter_timestamp_seconds",
+			"When the unit last entered the active state, as a Unix time; 0 if never.", []string{"unit"}, nil),
+		serviceUp: prometheus.NewDesc("warden_service_up",
+			"1 if the check's unit is active or reloading (a oneshot that exited successfully with RemainAfterExit=yes is active).", []string{"check", "unit"}, nil),
+	}
+	return s
+}
+
+// Name implements Source.
+func (s *SystemdSource) Name() string { return "systemd" }
+
+// Describe implements Source.
+func (s *SystemdSource) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.descs.unitState
+	ch <- s.descs.loadState
+	ch <- s.descs.restarts
+	ch <- s.descs.activeEnter
+	ch <- s.descs.serviceUp
+}
+
+// Close ends the connection and its goroutines.
+func (s *SystemdSource) Close() {
+	started := true
+	s.start.Do(func() { started = false; close(s.done) })
+	if started {
+		s.stop()
+		<-s.done
+	}
+}
+
+// Update implements Source.
+func (s *SystemdSource) Update(ctx context.Context, cfg *config.Config) (Reading, error) {
+	s.start.Do(func() {
+		life, cancel := context.WithCancel(context.Background())
+		s.stop = cancel
+		go s.maintain(life)
+	})
+	names := checkUnits(cfg)
+	cache, err := s.connected(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.setExtra(cache, names)
+
+	// The ping is a call systemd answers even on a fresh private-socket
+	// connection, and its reply orders the signals: those that arrived
+	// before it are what the barrier waits for.
+	var version dbus.Variant
+	if err := cache.conn.Object(dbusSystemdName, dbusSystemdPath).CallWithContext(ctx, dbusPropsIface+".Get", 0, dbusManagerIface, "Version").Store(&version); err != nil {
+		return nil, fmt.Errorf("systemd did not answer: %w", err)
+	}
+	snap, err := cache.barrier(ctx, cache.signals.count())
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the unit cache: %w", err)
+	}
+	r := &systemdReading{source: s, snap: snap, checks: cfg.Checks}
+	if len(names) > 0 {
+		// LoadState is never signalled, and a unit that is not loaded has
+		// no object to signal about: ask for the checks' units by name, so
+		// one that is masked or missing stays visible.
+		statuses, err := cache.sd.ListUnitsByNamesContext(ctx, names)
+		if err != nil {
+			return nil, fmt.Errorf("listing the checks' units: %w", err)
+		}
+		r.named = make(map[string]sdbus.UnitStatus, len(statuses))
+		for _, st := range statuses {
+			r.named[st.Name] = st
+		}
+	}
+	return r, nil
+}
+
+// connected returns the live cache once it finished its first sync. Without
+// one, it asks the maintainer to try now and returns that attempt's outcome;
+// it waits at most until ctx ends.
+func (s *SystemdSource) connected(ctx context.Context) (*unitCache, error) {
+	select {
+	case s.poke <- struct{}{}:
+	default:
+	}
+	attempted := false
+	for {
+		s.mu.Lock()
+		cache, lastErr, changed := s.cache, s.lastErr, s.changed
+		s.mu.Unlock()
+		if cache != nil {
+			select {
+			case <-cache.ready:
+				return cache, nil
+			case <-cache.done:
+				continue // lost meanwhile; the maintainer records why
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("first sync with systemd not finished: %w", ctx.Err())
+			}
+		}
+		if attempted {
+			return nil, lastErr
+		}
+		select {
+		case <-changed:
+			attempted = true
+		case <-ctx.Done():
+			return nil, fmt.Errorf("not connected to systemd (%v): %w", lastErr, ctx.Err())
+		}
+	}
+}
+
+func (s *SystemdSource) setExtra(cache *unitCache, names []string) {
+	s.mu.Lock()
+	same := slices.Equal(s.extra, names)
+	s.extra = names
+	s.mu.Unlock()
+	if !same {
+		cache.setExtraNames(names)
+	}
+}
+
+func (s *SystemdSource) setState(cache *unitCache, conn *dbus.Conn, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cache, s.conn, s.lastErr = cache, conn, err
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// maintain keeps one connection open for the life of the source,
+// reconnecting with capped backoff; a scrape's poke skips the wait.
+func (s *SystemdSource) maintain(ctx context.Context) {
+	defer close(s.done)
+	backoff := minReconnectBackoff
+	logger := s.opts.Logger
+	for ctx.Err() == nil {
+		conn, sd, signals, err := s.connect(ctx)
+		if err != nil {
+			level.Debug(logger).Log("msg", "cannot connect to systemd", "endpoint", s.opts.Endpoint, "err", err)
+			s.setState(nil, nil, fmt.Errorf("connecting to systemd at %s: %w", s.opts.Endpoint, err))
+		} else {
+			cache := newUnitCache(conn, sd, signals, s.watched, s.patterns, s.opts.CallTimeout, s.opts.ResyncInterval)
+			s.mu.Lock()
+			cache.extraNames = map[string]bool{}
+			for _, n := range s.extra {
+				cache.extraNames[n] = true
+			}
+			s.mu.Unlock()
+			s.setState(cache, conn, nil)
+			level.Info(logger).Log("msg", "connected to systemd", "endpoint", s.opts.Endpoint)
+			began := time.Now()
+			cache.run(ctx)
+			conn.Close()
+			if ctx.Err() != nil {
+				break
+			}
+			level.Warn(logger).Log("msg", "lost the connection to systemd", "err", cache.err)
+			s.setState(nil, nil, fmt.Errorf("lost the connection to systemd: %w", cache.err))
+			if time.Since(began) > time.Minute {
+				backoff = minReconnectBackoff
+			}
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-s.poke:
+		}
+		timer.Stop()
+		backoff = min(backoff*2, maxReconnectBackoff)
+	}
+	s.setState(nil, nil, errors.New("systemd source closed"))
+}
+
+func (s *SystemdSource) watched(name string) bool {
+	if s.opts.Exclude != nil && s.opts.Exclude.MatchString(name) {
+		return false
+	}
+	return s.opts.Include != nil && s.opts.Include.MatchString(name)
+}
+
+// connect opens and prepares a connection. Every step is bounded: a manager
+// that accepts but never answers (frozen, or systemd 252's private socket
+// ignoring a small first call) costs one attempt, not a hang.
+func (s *SystemdSource) connect(ctx context.Context) (*dbus.Conn, *sdbus.Conn, *signalQueue, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+	defer cancel()
+	ep := s.opts.Endpoint
+	path := ep.Path
+	if ep.Abstract {
+		path = "@" + path
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	// The deadline covers the handshake, which dbus does with plain
+	// blocking reads; it is lifted once the connection is ready.
+	nc.SetDeadline(deadline)
+	signals := newSignalQueue()
+	conn, err := dbus.DialUnix(nc.(*net.UnixConn), dbus.WithSignalHandler(signals))
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	fail := func(step string, err error) (*dbus.Conn, *sdbus.Conn, *signalQueue, error) {
+		conn.Close()
+		return nil, nil, nil, fmt.Errorf("%s: %w", step, err)
+	}
+	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		return fail("authenticating", err)
+	}
+	if !ep.Direct {
+		if err := conn.Hello(); err != nil {
+			return fail("registering with the bus", err)
+		}
+	}
+	manager := conn.Object(dbusSystemdName, dbusSystemdPath)
+	if err := firstCall(ctx, manager); err != nil {
+		return fail("reading the manager's version", err)
+	}
+	if !ep.Direct {
+		// On a bus only the signals we match reach us. Unit-interface
+		// property changes only: the Service interface's would nearly
+		// double the traffic, and a state change refetches those anyway.
+		for _, rule := range []string{
+			"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',arg0='org.freedesktop.systemd1.Unit'",
+			"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='UnitNew'",
+			"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='UnitRemoved'",
+			"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='Reloading'",
+			"type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.freedesktop.systemd1'",
+		} {
+			if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.AddMatch", 0, rule).Err; err != nil {
+				return fail("adding a match rule", err)
+			}
+		}
+	}
+	if err := manager.CallWithContext(ctx, dbusManagerIface+".Subscribe", 0).Err; err != nil {
+		return fail("subscribing to unit changes", err)
+	}
+	// go-systemd gives typed listings. It wants two connections (calls and
+	// signals); one serves both here, since all our signals go through our
+	// own handler.
+	sd, err := sdbus.NewConnection(func() (*dbus.Conn, error) { return conn, nil })
+	if err != nil {
+		return fail("setting up go-systemd", err)
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		return fail("clearing the handshake deadline", err)
+	}
+	return conn, sd, signals, nil
+}
+
+// nudgeInterval is how long the first call may go unanswered before we
+// write again.
+const nudgeInterval = 200 * time.Millisecond
+
+// firstCall makes the connection's first call, reading the manager's
+// version. systemd 252 sometimes leaves the first message on a fresh
+// private-socket connection unread until the client writes again (seen in
+// 13-17 of 20 tries for small calls); so while no answer has come, we repeat
+// the call, and each write wakes the manager up.
+func firstCall(ctx context.Context, manager dbus.BusObject) error {
+	done := make(chan *dbus.Call, 16)
+	for {
+		manager.GoWithContext(ctx, dbusPropsIface+".Get", 0, done, dbusManagerIface, "Version")
+		timer := time.NewTimer(nudgeInterval)
+		select {
+		case call := <-done:
+			timer.Stop()
+			return call.Err
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// checkUnits are the units the checks name, sorted and unique.
+func checkUnits(cfg *config.Config) []string {
+	var names []string
+	for _, ch := range cfg.Checks {
+		if ch.Unit != "" {
+			names = append(names, ch.Unit)
+		}
+	}
+	sort.Strings(names)
+	return slices.Compact(names)
+}
+
+// UnitUp is the service layer's verdict for a unit's ActiveState. A oneshot
+// with RemainAfterExit=yes that exited successfully stays "active"; one that
+// failed is "failed"; a unit waiting to be restarted is "activating"
+// (sub-state auto-restart) and is not up.
+func UnitUp(activeState string) bool {
+	return activeState == "active" || activeState == "reloading"
+}
+
+// systemdReading is one scrape's view of systemd.
+type systemdReading struct {
+	source *SystemdSource
+	snap   *unitSnapshot
+	named  map[string]sdbus.UnitStatus // the checks' units, read this scrape
+	checks []config.Check
+}
+
+// Unit returns what is known of a unit: its state (fresh this scrape for the
+// checks' units) and the cached extras.
+func (r *systemdReading) Unit(name string) (Unit, bool) {
+	u, cached := r.snap.units[name]
+	st, named := r.named[name]
+	if !named {
+		return u, cached
+	}
+	u.Name, u.LoadState, u.ActiveState, u.SubState = name, st.LoadState, st.ActiveState, st.SubState
+	return u, true
+}
+
+// Collect implements Reading.
+func (r *systemdReading) Collect(ch chan<- prometheus.Metric) {
+	d := r.source.descs
+	// The bulk units' series only change when the snapshot does; build them
+	// once per snapshot and hand out the same immutable metrics.
+	for _, m := range r.source.bulkMetrics(r.snap, r.named) {
+		ch <- m
+	}
+	emit := func(m prometheus.Metric) { ch <- m }
+	names := make([]string, 0, len(r.named))
+	for n := range r.named {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		u, _ := r.Unit(name)
+		r.source.unitMetrics(emit, u, true)
+	}
+	for _, c := range r.checks {
+		if c.Unit == "" {
+			continue
+		}
+		up := 0.0
+		if u, ok := r.Unit(c.Unit); ok && UnitUp(u.ActiveState) {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d.serviceUp, prometheus.GaugeValue, up, c.Name, c.Unit)
+	}
+}
+
+// bulkMetrics returns the series of the cached units that are not named by
+// a check (those are emitted with their fresh state).
+func (s *SystemdSource) bulkMetrics(snap *unitSnapshot, named map[string]sdbus.UnitStatus) []prometheus.Metric {
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
+	if s.emittedFrom == snap && s.emitted != nil && sameKeys(s.emittedNamed, named) {
+		return s.emitted
+	}
+	ms := make([]prometheus.Metric, 0, len(snap.names)*(len(ActiveStates)+2))
+	emit := func(m prometheus.Metric) { ms = append(ms, m) }
+	for _, name := range snap.names {
+		if _, isNamed := named[name]; !isNamed {
+			s.unitMetrics(emit, snap.units[name], false)
+		}
+	}
+	s.emittedFrom, s.emitted = snap, ms
+	s.emittedNamed = make(map[string]bool, len(named))
+	for n := range named {
+		s.emittedNamed[n] = true
+	}
+	return ms
+}
+
+func sameKeys(a map[string]bool, b map[string]sdbus.UnitStatus) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range b {
+		if !a[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// unitMetrics emits one unit's series. withLoadState is for the checks'
+// units: the bulk units are listed only while loaded, so their load state
+// would carry nothing but series.
+func (s *SystemdSource) unitMetrics(emit func(prometheus.Metric), u Unit, withLoadState bool) {
+	d := s.descs
+	stateSet(emit, d.unitState, u.Name, u.ActiveState, ActiveStates)
+	if withLoadState {
+		stateSet(emit, d.loadState, u.Name, u.LoadState, LoadStates)
+	}
+	if u.HasRestarts {
+		emit(prometheus.MustNewConstMetric(d.restarts, prometheus.CounterValue, float64(u.NRestarts), u.Name))
+	}
+	if u.LoadState != "not-found" && u.LoadState != "" {
+		emit(prometheus.MustNewConstMetric(d.activeEnter, prometheus.GaugeValue, float64(u.ActiveEnterTimestamp)/1e6, u.Name))
+	}
+}
+
+// stateSet emits one series per state, 1 for current; a current state
+// outside states gets a series of its own, so exactly one series is 1.
+func stateSet(emit func(prometheus.Metric), desc *prometheus.Desc, unit, current string, states []string) {
+	known := false
+	for _, st := range states {
+		v := 0.0
+		if st == current {
+			v, known = 1, true
+		}
+		emit(prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, unit, st))
+	}
+	if !known && current != "" {
+		emit(prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, unit, current))
+	}
+}
+
+// maxGlobs bounds how many patterns one include regexp may expand to.
+const maxGlobs = 64
+
+// globsForRegexp turns an anchored include regexp into fnmatch globs for
+// ListUnitsByPatterns, so the manager filters before it answers. It handles
+// literals, alternations and ".*"/".+"; anything else (classes, optional
+// parts) returns nil, and the listing fetches every unit for us to filter.
+// The regexp is applied to the result either way, so the globs only need
+// to match a superset.
+func globsForRegexp(re *regexp.Regexp) []string {
+	if re == nil {
+		return nil
+	}
+	expr := strings.TrimSuffix(strings.TrimPrefix(re.String(), "^(?:"), ")$")
+	parsed, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	globs, ok := globs(parsed.Simplify())
+	if !ok || len(globs) == 0 {
+		return nil
+	}
+	sort.Strings(globs)
+	return slices.Compact(globs)
+}
+
+func globs(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return nil, false
+		}
+		lit := string(re.Rune)
+		// systemd matches with FNM_NOESCAPE: a glob character cannot be
+		// escaped (and no unit name contains one anyway).
+		if strings.ContainsAny(lit, "*?[") {
+			return nil, false
+		}
+		return []string{lit}, true
+	case syntax.OpEmptyMatch:
+		return []string{""}, true
+	case syntax.OpCapture:
+		return globs(re.Sub[0])
+	case syntax.OpStar, syntax.OpPlus:
+		if s := re.Sub[0]; s.Op == syntax.OpAnyChar || s.Op == syntax.OpAnyCharNotNL {
+			if re.Op == syntax.OpStar {
+				return []string{"*"}, true
+			}
+			return []string{"?*"}, true
+		}
+		return nil, false
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			g, ok := globs(sub)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, g...)
+		}
+		return out, len(out) <= maxGlobs
+	case syntax.OpConcat:
+		out := []string{""}
+		for _, sub := range re.Sub {
+			g, ok := globs(sub)
+			if !ok {
+				return nil, false
+			}
+			next := make([]string, 0, len(out)*len(g))
+			for _, prefix := range out {
+				for _, suffix := range g {
+					next = append(next, prefix+suffix)
+				}
+			}
+			if len(next) > maxGlobs {
+				return nil, false
+			}
+			out = next
+		}
+		return out, true
+	}
+	return nil, false
+}

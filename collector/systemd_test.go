@@ -1,0 +1,524 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
+)
+
+func anchored(expr string) *regexp.Regexp { return regexp.MustCompile("^(?:" + expr + ")$") }
+
+var defaultInclude = anchored(`.+\.(service|socket)`)
+
+func newTestSystemdSource(t *testing.T, ep SystemdEndpoint) *SystemdSource {
+	t.Helper()
+	s := NewSystemdSource(SystemdOptions{
+		Endpoint:    ep,
+		Include:     defaultInclude,
+		CallTimeout: 5 * time.Second,
+		Logger:      log.NewNopLogger(),
+	})
+	t.Cleanup(s.Close)
+	return s
+}
+
+func privateEndpoint(m *systemdtest.Manager) SystemdEndpoint {
+	return SystemdEndpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}
+}
+
+// scraped is one scrape's metrics, indexed for assertions.
+type scraped struct {
+	families map[string]*dto.MetricFamily
+}
+
+func scrapeSource(t *testing.T, src Source, cfg *config.Config, timeout time.Duration) scraped {
+	t.Helper()
+	e, err := New(log.NewNopLogger(), func() *config.Config { return cfg }, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(e.Scrape(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	s := scraped{families: map[string]*dto.MetricFamily{}}
+	for _, mf := range mfs {
+		s.families[mf.GetName()] = mf
+	}
+	return s
+}
+
+// value returns the value of the series of name whose labels include all of
+// labels ("k=v" pairs), and whether it exists.
+func (s scraped) value(name string, labels ...string) (float64, bool) {
+	mf := s.families[name]
+	if mf == nil {
+		return 0, false
+	}
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for _, kv := range labels {
+			k, v, _ := strings.Cut(kv, "=")
+			if have[k] != v {
+				match = false
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func (s scraped) success(t *testing.T) float64 {
+	t.Helper()
+	v, ok := s.value("warden_collector_success", "collector=systemd")
+	if !ok {
+		t.Fatal("no warden_collector_success{collector=systemd}")
+	}
+	return v
+}
+
+// activeState returns the state whose warden_unit_state series is 1, and
+// checks that exactly one is.
+func (s scraped) activeState(t *testing.T, family, unit string) string {
+	t.Helper()
+	var ones []string
+	n := 0
+	for _, m := range s.families[family].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["unit"] != unit {
+			continue
+		}
+		n++
+		if m.GetGauge().GetValue() == 1 {
+			ones = append(ones, labels["state"])
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	if len(ones) != 1 {
+		t.Fatalf("%s{unit=%q}: want exactly one series at 1, got %v", family, unit, ones)
+	}
+	return ones[0]
+}
+
+// waitScrape scrapes until cond holds (bounded) and returns the last scrape.
+func waitScrape(t *testing.T, src Source, cfg *config.Config, what string, cond func(scraped) bool) scraped {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := scrapeSource(t, src, cfg, 5*time.Second)
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestSystemdAgainstRealManager(t *testing.T) {
+	m := systemdtest.Start(t)
+	src := newTestSystemdSource(t, privateEndpoint(m))
+	sockPort := freePort(t)
+	m.Run(t, "t-running", "sleep", "infinity")
+	m.Run(t, "t-failed", "false")
+	m.Run(t, "t-oneshot", "-p", "Type=oneshot", "-p", "RemainAfterExit=yes", "true")
+	m.Run(t, "t-esc\\x2dname", "sleep", "infinity")
+	m.Run(t, "t-sock", "--socket-property=ListenStream=127.0.0.1:"+strconv.Itoa(sockPort), "sleep", "infinity")
+	m.Systemctl(t, "mask", "--runtime", "t-masked.service")
+	systemdtest.WaitFor(t, 10*time.Second, "t-failed to fail", func() bool { return m.Show(t, "t-failed.service", "ActiveState") == "failed" })
+
+	cfg := &config.Config{Checks: []config.Check{
+		{Name: "running", Unit: "t-running.service"},
+		{Name: "failed", Unit: "t-failed.service"},
+		{Name: "oneshot", Unit: "t-oneshot.service"},
+		{Name: "masked", Unit: "t-masked.service"},
+		{Name: "missing", Unit: "t-nothere.service"},
+		{Name: "sock", Unit: "t-sock.service"},
+	}}
+	s := scrapeSource(t, src, cfg, 10*time.Second)
+	if s.success(t) != 1 {
+		t.Fatal("first scrape against a running manager failed")
+	}
+
+	t.Run("running", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_state", "t-running.service"); got != "active" {
+			t.Errorf("state %q", got)
+		}
+		if v, _ := s.value("warden_service_up", "check=running", "unit=t-running.service"); v != 1 {
+			t.Errorf("service_up %v", v)
+		}
+		if v, ok := s.value("warden_unit_restarts_total", "unit=t-running.service"); !ok || v != 0 {
+			t.Errorf("restarts %v %v", v, ok)
+		}
+		want, _ := strconv.ParseUint(m.Show(t, "t-running.service", "ActiveEnterTimestampMonotonic"), 10, 64)
+		got, ok := s.value("warden_unit_active_enter_timestamp_seconds", "unit=t-running.service")
+		if !ok || want == 0 || got < float64(time.Now().Add(-time.Hour).Unix()) || got > float64(time.Now().Unix()+1) {
+			t.Errorf("active enter timestamp %v (present %v)", got, ok)
+		}
+		if got := s.activeState(t, "warden_unit_load_state", "t-running.service"); got != "loaded" {
+			t.Errorf("load state %q", got)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_state", "t-failed.service"); got != "failed" {
+			t.Errorf("state %q", got)
+		}
+		if v, _ := s.value("warden_service_up", "check=failed"); v != 0 {
+			t.Errorf("service_up %v", v)
+		}
+	})
+	t.Run("oneshot with RemainAfterExit", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_state", "t-oneshot.service"); got != "active" {
+			t.Errorf("state %q", got)
+		}
+		if v, _ := s.value("warden_service_up", "check=oneshot"); v != 1 {
+			t.Errorf("service_up %v", v)
+		}
+	})
+	t.Run("masked", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_load_state", "t-masked.service"); got != "masked" {
+			t.Errorf("load state %q", got)
+		}
+		if v, ok := s.value("warden_service_up", "check=masked"); !ok || v != 0 {
+			t.Errorf("service_up %v %v", v, ok)
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_load_state", "t-nothere.service"); got != "not-found" {
+			t.Errorf("load state %q", got)
+		}
+		if got := s.activeState(t, "warden_unit_state", "t-nothere.service"); got != "inactive" {
+			t.Errorf("state %q", got)
+		}
+		if v, ok := s.value("warden_service_up", "check=missing", "unit=t-nothere.service"); !ok || v != 0 {
+			t.Errorf("service_up %v %v", v, ok)
+		}
+		if _, ok := s.value("warden_unit_active_enter_timestamp_seconds", "unit=t-nothere.service"); ok {
+			t.Error("a unit that does not exist has no active-enter time")
+		}
+	})
+	t.Run("escaped name stays as systemd spells it", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_state", `t-esc\x2dname.service`); got != "active" {
+			t.Errorf("state %q", got)
+		}
+	})
+	t.Run("bulk units have no load state series", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_load_state", `t-esc\x2dname.service`); got != "" {
+			t.Errorf("bulk unit has load_state series (%q)", got)
+		}
+	})
+	t.Run("socket activation", func(t *testing.T) {
+		if got := s.activeState(t, "warden_unit_state", "t-sock.socket"); got != "active" {
+			t.Errorf("socket state %q", got)
+		}
+		if got := s.activeState(t, "warden_unit_state", "t-sock.service"); got != "inactive" {
+			t.Errorf("service before the first connection: %q", got)
+		}
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(sockPort), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		waitScrape(t, src, cfg, "t-sock.service to activate", func(s scraped) bool {
+			return s.activeState(t, "warden_unit_state", "t-sock.service") == "active"
+		})
+		r, err := src.Update(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := r.(*systemdReading).Unit("t-sock.socket")
+		if !slices.Contains(u.Listen, ListenSpec{Type: "Stream", Address: "127.0.0.1:" + strconv.Itoa(sockPort)}) {
+			t.Errorf("socket Listen: %+v", u.Listen)
+		}
+		if !strings.HasPrefix(u.ControlGroup, m.CgroupRoot()+"/") {
+			t.Errorf("socket ControlGroup %q", u.ControlGroup)
+		}
+		svc, _ := r.(*systemdReading).Unit("t-sock.service")
+		if svc.MainPID == 0 || !strings.HasSuffix(svc.ControlGroup, "/t-sock.service") {
+			t.Errorf("service MainPID %d ControlGroup %q", svc.MainPID, svc.ControlGroup)
+		}
+	})
+	t.Run("stopped and started between two scrapes", func(t *testing.T) {
+		before, _ := s.value("warden_unit_active_enter_timestamp_seconds", "unit=t-running.service")
+		m.Systemctl(t, "stop", "t-running.service")
+		m.Run(t, "t-running", "sleep", "infinity")
+		s2 := scrapeSource(t, src, cfg, 5*time.Second)
+		if got := s2.activeState(t, "warden_unit_state", "t-running.service"); got != "active" {
+			t.Errorf("state %q", got)
+		}
+		after, _ := s2.value("warden_unit_active_enter_timestamp_seconds", "unit=t-running.service")
+		if after <= before {
+			t.Errorf("active enter time did not move: %v -> %v", before, after)
+		}
+	})
+	t.Run("a change is seen by the next scrape", func(t *testing.T) {
+		// No polling: the barrier makes the very next scrape see the stop.
+		m.Run(t, "t-change", "sleep", "infinity")
+		cfg2 := &config.Config{Checks: append(slices.Clone(cfg.Checks), config.Check{Name: "change", Unit: "t-other.service"})}
+		s := scrapeSource(t, src, cfg2, 5*time.Second)
+		if got := s.activeState(t, "warden_unit_state", "t-change.service"); got != "active" {
+			t.Fatalf("state %q", got)
+		}
+		m.Systemctl(t, "kill", "--signal=SIGKILL", "t-change.service")
+		systemdtest.WaitFor(t, 10*time.Second, "t-change to fail", func() bool {
+			out, _ := m.SystemctlMayFail("show", "--value", "-p", "ActiveState", "t-change.service")
+			return strings.TrimSpace(out) == "failed"
+		})
+		s = scrapeSource(t, src, cfg2, 5*time.Second)
+		if got := s.activeState(t, "warden_unit_state", "t-change.service"); got != "failed" {
+			t.Errorf("the scrape after the change shows %q", got)
+		}
+	})
+	t.Run("crash loop", func(t *testing.T) {
+		m.Run(t, "t-crash", "-p", "Restart=always", "-p", "RestartSec=300ms", "-p", "StartLimitIntervalSec=0", "sh", "-c", "sleep 0.2; exit 1")
+		crashCfg := &config.Config{Checks: []config.Check{{Name: "crash", Unit: "t-crash.service"}}}
+		sawActivating := false
+		waitScrape(t, src, crashCfg, "NRestarts to reach 3 with the unit seen in activating/auto-restart", func(s scraped) bool {
+			st := s.activeState(t, "warden_unit_state", "t-crash.service")
+			if st == "activating" {
+				sawActivating = true
+				if v, _ := s.value("warden_service_up", "check=crash"); v != 0 {
+					t.Errorf("a unit waiting to restart is not up, got service_up %v", v)
+				}
+			}
+			n, _ := s.value("warden_unit_restarts_total", "unit=t-crash.service")
+			return sawActivating && n >= 3
+		})
+		m.Systemctl(t, "stop", "t-crash.service")
+	})
+}
+
+func TestSystemdOverTheUserBus(t *testing.T) {
+	m := systemdtest.Start(t)
+	ep, err := ResolveSystemdEndpoint("user", "", func(k string) string {
+		if k == "XDG_RUNTIME_DIR" {
+			return m.RuntimeDir
+		}
+		return ""
+	})
+	if err != nil || ep.Direct {
+		t.Fatalf("endpoint %+v %v", ep, err)
+	}
+	src := newTestSystemdSource(t, ep)
+	m.Run(t, "t-bus", "sleep", "infinity")
+	cfg := &config.Config{Checks: []config.Check{{Name: "bus", Unit: "t-bus.service"}}}
+	s := scrapeSource(t, src, cfg, 10*time.Second)
+	if s.success(t) != 1 || s.activeState(t, "warden_unit_state", "t-bus.service") != "active" {
+		t.Fatalf("over the bus: success %v", s.success(t))
+	}
+	m.Run(t, "t-bus2", "sleep", "infinity")
+	s = scrapeSource(t, src, cfg, 5*time.Second)
+	if got := s.activeState(t, "warden_unit_state", "t-bus2.service"); got != "active" {
+		t.Errorf("a unit started after the first scrape is seen by the next one: %q", got)
+	}
+}
+
+func TestSystemdFrozenManagerCostsOneScrape(t *testing.T) {
+	m := systemdtest.Start(t)
+	src := newTestSystemdSource(t, privateEndpoint(m))
+	cfg := &config.Config{Checks: []config.Check{{Name: "x", Unit: "dbus.socket"}}}
+	if scrapeSource(t, src, cfg, 10*time.Second).success(t) != 1 {
+		t.Fatal("initial scrape failed")
+	}
+	if err := m.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s := scrapeSource(t, src, cfg, 500*time.Millisecond)
+	if s.success(t) != 0 {
+		t.Error("a frozen manager must fail the scrape")
+	}
+	// A bound, not a timing assertion: the scrape must not hang.
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("the scrape took %v with a 500ms deadline", time.Since(start))
+	}
+	m.Signal(syscall.SIGCONT)
+	waitScrape(t, src, cfg, "recovery after SIGCONT", func(s scraped) bool { return s.success(t) == 1 })
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func TestSystemdManagerRestartCycles(t *testing.T) {
+	m := systemdtest.Start(t)
+	src := newTestSystemdSource(t, privateEndpoint(m))
+	cfg := &config.Config{Checks: []config.Check{{Name: "x", Unit: "dbus.socket"}}}
+	waitScrape(t, src, cfg, "first connection", func(s scraped) bool { return s.success(t) == 1 })
+	settle := func() (int, int) {
+		// Let goroutines of the last connection finish.
+		time.Sleep(200 * time.Millisecond)
+		return runtime.NumGoroutine(), countFDs(t)
+	}
+	g0, f0 := settle()
+	cycles := 100
+	if testing.Short() {
+		cycles = 5
+	}
+	for i := range cycles {
+		m.Kill(t, syscall.SIGKILL)
+		if s := scrapeSource(t, src, cfg, 2*time.Second); s.success(t) != 0 {
+			t.Fatalf("cycle %d: success 1 while the manager is gone", i)
+		}
+		m.Restart(t)
+		// The first scrape after the manager is back reconnects and succeeds.
+		if s := scrapeSource(t, src, cfg, 10*time.Second); s.success(t) != 1 {
+			t.Fatalf("cycle %d: the first scrape after the manager returned failed", i)
+		}
+	}
+	g1, f1 := settle()
+	t.Logf("after %d cycles: goroutines %d -> %d, fds %d -> %d", cycles, g0, g1, f0, f1)
+	if g1 > g0+3 {
+		t.Errorf("goroutines grew: %d -> %d", g0, g1)
+	}
+	if f1 > f0+2 {
+		t.Errorf("fds grew: %d -> %d", f0, f1)
+	}
+}
+
+func TestResolveSystemdEndpoint(t *testing.T) {
+	env := map[string]string{"XDG_RUNTIME_DIR": "/run/user/1000"}
+	getenv := func(k string) string { return env[k] }
+	for _, tc := range []struct {
+		scope, address string
+		want           SystemdEndpoint
+		err            bool
+	}{
+		{"system", "", SystemdEndpoint{Path: "/run/dbus/system_bus_socket"}, false},
+		{"user", "", SystemdEndpoint{Path: "/run/user/1000/bus"}, false},
+		{"system", "/run/systemd/private", SystemdEndpoint{Path: "/run/systemd/private", Direct: true}, false},
+		{"system", "unix:path=/run/systemd/private", SystemdEndpoint{Path: "/run/systemd/private", Direct: true}, false},
+		{"system", "unix:path=/tmp/a%20b/bus,guid=123", SystemdEndpoint{Path: "/tmp/a b/bus"}, false},
+		{"system", "unix:abstract=/tmp/dbus-x", SystemdEndpoint{Path: "/tmp/dbus-x", Abstract: true}, false},
+		{"system", "tcp:host=localhost,port=1", SystemdEndpoint{}, true},
+		{"system", "tcp:host=x;unix:path=/x/bus", SystemdEndpoint{Path: "/x/bus"}, false},
+		{"nope", "", SystemdEndpoint{}, true},
+	} {
+		got, err := ResolveSystemdEndpoint(tc.scope, tc.address, getenv)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("(%q, %q): got %+v, %v; want %+v, error %v", tc.scope, tc.address, got, err, tc.want, tc.err)
+		}
+	}
+	env = map[string]string{}
+	if _, err := ResolveSystemdEndpoint("user", "", getenv); err == nil {
+		t.Error("user scope without XDG_RUNTIME_DIR must be an error")
+	}
+	env = map[string]string{"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/custom/sock"}
+	if got, _ := ResolveSystemdEndpoint("system", "", getenv); got.Path != "/custom/sock" {
+		t.Errorf("DBUS_SYSTEM_BUS_ADDRESS ignored: %+v", got)
+	}
+}
+
+func TestGlobsForRegexp(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want []string
+	}{
+		{`.+\.(service|socket)`, []string{"?*.service", "?*.socket"}},
+		{`.+\.service`, []string{"?*.service"}},
+		{`nginx\.service|redis-server\.service`, []string{"nginx.service", "redis-server.service"}},
+		{`getty@.*\.service`, []string{"getty@*.service"}},
+		{`.*`, []string{"*"}},
+		{`[a-z]+\.service`, nil}, // a class: filter here, not in the manager
+		{`foo\.service?`, nil},
+		{`(?i)nginx\.service`, nil},
+	} {
+		got := globsForRegexp(anchored(tc.expr))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.expr, got, tc.want)
+		}
+	}
+	if globsForRegexp(nil) != nil {
+		t.Error("nil regexp")
+	}
+}
+
+func TestUnitPathRoundTrip(t *testing.T) {
+	for _, name := range []string{"nginx.service", `t-esc\x2dname.service`, "getty@tty1.service", "-.mount", "a_b.service"} {
+		got, ok := unitNameFromPath(unitPath(name))
+		if !ok || got != name {
+			t.Errorf("%q -> %q -> %q", name, unitPath(name), got)
+		}
+	}
+	if _, ok := unitNameFromPath("/org/freedesktop/systemd1"); ok {
+		t.Error("the manager's path is not a unit")
+	}
+}
+
+func TestUnitUp(t *testing.T) {
+	for state, want := range map[string]bool{"active": true, "reloading": true, "activating": false, "inactive": false, "failed": false, "deactivating": false, "": false} {
+		if UnitUp(state) != want {
+			t.Errorf("UnitUp(%q) = %v", state, !want)
+		}
+	}
+
+}
