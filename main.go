@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		maxRequests = app.Flag("web.max-requests", "Maximum number of scrapes served at once; more get 503. 0 means no limit.").Default("40").Int()
 		offset      = app.Flag("scrape.timeout-offset", "Subtracted from the scrape timeout Prometheus sends (X-Prometheus-Scrape-Timeout-Seconds) to leave room for encoding and the network.").Default("0.5s").Duration()
+		systemdOn   = app.Flag("collector.systemd", "Read unit state from systemd (the service layer).").Default("true").Bool()
+		sdScope     = app.Flag("systemd.scope", "Which systemd manager to read: the system one or the user one of the user running the exporter. One of: [system, user]").Default("system").Enum("system", "user")
+		sdAddress   = app.Flag("systemd.address", "D-Bus address or socket path of the manager, for cases the scope does not reach, e.g. /run/systemd/private (spoken to directly) or unix:path=/run/user/1000/bus.").PlaceHolder("ADDRESS").String()
+		sdInclude   = app.Flag("systemd.unit-include", "Regexp (anchored) of the units to watch besides those the checks name.").Default(`.+\.(service|socket)`).String()
+		sdExclude   = app.Flag("systemd.unit-exclude", "Regexp (anchored) of units not to watch, unless a check names them.").Default("").String()
 		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat   = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 	)
@@ -101,6 +107,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level.Error(logger).Log("msg", "invalid --web.telemetry-path: it must start with / and not be /, /config or under /-/", "path", *metricsPath)
 		return 2
 	}
+	var sources []collector.Source
+	if *systemdOn {
+		src, err := newSystemdSource(*sdScope, *sdAddress, *sdInclude, *sdExclude, logger)
+		if err != nil {
+			level.Error(logger).Log("msg", "invalid systemd flags", "err", err)
+			return 2
+		}
+		defer src.Close()
+		sources = append(sources, src)
+	}
 	level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
 
 	// Subscribe before anything can be signalled: an early SIGHUP (a config
@@ -122,9 +138,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	// The sources (systemd, listeners, probes) are not built yet: the
-	// exporter runs none and reports only its own state.
-	exporter, err := collector.New(logger, rl.Config)
+	// The listeners and probes sources are not built yet.
+	exporter, err := collector.New(logger, rl.Config, sources...)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up the collectors", "err", err)
 		return 1
@@ -170,6 +185,30 @@ func handleSignals(signals <-chan os.Signal, server *http.Server, rl *reloader, 
 		cancel()
 		return
 	}
+}
+
+// newSystemdSource builds the systemd source from its flags.
+func newSystemdSource(scope, address, include, exclude string, logger log.Logger) (*collector.SystemdSource, error) {
+	endpoint, err := collector.ResolveSystemdEndpoint(scope, address, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	includeRe, err := regexp.Compile("^(?:" + include + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("--systemd.unit-include: %w", err)
+	}
+	var excludeRe *regexp.Regexp
+	if exclude != "" {
+		if excludeRe, err = regexp.Compile("^(?:" + exclude + ")$"); err != nil {
+			return nil, fmt.Errorf("--systemd.unit-exclude: %w", err)
+		}
+	}
+	return collector.NewSystemdSource(collector.SystemdOptions{
+		Endpoint: endpoint,
+		Include:  includeRe,
+		Exclude:  excludeRe,
+		Logger:   log.With(logger, "collector", "systemd"),
+	}), nil
 }
 
 func reservedPath(p string) bool {

@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -536,5 +537,60 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), `msg="shutting down" signal=terminated`) {
 		t.Errorf("log:\n%s", p.logs.String())
+	}
+}
+
+func TestSystemdEndToEnd(t *testing.T) {
+	m := systemdtest.Start(t)
+	promtool := testenv.LookPath(t, "promtool", "apt-get install prometheus")
+	m.Run(t, "e2e-web", "sleep", "infinity")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "warden.yml")
+	writeFile(t, cfgPath, "checks:\n  - name: web\n    unit: e2e-web.service\n  - name: gone\n    unit: e2e-gone.service\n")
+	p := startExporter(t, "--config.file="+cfgPath, "--systemd.address="+m.PrivateAddress())
+
+	_, body := get(t, p.url("/metrics"))
+	for _, want := range []string{
+		`warden_collector_success{collector="systemd"} 1`,
+		`warden_service_up{check="web",unit="e2e-web.service"} 1`,
+		`warden_service_up{check="gone",unit="e2e-gone.service"} 0`,
+		`warden_unit_load_state{state="not-found",unit="e2e-gone.service"} 1`,
+		`warden_unit_state{state="active",unit="e2e-web.service"} 1`,
+		`warden_unit_state{state="active",unit="dbus.socket"} 1`,
+		`warden_unit_restarts_total{unit="e2e-web.service"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	m.Systemctl(t, "stop", "e2e-web.service")
+	_, body = get(t, p.url("/metrics"))
+	if !strings.Contains(body, `warden_service_up{check="web",unit="e2e-web.service"} 0`) {
+		t.Errorf("the stop is not seen by the next scrape")
+	}
+	// The manager goes away: the scrape still answers, with systemd failed.
+	m.Kill(t, syscall.SIGKILL)
+	code, body := get(t, p.url("/metrics"))
+	if code != 200 || !strings.Contains(body, `warden_collector_success{collector="systemd"} 0`) || strings.Contains(body, "warden_unit_state") {
+		t.Errorf("with the manager gone: %d, systemd success must be 0 and no unit data served:\n%s", code, body)
+	}
+}
+
+func TestSystemdFlagErrors(t *testing.T) {
+	for _, tc := range []struct{ flag, want string }{
+		{"--systemd.unit-include=(", "--systemd.unit-include: error parsing regexp"},
+		{"--systemd.unit-exclude=[", "--systemd.unit-exclude: error parsing regexp"},
+		{"--systemd.address=tcp:host=x,port=1", "unsupported D-Bus address"},
+	} {
+		_, errOut, code := runBinary(t, "--web.listen-address=127.0.0.1:0", tc.flag)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: code %d, stderr %s", tc.flag, code, errOut)
+		}
 	}
 }

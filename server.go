@@ -15,14 +15,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
@@ -100,10 +104,10 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 }
 
 // newMetricsHandler serves one scrape per request. Each request gets its own
-// registry holding a collector bound to the request's deadline, because
-// prometheus.Collector.Collect has no context of its own. For the same reason
-// the in-flight limit lives here: promhttp.HandlerOpts.MaxRequestsInFlight
-// counts per handler instance, and we build one per request.
+// gatherer bound to the request's deadline, because a Gatherer has no
+// context of its own. For the same reason the in-flight limit lives here:
+// promhttp.HandlerOpts.MaxRequestsInFlight counts per handler instance, and
+// we build one per request.
 func newMetricsHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
 	inFlight := make(chan struct{}, max(opts.maxRequests, 1))
 	errorLog := promhttpLogger{level.Error(logger)}
@@ -122,18 +126,32 @@ func newMetricsHandler(opts serverOptions, exporter *collector.Exporter, selfReg
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 
-		scrapeRegistry := prometheus.NewRegistry()
-		if err := scrapeRegistry.Register(exporter.Scrape(ctx)); err != nil {
-			level.Error(logger).Log("msg", "cannot register the scrape collector", "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
-			return
-		}
-		promhttp.HandlerFor(prometheus.Gatherers{selfRegistry, scrapeRegistry}, promhttp.HandlerOpts{
+		promhttp.HandlerFor(concatGatherers{selfRegistry, exporter.Gatherer(ctx)}, promhttp.HandlerOpts{
 			ErrorLog:      errorLog,
 			ErrorHandling: promhttp.ContinueOnError,
 			Registry:      selfRegistry, // promhttp_metric_handler_errors_total
 		}).ServeHTTP(w, r)
 	}))
+}
+
+// concatGatherers serves the families of each gatherer one after the other.
+// Unlike prometheus.Gatherers it does not merge and re-check every series:
+// the two sets have no family name in common (the exporter's own metrics
+// against the scrape's), which the tests check with promtool.
+type concatGatherers []prometheus.Gatherer
+
+func (g concatGatherers) Gather() ([]*dto.MetricFamily, error) {
+	var all []*dto.MetricFamily
+	var errs []error
+	for _, gatherer := range g {
+		mfs, err := gatherer.Gather()
+		all = append(all, mfs...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	slices.SortFunc(all, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return all, errors.Join(errs...)
 }
 
 type promhttpLogger struct{ logger log.Logger }

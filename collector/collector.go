@@ -22,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
 )
@@ -109,7 +112,8 @@ func New(logger log.Logger, currentConfig func() *config.Config, sources ...Sour
 	return e, nil
 }
 
-// Describe sends the descriptors of every metric a scrape can emit.
+// Describe sends the descriptors of every metric a scrape's collector can
+// emit (prebuilt families are checked when they are built).
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.successDesc
 	ch <- e.durationDesc
@@ -118,15 +122,47 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Scrape returns a collector for one scrape: its Collect reads every source
-// under ctx and returns by ctx's deadline whatever the sources do.
-func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
-	return &scrape{exporter: e, ctx: ctx}
+// Gather runs one scrape under ctx and returns its metric families. It
+// returns by ctx's deadline whatever the sources do, and a failing source
+// is a metric, never an error.
+//
+// The series a source builds per scrape go through a registry, which checks
+// them against Describe. Prebuilt families (FamilyReading) are merged in as
+// they are: they were checked when built, and checking and sorting thousands
+// of unchanged series again on every scrape would cost more than reading
+// them (see bench/).
+func (e *Exporter) Gather(ctx context.Context) ([]*dto.MetricFamily, error) {
+	sc := &scrape{exporter: e, ctx: ctx}
+	// Pedantic: the per-scrape series are few, and a drift between Describe
+	// and Collect is worth catching in production too.
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(sc); err != nil {
+		return nil, err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return mfs, err
+	}
+	return mergeFamilies(mfs, sc.prebuilt), nil
+}
+
+// Gatherer returns Gather bound to ctx, as a prometheus.Gatherer.
+func (e *Exporter) Gatherer(ctx context.Context) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return e.Gather(ctx) })
+}
+
+// FamilyReading is a Reading that also hands over ready-made families:
+// series that are many, change rarely and are cached between scrapes (the
+// bulk units' state). They must not repeat a series Collect emits.
+type FamilyReading interface {
+	Reading
+	Families() []*dto.MetricFamily
 }
 
 type scrape struct {
 	exporter *Exporter
 	ctx      context.Context
+	prebuilt [][]*dto.MetricFamily
 }
 
 func (s *scrape) Describe(ch chan<- *prometheus.Desc) { s.exporter.Describe(ch) }
@@ -141,10 +177,43 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		if o.err == nil {
 			success = 1
 			o.reading.Collect(ch)
+			if fr, ok := o.reading.(FamilyReading); ok {
+				s.prebuilt = append(s.prebuilt, fr.Families())
+			}
 		}
 		ch <- prometheus.MustNewConstMetric(e.successDesc, prometheus.GaugeValue, success, src.Name())
 		ch <- prometheus.MustNewConstMetric(e.durationDesc, prometheus.GaugeValue, o.duration.Seconds(), src.Name())
 	}
+}
+
+// mergeFamilies adds the prebuilt families to mfs: a family of a new name is
+// inserted in name order, one that exists gets the other's series appended.
+// Prebuilt families are shared between scrapes and never modified.
+func mergeFamilies(mfs []*dto.MetricFamily, prebuilt [][]*dto.MetricFamily) []*dto.MetricFamily {
+	if len(prebuilt) == 0 {
+		return mfs
+	}
+	byName := make(map[string]int, len(mfs))
+	for i, mf := range mfs {
+		byName[mf.GetName()] = i
+	}
+	for _, set := range prebuilt {
+		for _, pf := range set {
+			i, ok := byName[pf.GetName()]
+			if !ok {
+				byName[pf.GetName()] = len(mfs)
+				mfs = append(mfs, pf)
+				continue
+			}
+			own := mfs[i]
+			merged := &dto.MetricFamily{Name: own.Name, Help: own.Help, Type: own.Type, Unit: own.Unit}
+			merged.Metric = make([]*dto.Metric, 0, len(own.Metric)+len(pf.Metric))
+			merged.Metric = append(append(merged.Metric, pf.Metric...), own.Metric...)
+			mfs[i] = merged
+		}
+	}
+	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return mfs
 }
 
 type outcome struct {

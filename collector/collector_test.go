@@ -90,11 +90,7 @@ func newTestExporter(t *testing.T, logs *bytes.Buffer, sources ...Source) *Expor
 
 func gatherScrape(t *testing.T, e *Exporter, ctx context.Context) []*dto.MetricFamily {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(e.Scrape(ctx)); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
+	mfs, err := e.Gather(ctx)
 	if err != nil {
 		t.Fatalf("gather must not fail even when sources do: %v", err)
 	}
@@ -123,10 +119,7 @@ func TestSuccessAndFailureAreMetricsNotErrors(t *testing.T) {
 		constSource("systemd", 42),
 		failingSource("listeners", errors.New("netlink: permission denied")),
 	)
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(e.Scrape(context.Background())); err != nil {
-		t.Fatal(err)
-	}
+	reg := e.Gatherer(context.Background())
 	want := `
 # HELP warden_collector_success 1 if the collector read its source successfully in this scrape, 0 if it failed or ran out of time.
 # TYPE warden_collector_success gauge

@@ -34,6 +34,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/godbus/dbus/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
 )
@@ -178,7 +179,7 @@ type SystemdSource struct {
 	emitMu       sync.Mutex
 	emittedFrom  *unitSnapshot
 	emittedNamed map[string]bool
-	emitted      []prometheus.Metric
+	emitted      []*dto.MetricFamily
 
 	descs systemdDescs
 }
@@ -539,14 +540,9 @@ func (r *systemdReading) Unit(name string) (Unit, bool) {
 	return u, true
 }
 
-// Collect implements Reading.
+// Collect implements Reading: the checks' units and warden_service_up.
 func (r *systemdReading) Collect(ch chan<- prometheus.Metric) {
 	d := r.source.descs
-	// The bulk units' series only change when the snapshot does; build them
-	// once per snapshot and hand out the same immutable metrics.
-	for _, m := range r.source.bulkMetrics(r.snap, r.named) {
-		ch <- m
-	}
 	emit := func(m prometheus.Metric) { ch <- m }
 	names := make([]string, 0, len(r.named))
 	for n := range r.named {
@@ -565,31 +561,59 @@ func (r *systemdReading) Collect(ch chan<- prometheus.Metric) {
 		if u, ok := r.Unit(c.Unit); ok && UnitUp(u.ActiveState) {
 			up = 1
 		}
-		ch <- prometheus.MustNewConstMetric(d.serviceUp, prometheus.GaugeValue, up, c.Name, c.Unit)
+		emit(prometheus.MustNewConstMetric(d.serviceUp, prometheus.GaugeValue, up, c.Name, c.Unit))
 	}
 }
 
-// bulkMetrics returns the series of the cached units that are not named by
-// a check (those are emitted with their fresh state).
-func (s *SystemdSource) bulkMetrics(snap *unitSnapshot, named map[string]sdbus.UnitStatus) []prometheus.Metric {
+// Families implements FamilyReading: the series of every cached unit that
+// no check names. They change only when the cache does, so they are built
+// (and checked) once per cache snapshot and shared by the scrapes after it.
+func (r *systemdReading) Families() []*dto.MetricFamily {
+	return r.source.bulkFamilies(r.snap, r.named)
+}
+
+func (s *SystemdSource) bulkFamilies(snap *unitSnapshot, named map[string]sdbus.UnitStatus) []*dto.MetricFamily {
 	s.emitMu.Lock()
 	defer s.emitMu.Unlock()
 	if s.emittedFrom == snap && s.emitted != nil && sameKeys(s.emittedNamed, named) {
 		return s.emitted
 	}
-	ms := make([]prometheus.Metric, 0, len(snap.names)*(len(ActiveStates)+2))
-	emit := func(m prometheus.Metric) { ms = append(ms, m) }
+	metrics := make([]prometheus.Metric, 0, len(snap.names)*(len(ActiveStates)+2))
+	emit := func(m prometheus.Metric) { metrics = append(metrics, m) }
 	for _, name := range snap.names {
 		if _, isNamed := named[name]; !isNamed {
 			s.unitMetrics(emit, snap.units[name], false)
 		}
 	}
-	s.emittedFrom, s.emitted = snap, ms
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(metricsCollector{source: s, metrics: metrics})
+	mfs, err := reg.Gather()
+	if err != nil {
+		// A bug (a duplicate series): serve nothing rather than bad data,
+		// and say so in the scrape through the registry's error next time.
+		level.Error(s.opts.Logger).Log("msg", "building the unit series failed", "err", err)
+		mfs = nil
+	}
+	s.emittedFrom, s.emitted = snap, mfs
 	s.emittedNamed = make(map[string]bool, len(named))
 	for n := range named {
 		s.emittedNamed[n] = true
 	}
-	return ms
+	return mfs
+}
+
+// metricsCollector hands fixed metrics to a registry, described by the
+// source's descriptors.
+type metricsCollector struct {
+	source  *SystemdSource
+	metrics []prometheus.Metric
+}
+
+func (c metricsCollector) Describe(ch chan<- *prometheus.Desc) { c.source.Describe(ch) }
+func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.metrics {
+		ch <- m
+	}
 }
 
 func sameKeys(a map[string]bool, b map[string]sdbus.UnitStatus) bool {

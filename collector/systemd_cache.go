@@ -136,19 +136,19 @@ func (q *signalQueue) DeliverSignal(_, _ string, s *dbus.Signal) {
 	}
 	q.queue = append(q.queue, s)
 	q.delivered++
-	others := q.others
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
 	// go-systemd registers a channel of its own for job completions, which
-	// we do not use; it must never hold up the connection either.
-	for _, ch := range others {
+	// we do not use; it must never hold up the connection either. Sent under
+	// the lock, so Terminate cannot close it meanwhile.
+	for _, ch := range q.others {
 		select {
 		case ch <- s:
 		default:
 		}
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -68,11 +67,7 @@ func scrapeSource(t *testing.T, src Source, cfg *config.Config, timeout time.Dur
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(e.Scrape(ctx)); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
+	mfs, err := e.Gather(ctx)
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}

@@ -1,0 +1,275 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+//go:build bench
+
+// Package bench runs warden_exporter side by side with its peers on the
+// same real systems and prints the ratios. Run it with bench/systemd.sh.
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServer runs cmd (killed by pid at the end) and waits until url answers.
+func startServer(t *testing.T, name string, cmd *exec.Cmd, url string) {
+	t.Helper()
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer at %s within 30s:\n%s", name, url, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cpuTicks is utime+stime of pid, in clock ticks (1/100 s on Linux).
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return utime + stime
+}
+
+type result struct {
+	name           string
+	median, mean   time.Duration
+	series         int
+	systemdCPUPerS time.Duration // manager CPU per scrape
+}
+
+func measure(t *testing.T, name, url string, scrapes, managerPID int, countPrefix string) result {
+	t.Helper()
+	// Prometheus asks for gzip; so does Go's client by default.
+	client := &http.Client{Timeout: 60 * time.Second}
+	if strings.HasSuffix(name, "(identity)") {
+		client.Transport = &http.Transport{DisableCompression: true}
+	}
+	get := func() []byte {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", name, resp.StatusCode)
+		}
+		return body
+	}
+	var body []byte
+	for range 3 {
+		body = get() // warm up: connections, caches
+	}
+	series := 0
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if strings.HasPrefix(line, countPrefix) {
+			series++
+		}
+	}
+	cpu0 := cpuTicks(t, managerPID)
+	durations := make([]time.Duration, scrapes)
+	for i := range scrapes {
+		t0 := time.Now()
+		get()
+		durations[i] = time.Since(t0)
+	}
+	cpu1 := cpuTicks(t, managerPID)
+	slices.Sort(durations)
+	var sum time.Duration
+	for _, d := range durations {
+		sum += d
+	}
+	return result{
+		name:           name,
+		median:         durations[len(durations)/2],
+		mean:           sum / time.Duration(len(durations)),
+		series:         series,
+		systemdCPUPerS: time.Duration(cpu1-cpu0) * 10 * time.Millisecond / time.Duration(scrapes),
+	}
+}
+
+// memoryServer serves the families parsed from body from a registry of
+// plain gauges and counters: what encoding the same series costs when
+// reading them costs nothing.
+func memoryServer(t *testing.T, body []byte) *httptest.Server {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	for name, mf := range families {
+		if !strings.HasPrefix(name, "warden_") || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		var labelNames []string
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			labelNames = append(labelNames, l.GetName())
+		}
+		values := func(m *dto.Metric) []string {
+			var vs []string
+			for _, l := range m.GetLabel() {
+				vs = append(vs, l.GetValue())
+			}
+			return vs
+		}
+		if mf.GetType() == dto.MetricType_COUNTER {
+			vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: mf.GetHelp()}, labelNames)
+			for _, m := range mf.GetMetric() {
+				vec.WithLabelValues(values(m)...).Add(m.GetCounter().GetValue())
+			}
+			reg.MustRegister(vec)
+			continue
+		}
+		vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: mf.GetHelp()}, labelNames)
+		for _, m := range mf.GetMetric() {
+			vec.WithLabelValues(values(m)...).Set(m.GetGauge().GetValue())
+		}
+		reg.MustRegister(vec)
+	}
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestSystemdVsNodeExporter scrapes, against one real manager with
+// WARDEN_BENCH_UNITS units (default 2000): warden_exporter's systemd
+// source, node_exporter's systemd collector with restarts and start times
+// on, and the same series served from memory.
+func TestSystemdVsNodeExporter(t *testing.T) {
+	units := envInt("WARDEN_BENCH_UNITS", 2000)
+	scrapes := envInt("WARDEN_BENCH_SCRAPES", 30)
+	nodeExporter, err := exec.LookPath("prometheus-node-exporter")
+	if err != nil {
+		t.Fatal("prometheus-node-exporter not found: apt-get install prometheus-node-exporter (bench/systemd.sh does)")
+	}
+
+	bin := filepath.Join(t.TempDir(), "warden_exporter")
+	build := exec.Command("go", "build", "-o", bin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	m := systemdtest.Start(t)
+	t0 := time.Now()
+	m.StartOneshots(t, "bench", units)
+	t.Logf("started %d units in %v", units, time.Since(t0).Round(time.Millisecond))
+
+	wardenAddr := freeAddr(t)
+	startServer(t, "warden_exporter", exec.Command(bin, "--web.listen-address="+wardenAddr, "--systemd.address="+m.PrivateAddress(), "--log.level=warn"), "http://"+wardenAddr+"/-/healthy")
+
+	// node_exporter only knows the system manager's private socket: give it
+	// ours at that path, in a mount namespace of its own.
+	nodeAddr := freeAddr(t)
+	script := `set -e
+if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; else mount -t tmpfs tmpfs /run; mkdir -p /run/systemd; fi
+touch /run/systemd/private
+mount --bind "$WARDEN_SOCKET" /run/systemd/private
+exec "$NODE_EXPORTER" --web.listen-address="$NODE_ADDR" --collector.disable-defaults --collector.systemd \
+  --collector.systemd.private --collector.systemd.enable-restarts-metrics --collector.systemd.enable-start-time-metrics \
+  --collector.systemd.unit-include='.+\.(service|socket)'`
+	node := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	node.Env = append(os.Environ(), "WARDEN_SOCKET="+filepath.Join(m.RuntimeDir, "systemd", "private"), "NODE_EXPORTER="+nodeExporter, "NODE_ADDR="+nodeAddr)
+	startServer(t, "node_exporter", node, "http://"+nodeAddr+"/metrics")
+
+	resp, err := http.Get("http://" + wardenAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	mem := memoryServer(t, body)
+
+	pid := m.PID()
+	results := []result{
+		measure(t, "warden_exporter (systemd source)", "http://"+wardenAddr+"/metrics", scrapes, pid, "warden_unit_state{"),
+		measure(t, "node_exporter 1.5.0 (systemd, restarts + start time)", "http://"+nodeAddr+"/metrics", scrapes, pid, "node_systemd_unit_state{"),
+		measure(t, "same warden series from memory", mem.URL, scrapes, pid, "warden_unit_state{"),
+		measure(t, "warden_exporter (identity)", "http://"+wardenAddr+"/metrics", scrapes, pid, "warden_unit_state{"),
+		measure(t, "node_exporter (identity)", "http://"+nodeAddr+"/metrics", scrapes, pid, "node_systemd_unit_state{"),
+		measure(t, "from memory (identity)", mem.URL, scrapes, pid, "warden_unit_state{"),
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n%d units, %d scrapes each, same manager, same run\n", units, scrapes)
+	fmt.Fprintf(&out, "%-55s %12s %12s %14s %18s\n", "target", "median", "mean", "unit_state", "systemd CPU/scrape")
+	for _, r := range results {
+		fmt.Fprintf(&out, "%-55s %12v %12v %14d %18v\n", r.name, r.median.Round(10*time.Microsecond), r.mean.Round(10*time.Microsecond), r.series, r.systemdCPUPerS)
+	}
+	w, n, mm := results[0], results[1], results[2]
+	fmt.Fprintf(&out, "speed-up over node_exporter (median): %.1fx   (target >= 20x)\n", float64(n.median)/float64(w.median))
+	fmt.Fprintf(&out, "cost vs encoding from memory (median): %.2fx   (target <= 1.5x)\n", float64(w.median)/float64(mm.median))
+	fmt.Fprintf(&out, "systemd CPU per scrape: warden %v, node_exporter %v\n", w.systemdCPUPerS, n.systemdCPUPerS)
+	fmt.Print(out.String())
+	if w.series == 0 || n.series == 0 {
+		t.Errorf("a target served no unit state series: warden %d, node_exporter %d", w.series, n.series)
+	}
+}

@@ -1,0 +1,99 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package systemdtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+)
+
+// Connect opens a go-systemd connection to the manager over its user bus.
+func (m *Manager) Connect(ctx context.Context) (*sdbus.Conn, error) {
+	return sdbus.NewConnection(func() (*dbus.Conn, error) {
+		conn, err := dbus.Dial(m.BusAddress(), dbus.WithContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		if err := conn.Hello(); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	})
+}
+
+// StartOneshots starts n transient oneshot units named PREFIX-N.service that
+// run /bin/true and stay active (RemainAfterExit=yes): loaded, active units
+// without a process each, for scale tests. It waits (bounded) until all are
+// active.
+func (m *Manager) StartOneshots(t testing.TB, prefix string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	conn, err := m.Connect(ctx)
+	if err != nil {
+		t.Fatalf("connecting to the manager: %v", err)
+	}
+	defer conn.Close()
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			done := make(chan string, 1)
+			_, err := conn.StartTransientUnitContext(ctx, fmt.Sprintf("%s-%d.service", prefix, i), "replace", []sdbus.Property{
+				sdbus.PropExecStart([]string{"/bin/true"}, false),
+				sdbus.PropType("oneshot"),
+				sdbus.PropRemainAfterExit(true),
+			}, done)
+			if err == nil {
+				select {
+				case res := <-done:
+					if res != "done" {
+						err = fmt.Errorf("job result %q", res)
+					}
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatalf("starting %d units: %v", n, firstErr)
+	}
+}
