@@ -43,10 +43,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./bench/
 
-## bench: Go benchmarks
+## bench: Go benchmarks, then the side-by-side comparisons in bench/ (root)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./bench/systemd.sh
 
 ## image: the scratch container image, built offline with podman (vfs)
 image: build

@@ -11,11 +11,21 @@ declare -A needs=(
 	[podman]=podman                # offline image build
 	[curl]=curl                    # TLS + basic auth against a real client
 	[update-ca-certificates]=ca-certificates
+	[/lib/systemd/systemd]=systemd # the real user manager the tests run
+	[systemd-run]=systemd
+	[unshare]=util-linux           # its private mount namespace
+	[dbus-daemon]=dbus-daemon      # the user bus (--systemd.scope=user tests)
+	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
 )
 
 missing=()
 for program in "${!needs[@]}"; do
-	command -v "$program" >/dev/null 2>&1 || missing+=("${needs[$program]}")
+	if [[ "$program" == /* ]]; then
+		[ -e "$program" ] && continue
+	else
+		command -v "$program" >/dev/null 2>&1 && continue
+	fi
+	[[ " ${missing[*]} " == *" ${needs[$program]} "* ]] || missing+=("${needs[$program]}")
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then
