@@ -517,3 +517,38 @@ func TestUnitUp(t *testing.T) {
 	}
 
 }
+
+// daemon-reexec drops every private-socket connection; a bus connection
+// survives and sees the manager's bus name change owner. Either way the
+// source must come back with a fresh view.
+func TestSystemdSurvivesDaemonReexec(t *testing.T) {
+	m := systemdtest.Start(t)
+	bus, err := ResolveSystemdEndpoint("user", m.BusAddress(), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ep := range map[string]SystemdEndpoint{"private socket": privateEndpoint(m), "bus": bus} {
+		t.Run(name, func(t *testing.T) {
+			src := newTestSystemdSource(t, ep)
+			unit := "t-reexec-" + strings.ReplaceAll(name, " ", "-")
+			cfg := &config.Config{Checks: []config.Check{{Name: "x", Unit: unit + ".service"}}}
+			waitScrape(t, src, cfg, "first connection", func(s scraped) bool { return s.success(t) == 1 })
+			m.Systemctl(t, "daemon-reexec")
+			m.Run(t, unit, "sleep", "infinity")
+			// A unit no check names is known only through the cache: it shows
+			// that the signals flow again after the re-exec.
+			m.Run(t, unit+"-bulk", "sleep", "infinity")
+			waitScrape(t, src, cfg, "units started after the re-exec", func(s scraped) bool {
+				return s.success(t) == 1 && s.activeState(t, "warden_unit_state", unit+".service") == "active" &&
+					s.activeState(t, "warden_unit_state", unit+"-bulk.service") == "active"
+			})
+			m.Systemctl(t, "stop", unit+"-bulk.service")
+			s := scrapeSource(t, src, cfg, 5*time.Second)
+			// Stopped: inactive, or already unloaded (a transient unit is
+			// garbage-collected soon after) and gone from the series.
+			if got := s.activeState(t, "warden_unit_state", unit+"-bulk.service"); got != "" && got != "inactive" {
+				t.Errorf("the next scrape after the stop shows %q", got)
+			}
+		})
+	}
+}
