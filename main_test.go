@@ -165,18 +165,6 @@ func startExporter(t *testing.T, args ...string) *exporterProcess {
 	return p
 }
 
-// freeLoopbackAddr returns a loopback address with a port that was free a
-// moment ago, for runs that cannot report where they listen.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func (p *exporterProcess) url(path string) string { return "http://" + p.addr + path }
 
 // waitExit waits (bounded) for the process to exit and returns its code.

@@ -176,7 +176,7 @@ func TestJSONLogsHaveOneFormat(t *testing.T) {
 }
 
 func TestLogLevelFilters(t *testing.T) {
-	p := startExporter(t, "--log.level=warn", "--web.listen-address="+freeLoopbackAddr(t))
+	p := startExporter(t, "--log.level=warn", "--web.listen-address="+testenv.FreeLoopbackAddr(t))
 	if code, _ := get(t, p.url("/metrics")); code != 200 {
 		t.Fatal(code)
 	}

@@ -21,7 +21,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,13 +32,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/warden-exporter/warden_exporter/internal/metrictest"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 func envInt(name string, def int) int {
@@ -47,16 +47,6 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startServer runs cmd (killed by pid at the end) and waits until url answers.
@@ -155,8 +145,8 @@ func measure(t *testing.T, name, url string, scrapes, managerPID int, countPrefi
 	}
 }
 
-// memoryServer serves the families parsed from body from a registry of
-// plain gauges and counters: what encoding the same series costs when
+// memoryServer serves the warden families parsed from body from a registry
+// of plain gauges and counters: what encoding the same series costs when
 // reading them costs nothing.
 func memoryServer(t *testing.T, body []byte) *httptest.Server {
 	t.Helper()
@@ -165,37 +155,13 @@ func memoryServer(t *testing.T, body []byte) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
+	var warden []*dto.MetricFamily
 	for name, mf := range families {
-		if !strings.HasPrefix(name, "warden_") || len(mf.GetMetric()) == 0 {
-			continue
+		if strings.HasPrefix(name, "warden_") {
+			warden = append(warden, mf)
 		}
-		var labelNames []string
-		for _, l := range mf.GetMetric()[0].GetLabel() {
-			labelNames = append(labelNames, l.GetName())
-		}
-		values := func(m *dto.Metric) []string {
-			var vs []string
-			for _, l := range m.GetLabel() {
-				vs = append(vs, l.GetValue())
-			}
-			return vs
-		}
-		if mf.GetType() == dto.MetricType_COUNTER {
-			vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: mf.GetHelp()}, labelNames)
-			for _, m := range mf.GetMetric() {
-				vec.WithLabelValues(values(m)...).Add(m.GetCounter().GetValue())
-			}
-			reg.MustRegister(vec)
-			continue
-		}
-		vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: mf.GetHelp()}, labelNames)
-		for _, m := range mf.GetMetric() {
-			vec.WithLabelValues(values(m)...).Set(m.GetGauge().GetValue())
-		}
-		reg.MustRegister(vec)
 	}
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(promhttp.HandlerFor(metrictest.RegistryOf(t, warden), promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -224,12 +190,12 @@ func TestSystemdVsNodeExporter(t *testing.T) {
 	m.StartOneshots(t, "bench", units)
 	t.Logf("started %d units in %v", units, time.Since(t0).Round(time.Millisecond))
 
-	wardenAddr := freeAddr(t)
+	wardenAddr := testenv.FreeLoopbackAddr(t)
 	startServer(t, "warden_exporter", exec.Command(bin, "--web.listen-address="+wardenAddr, "--systemd.address="+m.PrivateAddress(), "--log.level=warn"), "http://"+wardenAddr+"/-/healthy")
 
 	// node_exporter only knows the system manager's private socket: give it
 	// ours at that path, in a mount namespace of its own.
-	nodeAddr := freeAddr(t)
+	nodeAddr := testenv.FreeLoopbackAddr(t)
 	script := `set -e
 if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; else mount -t tmpfs tmpfs /run; mkdir -p /run/systemd; fi
 touch /run/systemd/private

@@ -105,9 +105,9 @@ func ResolveSystemdEndpoint(scope, address string, getenv func(string) string) (
 				k, v, _ := strings.Cut(kv, "=")
 				switch k {
 				case "path":
-					ep.Path = unescapeDBusValue(v)
+					ep.Path = unescapeHex(v, '%')
 				case "abstract":
-					ep.Path, ep.Abstract = unescapeDBusValue(v), true
+					ep.Path, ep.Abstract = unescapeHex(v, '%'), true
 				}
 			}
 			if ep.Path != "" {
@@ -120,22 +120,6 @@ func ResolveSystemdEndpoint(scope, address string, getenv func(string) string) (
 	}
 	ep.Direct = !ep.Abstract && filepath.Base(ep.Path) == "private" && filepath.Base(filepath.Dir(ep.Path)) == "systemd"
 	return ep, nil
-}
-
-// unescapeDBusValue undoes the %xx escaping of D-Bus address values.
-func unescapeDBusValue(v string) string {
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		if v[i] == '%' && i+2 < len(v) {
-			if c, ok := unhex(v[i+1], v[i+2]); ok {
-				b.WriteByte(c)
-				i += 2
-				continue
-			}
-		}
-		b.WriteByte(v[i])
-	}
-	return b.String()
 }
 
 // SystemdOptions configures the systemd source.

@@ -22,11 +22,11 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/metrictest"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 )
 
@@ -79,7 +79,7 @@ func BenchmarkSystemdScrape(b *testing.B) {
 		b.ReportMetric(float64(series), "series")
 	})
 	b.Run("from-memory", func(b *testing.B) {
-		reg := registryOf(b, warm)
+		reg := metrictest.RegistryOf(b, warm)
 		b.ReportAllocs()
 		for b.Loop() {
 			mfs, err := reg.Gather()
@@ -90,42 +90,4 @@ func BenchmarkSystemdScrape(b *testing.B) {
 		}
 		b.ReportMetric(float64(series), "series")
 	})
-}
-
-// registryOf builds a registry of plain gauge and counter vectors holding
-// the values of mfs.
-func registryOf(tb testing.TB, mfs []*dto.MetricFamily) *prometheus.Registry {
-	tb.Helper()
-	reg := prometheus.NewRegistry()
-	for _, mf := range mfs {
-		if len(mf.GetMetric()) == 0 {
-			continue
-		}
-		var names []string
-		for _, l := range mf.GetMetric()[0].GetLabel() {
-			names = append(names, l.GetName())
-		}
-		values := func(m *dto.Metric) []string {
-			var vs []string
-			for _, l := range m.GetLabel() {
-				vs = append(vs, l.GetValue())
-			}
-			return vs
-		}
-		switch mf.GetType() {
-		case dto.MetricType_COUNTER:
-			vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: mf.GetName(), Help: mf.GetHelp()}, names)
-			for _, m := range mf.GetMetric() {
-				vec.WithLabelValues(values(m)...).Add(m.GetCounter().GetValue())
-			}
-			reg.MustRegister(vec)
-		default:
-			vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: mf.GetName(), Help: mf.GetHelp()}, names)
-			for _, m := range mf.GetMetric() {
-				vec.WithLabelValues(values(m)...).Set(m.GetGauge().GetValue())
-			}
-			reg.MustRegister(vec)
-		}
-	}
-	return reg
 }

@@ -832,18 +832,24 @@ func unitNameFromPath(p dbus.ObjectPath) (string, bool) {
 	if !ok || label == "" {
 		return "", false
 	}
+	return unescapeHex(label, '_'), true
+}
+
+// unescapeHex replaces each marker+two hex digits in s by the byte they
+// encode: "_2e" in a bus object label, "%20" in a D-Bus address value.
+func unescapeHex(s string, marker byte) string {
 	var b strings.Builder
-	for i := 0; i < len(label); i++ {
-		if label[i] == '_' && i+2 < len(label) {
-			if v, ok := unhex(label[i+1], label[i+2]); ok {
+	for i := 0; i < len(s); i++ {
+		if s[i] == marker && i+2 < len(s) {
+			if v, ok := unhex(s[i+1], s[i+2]); ok {
 				b.WriteByte(v)
 				i += 2
 				continue
 			}
 		}
-		b.WriteByte(label[i])
+		b.WriteByte(s[i])
 	}
-	return b.String(), true
+	return b.String()
 }
 
 func unhex(a, b byte) (byte, bool) {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 func anchored(expr string) *regexp.Regexp { return regexp.MustCompile("^(?:" + expr + ")$") }
@@ -166,12 +167,9 @@ func waitScrape(t *testing.T, src Source, cfg *config.Config, what string, cond 
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testenv.FreeLoopbackAddr(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 func TestSystemdAgainstRealManager(t *testing.T) {

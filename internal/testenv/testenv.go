@@ -15,6 +15,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -46,4 +47,16 @@ func LookPath(t testing.TB, program, installHint string) string {
 		Skip(t, "%s not found (%s)", program, installHint)
 	}
 	return path
+}
+
+// FreeLoopbackAddr returns 127.0.0.1 with a TCP port that was free a moment
+// ago, for a server that cannot report where it listens.
+func FreeLoopbackAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
