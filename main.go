@@ -76,6 +76,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sdAddress   = app.Flag("systemd.address", "D-Bus address or socket path of the manager, for cases the scope does not reach, e.g. /run/systemd/private (spoken to directly) or unix:path=/run/user/1000/bus.").PlaceHolder("ADDRESS").String()
 		sdInclude   = app.Flag("systemd.unit-include", "Regexp (anchored) of the units to watch besides those the checks name.").Default(`.+\.(service|socket)`).String()
 		sdExclude   = app.Flag("systemd.unit-exclude", "Regexp (anchored) of units not to watch, unless a check names them.").Default("").String()
+		listenersOn = app.Flag("collector.listeners", "Read the kernel's listening sockets (the port layer).").Default("true").Bool()
+		lsSource    = app.Flag("listeners.source", "How to read listening sockets: netlink sock_diag, /proc/net (procfs), or auto (netlink, falling back to procfs once if refused). One of: [auto, netlink, procfs]").Default("auto").Enum("auto", "netlink", "procfs")
+		lsMax       = app.Flag("listeners.max-series", "Most warden_listener_info series per scrape; beyond it they are counted in warden_listener_series_dropped_total. -1: no cap.").Default("1000").Int()
 		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat   = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 	)
@@ -117,6 +120,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer src.Close()
 		sources = append(sources, src)
 	}
+	if *listenersOn {
+		src, err := collector.NewListenersSource(collector.ListenersOptions{Mode: *lsSource, Logger: log.With(logger, "collector", "listeners")})
+		if err != nil {
+			level.Error(logger).Log("msg", "invalid listener flags", "err", err)
+			return 2
+		}
+		defer src.Close()
+		sources = append(sources, src)
+	}
+	if *lsMax == 0 || *lsMax < -1 {
+		level.Error(logger).Log("msg", "invalid --listeners.max-series: use a positive number, or -1 for no cap", "value", *lsMax)
+		return 2
+	}
 	level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
 
 	// Subscribe before anything can be signalled: an early SIGHUP (a config
@@ -138,8 +154,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	// The listeners and probes sources are not built yet.
-	exporter, err := collector.New(logger, rl.Config, sources...)
+	// The probes source is not built yet.
+	exporter, err := collector.New(collector.Options{
+		Logger:            logger,
+		Config:            rl.Config,
+		MaxListenerSeries: *lsMax,
+	}, sources...)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up the collectors", "err", err)
 		return 1

@@ -213,7 +213,7 @@ func newTestServer(t *testing.T, maxRequests int, src collector.Source) *httptes
 	if err := rl.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	exp, err := collector.New(logger, rl.Config, src)
+	exp, err := collector.New(collector.Options{Logger: logger, Config: rl.Config}, src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,14 +67,36 @@ var ErrSourceBusy = errors.New("too many earlier updates still running")
 // concurrent scrapes plus abandoned ones that have not returned yet.
 const maxInFlightPerSource = 4
 
+// Options configures an Exporter.
+type Options struct {
+	Logger log.Logger
+	// Config is called once per scrape, so a reload takes effect at the
+	// next scrape.
+	Config func() *config.Config
+	// MaxListenerSeries caps warden_listener_info; 0 means the default
+	// (1000), a negative value no cap.
+	MaxListenerSeries int
+	// ProcRoot is the proc mount, /proc outside tests.
+	ProcRoot string
+}
+
+// DefaultMaxListenerSeries is the default cap of the listener inventory.
+const DefaultMaxListenerSeries = 1000
+
 // Exporter runs the sources for one scrape and emits what they read.
 type Exporter struct {
-	logger  log.Logger
-	config  func() *config.Config
-	sources []*sourceState
+	logger    log.Logger
+	config    func() *config.Config
+	sources   []*sourceState
+	listeners *ListenersSource // nil when that source is off
+	owners    *OwnerResolver
+	maxSeries int
 
 	successDesc  *prometheus.Desc
 	durationDesc *prometheus.Desc
+	checks       checkDescs
+	dropped      atomic.Uint64
+	warnedDrop   sync.Once
 }
 
 type sourceState struct {
@@ -84,12 +106,23 @@ type sourceState struct {
 	failing  bool // last outcome, to log transitions rather than every scrape
 }
 
-// New returns an Exporter over sources. currentConfig is called once per
-// scrape, so a reload takes effect at the next scrape.
-func New(logger log.Logger, currentConfig func() *config.Config, sources ...Source) (*Exporter, error) {
+// New returns an Exporter over sources.
+func New(opts Options, sources ...Source) (*Exporter, error) {
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	if opts.ProcRoot == "" {
+		opts.ProcRoot = "/proc"
+	}
+	if opts.MaxListenerSeries == 0 {
+		opts.MaxListenerSeries = DefaultMaxListenerSeries
+	}
 	e := &Exporter{
-		logger: logger,
-		config: currentConfig,
+		logger:    opts.Logger,
+		config:    opts.Config,
+		owners:    NewOwnerResolver(opts.ProcRoot),
+		maxSeries: opts.MaxListenerSeries,
+		checks:    newCheckDescs(),
 		successDesc: prometheus.NewDesc(
 			prometheus.BuildFQName(namespace, "collector", "success"),
 			"1 if the collector read its source successfully in this scrape, 0 if it failed or ran out of time.",
@@ -108,6 +141,9 @@ func New(logger log.Logger, currentConfig func() *config.Config, sources ...Sour
 		}
 		seen[s.Name()] = true
 		e.sources = append(e.sources, &sourceState{Source: s})
+		if ls, ok := s.(*ListenersSource); ok {
+			e.listeners = ls
+		}
 	}
 	return e, nil
 }
@@ -117,6 +153,7 @@ func New(logger log.Logger, currentConfig func() *config.Config, sources ...Sour
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.successDesc
 	ch <- e.durationDesc
+	e.checks.describe(ch)
 	for _, s := range e.sources {
 		s.Describe(ch)
 	}
@@ -171,6 +208,7 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	e := s.exporter
 	cfg := e.config()
 	outcomes := e.update(s.ctx, cfg)
+	var r readings
 	for i, src := range e.sources {
 		o := outcomes[i]
 		success := 0.0
@@ -180,10 +218,96 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 			if fr, ok := o.reading.(FamilyReading); ok {
 				s.prebuilt = append(s.prebuilt, fr.Families())
 			}
+			r.add(o.reading)
 		}
 		ch <- prometheus.MustNewConstMetric(e.successDesc, prometheus.GaugeValue, success, src.Name())
 		ch <- prometheus.MustNewConstMetric(e.durationDesc, prometheus.GaugeValue, o.duration.Seconds(), src.Name())
 	}
+	e.collectChecks(s.ctx, cfg, r, func(m prometheus.Metric) { ch <- m })
+}
+
+// readings are the successful readings of one scrape, by kind; nil where a
+// source failed or is off.
+type readings struct {
+	units     *systemdReading
+	listeners *listenersReading
+}
+
+func (r *readings) add(reading Reading) {
+	switch v := reading.(type) {
+	case *systemdReading:
+		r.units = v
+	case *listenersReading:
+		r.listeners = v
+	}
+}
+
+// collectChecks resolves listener owners (I/O, bounded by ctx), joins the
+// readings per check and emits the per-check port series and the listener
+// inventory. A check whose listeners could not be read gets no port series
+// this scrape.
+func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r readings, emit func(prometheus.Metric)) {
+	var owners []string
+	names := checkUnits(cfg)
+	if r.listeners != nil {
+		owners = e.owners.Owners(ctx, r.units, r.listeners.listeners, names)
+	}
+	triggers := socketTriggers(r.units)
+	usedNetns := map[uint64]bool{}
+	for _, c := range cfg.Checks {
+		if len(c.Ports) == 0 {
+			continue
+		}
+		if c.Netns == "unit" {
+			ls, ok := e.unitNetnsListeners(ctx, c, r.units, usedNetns)
+			if !ok {
+				continue
+			}
+			e.checks.emitPorts(emit, c.Name, joinPorts(c, ls, e.owners.Owners(ctx, r.units, ls, names), triggers))
+			continue
+		}
+		if r.listeners == nil {
+			continue
+		}
+		e.checks.emitPorts(emit, c.Name, joinPorts(c, r.listeners.listeners, owners, triggers))
+	}
+	if e.listeners != nil {
+		e.listeners.closeNetnsExcept(usedNetns)
+	}
+	if r.listeners == nil {
+		return
+	}
+	series, dropped := inventory(r.listeners.listeners, owners, e.maxSeries)
+	for _, s := range series {
+		emit(prometheus.MustNewConstMetric(e.checks.listenerInfo, prometheus.GaugeValue, 1, s[0], s[1], s[2], s[3]))
+	}
+	if dropped > 0 {
+		e.dropped.Add(uint64(dropped))
+		e.warnedDrop.Do(func() {
+			level.Warn(e.logger).Log("msg", "listener inventory capped: some warden_listener_info series are left out", "listeners", len(series)+dropped, "max_series", e.maxSeries)
+		})
+	}
+	emit(prometheus.MustNewConstMetric(e.checks.listenerDropped, prometheus.CounterValue, float64(e.dropped.Load())))
+}
+
+// unitNetnsListeners reads the listeners of the network namespace of the
+// check's unit (its main process). A unit that is not running has no
+// namespace and so no listeners.
+func (e *Exporter) unitNetnsListeners(ctx context.Context, c config.Check, units *systemdReading, used map[uint64]bool) ([]Listener, bool) {
+	if e.listeners == nil || units == nil {
+		return nil, false
+	}
+	u, ok := units.Unit(c.Unit)
+	if !ok || u.MainPID == 0 {
+		return nil, true
+	}
+	ls, nsID, err := e.listeners.inNetnsOf(ctx, int(u.MainPID))
+	if err != nil {
+		level.Debug(e.logger).Log("msg", "cannot read the listeners of a unit's network namespace", "check", c.Name, "unit", c.Unit, "err", err)
+		return nil, false
+	}
+	used[nsID] = true
+	return ls, true
 }
 
 // mergeFamilies adds the prebuilt families to mfs: a family of a new name is

@@ -81,7 +81,7 @@ func newTestExporter(t *testing.T, logs *bytes.Buffer, sources ...Source) *Expor
 	if logs != nil {
 		w = log.NewLogfmtLogger(log.NewSyncWriter(logs))
 	}
-	e, err := New(w, config.Default, sources...)
+	e, err := New(Options{Logger: w, Config: config.Default}, sources...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestConfigIsReadPerScrape(t *testing.T) {
 		return valueReading{"systemd", 1}, nil
 	}}
 	current := config.Default()
-	e, err := New(log.NewNopLogger(), func() *config.Config { return current }, src)
+	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return current }}, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestConfigIsReadPerScrape(t *testing.T) {
 }
 
 func TestDuplicateSourceNames(t *testing.T) {
-	_, err := New(log.NewNopLogger(), config.Default, constSource("systemd", 1), constSource("systemd", 2))
+	_, err := New(Options{Config: config.Default}, constSource("systemd", 1), constSource("systemd", 2))
 	if err == nil || !strings.Contains(err.Error(), `source "systemd" registered twice`) {
 		t.Fatalf("got %v", err)
 	}

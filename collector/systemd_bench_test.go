@@ -44,7 +44,7 @@ func BenchmarkSystemdScrape(b *testing.B) {
 	src := NewSystemdSource(SystemdOptions{Endpoint: privateEndpoint(m), Include: defaultInclude, Logger: log.NewNopLogger()})
 	b.Cleanup(src.Close)
 	cfg := &config.Config{Checks: []config.Check{{Name: "bench", Unit: "bench-0.service"}}}
-	exp, err := New(log.NewNopLogger(), func() *config.Config { return cfg }, src)
+	exp, err := New(Options{Config: func() *config.Config { return cfg }}, src)
 	if err != nil {
 		b.Fatal(err)
 	}

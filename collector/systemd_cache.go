@@ -82,8 +82,9 @@ type Unit struct {
 	ControlGroup string
 
 	// Socket units: what they listen on, as (type, address) pairs, e.g.
-	// ("Stream", "127.0.0.1:8080").
-	Listen []ListenSpec
+	// ("Stream", "127.0.0.1:8080"), and the units they activate.
+	Listen   []ListenSpec
+	Triggers []string
 }
 
 // ListenSpec is one entry of a socket unit's Listen property.
@@ -564,7 +565,7 @@ func (c *unitCache) merge(e *unitEntry, u Unit, issueSeq uint64, full bool) {
 			e.NRestarts, e.HasRestarts, e.Result, e.MainPID = u.NRestarts, u.HasRestarts, u.Result, u.MainPID
 		}
 		e.IsService, e.ServiceType, e.RemainAfterExit = u.IsService, u.ServiceType, u.RemainAfterExit
-		e.ControlGroup, e.Listen = u.ControlGroup, u.Listen
+		e.ControlGroup, e.Listen, e.Triggers = u.ControlGroup, u.Listen, u.Triggers
 	}
 	c.dirty = true
 }
@@ -722,6 +723,7 @@ func fetchUnit(ctx context.Context, conn *dbus.Conn, name string) (Unit, bool, e
 		add(dbusServiceIface, serviceProps)
 	case strings.HasSuffix(name, ".socket"):
 		add(dbusSocketIface, socketProps)
+		add(dbusUnitIface, []string{"Triggers"})
 	}
 	for i := range props {
 		props[i].call = obj.GoWithContext(ctx, dbusPropsIface+".Get", 0, nil, props[i].iface, props[i].name)
@@ -770,6 +772,8 @@ func setUnitProps(u *Unit, changed map[string]dbus.Variant) {
 			u.SubState, _ = v.Value().(string)
 		case "ActiveEnterTimestamp":
 			u.ActiveEnterTimestamp, _ = v.Value().(uint64)
+		case "Triggers":
+			u.Triggers, _ = v.Value().([]string)
 		}
 	}
 }

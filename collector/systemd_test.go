@@ -62,7 +62,7 @@ type scraped struct {
 
 func scrapeSource(t *testing.T, src Source, cfg *config.Config, timeout time.Duration) scraped {
 	t.Helper()
-	e, err := New(log.NewNopLogger(), func() *config.Config { return cfg }, src)
+	e, err := New(Options{Config: func() *config.Config { return cfg }}, src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,8 +61,12 @@ type Discovery struct {
 // Check is one service with the ports it must listen on and the probes it
 // must answer.
 type Check struct {
-	Name   string  `yaml:"name"`
-	Unit   string  `yaml:"unit,omitempty"`
+	Name string `yaml:"name"`
+	Unit string `yaml:"unit,omitempty"`
+	// Netns is where the ports are looked up: "host" (default), or "unit",
+	// the network namespace of the unit's main process (containers,
+	// PrivateNetwork=yes).
+	Netns  string  `yaml:"netns,omitempty"`
 	Ports  []Port  `yaml:"ports,omitempty"`
 	Probes []Probe `yaml:"probes,omitempty"`
 }

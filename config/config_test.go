@@ -93,7 +93,7 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown field",
 			yaml: "checks:\n  - name: a\n    unit: a.service\n    prots: []\n",
 			kind: ErrUnknownField,
-			want: "c.yml:4: checks[0].prots: unknown field; valid fields here are: name, ports, probes, unit",
+			want: "c.yml:4: checks[0].prots: unknown field; valid fields here are: name, netns, ports, probes, unit",
 		},
 		{
 			name: "unknown top-level field",

@@ -112,6 +112,15 @@ func (v *validator) check(ch *Check, path string) {
 			v.addf(path+".unit", ErrInvalid, "%q %v", ch.Unit, err)
 		}
 	}
+	switch ch.Netns {
+	case "", "host":
+	case "unit":
+		if ch.Unit == "" {
+			v.addf(path+".netns", ErrInvalid, "netns: unit needs the check to name a unit")
+		}
+	default:
+		v.addf(path+".netns", ErrInvalid, "%q is not a namespace choice: use host or unit", ch.Netns)
+	}
 	if ch.Unit == "" && len(ch.Ports) == 0 && len(ch.Probes) == 0 {
 		v.addf(path, ErrMissing, "check %q has no unit, ports or probes: it would check nothing", ch.Name)
 	}

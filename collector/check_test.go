@@ -1,0 +1,140 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/warden-exporter/warden_exporter/config"
+)
+
+func lst(proto, addr string, port uint16, v6only bool) Listener {
+	a := netip.MustParseAddr(addr)
+	return Listener{Proto: proto, Addr: a, Port: port, IPv6: a.Is6(), V6Only: v6only, V6OnlyKnown: true}
+}
+
+func TestPortMatches(t *testing.T) {
+	v4Local := lst("tcp", "127.0.0.1", 80, false)
+	v4Any := lst("tcp", "0.0.0.0", 80, false)
+	v6Local := lst("tcp", "::1", 80, true)
+	v6Dual := lst("tcp", "::", 80, false)
+	v6Only := lst("tcp", "::", 80, true)
+	v4Other := lst("tcp", "10.0.0.1", 80, false)
+	udp := lst("udp", "0.0.0.0", 80, false)
+	for _, tc := range []struct {
+		name    string
+		port    config.Port
+		l       Listener
+		matches bool
+	}{
+		{"any address, v4 local", config.Port{Port: 80, Proto: "tcp"}, v4Local, true},
+		{"any address, v6 only", config.Port{Port: 80, Proto: "tcp"}, v6Only, true},
+		{"other port", config.Port{Port: 81, Proto: "tcp"}, v4Any, false},
+		{"other proto", config.Port{Port: 80, Proto: "tcp"}, udp, false},
+		{"udp", config.Port{Port: 80, Proto: "udp"}, udp, true},
+		{"0.0.0.0 wants a v4 wildcard", config.Port{Port: 80, Proto: "tcp", Address: "0.0.0.0"}, v4Any, true},
+		{"0.0.0.0 is covered by dual-stack [::]", config.Port{Port: 80, Proto: "tcp", Address: "0.0.0.0"}, v6Dual, true},
+		{"0.0.0.0 is not covered by v6-only [::]", config.Port{Port: 80, Proto: "tcp", Address: "0.0.0.0"}, v6Only, false},
+		{"0.0.0.0 is not a specific bind", config.Port{Port: 80, Proto: "tcp", Address: "0.0.0.0"}, v4Local, false},
+		{":: wants a v6 wildcard", config.Port{Port: 80, Proto: "tcp", Address: "::"}, v6Only, true},
+		{":: dual-stack", config.Port{Port: 80, Proto: "tcp", Address: "::"}, v6Dual, true},
+		{":: is not a v4 wildcard", config.Port{Port: 80, Proto: "tcp", Address: "::"}, v4Any, false},
+		{":: is not ::1", config.Port{Port: 80, Proto: "tcp", Address: "::"}, v6Local, false},
+		{"specific v4, exact", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, v4Local, true},
+		{"specific v4, v4 wildcard covers", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, v4Any, true},
+		{"specific v4, dual-stack covers", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, v6Dual, true},
+		{"specific v4, v6-only does not", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, v6Only, false},
+		{"specific v4, another address", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, v4Other, false},
+		{"specific v6, exact", config.Port{Port: 80, Proto: "tcp", Address: "::1"}, v6Local, true},
+		{"specific v6, v6 wildcard covers", config.Port{Port: 80, Proto: "tcp", Address: "::1"}, v6Only, true},
+		{"specific v6, v4 wildcard does not", config.Port{Port: 80, Proto: "tcp", Address: "::1"}, v4Any, false},
+		{"v4-mapped bind counts as v4", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, Listener{Proto: "tcp", Addr: netip.MustParseAddr("127.0.0.1"), Port: 80, IPv6: true}, true},
+	} {
+		if got := PortMatches(tc.port, tc.l); got != tc.matches {
+			t.Errorf("%s: PortMatches(%+v, %v) = %v", tc.name, tc.port, tc.l.Addr, got)
+		}
+	}
+}
+
+func TestJoinPortsOwnership(t *testing.T) {
+	noTriggers := func(s string) []string { return []string{"web.service"} }
+	p80 := config.Port{Port: 80, Proto: "tcp"}
+	check := config.Check{Name: "web", Unit: "web.service", Ports: []config.Port{p80, {Port: 443, Proto: "tcp"}}}
+	l80 := lst("tcp", "0.0.0.0", 80, false)
+	l80b := lst("tcp", "::", 80, true)
+	for _, tc := range []struct {
+		name      string
+		check     config.Check
+		listeners []Listener
+		owners    []string
+		listening []bool
+		owned     []ownership
+	}{
+		{"owned", check, []Listener{l80}, []string{"web.service"}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign", check, []Listener{l80}, []string{"other.service"}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
+		{"unknown owner", check, []Listener{l80}, []string{""}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"one of two is ours", check, []Listener{l80, l80b}, []string{"other.service", "web.service"}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign and unknown is not a verdict", check, []Listener{l80, l80b}, []string{"other.service", ""}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"socket unit activating the service", check, []Listener{l80}, []string{"web.socket"}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []Listener{l80}, []string{"other.service"}, []bool{true}, []ownership{ownerUnknown}},
+		{"no listeners", check, nil, nil, []bool{false, false}, []ownership{ownerUnknown, ownerUnknown}},
+	} {
+		got := joinPorts(tc.check, tc.listeners, tc.owners, noTriggers)
+		for i, r := range got {
+			if r.listening != tc.listening[i] || r.owned != tc.owned[i] {
+				t.Errorf("%s: port %d: listening %v owned %v, want %v %v", tc.name, r.port.Port, r.listening, r.owned, tc.listening[i], tc.owned[i])
+			}
+		}
+	}
+}
+
+func TestInventoryDedupesSortsAndCaps(t *testing.T) {
+	ls := []Listener{
+		lst("tcp", "0.0.0.0", 8080, false),
+		lst("tcp", "0.0.0.0", 8080, false), // SO_REUSEPORT twin: one series
+		lst("tcp", "0.0.0.0", 22, false),
+		lst("udp", "127.0.0.1", 53, false),
+	}
+	owners := []string{"a.service", "a.service", "", "dns.service"}
+	series, dropped := inventory(ls, owners, -1)
+	want := [][4]string{{"tcp", "0.0.0.0", "22", ""}, {"tcp", "0.0.0.0", "8080", "a.service"}, {"udp", "127.0.0.1", "53", "dns.service"}}
+	if dropped != 0 || len(series) != len(want) {
+		t.Fatalf("got %v (dropped %d)", series, dropped)
+	}
+	for i := range want {
+		if series[i] != want[i] {
+			t.Errorf("series %d: %v, want %v", i, series[i], want[i])
+		}
+	}
+	series, dropped = inventory(ls, owners, 2)
+	if len(series) != 2 || dropped != 1 {
+		t.Errorf("capped: %d series, %d dropped", len(series), dropped)
+	}
+}
+
+func TestParseListenAddress(t *testing.T) {
+	for in, want := range map[string]string{"127.0.0.1:80": "127.0.0.1:80", "[::1]:443": "[::1]:443", "[::ffff:10.0.0.1]:1": "10.0.0.1:1"} {
+		a, p, ok := parseListenAddress(in)
+		if !ok || netip.AddrPortFrom(a, p).String() != want {
+			t.Errorf("%s: %v %d %v", in, a, p, ok)
+		}
+	}
+	if a, p, ok := parseListenAddress("8080"); !ok || a.IsValid() || p != 8080 {
+		t.Errorf("a bare port means every address: %v %d %v", a, p, ok)
+	}
+	if _, _, ok := parseListenAddress("/run/foo.sock"); ok {
+		t.Error("a unix socket path is not an address")
+	}
+}

@@ -1,0 +1,338 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ownership: which unit holds a listener.
+//
+//  1. By cgroup id. sock_diag gives each socket's cgroup v2 id, the inode
+//     number of its cgroup directory; a unit's ControlGroup names its
+//     directory. An index of unit directories (and their sub-cgroups) by
+//     inode answers without root and without reading /proc. It is rebuilt
+//     only when a listener's id is not in it, at most once per change of the
+//     unit set.
+//  2. By a socket unit's Listen= addresses, for listeners systemd opened for
+//     socket activation outside any indexed cgroup.
+//  3. Without cgroup ids (procfs, Linux < 5.8): by socket inode, reading only
+//     the fds of the processes in the units' own cgroups (cgroup.procs), for
+//     the units the checks name; cached by inode. Never a scan of /proc/*/fd.
+//
+// What none of these settles stays unknown: no guessing.
+
+// cgroup2Mount returns the mount point of the cgroup v2 hierarchy:
+// /sys/fs/cgroup on pure v2 hosts, /sys/fs/cgroup/unified on hybrid ones.
+func cgroup2Mount(mountinfo string) (string, error) {
+	f, err := os.Open(mountinfo)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		for i, field := range fields {
+			if field == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
+				return fields[4], nil
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New("no cgroup2 hierarchy mounted")
+}
+
+// OwnerResolver finds the units that hold listeners.
+type OwnerResolver struct {
+	procRoot string
+	cgroup2  string // "" without a v2 hierarchy
+
+	mu        sync.Mutex
+	byID      map[uint64]string // cgroup id -> unit
+	indexedAt *unitSnapshot     // the unit set the index was last rebuilt for
+	byInode   map[uint64]string // socket inode -> unit (fallback 3)
+}
+
+// NewOwnerResolver finds the cgroup v2 mount under procRoot's view.
+func NewOwnerResolver(procRoot string) *OwnerResolver {
+	root, _ := cgroup2Mount(filepath.Join(procRoot, "self/mountinfo"))
+	return &OwnerResolver{procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{}}
+}
+
+// Owners returns the unit holding each listener, "" where unknown. units is
+// this scrape's systemd reading; checkUnits are the units whose listeners
+// must be found even without cgroup ids.
+func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, listeners []Listener, checkUnits []string) []string {
+	owners := make([]string, len(listeners))
+	if units == nil {
+		return owners
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var unresolved []int
+	for i, l := range listeners {
+		if l.CgroupID == 0 {
+			unresolved = append(unresolved, i)
+			continue
+		}
+		unit, ok := o.byID[l.CgroupID]
+		if !ok && o.indexedAt != units.snap {
+			o.rebuild(units)
+			unit, ok = o.byID[l.CgroupID]
+		}
+		if ok {
+			owners[i] = unit
+			continue
+		}
+		unresolved = append(unresolved, i)
+	}
+	if len(unresolved) == 0 {
+		return owners
+	}
+	// 2: socket units' Listen= addresses.
+	sockets := socketUnits(units)
+	var noCgroup []int
+	for _, i := range unresolved {
+		if unit := sockets.owner(listeners[i]); unit != "" {
+			owners[i] = unit
+		} else if listeners[i].CgroupID == 0 {
+			noCgroup = append(noCgroup, i)
+		}
+	}
+	// 3: without cgroup ids, by inode through the checks' units' fds.
+	if len(noCgroup) > 0 {
+		o.resolveByInode(ctx, units, listeners, noCgroup, checkUnits, owners)
+	}
+	return owners
+}
+
+// rebuild indexes the cgroup directories of every unit we know by inode.
+func (o *OwnerResolver) rebuild(units *systemdReading) {
+	o.indexedAt = units.snap
+	if o.cgroup2 == "" {
+		return
+	}
+	index := make(map[uint64]string, len(units.snap.units))
+	add := func(u Unit) {
+		if u.ControlGroup == "" {
+			return
+		}
+		dir := filepath.Join(o.cgroup2, u.ControlGroup)
+		// The unit's own directory and its sub-cgroups (Delegate=yes
+		// services make their own), a few levels deep at most.
+		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if strings.Count(path[len(dir):], "/") > 4 {
+				return filepath.SkipDir
+			}
+			var st unix.Stat_t
+			if unix.Stat(path, &st) == nil {
+				index[st.Ino] = u.Name
+			}
+			return nil
+		})
+	}
+	for _, u := range units.snap.units {
+		add(u)
+	}
+	for name := range units.named {
+		if u, ok := units.Unit(name); ok {
+			add(u)
+		}
+	}
+	o.byID = index
+}
+
+// resolveByInode maps socket inodes to the checks' units by reading the fds
+// of the processes in each unit's cgroup. Results are cached by inode; a
+// socket's inode is unique while it exists.
+func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemdReading, listeners []Listener, idx []int, checkUnits []string, owners []string) {
+	want := map[uint64]int{}
+	for _, i := range idx {
+		if unit, ok := o.byInode[listeners[i].Inode]; ok {
+			owners[i] = unit
+			continue
+		}
+		want[listeners[i].Inode] = i
+	}
+	if len(want) == 0 {
+		return
+	}
+	for _, name := range checkUnits {
+		if ctx.Err() != nil || len(want) == 0 {
+			return
+		}
+		u, ok := units.Unit(name)
+		if !ok || u.ControlGroup == "" {
+			continue
+		}
+		for _, pid := range o.cgroupPIDs(u.ControlGroup) {
+			for _, inode := range o.socketInodes(pid) {
+				if i, ok := want[inode]; ok {
+					owners[i] = name
+					o.byInode[inode] = name
+					delete(want, inode)
+				}
+			}
+		}
+	}
+	// Forget inodes of sockets that are gone.
+	live := make(map[uint64]bool, len(listeners))
+	for _, l := range listeners {
+		live[l.Inode] = true
+	}
+	for inode := range o.byInode {
+		if !live[inode] {
+			delete(o.byInode, inode)
+		}
+	}
+}
+
+// cgroupPIDs lists the processes of a unit's cgroup and its sub-cgroups.
+func (o *OwnerResolver) cgroupPIDs(controlGroup string) []int {
+	if o.cgroup2 == "" {
+		return nil
+	}
+	var pids []int
+	dir := filepath.Join(o.cgroup2, controlGroup)
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		data, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			return nil
+		}
+		for field := range strings.FieldsSeq(string(data)) {
+			if pid, err := strconv.Atoi(field); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	return pids
+}
+
+// socketInodes returns the inodes of the sockets pid has open. Reading
+// another user's fds needs root (or CAP_DAC_READ_SEARCH and
+// CAP_SYS_PTRACE); without it the owner stays unknown.
+func (o *OwnerResolver) socketInodes(pid int) []uint64 {
+	dir := filepath.Join(o.procRoot, strconv.Itoa(pid), "fd")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var inodes []uint64
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(target, "socket:["); ok {
+			if inode, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64); err == nil {
+				inodes = append(inodes, inode)
+			}
+		}
+	}
+	return inodes
+}
+
+// socketListens maps the Listen= addresses of socket units to the units.
+type socketListens []struct {
+	unit  string
+	proto string
+	addr  netip.Addr // invalid for a port-only entry (all addresses)
+	port  uint16
+}
+
+func socketUnits(units *systemdReading) socketListens {
+	var out socketListens
+	for _, name := range units.snap.names {
+		u := units.snap.units[name]
+		for _, l := range u.Listen {
+			proto := ""
+			switch l.Type {
+			case "Stream":
+				proto = "tcp"
+			case "Datagram":
+				proto = "udp"
+			default:
+				continue // unix sockets, FIFOs, netlink...
+			}
+			addr, port, ok := parseListenAddress(l.Address)
+			if !ok {
+				continue
+			}
+			out = append(out, struct {
+				unit  string
+				proto string
+				addr  netip.Addr
+				port  uint16
+			}{name, proto, addr, port})
+		}
+	}
+	return out
+}
+
+// owner returns the socket unit whose Listen= covers l, or "".
+func (s socketListens) owner(l Listener) string {
+	for _, e := range s {
+		if e.proto != l.Proto || e.port != l.Port {
+			continue
+		}
+		if !e.addr.IsValid() && l.Addr.IsUnspecified() || e.addr == l.Addr {
+			return e.unit
+		}
+	}
+	return ""
+}
+
+// parseListenAddress reads systemd's spelling of a Listen= address:
+// "127.0.0.1:80", "[::1]:80", or a bare port "80" (all addresses).
+func parseListenAddress(s string) (netip.Addr, uint16, bool) {
+	if p, err := strconv.ParseUint(s, 10, 16); err == nil {
+		return netip.Addr{}, uint16(p), true
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.Addr{}, 0, false
+	}
+	return ap.Addr().Unmap(), ap.Port(), true
+}
+
+// netnsID identifies the network namespace of pid (its nsfs inode).
+func netnsID(procRoot string, pid int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "ns/net"), &st); err != nil {
+		return 0, fmt.Errorf("network namespace of pid %d: %w", pid, err)
+	}
+	return st.Ino, nil
+}
