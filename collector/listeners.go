@@ -73,8 +73,8 @@ type ListenersSource struct {
 
 	mu       sync.Mutex
 	dumper   listenerDumper
-	backend  string // "netlink" or "procfs"
-	fallback string // why auto mode fell back to procfs
+	backend  string                    // "netlink" or "procfs"
+	fallback string                    // why auto mode fell back to procfs
 	netns    map[uint64]listenerDumper // by namespace id, for netns: unit checks
 
 	sourceDesc *prometheus.Desc

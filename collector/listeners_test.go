@@ -68,7 +68,7 @@ func openTestSockets(t *testing.T) *testSockets {
 	}
 	listen("v4", "tcp4", "127.0.0.1:0")
 	listen("v6", "tcp6", "[::1]:0")
-	listen("dual", "tcp", "[::]:0")   // Go sets IPV6_V6ONLY=0 for "tcp"
+	listen("dual", "tcp", "[::]:0")    // Go sets IPV6_V6ONLY=0 for "tcp"
 	listen("v6only", "tcp6", "[::]:0") // and IPV6_V6ONLY=1 for "tcp6"
 	listen("any4", "tcp4", "0.0.0.0:0")
 	udp("udp4", "udp4", "127.0.0.1:0")
