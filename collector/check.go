@@ -93,8 +93,10 @@ func unitOwns(unit, owner string, triggers func(socket string) []string) bool {
 }
 
 // joinPorts matches a check's expected ports against the listeners (of the
-// namespace the check looks in) and their owners ("" unknown).
-func joinPorts(check config.Check, listeners []Listener, owners []string, triggers func(string) []string) []portResult {
+// namespace the check looks in) and their owners. unitKnown tells whether a
+// foreign owner (a cgroup outside every unit we know) rules the check's unit
+// out.
+func joinPorts(check config.Check, listeners []Listener, owners []Owner, triggers func(string) []string, unitKnown bool) []portResult {
 	out := make([]portResult, 0, len(check.Ports))
 	for _, p := range check.Ports {
 		r := portResult{port: p}
@@ -104,13 +106,19 @@ func joinPorts(check config.Check, listeners []Listener, owners []string, trigge
 				continue
 			}
 			r.listening = true
+			var o Owner
+			if i < len(owners) {
+				o = owners[i]
+			}
 			switch {
-			case check.Unit == "" || i >= len(owners) || owners[i] == "":
+			case check.Unit == "":
 				unknown = true
-			case unitOwns(check.Unit, owners[i], triggers):
+			case o.Unit != "" && unitOwns(check.Unit, o.Unit, triggers):
 				r.owned = ownedByUnit
-			default:
+			case o.Unit != "" || o.Foreign && unitKnown:
 				other = true
+			default:
+				unknown = true
 			}
 		}
 		// Owned if any matching listener is the unit's; not owned only if
@@ -185,12 +193,12 @@ func (d checkDescs) emitPorts(emit func(prometheus.Metric), check string, result
 
 // inventory returns the distinct (proto, address, port, unit) series of the
 // listeners, sorted, at most max of them, and how many were left out.
-func inventory(listeners []Listener, owners []string, max int) ([][4]string, int) {
+func inventory(listeners []Listener, owners []Owner, max int) ([][4]string, int) {
 	seen := make(map[[4]string]bool, len(listeners))
 	for i, l := range listeners {
 		owner := ""
 		if i < len(owners) {
-			owner = owners[i]
+			owner = owners[i].Unit
 		}
 		seen[[4]string{l.Proto, l.Addr.String(), strconv.Itoa(int(l.Port)), owner}] = true
 	}

@@ -78,25 +78,34 @@ func TestJoinPortsOwnership(t *testing.T) {
 		name      string
 		check     config.Check
 		listeners []Listener
-		owners    []string
+		owners    []Owner
 		listening []bool
 		owned     []ownership
 	}{
-		{"owned", check, []Listener{l80}, []string{"web.service"}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign", check, []Listener{l80}, []string{"other.service"}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
-		{"unknown owner", check, []Listener{l80}, []string{""}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"one of two is ours", check, []Listener{l80, l80b}, []string{"other.service", "web.service"}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign and unknown is not a verdict", check, []Listener{l80, l80b}, []string{"other.service", ""}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"socket unit activating the service", check, []Listener{l80}, []string{"web.socket"}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []Listener{l80}, []string{"other.service"}, []bool{true}, []ownership{ownerUnknown}},
+		{"owned", check, []Listener{l80}, []Owner{{Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign", check, []Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
+		{"unknown owner", check, []Listener{l80}, []Owner{{}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"one of two is ours", check, []Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign and unknown is not a verdict", check, []Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"socket unit activating the service", check, []Listener{l80}, []Owner{{Unit: "web.socket"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true}, []ownership{ownerUnknown}},
 		{"no listeners", check, nil, nil, []bool{false, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"foreign cgroup, unit indexed", check, []Listener{l80}, []Owner{{Foreign: true}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
 	} {
-		got := joinPorts(tc.check, tc.listeners, tc.owners, noTriggers)
+		got := joinPorts(tc.check, tc.listeners, tc.owners, noTriggers, true)
 		for i, r := range got {
 			if r.listening != tc.listening[i] || r.owned != tc.owned[i] {
 				t.Errorf("%s: port %d: listening %v owned %v, want %v %v", tc.name, r.port.Port, r.listening, r.owned, tc.listening[i], tc.owned[i])
 			}
 		}
+	}
+}
+
+func TestForeignNeedsAKnownUnit(t *testing.T) {
+	check := config.Check{Name: "web", Unit: "web.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}}
+	got := joinPorts(check, []Listener{lst("tcp", "0.0.0.0", 80, false)}, []Owner{{Foreign: true}}, nil, false)
+	if got[0].owned != ownerUnknown {
+		t.Errorf("a foreign cgroup proves nothing when the unit's own cgroup is not indexed: %v", got[0].owned)
 	}
 }
 
@@ -107,7 +116,7 @@ func TestInventoryDedupesSortsAndCaps(t *testing.T) {
 		lst("tcp", "0.0.0.0", 22, false),
 		lst("udp", "127.0.0.1", 53, false),
 	}
-	owners := []string{"a.service", "a.service", "", "dns.service"}
+	owners := []Owner{{Unit: "a.service"}, {Unit: "a.service"}, {}, {Unit: "dns.service"}}
 	series, dropped := inventory(ls, owners, -1)
 	want := [][4]string{{"tcp", "0.0.0.0", "22", ""}, {"tcp", "0.0.0.0", "8080", "a.service"}, {"udp", "127.0.0.1", "53", "dns.service"}}
 	if dropped != 0 || len(series) != len(want) {

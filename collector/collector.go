@@ -247,7 +247,7 @@ func (r *readings) add(reading Reading) {
 // inventory. A check whose listeners could not be read gets no port series
 // this scrape.
 func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r readings, emit func(prometheus.Metric)) {
-	var owners []string
+	var owners []Owner
 	names := checkUnits(cfg)
 	if r.listeners != nil {
 		owners = e.owners.Owners(ctx, r.units, r.listeners.listeners, names)
@@ -263,13 +263,15 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 			if !ok {
 				continue
 			}
-			e.checks.emitPorts(emit, c.Name, joinPorts(c, ls, e.owners.Owners(ctx, r.units, ls, names), triggers))
+			nsOwners := e.owners.Owners(ctx, r.units, ls, names)
+			e.checks.emitPorts(emit, c.Name, joinPorts(c, ls, nsOwners, triggers, r.units != nil && e.owners.Knows(r.units, c.Unit)))
 			continue
 		}
 		if r.listeners == nil {
 			continue
 		}
-		e.checks.emitPorts(emit, c.Name, joinPorts(c, r.listeners.listeners, owners, triggers))
+		known := r.units != nil && c.Unit != "" && e.owners.Knows(r.units, c.Unit)
+		e.checks.emitPorts(emit, c.Name, joinPorts(c, r.listeners.listeners, owners, triggers, known))
 	}
 	if e.listeners != nil {
 		e.listeners.closeNetnsExcept(usedNetns)

@@ -68,6 +68,16 @@ func cgroup2Mount(mountinfo string) (string, error) {
 	return "", errors.New("no cgroup2 hierarchy mounted")
 }
 
+// Owner is what is known of who holds a listener.
+type Owner struct {
+	// Unit holding it; "" when unknown.
+	Unit string
+	// Foreign: the socket's cgroup is known and, after indexing every unit
+	// we know, lies in none of them (a process outside those units). It is
+	// then certainly not the socket of any indexed unit.
+	Foreign bool
+}
+
 // OwnerResolver finds the units that hold listeners.
 type OwnerResolver struct {
 	procRoot string
@@ -75,6 +85,7 @@ type OwnerResolver struct {
 
 	mu        sync.Mutex
 	byID      map[uint64]string // cgroup id -> unit
+	indexed   map[string]bool   // units whose cgroup directory is in byID
 	indexedAt *unitSnapshot     // the unit set the index was last rebuilt for
 	byInode   map[uint64]string // socket inode -> unit (fallback 3)
 }
@@ -85,11 +96,11 @@ func NewOwnerResolver(procRoot string) *OwnerResolver {
 	return &OwnerResolver{procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{}}
 }
 
-// Owners returns the unit holding each listener, "" where unknown. units is
-// this scrape's systemd reading; checkUnits are the units whose listeners
-// must be found even without cgroup ids.
-func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, listeners []Listener, checkUnits []string) []string {
-	owners := make([]string, len(listeners))
+// Owners returns who holds each listener. units is this scrape's systemd
+// reading; checkUnits are the units whose listeners must be found even
+// without cgroup ids.
+func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, listeners []Listener, checkUnits []string) []Owner {
+	owners := make([]Owner, len(listeners))
 	if units == nil {
 		return owners
 	}
@@ -107,9 +118,10 @@ func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, liste
 			unit, ok = o.byID[l.CgroupID]
 		}
 		if ok {
-			owners[i] = unit
+			owners[i].Unit = unit
 			continue
 		}
+		owners[i].Foreign = o.indexedAt == units.snap && o.cgroup2 != ""
 		unresolved = append(unresolved, i)
 	}
 	if len(unresolved) == 0 {
@@ -120,7 +132,7 @@ func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, liste
 	var noCgroup []int
 	for _, i := range unresolved {
 		if unit := sockets.owner(listeners[i]); unit != "" {
-			owners[i] = unit
+			owners[i] = Owner{Unit: unit}
 		} else if listeners[i].CgroupID == 0 {
 			noCgroup = append(noCgroup, i)
 		}
@@ -139,11 +151,15 @@ func (o *OwnerResolver) rebuild(units *systemdReading) {
 		return
 	}
 	index := make(map[uint64]string, len(units.snap.units))
+	indexed := make(map[string]bool, len(units.snap.units))
 	add := func(u Unit) {
 		if u.ControlGroup == "" {
 			return
 		}
 		dir := filepath.Join(o.cgroup2, u.ControlGroup)
+		if _, err := os.Stat(dir); err == nil {
+			indexed[u.Name] = true
+		}
 		// The unit's own directory and its sub-cgroups (Delegate=yes
 		// services make their own), a few levels deep at most.
 		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -168,17 +184,29 @@ func (o *OwnerResolver) rebuild(units *systemdReading) {
 			add(u)
 		}
 	}
-	o.byID = index
+	o.byID, o.indexed = index, indexed
+}
+
+// Knows reports whether a foreign owner rules unit out: its cgroup is
+// indexed, or it is not running (no cgroup, so no sockets of its own).
+func (o *OwnerResolver) Knows(units *systemdReading, unit string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.indexed[unit] {
+		return true
+	}
+	u, ok := units.Unit(unit)
+	return ok && u.ControlGroup == "" && !UnitUp(u.ActiveState)
 }
 
 // resolveByInode maps socket inodes to the checks' units by reading the fds
 // of the processes in each unit's cgroup. Results are cached by inode; a
 // socket's inode is unique while it exists.
-func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemdReading, listeners []Listener, idx []int, checkUnits []string, owners []string) {
+func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemdReading, listeners []Listener, idx []int, checkUnits []string, owners []Owner) {
 	want := map[uint64]int{}
 	for _, i := range idx {
 		if unit, ok := o.byInode[listeners[i].Inode]; ok {
-			owners[i] = unit
+			owners[i].Unit = unit
 			continue
 		}
 		want[listeners[i].Inode] = i
@@ -197,7 +225,7 @@ func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemdReadin
 		for _, pid := range o.cgroupPIDs(u.ControlGroup) {
 			for _, inode := range o.socketInodes(pid) {
 				if i, ok := want[inode]; ok {
-					owners[i] = name
+					owners[i].Unit = name
 					o.byInode[inode] = name
 					delete(want, inode)
 				}

@@ -72,6 +72,10 @@ func scrapeSource(t *testing.T, src Source, cfg *config.Config, timeout time.Dur
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
+	return indexFamilies(mfs)
+}
+
+func indexFamilies(mfs []*dto.MetricFamily) scraped {
 	s := scraped{families: map[string]*dto.MetricFamily{}}
 	for _, mf := range mfs {
 		s.families[mf.GetName()] = mf
