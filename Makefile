@@ -13,7 +13,7 @@ LDFLAGS   := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) \
 IMAGE     ?= localhost/warden_exporter:$(VERSION)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: all build run test test-deps unit lint bench image image-test clean
+.PHONY: all build run test test-deps unit lint bench fuzz image image-test clean
 
 all: lint build test
 
@@ -49,6 +49,10 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./bench/systemd.sh
+
+## fuzz: every fuzz target for FUZZTIME (default 15s) each
+fuzz:
+	./scripts/fuzz.sh
 
 ## image: the scratch container image, built offline with podman (vfs)
 image: build

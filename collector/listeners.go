@@ -307,7 +307,7 @@ func (d *procDumper) Listeners(ctx context.Context) ([]Listener, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		lines, err := f.read()
+		lines, err := readProcNet(f.read)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // no IPv6 in this kernel
 		}
@@ -317,6 +317,19 @@ func (d *procDumper) Listeners(ctx context.Context) ([]Listener, error) {
 		out = appendProcListeners(out, lines, f.proto, f.state, d.defaultV6Only)
 	}
 	return out, nil
+}
+
+// readProcNet calls read, turning a panic of the parser into an error: our
+// fuzzing found prometheus/procfs v0.23.0 indexing past the fields of a
+// short UDP line, and a malformed file must cost one scrape, not the
+// process.
+func readProcNet(read func() (procfs.NetIPSocket, error)) (lines procfs.NetIPSocket, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			lines, err = nil, fmt.Errorf("parsing /proc/net failed: %v", p)
+		}
+	}()
+	return read()
 }
 
 // appendProcListeners keeps the sockets in state and converts them.
