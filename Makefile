@@ -49,6 +49,7 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./bench/systemd.sh
+	./bench/listeners.sh
 
 ## fuzz: every fuzz target for FUZZTIME (default 15s) each
 fuzz:

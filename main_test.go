@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -532,9 +533,15 @@ func TestSystemdEndToEnd(t *testing.T) {
 	m := systemdtest.Start(t)
 	promtool := testenv.LookPath(t, "promtool", "apt-get install prometheus")
 	m.Run(t, "e2e-web", "sleep", "infinity")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "warden.yml")
-	writeFile(t, cfgPath, "checks:\n  - name: web\n    unit: e2e-web.service\n  - name: gone\n    unit: e2e-gone.service\n")
+	writeFile(t, cfgPath, "checks:\n  - name: web\n    unit: e2e-web.service\n    ports: [{port: "+port+"}, {port: 1, address: 127.0.0.1}]\n  - name: gone\n    unit: e2e-gone.service\n")
 	p := startExporter(t, "--config.file="+cfgPath, "--systemd.address="+m.PrivateAddress())
 
 	_, body := get(t, p.url("/metrics"))
@@ -546,6 +553,13 @@ func TestSystemdEndToEnd(t *testing.T) {
 		`warden_unit_state{state="active",unit="e2e-web.service"} 1`,
 		`warden_unit_state{state="active",unit="dbus.socket"} 1`,
 		`warden_unit_restarts_total{unit="e2e-web.service"} 0`,
+		`warden_collector_success{collector="listeners"} 1`,
+		`warden_port_listening{address="",check="web",port="` + port + `",proto="tcp"} 1`,
+		// The test process is in no unit: certainly not e2e-web's socket.
+		`warden_port_owned{address="",check="web",port="` + port + `",proto="tcp"} 0`,
+		`warden_port_listening{address="127.0.0.1",check="web",port="1",proto="tcp"} 0`,
+		`warden_listener_info{address="127.0.0.1",port="` + port + `",proto="tcp",unit=""} 1`,
+		`warden_listeners_source_info{fallback_reason="",source="netlink"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -35,15 +35,24 @@ import (
 //   - a specific address: a bind to that address, or a wildcard bind that
 //     covers it (0.0.0.0 or dual-stack [::] for IPv4, [::] for IPv6).
 func PortMatches(p config.Port, l Listener) bool {
+	var want netip.Addr
+	if p.Address != "" {
+		var err error
+		if want, err = netip.ParseAddr(p.Address); err != nil {
+			return false
+		}
+	}
+	return portMatches(p, want, l)
+}
+
+// portMatches is PortMatches with the expected address parsed (invalid for
+// "any address").
+func portMatches(p config.Port, want netip.Addr, l Listener) bool {
 	if p.Proto != l.Proto || p.Port != int(l.Port) {
 		return false
 	}
-	if p.Address == "" {
+	if !want.IsValid() {
 		return true
-	}
-	want, err := netip.ParseAddr(p.Address)
-	if err != nil {
-		return false
 	}
 	covers := func() bool { // does l's wildcard cover want's family?
 		if !l.Addr.IsUnspecified() {
@@ -92,17 +101,41 @@ func unitOwns(unit, owner string, triggers func(socket string) []string) bool {
 	return false
 }
 
+// portKey indexes listeners by protocol and port.
+type portKey struct {
+	proto string
+	port  uint16
+}
+
+// listenerIndex maps each (proto, port) to the listeners on it, so the join
+// looks at the few candidates of a port rather than every listener.
+type listenerIndex map[portKey][]int
+
+func indexListeners(ls []Listener) listenerIndex {
+	idx := make(listenerIndex, len(ls))
+	for i, l := range ls {
+		k := portKey{l.Proto, l.Port}
+		idx[k] = append(idx[k], i)
+	}
+	return idx
+}
+
 // joinPorts matches a check's expected ports against the listeners (of the
-// namespace the check looks in) and their owners. unitKnown tells whether a
-// foreign owner (a cgroup outside every unit we know) rules the check's unit
-// out.
-func joinPorts(check config.Check, listeners []Listener, owners []Owner, triggers func(string) []string, unitKnown bool) []portResult {
+// namespace the check looks in, indexed by idx) and their owners. unitKnown
+// tells whether a foreign owner (a cgroup outside every unit we know) rules
+// the check's unit out.
+func joinPorts(check config.Check, listeners []Listener, idx listenerIndex, owners []Owner, triggers func(string) []string, unitKnown bool) []portResult {
 	out := make([]portResult, 0, len(check.Ports))
 	for _, p := range check.Ports {
 		r := portResult{port: p}
+		var want netip.Addr
+		if p.Address != "" {
+			want, _ = netip.ParseAddr(p.Address)
+		}
 		unknown, other := false, false
-		for i, l := range listeners {
-			if !PortMatches(p, l) {
+		for _, i := range idx[portKey{p.Proto, uint16(p.Port)}] {
+			l := listeners[i]
+			if !portMatches(p, want, l) {
 				continue
 			}
 			r.listening = true

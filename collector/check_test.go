@@ -92,7 +92,7 @@ func TestJoinPortsOwnership(t *testing.T) {
 		{"no listeners", check, nil, nil, []bool{false, false}, []ownership{ownerUnknown, ownerUnknown}},
 		{"foreign cgroup, unit indexed", check, []Listener{l80}, []Owner{{Foreign: true}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
 	} {
-		got := joinPorts(tc.check, tc.listeners, tc.owners, noTriggers, true)
+		got := joinPorts(tc.check, tc.listeners, indexListeners(tc.listeners), tc.owners, noTriggers, true)
 		for i, r := range got {
 			if r.listening != tc.listening[i] || r.owned != tc.owned[i] {
 				t.Errorf("%s: port %d: listening %v owned %v, want %v %v", tc.name, r.port.Port, r.listening, r.owned, tc.listening[i], tc.owned[i])
@@ -103,7 +103,8 @@ func TestJoinPortsOwnership(t *testing.T) {
 
 func TestForeignNeedsAKnownUnit(t *testing.T) {
 	check := config.Check{Name: "web", Unit: "web.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}}
-	got := joinPorts(check, []Listener{lst("tcp", "0.0.0.0", 80, false)}, []Owner{{Foreign: true}}, nil, false)
+	ls := []Listener{lst("tcp", "0.0.0.0", 80, false)}
+	got := joinPorts(check, ls, indexListeners(ls), []Owner{{Foreign: true}}, nil, false)
 	if got[0].owned != ownerUnknown {
 		t.Errorf("a foreign cgroup proves nothing when the unit's own cgroup is not indexed: %v", got[0].owned)
 	}

@@ -248,9 +248,11 @@ func (r *readings) add(reading Reading) {
 // this scrape.
 func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r readings, emit func(prometheus.Metric)) {
 	var owners []Owner
+	var idx listenerIndex
 	names := checkUnits(cfg)
 	if r.listeners != nil {
 		owners = e.owners.Owners(ctx, r.units, r.listeners.listeners, names)
+		idx = indexListeners(r.listeners.listeners)
 	}
 	triggers := socketTriggers(r.units)
 	usedNetns := map[uint64]bool{}
@@ -264,14 +266,14 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 				continue
 			}
 			nsOwners := e.owners.Owners(ctx, r.units, ls, names)
-			e.checks.emitPorts(emit, c.Name, joinPorts(c, ls, nsOwners, triggers, r.units != nil && e.owners.Knows(r.units, c.Unit)))
+			e.checks.emitPorts(emit, c.Name, joinPorts(c, ls, indexListeners(ls), nsOwners, triggers, r.units != nil && e.owners.Knows(r.units, c.Unit)))
 			continue
 		}
 		if r.listeners == nil {
 			continue
 		}
 		known := r.units != nil && c.Unit != "" && e.owners.Knows(r.units, c.Unit)
-		e.checks.emitPorts(emit, c.Name, joinPorts(c, r.listeners.listeners, owners, triggers, known))
+		e.checks.emitPorts(emit, c.Name, joinPorts(c, r.listeners.listeners, idx, owners, triggers, known))
 	}
 	if e.listeners != nil {
 		e.listeners.closeNetnsExcept(usedNetns)

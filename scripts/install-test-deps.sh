@@ -15,6 +15,7 @@ declare -A needs=(
 	[systemd-run]=systemd
 	[unshare]=util-linux           # its private mount namespace
 	[dbus-daemon]=dbus-daemon      # the user bus (--systemd.scope=user tests)
+	[ip]=iproute2                  # loopback up in the tests' network namespaces
 	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
 )
 
