@@ -79,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		listenersOn = app.Flag("collector.listeners", "Read the kernel's listening sockets (the port layer).").Default("true").Bool()
 		lsSource    = app.Flag("listeners.source", "How to read listening sockets: netlink sock_diag, /proc/net (procfs), or auto (netlink, falling back to procfs once if refused). One of: [auto, netlink, procfs]").Default("auto").Enum("auto", "netlink", "procfs")
 		lsMax       = app.Flag("listeners.max-series", "Most warden_listener_info series per scrape; beyond it they are counted in warden_listener_series_dropped_total. -1: no cap.").Default("1000").Int()
+		probesOn    = app.Flag("collector.probes", "Dial the checks' probe targets (the answer layer).").Default("true").Bool()
+		probeConc   = app.Flag("probe.concurrency", "Most probes running at once in a scrape.").Default("16").Int()
 		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat   = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 	)
@@ -129,6 +131,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer src.Close()
 		sources = append(sources, src)
 	}
+	if *probesOn {
+		if *probeConc < 1 {
+			level.Error(logger).Log("msg", "invalid --probe.concurrency: at least 1", "value", *probeConc)
+			return 2
+		}
+		sources = append(sources, collector.NewProbesSource(collector.ProbesOptions{Concurrency: *probeConc, Logger: log.With(logger, "collector", "probes")}))
+	}
 	if *lsMax == 0 || *lsMax < -1 {
 		level.Error(logger).Log("msg", "invalid --listeners.max-series: use a positive number, or -1 for no cap", "value", *lsMax)
 		return 2
@@ -154,7 +163,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	// The probes source is not built yet.
 	exporter, err := collector.New(collector.Options{
 		Logger:            logger,
 		Config:            rl.Config,

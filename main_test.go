@@ -360,7 +360,7 @@ func TestTelemetryPathFlag(t *testing.T) {
 
 func TestConfigCheck(t *testing.T) {
 	out, errOut, code := runBinary(t, "--config.check", "--config.file=config.example.yml")
-	if code != 0 || out != "OK: config.example.yml (3 checks, discovery disabled)\n" || errOut != "" {
+	if code != 0 || out != "OK: config.example.yml (6 checks, discovery disabled)\n" || errOut != "" {
 		t.Errorf("example: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
@@ -541,7 +541,9 @@ func TestSystemdEndToEnd(t *testing.T) {
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "warden.yml")
-	writeFile(t, cfgPath, "checks:\n  - name: web\n    unit: e2e-web.service\n    ports: [{port: "+port+"}, {port: 1, address: 127.0.0.1}]\n  - name: gone\n    unit: e2e-gone.service\n")
+	closedPort := strconv.Itoa(freePort(t))
+	writeFile(t, cfgPath, "checks:\n  - name: web\n    unit: e2e-web.service\n    ports: [{port: "+port+"}, {port: 1, address: 127.0.0.1}]\n"+
+		"    probes: [{target: '127.0.0.1:"+port+"'}, {target: '127.0.0.1:"+closedPort+"'}]\n  - name: gone\n    unit: e2e-gone.service\n")
 	p := startExporter(t, "--config.file="+cfgPath, "--systemd.address="+m.PrivateAddress())
 
 	_, body := get(t, p.url("/metrics"))
@@ -560,6 +562,11 @@ func TestSystemdEndToEnd(t *testing.T) {
 		`warden_port_listening{address="127.0.0.1",check="web",port="1",proto="tcp"} 0`,
 		`warden_listener_info{address="127.0.0.1",port="` + port + `",proto="tcp",unit=""} 1`,
 		`warden_listeners_source_info{fallback_reason="",source="netlink"} 1`,
+		`warden_collector_success{collector="probes"} 1`,
+		`warden_probe_success{check="web",target="127.0.0.1:` + port + `"} 1`,
+		`warden_probe_success{check="web",target="127.0.0.1:` + closedPort + `"} 0`,
+		`warden_probe_failure{check="web",reason="refused",target="127.0.0.1:` + closedPort + `"} 1`,
+		`warden_probe_failure{check="web",reason="refused",target="127.0.0.1:` + port + `"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -582,6 +589,13 @@ func TestSystemdEndToEnd(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `warden_collector_success{collector="systemd"} 0`) || strings.Contains(body, "warden_unit_state") {
 		t.Errorf("with the manager gone: %d, systemd success must be 0 and no unit data served:\n%s", code, body)
 	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(testenv.FreeLoopbackAddr(t))
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 func TestSystemdFlagErrors(t *testing.T) {

@@ -82,17 +82,29 @@ type Port struct {
 
 // Probe is one dial of a target, optionally with TLS and a scripted exchange.
 type Probe struct {
-	Target        string         `yaml:"target"`
-	Timeout       model.Duration `yaml:"timeout"`
-	TLS           bool           `yaml:"tls,omitempty"`
-	TLSConfig     *TLSConfig     `yaml:"tls_config,omitempty"`
-	QueryResponse []Step         `yaml:"query_response,omitempty"`
+	Target  string         `yaml:"target"`
+	Timeout model.Duration `yaml:"timeout"`
+	// IPProtocol picks the address family of a name's addresses: "ip4",
+	// "ip6", or "auto" (default: the family of the first address, falling
+	// back to the other).
+	IPProtocol string `yaml:"ip_protocol"`
+	// AllAddresses probes every address the name resolves to (of the
+	// chosen families); the probe fails if any fails.
+	AllAddresses bool `yaml:"all_addresses,omitempty"`
+	// SourceAddress is the local address to dial from.
+	SourceAddress string     `yaml:"source_address,omitempty"`
+	TLS           bool       `yaml:"tls,omitempty"`
+	TLSConfig     *TLSConfig `yaml:"tls_config,omitempty"`
+	// StartTLS upgrades a plain connection to TLS first: "smtp".
+	StartTLS      string `yaml:"starttls,omitempty"`
+	QueryResponse []Step `yaml:"query_response,omitempty"`
 }
 
 // Step is one step of a probe's exchange: exactly one of Send and Expect.
 type Step struct {
 	// Send is written to the connection as is (YAML's "\r\n" escapes apply
-	// in double-quoted strings).
+	// in double-quoted strings); ${1}, ${name} expand to the groups the last
+	// expect captured.
 	Send string `yaml:"send,omitempty"`
 	// Expect is a regular expression the data read must match.
 	Expect *Regexp `yaml:"expect,omitempty"`
@@ -250,6 +262,9 @@ func (c *Config) applyDefaults(dir string) {
 			p := &ch.Probes[j]
 			if p.Timeout == 0 {
 				p.Timeout = DefaultProbeTimeout
+			}
+			if p.IPProtocol == "" {
+				p.IPProtocol = "auto"
 			}
 			if p.TLSConfig != nil {
 				p.TLSConfig.CAFile = commonconfig.JoinDir(dir, p.TLSConfig.CAFile)

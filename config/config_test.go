@@ -30,8 +30,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.yml must load: %v", err)
 	}
-	if got := len(cfg.Checks); got != 3 {
-		t.Fatalf("checks: got %d, want 3", got)
+	if got := len(cfg.Checks); got != 6 {
+		t.Fatalf("checks: got %d, want 6", got)
 	}
 	nginx := cfg.Checks[0]
 	if nginx.Name != "nginx" || nginx.Unit != "nginx.service" {

@@ -135,8 +135,17 @@ func (v *validator) check(ch *Check, path string) {
 			seen[*p] = pp
 		}
 	}
+	targets := map[string]string{}
 	for j := range ch.Probes {
-		v.probe(&ch.Probes[j], fmt.Sprintf("%s.probes[%d]", path, j))
+		pp := fmt.Sprintf("%s.probes[%d]", path, j)
+		v.probe(&ch.Probes[j], pp)
+		// The target is the probe's label: two probes of one target in a
+		// check would be one series.
+		if first, dup := targets[ch.Probes[j].Target]; dup && ch.Probes[j].Target != "" {
+			v.addf(pp+".target", ErrDuplicate, "target %q is already probed by %s", ch.Probes[j].Target, first)
+		} else {
+			targets[ch.Probes[j].Target] = pp
+		}
 	}
 }
 
@@ -166,6 +175,25 @@ func (v *validator) probe(p *Probe, path string) {
 		v.addf(path+".target", ErrMissing, "a target (host:port) is required")
 	} else if err := validTarget(p.Target); err != nil {
 		v.addf(path+".target", ErrInvalid, "%q %v", p.Target, err)
+	}
+	switch p.IPProtocol {
+	case "auto", "ip4", "ip6":
+	default:
+		v.addf(path+".ip_protocol", ErrInvalid, "%q is not one of ip4, ip6, auto", p.IPProtocol)
+	}
+	if p.SourceAddress != "" {
+		if _, err := parseAddress(p.SourceAddress); err != nil {
+			v.addf(path+".source_address", ErrInvalid, "%q is not an IP address", p.SourceAddress)
+		}
+	}
+	switch p.StartTLS {
+	case "":
+	case "smtp":
+		if !p.TLS {
+			v.addf(path+".starttls", ErrInvalid, "starttls needs tls: true")
+		}
+	default:
+		v.addf(path+".starttls", ErrInvalid, "%q is not supported (smtp)", p.StartTLS)
 	}
 	if time.Duration(p.Timeout) > MaxProbeTimeout {
 		v.addf(path+".timeout", ErrOutOfRange, "%s is longer than the limit of %s", p.Timeout, MaxProbeTimeout)

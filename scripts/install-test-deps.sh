@@ -16,6 +16,7 @@ declare -A needs=(
 	[unshare]=util-linux           # its private mount namespace
 	[dbus-daemon]=dbus-daemon      # the user bus (--systemd.scope=user tests)
 	[ip]=iproute2                  # loopback up in the tests' network namespaces
+	[redis-server]=redis-server    # a real server for send/expect probes
 	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
 )
 

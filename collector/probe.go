@@ -1,0 +1,526 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	commonconfig "github.com/prometheus/common/config"
+
+	"github.com/warden-exporter/warden_exporter/config"
+)
+
+// Failure reasons of a probe: the series of warden_probe_failure.
+var ProbeReasons = []string{"refused", "timeout", "dns", "tls", "expect", "reset", "other"}
+
+// Dialer opens connections; *net.Dialer outside tests.
+type Dialer interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Resolver resolves names; *net.Resolver outside tests.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// ProbesOptions configures the probe source.
+type ProbesOptions struct {
+	// Concurrency bounds the probes running at once in a scrape.
+	Concurrency int
+	Resolver    Resolver
+	// NewDialer returns the dialer of a probe; nil for net.Dialer.
+	NewDialer func(local net.Addr) Dialer
+	Logger    log.Logger
+}
+
+// ProbesSource dials the checks' probe targets. Only targets from the
+// config are ever dialed: no request parameter names one.
+type ProbesSource struct {
+	opts  ProbesOptions
+	descs probeDescs
+}
+
+type probeDescs struct {
+	success, failure, duration, connect, certExpiry *prometheus.Desc
+}
+
+// NewProbesSource returns the probe source.
+func NewProbesSource(opts ProbesOptions) *ProbesSource {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
+	}
+	if opts.Resolver == nil {
+		opts.Resolver = net.DefaultResolver
+	}
+	if opts.NewDialer == nil {
+		opts.NewDialer = func(local net.Addr) Dialer { return &net.Dialer{LocalAddr: local} }
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.NewNopLogger()
+	}
+	labels := []string{"check", "target"}
+	return &ProbesSource{opts: opts, descs: probeDescs{
+		success: prometheus.NewDesc("warden_probe_success",
+			"1 if the last dial (and TLS handshake, and send/expect steps) of the target succeeded.", labels, nil),
+		failure: prometheus.NewDesc("warden_probe_failure",
+			"Why the probe failed: exactly one reason is 1 on failure, all are 0 on success.", append(labels, "reason"), nil),
+		duration: prometheus.NewDesc("warden_probe_duration_seconds",
+			"How long the whole probe took.", labels, nil),
+		connect: prometheus.NewDesc("warden_probe_connect_duration_seconds",
+			"How long the TCP connect took (the last one, with several addresses).", labels, nil),
+		certExpiry: prometheus.NewDesc("warden_probe_tls_cert_expiry_timestamp_seconds",
+			"The earliest NotAfter of the certificates the TLS server presented, as a Unix time.", labels, nil),
+	}}
+}
+
+// Name implements Source.
+func (s *ProbesSource) Name() string { return "probes" }
+
+// Describe implements Source.
+func (s *ProbesSource) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.descs.success
+	ch <- s.descs.failure
+	ch <- s.descs.duration
+	ch <- s.descs.connect
+	ch <- s.descs.certExpiry
+}
+
+// ProbeResult is the outcome of one probe.
+type ProbeResult struct {
+	Check, Target string
+	Success       bool
+	Reason        string // one of ProbeReasons when !Success
+	Err           error
+	Duration      time.Duration
+	Connect       time.Duration
+	CertExpiry    time.Time // zero unless a TLS handshake saw certificates
+}
+
+// Update implements Source: every probe of every check, at most
+// Concurrency at once, each bounded by its timeout and the scrape's.
+func (s *ProbesSource) Update(ctx context.Context, cfg *config.Config) (Reading, error) {
+	type job struct {
+		check string
+		probe *config.Probe
+	}
+	var jobs []job
+	for i := range cfg.Checks {
+		for j := range cfg.Checks[i].Probes {
+			jobs = append(jobs, job{cfg.Checks[i].Name, &cfg.Checks[i].Probes[j]})
+		}
+	}
+	results := make([]ProbeResult, len(jobs))
+	sem := make(chan struct{}, s.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			// Out of time before this probe could start.
+			results[i] = ProbeResult{Check: j.check, Target: j.probe.Target, Reason: "timeout", Err: ctx.Err()}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = s.Probe(ctx, j.check, j.probe)
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if !r.Success {
+			level.Debug(s.opts.Logger).Log("msg", "probe failed", "check", r.Check, "target", r.Target, "reason", r.Reason, "err", r.Err)
+		}
+	}
+	return &probesReading{source: s, results: results}, nil
+}
+
+// Probe runs one probe.
+func (s *ProbesSource) Probe(ctx context.Context, check string, p *config.Probe) ProbeResult {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.Timeout))
+	defer cancel()
+	r := ProbeResult{Check: check, Target: p.Target}
+	err := s.run(ctx, p, &r)
+	r.Duration = time.Since(start)
+	if err != nil {
+		r.Err, r.Reason = err, classify(err)
+		return r
+	}
+	r.Success = true
+	return r
+}
+
+// probeError marks the step that failed, for classification.
+type probeError struct {
+	reason string
+	err    error
+}
+
+func (e *probeError) Error() string { return e.err.Error() }
+func (e *probeError) Unwrap() error { return e.err }
+
+func fail(reason string, err error) error { return &probeError{reason: reason, err: err} }
+
+func (s *ProbesSource) run(ctx context.Context, p *config.Probe, r *ProbeResult) error {
+	host, port, err := net.SplitHostPort(p.Target)
+	if err != nil {
+		return fail("other", err)
+	}
+	addrs, err := s.resolve(ctx, host, p.IPProtocol)
+	if err != nil {
+		return err
+	}
+	var local net.Addr
+	if p.SourceAddress != "" {
+		a, err := netip.ParseAddr(strings.Trim(p.SourceAddress, "[]"))
+		if err != nil {
+			return fail("other", err)
+		}
+		local = &net.TCPAddr{IP: a.AsSlice()}
+	}
+	dialer := s.opts.NewDialer(local)
+	if p.AllAddresses {
+		for _, a := range addrs {
+			if err := s.probeAddr(ctx, dialer, p, host, a.String(), port, r); err != nil {
+				return fmt.Errorf("%s: %w", a, err)
+			}
+		}
+		return nil
+	}
+	// Without all_addresses, the first family that answers wins: try the
+	// addresses of the first one's family, then the others.
+	var lastErr error
+	for _, a := range orderByFirstFamily(addrs) {
+		err := s.probeAddr(ctx, dialer, p, host, a.String(), port, r)
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		var pe *probeError
+		if !errors.As(err, &pe) || pe.reason != "connect" || ctx.Err() != nil {
+			return err // it connected: the answer is this address's
+		}
+	}
+	return lastErr
+}
+
+func orderByFirstFamily(addrs []netip.Addr) []netip.Addr {
+	if len(addrs) == 0 {
+		return nil
+	}
+	first := addrs[0].Is4()
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if a.Is4() == first {
+			out = append(out, a)
+		}
+	}
+	for _, a := range addrs {
+		if a.Is4() != first {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// resolve returns the target's addresses of the wanted families. An IP
+// literal is not resolved.
+func (s *ProbesSource) resolve(ctx context.Context, host, ipProtocol string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	network := "ip"
+	switch ipProtocol {
+	case "ip4":
+		network = "ip4"
+	case "ip6":
+		network = "ip6"
+	}
+	addrs, err := s.opts.Resolver.LookupNetIP(ctx, network, host)
+	if err != nil {
+		return nil, fail("dns", err)
+	}
+	out := make([]netip.Addr, 0, len(addrs)) // not addrs[:0]: the resolver may share it
+	for _, a := range addrs {
+		a = a.Unmap()
+		if ipProtocol == "ip4" && !a.Is4() || ipProtocol == "ip6" && !a.Is6() {
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, fail("dns", fmt.Errorf("%s has no %s address", host, network))
+	}
+	return out, nil
+}
+
+// probeAddr dials one address and runs the exchange on it.
+func (s *ProbesSource) probeAddr(ctx context.Context, dialer Dialer, p *config.Probe, host, addr, port string, r *ProbeResult) error {
+	t0 := time.Now()
+	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(addr, port))
+	r.Connect = time.Since(t0)
+	if err != nil {
+		return &probeError{reason: "connect", err: err}
+	}
+	defer conn.Close()
+	// Every read and write below ends with the probe's deadline.
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	rw := newExchange(conn)
+	if p.TLS {
+		if p.StartTLS == "smtp" {
+			if err := startTLSSMTP(rw); err != nil {
+				return err
+			}
+		}
+		tlsConn, expiry, err := handshake(ctx, conn, p, host)
+		if err != nil {
+			return err
+		}
+		r.CertExpiry = expiry
+		rw = newExchange(tlsConn)
+	}
+	return rw.run(p.QueryResponse)
+}
+
+func handshake(ctx context.Context, conn net.Conn, p *config.Probe, host string) (*tls.Conn, time.Time, error) {
+	var cfg *tls.Config
+	if p.TLSConfig != nil {
+		var err error
+		if cfg, err = commonconfig.NewTLSConfig(p.TLSConfig.Common()); err != nil {
+			return nil, time.Time{}, fail("tls", err)
+		}
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host // SNI, and the name (or IP) the certificate must carry
+	}
+	c := tls.Client(conn, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, time.Time{}, fail("tls", err)
+	}
+	var earliest time.Time
+	st := c.ConnectionState()
+	for _, cert := range st.PeerCertificates {
+		if earliest.IsZero() || cert.NotAfter.Before(earliest) {
+			earliest = cert.NotAfter
+		}
+	}
+	return c, earliest, nil
+}
+
+// maxExpectBuffer bounds what an expect step holds while it waits for a
+// match: a server that streams forever cannot grow the exporter.
+const maxExpectBuffer = 64 << 10
+
+// exchange runs send/expect steps on a connection.
+type exchange struct {
+	conn   net.Conn
+	buf    []byte // read, not yet consumed by a match
+	groups []byte // what the last expect matched in, for ${n} in sends
+	match  []int
+	re     *config.Regexp
+}
+
+func newExchange(c net.Conn) *exchange { return &exchange{conn: c} }
+
+func (x *exchange) run(steps []config.Step) error {
+	for i, st := range steps {
+		if st.Expect != nil {
+			if err := x.expect(st.Expect); err != nil {
+				return fmt.Errorf("step %d (expect %q): %w", i, st.Expect.String(), err)
+			}
+			continue
+		}
+		if _, err := io.WriteString(x.conn, x.expand(st.Send)); err != nil {
+			return fmt.Errorf("step %d (send): %w", i, err)
+		}
+	}
+	return nil
+}
+
+// expand replaces ${1}, ${name} by the groups the last expect captured.
+func (x *exchange) expand(send string) string {
+	if x.re == nil || !strings.Contains(send, "$") {
+		return send
+	}
+	return string(x.re.Expand(nil, []byte(send), x.groups, x.match))
+}
+
+// expect reads until re matches what has arrived, then consumes through
+// the end of the match.
+func (x *exchange) expect(re *config.Regexp) error {
+	chunk := make([]byte, 4096)
+	var readErr error
+	for {
+		if loc := re.FindSubmatchIndex(x.buf); loc != nil {
+			x.groups = append(x.groups[:0], x.buf...)
+			x.match, x.re = loc, re
+			x.buf = x.buf[loc[1]:]
+			return nil
+		}
+		if len(x.buf) >= maxExpectBuffer {
+			return fail("expect", fmt.Errorf("no match in the first %d bytes", maxExpectBuffer))
+		}
+		if readErr != nil {
+			got := fmt.Sprintf("got %q", truncate(x.buf, 80))
+			switch {
+			case errors.Is(readErr, io.EOF):
+				return fail("expect", fmt.Errorf("connection closed, %s", got))
+			case isTimeout(readErr) && len(x.buf) > 0:
+				// An answer came, and it was not the expected one.
+				return fail("expect", fmt.Errorf("%w, %s", readErr, got))
+			}
+			return readErr
+		}
+		var n int
+		n, readErr = x.conn.Read(chunk)
+		x.buf = append(x.buf, chunk[:n]...)
+	}
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// startTLSSMTP speaks the plain part of SMTP up to STARTTLS.
+func startTLSSMTP(x *exchange) error {
+	br := bufio.NewReader(x.conn)
+	reply := func(code string) error {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("starttls: %w", err)
+			}
+			if !strings.HasPrefix(line, code) {
+				return fail("expect", fmt.Errorf("starttls: want %s, got %q", code, strings.TrimSpace(line)))
+			}
+			if len(line) < 4 || line[3] != '-' { // the last line of a reply
+				return nil
+			}
+		}
+	}
+	if err := reply("220"); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(x.conn, "EHLO warden-exporter\r\n"); err != nil {
+		return err
+	}
+	if err := reply("250"); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(x.conn, "STARTTLS\r\n"); err != nil {
+		return err
+	}
+	if err := reply("220"); err != nil {
+		return err
+	}
+	if br.Buffered() > 0 {
+		return fail("other", errors.New("starttls: the server sent data before the handshake"))
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// classify names why a probe failed.
+func classify(err error) string {
+	var pe *probeError
+	reason := ""
+	if errors.As(err, &pe) {
+		reason = pe.reason
+	}
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var alert tls.AlertError
+	var recordErr tls.RecordHeaderError
+	switch {
+	case reason == "dns" || errors.As(err, &dnsErr):
+		return "dns"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case reason == "expect":
+		return "expect"
+	case isTimeout(err):
+		return "timeout"
+	case reason == "tls" || errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) ||
+		errors.As(err, &invalid) || errors.As(err, &alert) || errors.As(err, &recordErr):
+		return "tls"
+	}
+	return "other"
+}
+
+// probesReading is one scrape's probe results.
+type probesReading struct {
+	source  *ProbesSource
+	results []ProbeResult
+}
+
+// Collect implements Reading.
+func (r *probesReading) Collect(ch chan<- prometheus.Metric) {
+	d := r.source.descs
+	for _, res := range r.results {
+		labels := []string{res.Check, res.Target}
+		ok := 0.0
+		if res.Success {
+			ok = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d.success, prometheus.GaugeValue, ok, labels...)
+		for _, reason := range ProbeReasons {
+			v := 0.0
+			if !res.Success && res.Reason == reason {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(d.failure, prometheus.GaugeValue, v, res.Check, res.Target, reason)
+		}
+		ch <- prometheus.MustNewConstMetric(d.duration, prometheus.GaugeValue, res.Duration.Seconds(), labels...)
+		ch <- prometheus.MustNewConstMetric(d.connect, prometheus.GaugeValue, res.Connect.Seconds(), labels...)
+		if !res.CertExpiry.IsZero() {
+			ch <- prometheus.MustNewConstMetric(d.certExpiry, prometheus.GaugeValue, float64(res.CertExpiry.Unix()), labels...)
+		}
+	}
+}

@@ -1,0 +1,437 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
+
+	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
+)
+
+// All servers here are real sockets on loopback.
+
+func serve(t *testing.T, network, addr string, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		testenv.Skip(t, "cannot listen on %s %s: %v", network, addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				handle(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func re(expr string) *config.Regexp { return &config.Regexp{Regexp: regexp.MustCompile(expr)} }
+
+func probeOf(target string, timeout time.Duration, steps ...config.Step) *config.Probe {
+	return &config.Probe{Target: target, Timeout: model.Duration(timeout), IPProtocol: "auto", QueryResponse: steps}
+}
+
+func runProbe(t *testing.T, p *config.Probe) ProbeResult {
+	t.Helper()
+	return NewProbesSource(ProbesOptions{}).Probe(context.Background(), "c", p)
+}
+
+func wantResult(t *testing.T, name string, r ProbeResult, success bool, reason string) {
+	t.Helper()
+	if r.Success != success || (!success && r.Reason != reason) {
+		t.Errorf("%s: success %v reason %q (err %v), want success %v reason %q", name, r.Success, r.Reason, r.Err, success, reason)
+	}
+}
+
+// fullBacklogAddr returns a loopback listener whose accept queue is full:
+// further SYNs are dropped, so a connect times out.
+func fullBacklogAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
+	// Fill the queue (backlog 0 still admits one), never accepting.
+	for range 3 {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	return addr
+}
+
+func selfSignedTLS(t *testing.T, dir string) (tls.Certificate, string, time.Time) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	notAfter := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "warden probe test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPath := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caPath, notAfter
+}
+
+func TestProbeAgainstRealServers(t *testing.T) {
+	accepting := serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
+	silent := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(5 * time.Second) })
+	banner := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "220 mail.example ESMTP\r\n"); time.Sleep(5 * time.Second) })
+	wrongThenClose := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "HELLO\r\n") })
+	resetter := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		c.(*net.TCPConn).SetLinger(0) // close with RST
+	})
+	echo := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		// A token server: greets with a token, accepts it back.
+		fmt.Fprint(c, "TOKEN abc123\r\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if line == "AUTH abc123\r\n" {
+			fmt.Fprint(c, "OK\r\n")
+		} else {
+			fmt.Fprintf(c, "DENIED %q\r\n", line)
+		}
+	})
+	v6 := serve(t, "tcp6", "[::1]:0", func(net.Conn) {})
+	closed := testenv.FreeLoopbackAddr(t)
+
+	wantResult(t, "accepting", runProbe(t, probeOf(accepting, 2*time.Second)), true, "")
+	r := runProbe(t, probeOf(accepting, 2*time.Second))
+	if r.Connect <= 0 || r.Duration < r.Connect {
+		t.Errorf("durations: connect %v total %v", r.Connect, r.Duration)
+	}
+	wantResult(t, "closed port", runProbe(t, probeOf(closed, 2*time.Second)), false, "refused")
+	wantResult(t, "full backlog", runProbe(t, probeOf(fullBacklogAddr(t), 500*time.Millisecond)), false, "timeout")
+	wantResult(t, "never speaks", runProbe(t, probeOf(silent, 300*time.Millisecond, config.Step{Expect: re("^220")})), false, "timeout")
+	wantResult(t, "banner", runProbe(t, probeOf(banner, 2*time.Second, config.Step{Expect: re(`^220 .*ESMTP`)})), true, "")
+	wantResult(t, "wrong banner, then kept open", runProbe(t, probeOf(banner, 300*time.Millisecond, config.Step{Expect: re("^SSH-2.0")})), false, "expect")
+	wantResult(t, "wrong banner, then closed", runProbe(t, probeOf(wrongThenClose, 2*time.Second, config.Step{Expect: re("^OK")})), false, "expect")
+	wantResult(t, "reset", runProbe(t, probeOf(resetter, 2*time.Second, config.Step{Expect: re("^OK")})), false, "reset")
+	wantResult(t, "captured group in a later send", runProbe(t, probeOf(echo, 2*time.Second,
+		config.Step{Expect: re(`^TOKEN (\w+)`)}, config.Step{Send: "AUTH ${1}\r\n"}, config.Step{Expect: re(`OK`)})), true, "")
+	wantResult(t, "IPv6 loopback", runProbe(t, probeOf(v6, 2*time.Second)), true, "")
+	wantResult(t, "a name that does not resolve", runProbe(t, probeOf("warden-probe-test.invalid:80", 2*time.Second)), false, "dns")
+
+	t.Run("http HEAD", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		defer srv.Close()
+		p := probeOf(strings.TrimPrefix(srv.URL, "http://"), 2*time.Second,
+			config.Step{Send: "HEAD / HTTP/1.0\r\n\r\n"}, config.Step{Expect: re(`^HTTP/1\.[01] [23]`)})
+		wantResult(t, "http", runProbe(t, p), true, "")
+	})
+
+	t.Run("TLS", func(t *testing.T) {
+		dir := t.TempDir()
+		cert, caPath, notAfter := selfSignedTLS(t, dir)
+		l, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					c.(*tls.Conn).Handshake()
+					fmt.Fprint(c, "+READY\r\n")
+				}()
+			}
+		}()
+		p := probeOf(l.Addr().String(), 2*time.Second)
+		p.TLS = true
+		wantResult(t, "self-signed, not trusted", runProbe(t, p), false, "tls")
+
+		p.TLSConfig = &config.TLSConfig{CAFile: caPath}
+		p.QueryResponse = []config.Step{{Expect: re(`^\+READY`)}}
+		r := runProbe(t, p)
+		wantResult(t, "with the CA", r, true, "")
+		if !r.CertExpiry.Equal(notAfter) {
+			t.Errorf("cert expiry %v, want %v", r.CertExpiry, notAfter)
+		}
+		p.TLSConfig = &config.TLSConfig{CAFile: caPath, ServerName: "wrong.example"}
+		wantResult(t, "wrong server name", runProbe(t, p), false, "tls")
+	})
+
+	t.Run("STARTTLS smtp", func(t *testing.T) {
+		dir := t.TempDir()
+		cert, caPath, _ := selfSignedTLS(t, dir)
+		addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+			br := bufio.NewReader(c)
+			fmt.Fprint(c, "220 mx ESMTP\r\n")
+			br.ReadString('\n') // EHLO
+			fmt.Fprint(c, "250-mx\r\n250 STARTTLS\r\n")
+			br.ReadString('\n') // STARTTLS
+			fmt.Fprint(c, "220 go ahead\r\n")
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+			if tc.Handshake() == nil {
+				fmt.Fprint(tc, "250 still here\r\n")
+			}
+		})
+		p := probeOf(addr, 2*time.Second, config.Step{Send: "NOOP\r\n"}, config.Step{Expect: re(`^250`)})
+		p.TLS, p.StartTLS = true, "smtp"
+		p.TLSConfig = &config.TLSConfig{CAFile: caPath}
+		wantResult(t, "starttls", runProbe(t, p), true, "")
+	})
+
+	t.Run("address families", func(t *testing.T) {
+		// A name with both families, as a dual-stack host's: the resolver
+		// seam answers it; the dials are real, and only 127.0.0.1 listens.
+		src := NewProbesSource(ProbesOptions{Resolver: staticResolver{"dual.test": {
+			netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1"),
+		}}})
+		port := strings.TrimPrefix(accepting, "127.0.0.1:")
+		p := probeOf("dual.test:"+port, 2*time.Second)
+		run := func() ProbeResult { return src.Probe(context.Background(), "c", p) }
+		p.IPProtocol = "ip4"
+		wantResult(t, "ip4", run(), true, "")
+		p.IPProtocol = "ip6"
+		wantResult(t, "ip6", run(), false, "refused")
+		p.IPProtocol, p.AllAddresses = "auto", true
+		wantResult(t, "all addresses, one refuses", run(), false, "refused")
+		p.AllAddresses = false
+		wantResult(t, "auto: ::1 first, refused, falls back to 127.0.0.1", run(), true, "")
+		p.Target = "nothing.test:" + port
+		wantResult(t, "no address", run(), false, "dns")
+	})
+
+	t.Run("source address", func(t *testing.T) {
+		got := make(chan string, 1)
+		addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { got <- c.RemoteAddr().(*net.TCPAddr).IP.String() })
+		p := probeOf(addr, 2*time.Second)
+		p.SourceAddress = "127.0.0.2"
+		wantResult(t, "source address", runProbe(t, p), true, "")
+		select {
+		case ip := <-got:
+			if ip != "127.0.0.2" {
+				t.Errorf("the server saw %s", ip)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("the server never saw the probe")
+		}
+	})
+}
+
+// staticResolver answers from a table, as a resolver seam for names with
+// both address families.
+type staticResolver map[string][]netip.Addr
+
+func (r staticResolver) LookupNetIP(_ context.Context, network, host string) ([]netip.Addr, error) {
+	addrs, ok := r[host]
+	if !ok {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return addrs, nil
+}
+
+func TestProbesRunConcurrentlyWithinTheScrape(t *testing.T) {
+	silent := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(5 * time.Second) })
+	accepting := serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
+	cfg := &config.Config{}
+	for i := range 20 {
+		target := accepting
+		var steps []config.Step
+		if i%5 == 0 {
+			target, steps = silent, []config.Step{{Expect: re("never")}}
+		}
+		cfg.Checks = append(cfg.Checks, config.Check{Name: "c" + strconv.Itoa(i), Probes: []config.Probe{*probeOf(target, 300*time.Millisecond, steps...)}})
+	}
+	src := NewProbesSource(ProbesOptions{Concurrency: 16})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := src.Update(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := r.(*probesReading).results
+	ok, timedOut := 0, 0
+	for _, x := range res {
+		if x.Success {
+			ok++
+		} else if x.Reason == "timeout" {
+			timedOut++
+		}
+	}
+	if ok != 16 || timedOut != 4 {
+		t.Errorf("ok %d timeouts %d, want 16 and 4", ok, timedOut)
+	}
+	// The scrape's deadline bounds every probe, whatever its own timeout.
+	short, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	slow := &config.Config{Checks: []config.Check{{Name: "slow", Probes: []config.Probe{*probeOf(silent, time.Minute, config.Step{Expect: re("never")})}}}}
+	start := time.Now()
+	r, _ = src.Update(short, slow)
+	if x := r.(*probesReading).results[0]; x.Success || x.Reason != "timeout" || time.Since(start) > 10*time.Second {
+		t.Errorf("a probe must end with the scrape: %+v after %v", x, time.Since(start))
+	}
+}
+
+func TestProbesCloseEveryConnection(t *testing.T) {
+	accepting := serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
+	closed := testenv.FreeLoopbackAddr(t)
+	cfg := &config.Config{Checks: []config.Check{{Name: "x", Probes: []config.Probe{
+		*probeOf(accepting, time.Second), *probeOf(closed, time.Second),
+	}}}}
+	src := NewProbesSource(ProbesOptions{})
+	before := countFDs(t)
+	for range 10000 {
+		if _, err := src.Update(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let the server goroutines close their ends.
+	deadline := time.Now().Add(10 * time.Second)
+	for countFDs(t) > before+5 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := countFDs(t); after > before+5 {
+		t.Errorf("fds grew over 10,000 scrapes: %d -> %d", before, after)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for err, want := range map[error]string{
+		fail("dns", fmt.Errorf("x")):                  "dns",
+		&net.DNSError{Err: "no such host"}:            "dns",
+		fmt.Errorf("dial: %w", unix.ECONNREFUSED):     "refused",
+		fmt.Errorf("read: %w", unix.ECONNRESET):       "reset",
+		fmt.Errorf("i/o: %w", os.ErrDeadlineExceeded): "timeout",
+		fail("expect", os.ErrDeadlineExceeded):        "expect",
+		fail("tls", fmt.Errorf("bad")):                "tls",
+		x509.UnknownAuthorityError{}:                  "tls",
+		fmt.Errorf("weird"):                           "other",
+	} {
+		if got := classify(err); got != want {
+			t.Errorf("classify(%v) = %s, want %s", err, got, want)
+		}
+	}
+}
+
+// TestProbeRealRedis runs a real redis-server from Debian on loopback and
+// probes it with the PING/PONG exchange of config.example.yml.
+func TestProbeRealRedis(t *testing.T) {
+	redis := testenv.LookPath(t, "redis-server", "apt-get install redis-server")
+	addr := testenv.FreeLoopbackAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	cmd := exec.Command(redis, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	p := probeOf(addr, time.Second, config.Step{Send: "PING\r\n"}, config.Step{Expect: re(`^\+PONG`)})
+	deadline := time.Now().Add(15 * time.Second)
+	var r ProbeResult
+	for {
+		if r = runProbe(t, p); r.Success || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantResult(t, "redis PING", r, true, "")
+	p.QueryResponse = []config.Step{{Send: "PING\r\n"}, {Expect: re(`^\+PANG`)}}
+	wantResult(t, "redis wrong reply", runProbe(t, p), false, "expect")
+
+}
+
+// The exchanges config.example.yml ships must work against real servers of
+// their kind: an HTTP server, an SMTP-like banner, an FTP-like banner.
+func TestExampleConfigExchanges(t *testing.T) {
+	cfg, err := config.Load("../config.example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := func(check string, probe int) []config.Step {
+		for _, c := range cfg.Checks {
+			if c.Name == check {
+				return c.Probes[probe].QueryResponse
+			}
+		}
+		t.Fatalf("no check %s in the example", check)
+		return nil
+	}
+	web := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer web.Close()
+	smtp := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "220 mx.example ESMTP Postfix\r\n"); time.Sleep(time.Second) })
+	ftp := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		fmt.Fprint(c, "220 (vsFTPd 3.0.3)\r\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if line == "QUIT\r\n" {
+			fmt.Fprint(c, "221 Goodbye.\r\n")
+		}
+	})
+	for _, tc := range []struct {
+		check, target string
+	}{
+		{"web-http", strings.TrimPrefix(web.URL, "http://")},
+		{"mail", smtp},
+		{"ftp", ftp},
+	} {
+		wantResult(t, tc.check, runProbe(t, probeOf(tc.target, 2*time.Second, steps(tc.check, 0)...)), true, "")
+	}
+}
