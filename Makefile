@@ -50,6 +50,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./bench/systemd.sh
 	./bench/listeners.sh
+	./bench/probes.sh
 
 ## fuzz: every fuzz target for FUZZTIME (default 15s) each
 fuzz:
