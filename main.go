@@ -81,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		lsMax       = app.Flag("listeners.max-series", "Most warden_listener_info series per scrape; beyond it they are counted in warden_listener_series_dropped_total. -1: no cap.").Default("1000").Int()
 		probesOn    = app.Flag("collector.probes", "Dial the checks' probe targets (the answer layer).").Default("true").Bool()
 		probeConc   = app.Flag("probe.concurrency", "Most probes running at once in a scrape.").Default("16").Int()
+		discState   = app.Flag("discovery.state-file", "File that keeps what discovery learned across restarts (written atomically); without it, only for the life of the process.").PlaceHolder("PATH").String()
+		discForget  = app.Flag("discovery.forget-after", "Forget a learned unit that has been gone (not loaded) this long.").Default("24h").Duration()
+		discMinAge  = app.Flag("discovery.min-age", "Learn a port only once it has been seen this long (short-lived listeners are not learned).").Default("1m").Duration()
 		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat   = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 	)
@@ -167,6 +170,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Logger:            logger,
 		Config:            rl.Config,
 		MaxListenerSeries: *lsMax,
+		Discovery: collector.DiscoveryOptions{
+			StateFile:   *discState,
+			MinAge:      *discMinAge,
+			ForgetAfter: *discForget,
+			Logger:      log.With(logger, "component", "discovery"),
+		},
 	}, sources...)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up the collectors", "err", err)

@@ -578,6 +578,17 @@ func TestSystemdEndToEnd(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 
+	// /checks explains the verdicts.
+	code, checks := get(t, p.url("/checks"))
+	for _, want := range []string{`"check": "web"`, `"status": "foreign_listener"`, `"check": "gone"`, `"status": "service_down"`, `"load_state": "not-found"`, `"reason": "refused"`} {
+		if code != 200 || !strings.Contains(checks, want) {
+			t.Errorf("/checks lacks %s:\n%s", want, checks)
+		}
+	}
+	if !strings.Contains(body, `warden_check_status{check="web",status="foreign_listener"} 1`) || !strings.Contains(body, `warden_check_up{check="gone"} 0`) {
+		t.Error("the verdict series are missing")
+	}
+
 	m.Systemctl(t, "stop", "e2e-web.service")
 	_, body = get(t, p.url("/metrics"))
 	if !strings.Contains(body, `warden_service_up{check="web",unit="e2e-web.service"} 0`) {
@@ -585,8 +596,9 @@ func TestSystemdEndToEnd(t *testing.T) {
 	}
 	// The manager goes away: the scrape still answers, with systemd failed.
 	m.Kill(t, syscall.SIGKILL)
-	code, body := get(t, p.url("/metrics"))
-	if code != 200 || !strings.Contains(body, `warden_collector_success{collector="systemd"} 0`) || strings.Contains(body, "warden_unit_state") {
+	code, body = get(t, p.url("/metrics"))
+	if code != 200 || !strings.Contains(body, `warden_collector_success{collector="systemd"} 0`) || strings.Contains(body, "warden_unit_state") ||
+		!strings.Contains(body, `warden_check_status{check="gone",status="unknown"} 1`) {
 		t.Errorf("with the manager gone: %d, systemd success must be 0 and no unit data served:\n%s", code, body)
 	}
 }

@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -68,6 +69,26 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		}
 		fmt.Fprintln(w, "Configuration reloaded.")
 	})
+	mux.HandleFunc("/checks", func(w http.ResponseWriter, r *http.Request) {
+		// A human is asking: the same evaluation as a scrape, bounded like
+		// one without Prometheus's header.
+		ctx, cancel := context.WithTimeout(r.Context(), opts.defaultTimeout)
+		defer cancel()
+		verdicts, err := exporter.Verdicts(ctx)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("evaluating the checks: %v", err), http.StatusInternalServerError)
+			return
+		}
+		if verdicts == nil {
+			verdicts = []collector.Verdict{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(struct {
+			Checks []collector.Verdict `json:"checks"`
+		}{verdicts})
+	})
 	mux.HandleFunc("/config", func(w http.ResponseWriter, r *http.Request) {
 		cfg := rl.Config()
 		out, err := cfg.YAML()
@@ -84,7 +105,10 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		Name:        "warden_exporter",
 		Description: "Is each service running, listening where it should, and answering? Which layer failed?",
 		Version:     version.Info(),
+		ExtraHTML:   checksTableHTML,
+		ExtraCSS:    checksTableCSS,
 		Links: []web.LandingLinks{
+			{Address: "/checks", Text: "Checks", Description: "every check's verdict, per layer, as JSON"},
 			{Address: opts.telemetryPath, Text: "Metrics"},
 			{Address: "/config", Text: "Configuration", Description: "the configuration in effect, secrets redacted"},
 			{Address: "/-/healthy", Text: "Health"},
@@ -102,6 +126,31 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 	})
 	return mux, nil
 }
+
+// checksTableHTML renders /checks as a table on the landing page, in the
+// browser: the page itself stays static.
+const checksTableHTML = `<h2>Checks</h2>
+<table id="warden-checks"><thead><tr><th>check</th><th>status</th><th>why</th><th>service</th><th>ports</th><th>probes</th></tr></thead>
+<tbody><tr><td colspan="6">loading…</td></tr></tbody></table>
+<script>
+fetch("/checks").then(r => r.json()).then(d => {
+  const esc = s => String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c]));
+  const rows = d.checks.map(c => {
+    const unit = c.unit ? esc(c.unit.name) + ": " + esc(c.unit.known ? c.unit.active_state + "/" + c.unit.sub_state : "unknown") : "";
+    const ports = (c.ports || []).map(p => esc(p.proto + " " + (p.address || "*") + ":" + p.port) + " " +
+      (p.known ? (p.listening ? "listening" : "<b>not listening</b>") + (p.owned === "no" ? ", <b>held by " + esc((p.seen || []).map(s => s.owner || "?").join(", ")) + "</b>" : "") : "unknown")).join("<br>");
+    const probes = (c.probes || []).map(p => esc(p.target) + " " + (p.known ? (p.success ? "ok" : "<b>" + esc(p.reason) + "</b>") + " " + (p.duration_seconds * 1000).toFixed(1) + " ms" : "unknown")).join("<br>");
+    return "<tr class=\"" + esc(c.status) + "\"><td>" + esc(c.check) + (c.implicit ? " <i>(learned)</i>" : "") + "</td><td>" + esc(c.status) + "</td><td>" + esc(c.reason) + "</td><td>" + unit + "</td><td>" + ports + "</td><td>" + probes + "</td></tr>";
+  });
+  document.querySelector("#warden-checks tbody").innerHTML = rows.join("") || "<tr><td colspan=\"6\">no checks</td></tr>";
+}).catch(e => { document.querySelector("#warden-checks tbody").innerHTML = "<tr><td colspan=\"6\">" + e + "</td></tr>"; });
+</script>`
+
+const checksTableCSS = `#warden-checks { border-collapse: collapse; margin-top: 1em; }
+#warden-checks td, #warden-checks th { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; }
+#warden-checks tr.ok td:nth-child(2) { background: #c8f0c8; }
+#warden-checks tr:not(.ok) td:nth-child(2) { background: #f8c8c8; }
+#warden-checks tr.unknown td:nth-child(2), #warden-checks tr.probe_failed td:nth-child(2) { background: #f8e8b0; }`
 
 // newMetricsHandler serves one scrape per request. Each request gets its own
 // gatherer bound to the request's deadline, because a Gatherer has no

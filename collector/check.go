@@ -14,6 +14,8 @@
 package collector
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -177,13 +179,27 @@ func socketTriggers(units *systemdReading) func(string) []string {
 	}
 }
 
-// checkDescs are the per-check port metrics and the listener inventory.
+// checkDescs are the per-check series and the listener inventory.
 type checkDescs struct {
-	portListening, portOwned, listenerInfo, listenerDropped *prometheus.Desc
+	portListening, portOwned, listenerInfo, listenerDropped    *prometheus.Desc
+	checkUp, checkStatus, servicePortUp, serviceUp, dependency *prometheus.Desc
 }
 
 func newCheckDescs() checkDescs {
 	return checkDescs{
+		checkUp: prometheus.NewDesc("warden_check_up",
+			"1 if every layer of the check is healthy (status ok).", []string{"check"}, nil),
+		checkStatus: prometheus.NewDesc("warden_check_status",
+			"The check's verdict: exactly one status is 1 (ok, service_down, port_down, service_and_port_down, foreign_listener, probe_failed, unknown).",
+			[]string{"check", "status"}, nil),
+		servicePortUp: prometheus.NewDesc("warden_service_port_up",
+			"service_up x port_listening for each expected port of a check with a unit.",
+			[]string{"check", "unit", "proto", "address", "port"}, nil),
+		serviceUp: prometheus.NewDesc("warden_service_up",
+			"1 if the check's unit is active or reloading (a oneshot that exited successfully with RemainAfterExit=yes is active).", []string{"check", "unit"}, nil),
+		dependency: prometheus.NewDesc("warden_check_dependency_info",
+			"The check depends on depends_on (depends_on in the config): alerts use it to silence dependents while it is down.",
+			[]string{"check", "depends_on"}, nil),
 		portListening: prometheus.NewDesc("warden_port_listening",
 			"1 if a listening socket matches the check's expected port, 0 if none does.",
 			[]string{"check", "proto", "address", "port"}, nil),
@@ -200,6 +216,11 @@ func newCheckDescs() checkDescs {
 }
 
 func (d checkDescs) describe(ch chan<- *prometheus.Desc) {
+	ch <- d.checkUp
+	ch <- d.checkStatus
+	ch <- d.servicePortUp
+	ch <- d.serviceUp
+	ch <- d.dependency
 	ch <- d.portListening
 	ch <- d.portOwned
 	ch <- d.listenerInfo
@@ -221,6 +242,48 @@ func (d checkDescs) emitPorts(emit func(prometheus.Metric), check string, result
 		case ownedByOther:
 			emit(prometheus.MustNewConstMetric(d.portOwned, prometheus.GaugeValue, 0, labels...))
 		}
+	}
+}
+
+// emitVerdict emits a check's series: its verdict, the service layer as
+// the check sees it, its ports and their product with the service.
+func (d checkDescs) emitVerdict(emit func(prometheus.Metric), c config.Check, v Verdict, l layers) {
+	up := 0.0
+	if v.Status == "ok" {
+		up = 1
+	}
+	emit(prometheus.MustNewConstMetric(d.checkUp, prometheus.GaugeValue, up, c.Name))
+	for _, st := range CheckStatuses {
+		x := 0.0
+		if st == v.Status {
+			x = 1
+		}
+		emit(prometheus.MustNewConstMetric(d.checkStatus, prometheus.GaugeValue, x, c.Name, st))
+	}
+	for _, dep := range c.DependsOn {
+		emit(prometheus.MustNewConstMetric(d.dependency, prometheus.GaugeValue, 1, c.Name, dep))
+	}
+	serviceKnown := v.Unit != nil && v.Unit.Known
+	if serviceKnown {
+		s := 0.0
+		if v.Unit.Up {
+			s = 1
+		}
+		emit(prometheus.MustNewConstMetric(d.serviceUp, prometheus.GaugeValue, s, c.Name, c.Unit))
+	}
+	if !l.portsOK {
+		return
+	}
+	d.emitPorts(emit, c.Name, l.ports)
+	if !serviceKnown {
+		return
+	}
+	for _, r := range l.ports {
+		x := 0.0
+		if v.Unit.Up && r.listening {
+			x = 1
+		}
+		emit(prometheus.MustNewConstMetric(d.servicePortUp, prometheus.GaugeValue, x, c.Name, c.Unit, r.port.Proto, r.port.Address, strconv.Itoa(r.port.Port)))
 	}
 }
 
@@ -257,4 +320,210 @@ func inventory(listeners []Listener, owners []Owner, max int) ([][4]string, int)
 		return all[:max], len(all) - max
 	}
 	return all, 0
+}
+
+// CheckStatuses are the series of warden_check_status.
+var CheckStatuses = []string{"ok", "service_down", "port_down", "service_and_port_down", "foreign_listener", "probe_failed", "unknown"}
+
+// Verdict is the judgement of one check in one scrape, with what was
+// expected and seen per layer: what /checks shows.
+type Verdict struct {
+	Check     string         `json:"check"`
+	Implicit  bool           `json:"implicit,omitempty"` // learned by discovery
+	Status    string         `json:"status"`
+	Reason    string         `json:"reason"` // one line for a human
+	DependsOn []string       `json:"depends_on,omitempty"`
+	Unit      *UnitVerdict   `json:"unit,omitempty"`
+	Ports     []PortVerdict  `json:"ports,omitempty"`
+	Probes    []ProbeVerdict `json:"probes,omitempty"`
+}
+
+// UnitVerdict is the service layer of a check.
+type UnitVerdict struct {
+	Name        string `json:"name"`
+	Known       bool   `json:"known"` // the systemd source answered
+	LoadState   string `json:"load_state,omitempty"`
+	ActiveState string `json:"active_state,omitempty"`
+	SubState    string `json:"sub_state,omitempty"`
+	Up          bool   `json:"up"`
+}
+
+// PortVerdict is one expected port of a check.
+type PortVerdict struct {
+	Proto     string `json:"proto"`
+	Address   string `json:"address,omitempty"`
+	Port      int    `json:"port"`
+	Known     bool   `json:"known"` // the listeners were read
+	Listening bool   `json:"listening"`
+	// Owned is "yes", "no" or "unknown".
+	Owned string         `json:"owned"`
+	Seen  []SeenListener `json:"seen,omitempty"`
+}
+
+// SeenListener is a listener that matched an expected port.
+type SeenListener struct {
+	Address string `json:"address"`
+	Owner   string `json:"owner,omitempty"`
+}
+
+// ProbeVerdict is one probe of a check.
+type ProbeVerdict struct {
+	Target          string  `json:"target"`
+	Known           bool    `json:"known"`
+	Success         bool    `json:"success"`
+	Reason          string  `json:"reason,omitempty"`
+	Error           string  `json:"error,omitempty"`
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+// layers is what the join knows of one check; a nil layer could not be
+// read this scrape.
+type layers struct {
+	unit      *Unit // nil: systemd not read; zero Name: unit unknown to systemd
+	ports     []portResult
+	portsSeen [][]SeenListener
+	portsOK   bool // the listeners were read
+	probes    []ProbeResult
+	probesOK  bool
+}
+
+// judge decides a check's status. Precedence, first that holds:
+//
+//  1. unknown: a source this check needs failed this scrape;
+//  2. foreign_listener: an expected port is held by something else;
+//  3. service_and_port_down: the unit is not up and an expected port is
+//     not listening;
+//  4. service_down: the unit is not up (its ports, if any, still listen:
+//     a leftover process, or one whose owner is unknown);
+//  5. port_down: the unit is up (or there is none) and an expected port is
+//     not listening;
+//  6. probe_failed: services and ports are fine, a probe fails;
+//  7. ok.
+func judge(c config.Check, implicit bool, l layers) Verdict {
+	v := Verdict{Check: c.Name, Implicit: implicit, DependsOn: c.DependsOn}
+	unknown := []string{}
+	svcDown := false
+	if c.Unit != "" {
+		uv := &UnitVerdict{Name: c.Unit, Known: l.unit != nil}
+		if l.unit != nil {
+			uv.LoadState, uv.ActiveState, uv.SubState = l.unit.LoadState, l.unit.ActiveState, l.unit.SubState
+			if uv.LoadState == "" {
+				uv.LoadState, uv.ActiveState = "not-found", "inactive"
+			}
+			uv.Up = UnitUp(uv.ActiveState)
+			svcDown = !uv.Up
+		} else {
+			unknown = append(unknown, "unit state")
+		}
+		v.Unit = uv
+	}
+	portDown, foreign := "", ""
+	for i, p := range c.Ports {
+		pv := PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port, Known: l.portsOK, Owned: "unknown"}
+		if l.portsOK && i < len(l.ports) {
+			r := l.ports[i]
+			pv.Listening = r.listening
+			switch r.owned {
+			case ownedByUnit:
+				pv.Owned = "yes"
+			case ownedByOther:
+				pv.Owned = "no"
+				if foreign == "" {
+					foreign = portName(p)
+				}
+			}
+			if !r.listening && portDown == "" {
+				portDown = portName(p)
+			}
+			if i < len(l.portsSeen) {
+				pv.Seen = l.portsSeen[i]
+			}
+		}
+		v.Ports = append(v.Ports, pv)
+	}
+	if len(c.Ports) > 0 && !l.portsOK {
+		unknown = append(unknown, "listeners")
+	}
+	probeFailed := ""
+	results := map[string]ProbeResult{}
+	for _, r := range l.probes {
+		results[r.Target] = r
+	}
+	for _, p := range c.Probes {
+		pv := ProbeVerdict{Target: p.Target, Known: l.probesOK}
+		if r, ok := results[p.Target]; ok && l.probesOK {
+			pv.Success, pv.Reason, pv.DurationSeconds = r.Success, r.Reason, r.Duration.Seconds()
+			if r.Err != nil {
+				pv.Error = r.Err.Error()
+			}
+			if !r.Success && probeFailed == "" {
+				probeFailed = p.Target + " (" + r.Reason + ")"
+			}
+		}
+		v.Probes = append(v.Probes, pv)
+	}
+	if len(c.Probes) > 0 && !l.probesOK {
+		unknown = append(unknown, "probes")
+	}
+	unitDesc := ""
+	if v.Unit != nil {
+		unitDesc = fmt.Sprintf("%s is %s/%s", c.Unit, v.Unit.ActiveState, v.Unit.SubState)
+		if v.Unit.LoadState != "loaded" {
+			unitDesc = fmt.Sprintf("%s is %s", c.Unit, v.Unit.LoadState)
+		}
+	}
+	switch {
+	case len(unknown) > 0:
+		v.Status, v.Reason = "unknown", "could not read: "+strings.Join(unknown, ", ")
+	case foreign != "":
+		v.Status, v.Reason = "foreign_listener", foreign+" is held by another process or unit"
+	case svcDown && portDown != "":
+		v.Status, v.Reason = "service_and_port_down", unitDesc+", and nothing listens on "+portDown
+	case svcDown:
+		v.Status, v.Reason = "service_down", unitDesc
+	case portDown != "":
+		v.Status, v.Reason = "port_down", "nothing listens on "+portDown
+		if unitDesc != "" {
+			v.Reason += " while " + unitDesc
+		}
+	case probeFailed != "":
+		v.Status, v.Reason = "probe_failed", "probe of "+probeFailed+" failed"
+	default:
+		v.Status, v.Reason = "ok", "every layer is healthy"
+	}
+	return v
+}
+
+func portName(p config.Port) string {
+	addr := p.Address
+	if addr == "" {
+		addr = "*"
+	}
+	return fmt.Sprintf("%s %s", p.Proto, net.JoinHostPort(addr, strconv.Itoa(p.Port)))
+}
+
+// seenListeners lists, per expected port, the listeners that matched it
+// and their owners, for /checks.
+func seenListeners(c config.Check, listeners []Listener, idx listenerIndex, owners []Owner) [][]SeenListener {
+	out := make([][]SeenListener, len(c.Ports))
+	for i, p := range c.Ports {
+		var want netip.Addr
+		if p.Address != "" {
+			want, _ = netip.ParseAddr(p.Address)
+		}
+		for _, j := range idx[portKey{p.Proto, uint16(p.Port)}] {
+			if !portMatches(p, want, listeners[j]) {
+				continue
+			}
+			s := SeenListener{Address: netip.AddrPortFrom(listeners[j].Addr, listeners[j].Port).String()}
+			if j < len(owners) {
+				s.Owner = owners[j].Unit
+				if s.Owner == "" && owners[j].Foreign {
+					s.Owner = "(a process outside every known unit)"
+				}
+			}
+			out[i] = append(out[i], s)
+		}
+	}
+	return out
 }

@@ -148,3 +148,59 @@ func TestParseListenAddress(t *testing.T) {
 		t.Error("a unix socket path is not an address")
 	}
 }
+
+func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
+	full := config.Check{Name: "web", Unit: "web.service",
+		Ports:  []config.Port{{Port: 80, Proto: "tcp"}, {Port: 443, Proto: "tcp"}},
+		Probes: []config.Probe{{Target: "127.0.0.1:80"}}}
+	active := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	failed := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
+	notFound := &Unit{}
+	listening := []portResult{{listening: true, owned: ownedByUnit}, {listening: true, owned: ownedByUnit}}
+	oneDown := []portResult{{listening: true, owned: ownedByUnit}, {listening: false}}
+	foreign := []portResult{{listening: true, owned: ownedByOther}, {listening: false}}
+	unknownOwner := []portResult{{listening: true}, {listening: true}}
+	probeOK := []ProbeResult{{Target: "127.0.0.1:80", Success: true}}
+	probeBad := []ProbeResult{{Target: "127.0.0.1:80", Reason: "expect"}}
+	for _, tc := range []struct {
+		name  string
+		check config.Check
+		l     layers
+		want  string
+	}{
+		{"all healthy", full, layers{unit: active, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "ok"},
+		{"systemd failed", full, layers{ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "unknown"},
+		{"listeners failed", full, layers{unit: active, probes: probeOK, probesOK: true}, "unknown"},
+		{"probes failed to run", full, layers{unit: active, ports: listening, portsOK: true}, "unknown"},
+		{"unknown beats everything", full, layers{unit: failed, ports: foreign, portsOK: true, probes: probeBad}, "unknown"},
+		{"foreign beats down", full, layers{unit: failed, ports: foreign, portsOK: true, probes: probeBad, probesOK: true}, "foreign_listener"},
+		{"foreign while up", full, layers{unit: active, ports: foreign, portsOK: true, probes: probeOK, probesOK: true}, "foreign_listener"},
+		{"service and port down", full, layers{unit: failed, ports: oneDown, portsOK: true, probes: probeBad, probesOK: true}, "service_and_port_down"},
+		{"service down, ports still listening", full, layers{unit: failed, ports: unknownOwner, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
+		{"port down while the service is up", full, layers{unit: active, ports: oneDown, portsOK: true, probes: probeOK, probesOK: true}, "port_down"},
+		{"port down beats a failing probe", full, layers{unit: active, ports: oneDown, portsOK: true, probes: probeBad, probesOK: true}, "port_down"},
+		{"probe failed", full, layers{unit: active, ports: listening, portsOK: true, probes: probeBad, probesOK: true}, "probe_failed"},
+		{"unit not found, no ports", config.Check{Name: "x", Unit: "x.service"}, layers{unit: notFound, probesOK: true}, "service_down"},
+		{"no unit: ports only, down", config.Check{Name: "x", Ports: full.Ports}, layers{ports: oneDown, portsOK: true, probesOK: true}, "port_down"},
+		{"no unit: ports only, systemd failing does not matter", config.Check{Name: "x", Ports: full.Ports}, layers{ports: listening, portsOK: true, probesOK: true}, "ok"},
+		{"probes only", config.Check{Name: "x", Probes: full.Probes}, layers{probes: probeBad, probesOK: true}, "probe_failed"},
+		{"unit only, up", config.Check{Name: "x", Unit: "web.service"}, layers{unit: active, probesOK: true}, "ok"},
+		{"reloading is up", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &Unit{LoadState: "loaded", ActiveState: "reloading"}, probesOK: true}, "ok"},
+		{"auto-restart is down", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &Unit{LoadState: "loaded", ActiveState: "activating", SubState: "auto-restart"}, probesOK: true}, "service_down"},
+	} {
+		v := judge(tc.check, false, tc.l)
+		if v.Status != tc.want {
+			t.Errorf("%s: status %s (%s), want %s", tc.name, v.Status, v.Reason, tc.want)
+		}
+		if v.Reason == "" {
+			t.Errorf("%s: no reason", tc.name)
+		}
+	}
+	v := judge(full, false, layers{unit: failed, ports: oneDown, portsOK: true, probes: probeBad, probesOK: true})
+	if v.Reason != "web.service is failed/failed, and nothing listens on tcp *:443" {
+		t.Errorf("reason: %q", v.Reason)
+	}
+	if v.Unit == nil || v.Unit.Up || len(v.Ports) != 2 || v.Ports[1].Listening || v.Probes[0].Reason != "expect" {
+		t.Errorf("verdict details: %+v", v)
+	}
+}

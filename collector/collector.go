@@ -78,6 +78,8 @@ type Options struct {
 	MaxListenerSeries int
 	// ProcRoot is the proc mount, /proc outside tests.
 	ProcRoot string
+	// Discovery configures the implicit checks of discovery.enabled.
+	Discovery DiscoveryOptions
 }
 
 // DefaultMaxListenerSeries is the default cap of the listener inventory.
@@ -95,6 +97,7 @@ type Exporter struct {
 	successDesc  *prometheus.Desc
 	durationDesc *prometheus.Desc
 	checks       checkDescs
+	discovery    *discovery // nil when no discovery options were given
 	dropped      atomic.Uint64
 	warnedDrop   sync.Once
 }
@@ -121,6 +124,7 @@ func New(opts Options, sources ...Source) (*Exporter, error) {
 		logger:    opts.Logger,
 		config:    opts.Config,
 		owners:    NewOwnerResolver(opts.ProcRoot),
+		discovery: newDiscovery(opts.Discovery),
 		maxSeries: opts.MaxListenerSeries,
 		checks:    newCheckDescs(),
 		successDesc: prometheus.NewDesc(
@@ -183,6 +187,20 @@ func (e *Exporter) Gather(ctx context.Context) ([]*dto.MetricFamily, error) {
 	return mergeFamilies(mfs, sc.prebuilt), nil
 }
 
+// Verdicts runs one scrape under ctx and returns the judgement of every
+// check, for /checks.
+func (e *Exporter) Verdicts(ctx context.Context) ([]Verdict, error) {
+	sc := &scrape{exporter: e, ctx: ctx}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(sc); err != nil {
+		return nil, err
+	}
+	if _, err := reg.Gather(); err != nil {
+		return nil, err
+	}
+	return sc.verdicts, nil
+}
+
 // Gatherer returns Gather bound to ctx, as a prometheus.Gatherer.
 func (e *Exporter) Gatherer(ctx context.Context) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return e.Gather(ctx) })
@@ -200,6 +218,7 @@ type scrape struct {
 	exporter *Exporter
 	ctx      context.Context
 	prebuilt [][]*dto.MetricFamily
+	verdicts []Verdict
 }
 
 func (s *scrape) Describe(ch chan<- *prometheus.Desc) { s.exporter.Describe(ch) }
@@ -223,7 +242,7 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(e.successDesc, prometheus.GaugeValue, success, src.Name())
 		ch <- prometheus.MustNewConstMetric(e.durationDesc, prometheus.GaugeValue, o.duration.Seconds(), src.Name())
 	}
-	e.collectChecks(s.ctx, cfg, r, func(m prometheus.Metric) { ch <- m })
+	s.verdicts = e.collectChecks(s.ctx, cfg, r, func(m prometheus.Metric) { ch <- m })
 }
 
 // readings are the successful readings of one scrape, by kind; nil where a
@@ -231,6 +250,7 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 type readings struct {
 	units     *systemdReading
 	listeners *listenersReading
+	probes    *probesReading
 }
 
 func (r *readings) add(reading Reading) {
@@ -239,14 +259,15 @@ func (r *readings) add(reading Reading) {
 		r.units = v
 	case *listenersReading:
 		r.listeners = v
+	case *probesReading:
+		r.probes = v
 	}
 }
 
-// collectChecks resolves listener owners (I/O, bounded by ctx), joins the
-// readings per check and emits the per-check port series and the listener
-// inventory. A check whose listeners could not be read gets no port series
-// this scrape.
-func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r readings, emit func(prometheus.Metric)) {
+// collectChecks resolves listener owners (I/O, bounded by ctx), judges
+// every check (the configured ones and those discovery learned) and emits
+// the per-check series and the listener inventory.
+func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r readings, emit func(prometheus.Metric)) []Verdict {
 	var owners []Owner
 	var idx listenerIndex
 	names := checkUnits(cfg)
@@ -255,31 +276,52 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 		idx = indexListeners(r.listeners.listeners)
 	}
 	triggers := socketTriggers(r.units)
+	probes := map[string][]ProbeResult{}
+	if r.probes != nil {
+		for _, res := range r.probes.results {
+			probes[res.Check] = append(probes[res.Check], res)
+		}
+	}
+	checks := cfg.Checks
+	implicit := map[string]bool{}
+	if cfg.Discovery.Enabled && e.discovery != nil {
+		learned := e.discovery.observe(cfg, r, owners, triggers)
+		for _, c := range learned {
+			implicit[c.Name] = true
+		}
+		checks = append(slices.Clone(checks), learned...)
+	}
 	usedNetns := map[uint64]bool{}
-	for _, c := range cfg.Checks {
-		if len(c.Ports) == 0 {
-			continue
+	verdicts := make([]Verdict, 0, len(checks))
+	for _, c := range checks {
+		l := layers{probes: probes[c.Name], probesOK: r.probes != nil}
+		if c.Unit != "" && r.units != nil {
+			u, _ := r.units.Unit(c.Unit)
+			l.unit = &u
 		}
-		if c.Netns == "unit" {
-			ls, ok := e.unitNetnsListeners(ctx, c, r.units, usedNetns)
-			if !ok {
-				continue
+		if len(c.Ports) > 0 {
+			ls, os, ix, ok := r.listenersOf(c, owners, idx)
+			if c.Netns == "unit" {
+				var nsLs []Listener
+				nsLs, ok = e.unitNetnsListeners(ctx, c, r.units, usedNetns)
+				ls, ix = nsLs, indexListeners(nsLs)
+				os = e.owners.Owners(ctx, r.units, ls, names)
 			}
-			nsOwners := e.owners.Owners(ctx, r.units, ls, names)
-			e.checks.emitPorts(emit, c.Name, joinPorts(c, ls, indexListeners(ls), nsOwners, triggers, r.units != nil && e.owners.Knows(r.units, c.Unit)))
-			continue
+			if ok {
+				known := r.units != nil && c.Unit != "" && e.owners.Knows(r.units, c.Unit)
+				l.ports, l.portsOK = joinPorts(c, ls, ix, os, triggers, known), true
+				l.portsSeen = seenListeners(c, ls, ix, os)
+			}
 		}
-		if r.listeners == nil {
-			continue
-		}
-		known := r.units != nil && c.Unit != "" && e.owners.Knows(r.units, c.Unit)
-		e.checks.emitPorts(emit, c.Name, joinPorts(c, r.listeners.listeners, idx, owners, triggers, known))
+		v := judge(c, implicit[c.Name], l)
+		e.checks.emitVerdict(emit, c, v, l)
+		verdicts = append(verdicts, v)
 	}
 	if e.listeners != nil {
 		e.listeners.closeNetnsExcept(usedNetns)
 	}
 	if r.listeners == nil {
-		return
+		return verdicts
 	}
 	series, dropped := inventory(r.listeners.listeners, owners, e.maxSeries)
 	for _, s := range series {
@@ -292,6 +334,16 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 		})
 	}
 	emit(prometheus.MustNewConstMetric(e.checks.listenerDropped, prometheus.CounterValue, float64(e.dropped.Load())))
+	return verdicts
+}
+
+// listenersOf returns the host's listeners for a check, or false when
+// they could not be read.
+func (r readings) listenersOf(c config.Check, owners []Owner, idx listenerIndex) ([]Listener, []Owner, listenerIndex, bool) {
+	if r.listeners == nil {
+		return nil, nil, nil, false
+	}
+	return r.listeners.listeners, owners, idx, true
 }
 
 // unitNetnsListeners reads the listeners of the network namespace of the

@@ -169,7 +169,7 @@ type SystemdSource struct {
 }
 
 type systemdDescs struct {
-	unitState, loadState, restarts, activeEnter, serviceUp *prometheus.Desc
+	unitState, loadState, restarts, activeEnter *prometheus.Desc
 }
 
 // ActiveStates are the series of warden_unit_state; a state outside them
@@ -207,8 +207,6 @@ func NewSystemdSource(opts SystemdOptions) *SystemdSource {
 			"Times systemd restarted the service automatically (NRestarts).", []string{"unit"}, nil),
 		activeEnter: prometheus.NewDesc("warden_unit_active_enter_timestamp_seconds",
 			"When the unit last entered the active state, as a Unix time; 0 if never.", []string{"unit"}, nil),
-		serviceUp: prometheus.NewDesc("warden_service_up",
-			"1 if the check's unit is active or reloading (a oneshot that exited successfully with RemainAfterExit=yes is active).", []string{"check", "unit"}, nil),
 	}
 	return s
 }
@@ -222,7 +220,6 @@ func (s *SystemdSource) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.descs.loadState
 	ch <- s.descs.restarts
 	ch <- s.descs.activeEnter
-	ch <- s.descs.serviceUp
 }
 
 // Close ends the connection and its goroutines.
@@ -524,9 +521,9 @@ func (r *systemdReading) Unit(name string) (Unit, bool) {
 	return u, true
 }
 
-// Collect implements Reading: the checks' units and warden_service_up.
+// Collect implements Reading: the checks' units (warden_service_up is the
+// join's, since discovered checks have one too).
 func (r *systemdReading) Collect(ch chan<- prometheus.Metric) {
-	d := r.source.descs
 	emit := func(m prometheus.Metric) { ch <- m }
 	names := make([]string, 0, len(r.named))
 	for n := range r.named {
@@ -536,16 +533,6 @@ func (r *systemdReading) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range names {
 		u, _ := r.Unit(name)
 		r.source.unitMetrics(emit, u, true)
-	}
-	for _, c := range r.checks {
-		if c.Unit == "" {
-			continue
-		}
-		up := 0.0
-		if u, ok := r.Unit(c.Unit); ok && UnitUp(u.ActiveState) {
-			up = 1
-		}
-		emit(prometheus.MustNewConstMetric(d.serviceUp, prometheus.GaugeValue, up, c.Name, c.Unit))
 	}
 }
 

@@ -69,6 +69,9 @@ type Check struct {
 	Netns  string  `yaml:"netns,omitempty"`
 	Ports  []Port  `yaml:"ports,omitempty"`
 	Probes []Probe `yaml:"probes,omitempty"`
+	// DependsOn names checks this one needs: while one of them is down,
+	// the shipped inhibit rules silence this check's alerts.
+	DependsOn []string `yaml:"depends_on,omitempty"`
 }
 
 // Port is one socket the check's service must hold.

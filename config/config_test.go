@@ -93,7 +93,7 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown field",
 			yaml: "checks:\n  - name: a\n    unit: a.service\n    prots: []\n",
 			kind: ErrUnknownField,
-			want: "c.yml:4: checks[0].prots: unknown field; valid fields here are: name, netns, ports, probes, unit",
+			want: "c.yml:4: checks[0].prots: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit",
 		},
 		{
 			name: "unknown top-level field",
@@ -214,6 +214,42 @@ func TestParseErrors(t *testing.T) {
 			yaml: "checks:\n  - name: a\n",
 			kind: ErrMissing,
 			want: `c.yml:2: checks[0]: check "a" has no unit, ports or probes: it would check nothing`,
+		},
+		{
+			name: "depends_on an unknown check",
+			yaml: "checks:\n  - name: a\n    unit: a.service\n    depends_on: [b]\n",
+			kind: ErrInvalid,
+			want: `c.yml:4: checks[0].depends_on[0]: no check is named "b"`,
+		},
+		{
+			name: "depends_on itself",
+			yaml: "checks:\n  - name: a\n    unit: a.service\n    depends_on:\n      - a\n",
+			kind: ErrInvalid,
+			want: "c.yml:5: checks[0].depends_on[0]: a check cannot depend on itself",
+		},
+		{
+			name: "netns unit without a unit",
+			yaml: "checks:\n  - name: a\n    netns: unit\n    ports: [{port: 1}]\n",
+			kind: ErrInvalid,
+			want: "c.yml:3: checks[0].netns: netns: unit needs the check to name a unit",
+		},
+		{
+			name: "duplicate probe target",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n      - target: 127.0.0.1:1\n",
+			kind: ErrDuplicate,
+			want: `c.yml:5: checks[0].probes[1].target: target "127.0.0.1:1" is already probed by checks[0].probes[0]`,
+		},
+		{
+			name: "bad ip_protocol",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        ip_protocol: ipv4\n",
+			kind: ErrInvalid,
+			want: `c.yml:5: checks[0].probes[0].ip_protocol: "ipv4" is not one of ip4, ip6, auto`,
+		},
+		{
+			name: "starttls without tls",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:25\n        starttls: smtp\n",
+			kind: ErrInvalid,
+			want: "c.yml:5: checks[0].probes[0].starttls: starttls needs tls: true",
 		},
 		{
 			name: "wrong shape",

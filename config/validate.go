@@ -91,6 +91,17 @@ func (c *Config) validate(lines map[string]int) error {
 			}
 		}
 	}
+	for i := range c.Checks {
+		for j, dep := range c.Checks[i].DependsOn {
+			dp := fmt.Sprintf("checks[%d].depends_on[%d]", i, j)
+			switch {
+			case dep == c.Checks[i].Name:
+				v.addf(dp, ErrInvalid, "a check cannot depend on itself")
+			case names[dep] == "":
+				v.addf(dp, ErrInvalid, "no check is named %q", dep)
+			}
+		}
+	}
 	sort.SliceStable(v.errs, func(i, j int) bool {
 		var a, b *FieldError
 		errors.As(v.errs[i], &a)

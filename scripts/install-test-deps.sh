@@ -16,7 +16,8 @@ declare -A needs=(
 	[unshare]=util-linux           # its private mount namespace
 	[dbus-daemon]=dbus-daemon      # the user bus (--systemd.scope=user tests)
 	[ip]=iproute2                  # loopback up in the tests' network namespaces
-	[redis-server]=redis-server    # a real server for send/expect probes
+	[redis-server]=redis-server    # a real server for send/expect probes and the verdict scenarios
+	[nginx]=nginx                  # the verdict scenarios
 	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
 )
 
