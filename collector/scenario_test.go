@@ -15,7 +15,6 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,74 +27,24 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/config"
-	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
-	"github.com/warden-exporter/warden_exporter/internal/testenv"
+	"github.com/warden-exporter/warden_exporter/internal/servicestest"
 )
 
 // The scenarios the verdict must get right, with real nginx and
 // redis-server from Debian running as units under a real systemd manager,
 // on loopback ports.
 
-type services struct {
-	m                    *systemdtest.Manager
-	dir                  string
-	nginx, redis         string // binaries
-	nginxPort, redisPort int
-}
+type services struct{ *servicestest.Services }
 
-func startServices(t *testing.T) *services {
-	t.Helper()
-	s := &services{
-		m:     systemdtest.Start(t),
-		dir:   t.TempDir(),
-		nginx: testenv.LookPath(t, "nginx", "apt-get install nginx"),
-		redis: testenv.LookPath(t, "redis-server", "apt-get install redis-server"),
-	}
-	s.nginxPort, s.redisPort = freePort(t), freePort(t)
-	s.writeNginxConf(t, s.nginxPort)
-	s.m.Run(t, "sc-nginx", s.nginx, "-p", s.dir, "-c", filepath.Join(s.dir, "nginx.conf"), "-g", "daemon off;")
-	s.startRedis(t)
-	waitDial(t, "127.0.0.1:"+strconv.Itoa(s.nginxPort))
-	return s
-}
-
-func (s *services) writeNginxConf(t *testing.T, port int) {
-	t.Helper()
-	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen 127.0.0.1:%[2]d;
-    location / { return 200 "ok\n"; }
-  }
-}
-`, s.dir, port)
-	if err := os.WriteFile(filepath.Join(s.dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (s *services) startRedis(t *testing.T, extra ...string) {
-	t.Helper()
-	args := append([]string{s.redis, "--port", strconv.Itoa(s.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir}, extra...)
-	s.m.Run(t, "sc-redis", args...)
-	waitDial(t, "127.0.0.1:"+strconv.Itoa(s.redisPort))
-}
+func startServices(t *testing.T) *services { return &services{servicestest.Start(t)} }
 
 func (s *services) config() *config.Config {
 	return &config.Config{Checks: []config.Check{
-		{Name: "nginx", Unit: "sc-nginx.service", Ports: []config.Port{{Port: s.nginxPort, Proto: "tcp", Address: "127.0.0.1"}},
-			Probes: []config.Probe{{Target: "127.0.0.1:" + strconv.Itoa(s.nginxPort), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto",
+		{Name: "nginx", Unit: "sc-nginx.service", Ports: []config.Port{{Port: s.NginxPort, Proto: "tcp", Address: "127.0.0.1"}},
+			Probes: []config.Probe{{Target: "127.0.0.1:" + strconv.Itoa(s.NginxPort), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto",
 				QueryResponse: []config.Step{{Send: "HEAD / HTTP/1.0\r\n\r\n"}, {Expect: re(`^HTTP/1\.[01] [23]`)}}}}},
-		{Name: "redis", Unit: "sc-redis.service", Ports: []config.Port{{Port: s.redisPort, Proto: "tcp"}},
-			Probes: []config.Probe{{Target: "127.0.0.1:" + strconv.Itoa(s.redisPort), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto",
+		{Name: "redis", Unit: "sc-redis.service", Ports: []config.Port{{Port: s.RedisPort, Proto: "tcp"}},
+			Probes: []config.Probe{{Target: "127.0.0.1:" + strconv.Itoa(s.RedisPort), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto",
 				QueryResponse: []config.Step{{Send: "PING\r\n"}, {Expect: re(`^\+PONG`)}}}}},
 		{Name: "ghost", Unit: "sc-does-not-exist.service"},
 	}}
@@ -159,7 +108,7 @@ func waitStatus(t *testing.T, e *Exporter, want map[string]string) map[string]Ve
 func TestScenariosWithRealServices(t *testing.T) {
 	s := startServices(t)
 	cfg := s.config()
-	e := s.exporter(t, cfg, privateEndpoint(s.m), DiscoveryOptions{})
+	e := s.exporter(t, cfg, privateEndpoint(s.M), DiscoveryOptions{})
 
 	t.Run("both healthy; a unit that does not exist", func(t *testing.T) {
 		vs := waitStatus(t, e, map[string]string{"nginx": "ok", "redis": "ok", "ghost": "service_down"})
@@ -176,24 +125,24 @@ func TestScenariosWithRealServices(t *testing.T) {
 		if v, _ := m.value("warden_check_up", "check=nginx"); v != 1 {
 			t.Error("warden_check_up{check=nginx} must be 1")
 		}
-		if v, _ := m.value("warden_service_port_up", "check=redis", "unit=sc-redis.service", "port="+strconv.Itoa(s.redisPort)); v != 1 {
+		if v, _ := m.value("warden_service_port_up", "check=redis", "unit=sc-redis.service", "port="+strconv.Itoa(s.RedisPort)); v != 1 {
 			t.Error("warden_service_port_up for redis must be 1")
 		}
 	})
 	t.Run("redis requires auth: the probe's expectation fails", func(t *testing.T) {
-		s.m.Systemctl(t, "stop", "sc-redis.service")
-		s.startRedis(t, "--requirepass", "s3cret")
+		s.M.Systemctl(t, "stop", "sc-redis.service")
+		s.StartRedis(t, "--requirepass", "s3cret")
 		vs := waitStatus(t, e, map[string]string{"redis": "probe_failed", "nginx": "ok"})
 		if vs["redis"].Probes[0].Reason != "expect" {
 			t.Errorf("probe reason %q", vs["redis"].Probes[0].Reason)
 		}
 	})
 	t.Run("redis stopped, nothing on its port", func(t *testing.T) {
-		s.m.Systemctl(t, "stop", "sc-redis.service")
+		s.M.Systemctl(t, "stop", "sc-redis.service")
 		waitStatus(t, e, map[string]string{"redis": "service_and_port_down"})
 	})
 	t.Run("redis stopped, another process binds its port", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(s.redisPort))
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(s.RedisPort))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,17 +153,14 @@ func TestScenariosWithRealServices(t *testing.T) {
 		}
 	})
 	t.Run("nginx reconfigured to another port and reloaded", func(t *testing.T) {
-		other := freePort(t)
-		s.writeNginxConf(t, other)
-		s.m.Systemctl(t, "kill", "--signal=SIGHUP", "sc-nginx.service")
-		waitDial(t, "127.0.0.1:"+strconv.Itoa(other))
+		s.MoveNginx(t, freePort(t))
 		vs := waitStatus(t, e, map[string]string{"nginx": "port_down"})
 		if !vs["nginx"].Unit.Up {
 			t.Error("the service is still up")
 		}
 	})
 	t.Run("the systemd source failing: unknown, not down", func(t *testing.T) {
-		broken := s.exporter(t, cfg, SystemdEndpoint{Path: filepath.Join(s.dir, "no-such-socket"), Direct: true}, DiscoveryOptions{})
+		broken := s.exporter(t, cfg, SystemdEndpoint{Path: filepath.Join(s.Dir, "no-such-socket"), Direct: true}, DiscoveryOptions{})
 		vs := verdicts(t, broken)
 		for _, check := range []string{"nginx", "redis", "ghost"} {
 			if vs[check].Status != "unknown" {
@@ -229,22 +175,21 @@ func TestScenariosWithRealServices(t *testing.T) {
 func TestZeroConfigLearnsRealServices(t *testing.T) {
 	s := startServices(t)
 	state := filepath.Join(t.TempDir(), "learned.json")
-	e := s.exporter(t, config.Default(), privateEndpoint(s.m), DiscoveryOptions{StateFile: state})
+	e := s.exporter(t, config.Default(), privateEndpoint(s.M), DiscoveryOptions{StateFile: state})
 	vs := waitStatus(t, e, map[string]string{"sc-nginx.service": "ok", "sc-redis.service": "ok"})
-	if !vs["sc-nginx.service"].Implicit || len(vs["sc-redis.service"].Ports) != 1 || vs["sc-redis.service"].Ports[0].Port != s.redisPort {
+	if !vs["sc-nginx.service"].Implicit || len(vs["sc-redis.service"].Ports) != 1 || vs["sc-redis.service"].Ports[0].Port != s.RedisPort {
 		t.Errorf("learned checks: %+v %+v", vs["sc-nginx.service"], vs["sc-redis.service"])
 	}
 	if data, err := os.ReadFile(state); err != nil || !containsAll(string(data), "sc-nginx.service", "sc-redis.service") {
 		t.Errorf("the state file must hold what was learned: %v\n%s", err, data)
 	}
 
-	s.m.Systemctl(t, "stop", "sc-redis.service")
-	s.writeNginxConf(t, freePort(t))
-	s.m.Systemctl(t, "kill", "--signal=SIGHUP", "sc-nginx.service")
+	s.M.Systemctl(t, "stop", "sc-redis.service")
+	s.MoveNginx(t, freePort(t))
 	waitStatus(t, e, map[string]string{"sc-redis.service": "service_and_port_down", "sc-nginx.service": "port_down"})
 
 	// A restarted exporter remembers, through the state file.
-	again := s.exporter(t, config.Default(), privateEndpoint(s.m), DiscoveryOptions{StateFile: state, MinAge: time.Hour})
+	again := s.exporter(t, config.Default(), privateEndpoint(s.M), DiscoveryOptions{StateFile: state, MinAge: time.Hour})
 	waitStatus(t, again, map[string]string{"sc-redis.service": "service_and_port_down"})
 }
 

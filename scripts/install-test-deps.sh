@@ -18,6 +18,7 @@ declare -A needs=(
 	[ip]=iproute2                  # loopback up in the tests' network namespaces
 	[redis-server]=redis-server    # a real server for send/expect probes and the verdict scenarios
 	[nginx]=nginx                  # the verdict scenarios
+	[prometheus-alertmanager]=prometheus-alertmanager # the end-to-end alert test (and amtool)
 	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
 )
 
