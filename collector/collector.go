@@ -61,11 +61,12 @@ type Reading interface {
 // ErrSourceBusy is returned for a source whose earlier updates are still
 // running after their scrapes gave up on them. Refusing to start more keeps
 // a stuck dependency from growing goroutines without bound.
-var ErrSourceBusy = errors.New("too many earlier updates still running")
+var ErrSourceBusy = errors.New("too many earlier updates still running after their scrapes gave up")
 
-// maxInFlightPerSource bounds the updates of one source running at once:
-// concurrent scrapes plus abandoned ones that have not returned yet.
-const maxInFlightPerSource = 4
+// maxAbandonedPerSource bounds the updates of one source that are still
+// running after their scrape stopped waiting. Updates of concurrent scrapes
+// that are on time are not limited here (--web.max-requests bounds those).
+const maxAbandonedPerSource = 4
 
 // Options configures an Exporter.
 type Options struct {
@@ -104,9 +105,10 @@ type Exporter struct {
 
 type sourceState struct {
 	Source
-	inFlight atomic.Int32
-	mu       sync.Mutex
-	failing  bool // last outcome, to log transitions rather than every scrape
+	// abandoned counts updates still running whose scrape gave up on them.
+	abandoned atomic.Int32
+	mu        sync.Mutex
+	failing   bool // last outcome, to log transitions rather than every scrape
 }
 
 // New returns an Exporter over sources.
@@ -416,21 +418,31 @@ func (e *Exporter) update(ctx context.Context, cfg *config.Config) []outcome {
 	results := make(chan result, len(e.sources))
 	start := time.Now()
 	pending := 0
+	// Whether an update finished before the scrape gave up on it, or was
+	// abandoned (counted in src.abandoned until it finishes), is decided
+	// under one lock, so the count can neither leak nor go negative.
+	var stateMu sync.Mutex
+	finished := make([]bool, len(e.sources))
+	abandoned := make([]bool, len(e.sources))
 	for i, src := range e.sources {
-		if src.inFlight.Add(1) > maxInFlightPerSource {
-			src.inFlight.Add(-1)
+		if src.abandoned.Load() >= maxAbandonedPerSource {
 			outcomes[i] = outcome{err: ErrSourceBusy}
 			continue
 		}
 		pending++
 		go func() {
-			defer src.inFlight.Add(-1)
 			t0 := time.Now()
 			reading, err := src.Update(ctx, cfg)
 			if err == nil && reading == nil {
 				err = errors.New("source returned no reading")
 			}
 			results <- result{i, outcome{reading, err, time.Since(t0)}}
+			stateMu.Lock()
+			finished[i] = true
+			if abandoned[i] {
+				src.abandoned.Add(-1)
+			}
+			stateMu.Unlock()
 		}()
 	}
 	done := make([]bool, len(e.sources))
@@ -442,11 +454,17 @@ func (e *Exporter) update(ctx context.Context, cfg *config.Config) []outcome {
 			continue
 		case <-ctx.Done():
 		}
-		for i := range e.sources {
+		stateMu.Lock()
+		for i, src := range e.sources {
 			if !done[i] && outcomes[i].err == nil {
 				outcomes[i] = outcome{err: fmt.Errorf("gave up waiting: %w", ctx.Err()), duration: time.Since(start)}
+				if !finished[i] {
+					abandoned[i] = true
+					src.abandoned.Add(1)
+				}
 			}
 		}
+		stateMu.Unlock()
 		break
 	}
 	for i, src := range e.sources {

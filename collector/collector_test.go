@@ -230,8 +230,13 @@ func TestStuckSourceIsNotStartedWithoutBound(t *testing.T) {
 		return nil, errors.New("released")
 	}}
 	e := newTestExporter(t, nil, stuck)
-	defer close(release)
-	for range maxInFlightPerSource + 3 {
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	for range maxAbandonedPerSource + 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 		gatherScrape(t, e, ctx)
 		cancel()
@@ -239,12 +244,63 @@ func TestStuckSourceIsNotStartedWithoutBound(t *testing.T) {
 	// Every abandoned update is still blocked, so the count is exact.
 	mu.Lock()
 	defer mu.Unlock()
-	if started != maxInFlightPerSource {
-		t.Errorf("updates started: got %d, want at most %d", started, maxInFlightPerSource)
+	if started != maxAbandonedPerSource {
+		t.Errorf("updates started: got %d, want at most %d", started, maxAbandonedPerSource)
 	}
 	outcomes := e.update(context.Background(), config.Default())
 	if !errors.Is(outcomes[0].err, ErrSourceBusy) {
 		t.Errorf("want ErrSourceBusy, got %v", outcomes[0].err)
+	}
+	mu.Unlock()
+	// Once the stuck updates return, the source is used again.
+	close(release)
+	released = true
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sources[0].abandoned.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("abandoned updates still counted: %d", e.sources[0].abandoned.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	outcomes = e.update(context.Background(), config.Default())
+	if errors.Is(outcomes[0].err, ErrSourceBusy) {
+		t.Error("the source stays refused after its updates returned")
+	}
+	mu.Lock()
+}
+
+// Concurrent scrapes that are on time are not limited per source: only
+// updates abandoned by their scrape count against the bound.
+func TestConcurrentScrapesAreNotRefused(t *testing.T) {
+	const n = 3 * maxAbandonedPerSource
+	var wg sync.WaitGroup
+	wg.Add(n)
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	src := funcSource{"systemd", func(ctx context.Context, _ *config.Config) (Reading, error) {
+		wg.Done()
+		select { // every scrape's update runs at once
+		case <-all:
+			return valueReading{"systemd", 1}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}}
+	e := newTestExporter(t, nil, src)
+	results := make(chan float64, n)
+	for range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			mfs, _ := e.Gather(ctx)
+			v, _ := gauge(mfs, "warden_collector_success", "systemd")
+			results <- v
+		}()
+	}
+	for range n {
+		if v := <-results; v != 1 {
+			t.Errorf("a concurrent scrape was refused or failed (success %v)", v)
+		}
 	}
 }
 
