@@ -14,6 +14,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -159,6 +161,7 @@ const checksTableCSS = `#warden-checks { border-collapse: collapse; margin-top: 
 // we build one per request.
 func newMetricsHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
 	inFlight := make(chan struct{}, max(opts.maxRequests, 1))
+	shared := &sharedResponses{}
 	errorLog := promhttpLogger{level.Error(logger)}
 	// Instrumented outside the limit, so the 503s are counted too.
 	return promhttp.InstrumentMetricHandler(selfRegistry, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,16 +175,88 @@ func newMetricsHandler(opts serverOptions, exporter *collector.Exporter, selfReg
 			}
 		}
 		timeout := collector.ScrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), opts.timeoutOffset, opts.defaultTimeout)
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-
-		promhttp.HandlerFor(concatGatherers{selfRegistry, exporter.Gatherer(ctx)}, promhttp.HandlerOpts{
-			ErrorLog:      errorLog,
-			ErrorHandling: promhttp.ContinueOnError,
-			Registry:      selfRegistry, // promhttp_metric_handler_errors_total
-		}).ServeHTTP(w, r)
+		deadline := time.Now().Add(timeout)
+		shared.serve(w, r, deadline, func(w http.ResponseWriter, r *http.Request) {
+			// Detached from the first client: the scrapes that joined it
+			// must not fail when it leaves. The deadline bounds it.
+			ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
+			defer cancel()
+			promhttp.HandlerFor(concatGatherers{selfRegistry, exporter.Gatherer(ctx)}, promhttp.HandlerOpts{
+				ErrorLog:      errorLog,
+				ErrorHandling: promhttp.ContinueOnError,
+				Registry:      selfRegistry, // promhttp_metric_handler_errors_total
+			}).ServeHTTP(w, r.WithContext(ctx))
+		})
 	}))
 }
+
+// sharedResponses lets concurrent scrapes that ask for the same encoding
+// share one response: the first gathers and encodes, those arriving while
+// it runs (with a deadline no earlier than its) get the same bytes. Every
+// response is gathered during its request, never before it. Under load it
+// is what keeps latency at about one scrape and CPU flat (bench/load.sh).
+type sharedResponses struct {
+	mu      sync.Mutex
+	flights map[string]*sharedResponse
+}
+
+type sharedResponse struct {
+	done     chan struct{}
+	deadline time.Time
+	status   int
+	header   http.Header
+	body     []byte
+}
+
+func (s *sharedResponses) serve(w http.ResponseWriter, r *http.Request, deadline time.Time, produce http.HandlerFunc) {
+	key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
+	s.mu.Lock()
+	if s.flights == nil {
+		s.flights = map[string]*sharedResponse{}
+	}
+	if f := s.flights[key]; f != nil && !f.deadline.After(deadline) {
+		s.mu.Unlock()
+		select {
+		case <-f.done:
+			f.writeTo(w)
+		case <-r.Context().Done():
+		}
+		return
+	}
+	f := &sharedResponse{done: make(chan struct{}), deadline: deadline}
+	s.flights[key] = f
+	s.mu.Unlock()
+
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	produce(rec, r)
+	f.status, f.header, f.body = rec.status, rec.header, rec.body.Bytes()
+	close(f.done)
+	s.mu.Lock()
+	if s.flights[key] == f {
+		delete(s.flights, key)
+	}
+	s.mu.Unlock()
+	f.writeTo(w)
+}
+
+func (f *sharedResponse) writeTo(w http.ResponseWriter) {
+	for k, v := range f.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(f.status)
+	w.Write(f.body)
+}
+
+// recorder is an http.ResponseWriter that keeps the response.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
 
 // concatGatherers serves the families of each gatherer one after the other.
 // Unlike prometheus.Gatherers it does not merge and re-check every series:

@@ -206,6 +206,11 @@ func (s *blockingSource) Update(ctx context.Context, _ *config.Config) (collecto
 }
 
 func newTestServer(t *testing.T, maxRequests int, src collector.Source) *httptest.Server {
+	srv, _ := newTestServerWithRegistry(t, maxRequests, src)
+	return srv
+}
+
+func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.Source) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
 	logger := log.NewNopLogger()
 	reg := prometheus.NewRegistry()
@@ -223,12 +228,12 @@ func newTestServer(t *testing.T, maxRequests int, src collector.Source) *httptes
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, reg
 }
 
 func TestMaxRequestsInFlight(t *testing.T) {
 	src := &blockingSource{started: make(chan time.Time, 10), release: make(chan struct{})}
-	srv := newTestServer(t, 2, src)
+	srv, reg := newTestServerWithRegistry(t, 2, src)
 
 	var wg sync.WaitGroup
 	codes := make(chan int, 2)
@@ -245,12 +250,24 @@ func TestMaxRequestsInFlight(t *testing.T) {
 			codes <- resp.StatusCode
 		}()
 	}
-	for range 2 {
-		select {
-		case <-src.started:
-		case <-time.After(10 * time.Second):
-			t.Fatal("scrapes did not start")
+	// The second scrape joins the first's gather (concurrent scrapes share
+	// one): wait until both hold a slot.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mfs, _ := reg.Gather()
+		inFlight := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() == "promhttp_metric_handler_requests_in_flight" {
+				inFlight = mf.GetMetric()[0].GetGauge().GetValue()
+			}
 		}
+		if inFlight == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scrapes did not start (in flight: %v)", inFlight)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// Both slots are taken by scrapes blocked in the source: the third is refused.
 	code, body := get(t, srv.URL+"/metrics")

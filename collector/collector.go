@@ -99,6 +99,8 @@ type Exporter struct {
 	durationDesc *prometheus.Desc
 	checks       checkDescs
 	discovery    *discovery // nil when no discovery options were given
+	flightMu     sync.Mutex
+	flight       *flight // the gather concurrent scrapes can join
 	dropped      atomic.Uint64
 	warnedDrop   sync.Once
 }
@@ -175,6 +177,51 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 // of unchanged series again on every scrape would cost more than reading
 // them (see bench/).
 func (e *Exporter) Gather(ctx context.Context) ([]*dto.MetricFamily, error) {
+	deadline, hasDeadline := ctx.Deadline()
+	if !hasDeadline {
+		return e.gather(ctx)
+	}
+	// Concurrent scrapes see the same host: a scrape that arrives while
+	// another is being gathered, with a deadline no earlier than that one's,
+	// shares its result instead of dialing every probe and reading every
+	// source again. The shared result was gathered during this request,
+	// never before it; under load it is what keeps latency and memory flat.
+	e.flightMu.Lock()
+	if f := e.flight; f != nil && !f.deadline.After(deadline) {
+		e.flightMu.Unlock()
+		select {
+		case <-f.done:
+			return slices.Clone(f.mfs), f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{}), deadline: deadline}
+	e.flight = f
+	e.flightMu.Unlock()
+	// Detached from this request: its client leaving must not fail the
+	// scrapes that joined it. The deadline still bounds it.
+	fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	f.mfs, f.err = e.gather(fctx)
+	close(f.done)
+	e.flightMu.Lock()
+	if e.flight == f {
+		e.flight = nil
+	}
+	e.flightMu.Unlock()
+	return slices.Clone(f.mfs), f.err
+}
+
+// flight is a gather in progress that concurrent scrapes can join.
+type flight struct {
+	done     chan struct{}
+	deadline time.Time
+	mfs      []*dto.MetricFamily
+	err      error
+}
+
+func (e *Exporter) gather(ctx context.Context) ([]*dto.MetricFamily, error) {
 	sc := &scrape{exporter: e, ctx: ctx}
 	// Pedantic: the per-scrape series are few, and a drift between Describe
 	// and Collect is worth catching in production too.

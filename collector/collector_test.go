@@ -287,19 +287,18 @@ func TestConcurrentScrapesAreNotRefused(t *testing.T) {
 		}
 	}}
 	e := newTestExporter(t, nil, src)
-	results := make(chan float64, n)
+	// Updates, not Gather: concurrent Gathers share one update.
+	results := make(chan error, n)
 	for range n {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			mfs, _ := e.Gather(ctx)
-			v, _ := gauge(mfs, "warden_collector_success", "systemd")
-			results <- v
+			results <- e.update(ctx, config.Default())[0].err
 		}()
 	}
 	for range n {
-		if v := <-results; v != 1 {
-			t.Errorf("a concurrent scrape was refused or failed (success %v)", v)
+		if err := <-results; err != nil {
+			t.Errorf("a concurrent update was refused or failed: %v", err)
 		}
 	}
 }
@@ -382,5 +381,45 @@ func TestScrapeTimeout(t *testing.T) {
 		if got := ScrapeTimeout(tc.header, offset, fallback); got != tc.want {
 			t.Errorf("ScrapeTimeout(%q) = %v, want %v", tc.header, got, tc.want)
 		}
+	}
+}
+
+// Concurrent scrapes share one gather: the sources run once for all of
+// them, and each gets the whole result.
+func TestConcurrentScrapesShareOneGather(t *testing.T) {
+	var mu sync.Mutex
+	updates := 0
+	release := make(chan struct{})
+	src := funcSource{"probes", func(ctx context.Context, _ *config.Config) (Reading, error) {
+		mu.Lock()
+		updates++
+		mu.Unlock()
+		<-release
+		return valueReading{"probes", 3}, nil
+	}}
+	e := newTestExporter(t, nil, src)
+	deadline := time.Now().Add(30 * time.Second)
+	results := make(chan float64, 10)
+	for i := range 10 {
+		go func() {
+			// Later arrivals have later deadlines: they may join.
+			ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Duration(i)*time.Millisecond))
+			defer cancel()
+			mfs, _ := e.Gather(ctx)
+			v, _ := gauge(mfs, "warden_test_value", "probes")
+			results <- v
+		}()
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	for range 10 {
+		if v := <-results; v != 3 {
+			t.Errorf("a scrape got %v", v)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if updates >= 10 {
+		t.Errorf("the source ran %d times for 10 concurrent scrapes", updates)
 	}
 }

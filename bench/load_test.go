@@ -1,0 +1,167 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+//go:build bench
+
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
+)
+
+// peakRSS is VmHWM of pid, in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// TestLoad scrapes an exporter with 100 checks (real units under a real
+// manager, real listeners, 10 probes of which 2 time out at 1 s) with 50
+// concurrent clients for WARDEN_LOAD_DURATION (default 60s). It fails only
+// on an error other than the 503s documented beyond --web.max-requests;
+// the figures are printed.
+func TestLoad(t *testing.T) {
+	duration := 60 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("WARDEN_LOAD_DURATION")); err == nil {
+		duration = d
+	}
+	const checks, clients, maxRequests = 100, 50, 40
+	m := systemdtest.Start(t)
+	m.StartOneshots(t, "load", checks)
+
+	// The checks' ports: real listeners (accepting and closing), and two
+	// silent servers whose probes time out.
+	targets := loopbackServers(t, checks, func(net.Conn) {})
+	silent := loopbackServers(t, 2, func(c net.Conn) { time.Sleep(3 * time.Second) })
+	var yml strings.Builder
+	yml.WriteString("checks:\n")
+	for i := range checks {
+		_, port, _ := net.SplitHostPort(targets[i])
+		fmt.Fprintf(&yml, "  - name: c%03d\n    unit: load-%d.service\n    ports: [{port: %s}]\n", i, i, port)
+		switch {
+		case i < 2:
+			fmt.Fprintf(&yml, "    probes: [{target: '%s', timeout: 1s, query_response: [{expect: never}]}]\n", silent[i])
+		case i < 10:
+			fmt.Fprintf(&yml, "    probes: [{target: '%s', timeout: 1s}]\n", targets[i])
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(yml.String()), 0o644)
+	bin := filepath.Join(dir, "warden_exporter")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr := testenv.FreeLoopbackAddr(t)
+	exporter := exec.Command(bin, "--web.listen-address="+addr, "--config.file="+filepath.Join(dir, "warden.yml"),
+		"--systemd.address="+m.PrivateAddress(), "--web.max-requests="+strconv.Itoa(maxRequests), "--log.level=warn")
+	startServer(t, "warden_exporter", exporter, "http://"+addr+"/-/ready")
+	url := "http://" + addr + "/metrics"
+	warm, _ := http.Get(url)
+	body, _ := io.ReadAll(warm.Body)
+	warm.Body.Close()
+	if !strings.Contains(string(body), `warden_collector_success{collector="systemd"} 1`) || strings.Count(string(body), "warden_check_status{") != checks*7 {
+		t.Fatalf("the exporter is not scraping all 100 checks:\n%s", body)
+	}
+
+	pid := exporter.Process.Pid
+	cpu0 := cpuTicks(t, pid)
+	var mu sync.Mutex
+	var latencies []time.Duration
+	codes := map[int]int{}
+	var otherErrs []string
+	stop := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				resp, err := client.Get(url)
+				d := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					otherErrs = append(otherErrs, err.Error())
+					mu.Unlock()
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes[resp.StatusCode]++
+				if resp.StatusCode == 200 {
+					latencies = append(latencies, d)
+				}
+				mu.Unlock()
+				if resp.StatusCode == 503 {
+					time.Sleep(10 * time.Millisecond) // a refused client retries, as Prometheus would next interval
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cpu := time.Duration(cpuTicks(t, pid)-cpu0) * 10 * time.Millisecond
+	rss := peakRSS(t, pid)
+	slices.Sort(latencies)
+	if len(latencies) == 0 {
+		t.Fatal("no successful scrape")
+	}
+	p := func(q float64) time.Duration { return latencies[int(q*float64(len(latencies)-1))] }
+	fmt.Printf("\nload: %d clients for %v, 100 checks, 10 probes (2 time out at 1s), --web.max-requests=%d\n", clients, duration, maxRequests)
+	fmt.Printf("scrapes served %d (%.1f/s), 503 %d, other errors %d\n", codes[200], float64(codes[200])/duration.Seconds(), codes[503], len(otherErrs)+len(codes)-len(pick(codes, 200, 503)))
+	fmt.Printf("latency p50 %v, p99 %v (target p99 < 1.1s: slowest probe timeout + 100ms), max %v\n", p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond))
+	fmt.Printf("peak RSS %.1f MiB (target <= 30 MiB), CPU per scrape %v\n", float64(rss)/(1<<20), (cpu / time.Duration(max(codes[200], 1))).Round(10*time.Microsecond))
+	for code, n := range codes {
+		if code != 200 && code != 503 {
+			t.Errorf("%d responses with status %d", n, code)
+		}
+	}
+	if len(otherErrs) > 0 {
+		t.Errorf("%d client errors, e.g. %s", len(otherErrs), otherErrs[0])
+	}
+}
+
+func pick(m map[int]int, keys ...int) map[int]int {
+	out := map[int]int{}
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
