@@ -69,6 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		configCheck = app.Flag("config.check", "Validate the file named by --config.file, print OK or every error, and exit 0 or 1.").Bool()
 		webConfig   = kingpinflag.AddFlags(app, ":9863")
 		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		readHeader  = app.Flag("web.read-header-timeout", "Time a client has to send its request headers; a slow client (slowloris) is cut off after it.").Default("10s").Duration()
 		maxRequests = app.Flag("web.max-requests", "Maximum number of scrapes served at once; more get 503. 0 means no limit.").Default("40").Int()
 		offset      = app.Flag("scrape.timeout-offset", "Subtracted from the scrape timeout Prometheus sends (X-Prometheus-Scrape-Timeout-Seconds) to leave room for encoding and the network.").Default("0.5s").Duration()
 		systemdOn   = app.Flag("collector.systemd", "Read unit state from systemd (the service layer).").Default("true").Bool()
@@ -194,14 +195,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	server := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: *readHeader,
+		// A request has no body worth waiting for; a kept-alive connection
+		// that idles is closed. No WriteTimeout: a scrape may take as long
+		// as Prometheus allows it, and its own deadline bounds it.
+		ReadTimeout: *readHeader + 5*time.Second,
+		IdleTimeout: 2 * time.Minute,
 	}
-	go handleSignals(signals, server, rl, logger)
+	shutdownDone := make(chan struct{})
+	go func() {
+		handleSignals(signals, server, rl, logger)
+		close(shutdownDone)
+	}()
 
 	if err := web.ListenAndServe(server, webConfig, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		level.Error(logger).Log("msg", "cannot serve HTTP", "err", err)
 		return 1
 	}
+	// Serving ends as soon as Shutdown begins; in-flight scrapes finish
+	// while Shutdown waits for them (bounded by shutdownGrace).
+	<-shutdownDone
 	level.Info(logger).Log("msg", "stopped")
 	return 0
 }

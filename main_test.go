@@ -47,6 +47,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "warden_exporter")
+	if prebuilt := os.Getenv("WARDEN_TEST_BINARY"); prebuilt != "" {
+		// scripts/test-unprivileged.sh builds as root and runs the tests
+		// as nobody, who has no Go toolchain to build with.
+		binary = prebuilt
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
 	build := exec.Command("go", "build", "-o", binary,
 		"-ldflags", "-X github.com/prometheus/common/version.Version=0.0.0-test -X github.com/prometheus/common/version.Revision=testrev",
 		".")
@@ -475,6 +483,15 @@ func TestReload(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), `level=error`) || !strings.Contains(p.logs.String(), `msg="config reload failed, keeping the previous config"`) {
 		t.Errorf("the failed reload must be logged:\n%s", p.logs.String())
+	}
+
+	// Truncated mid-line: refused.
+	writeFile(t, cfgPath, "checks:\n  - name: trunc\n    ports: [{port: 2")
+	if code, body := post(t, p.url("/-/reload")); code != 500 || !strings.Contains(body, cfgPath) {
+		t.Errorf("truncated file: %d %s", code, body)
+	}
+	if _, body := get(t, p.url("/config")); !strings.Contains(body, "name: second") {
+		t.Errorf("config lost after a truncated file:\n%s", body)
 	}
 
 	// SIGHUP with garbage: still refused.

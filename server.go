@@ -126,7 +126,23 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		}
 		landing.ServeHTTP(w, r)
 	})
-	return mux, nil
+	return securityHeaders(mux), nil
+}
+
+// securityHeaders sets, on every response, the headers that keep a browser
+// from sniffing content types or framing the pages; what /checks and
+// /config show is current state, never to be cached.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.URL.Path == "/checks" || r.URL.Path == "/config" {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // checksTableHTML renders /checks as a table on the landing page, in the

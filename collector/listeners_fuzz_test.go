@@ -16,14 +16,19 @@ package collector
 import (
 	"context"
 	"encoding/binary"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warden-exporter/warden_exporter/config"
 )
 
 // The fixtures in testdata/ were captured on the test VM next to the real
@@ -167,6 +172,43 @@ func FuzzProcNet(f *testing.F) {
 			if !l.Addr.IsValid() {
 				t.Fatalf("bad listener %+v", l)
 			}
+		}
+	})
+}
+
+// FuzzExchange runs the send/expect engine against a peer that answers
+// arbitrary bytes: no input may crash it, hang it past the deadline, or
+// make it hold more than its read limit.
+func FuzzExchange(f *testing.F) {
+	f.Add([]byte("+PONG\r\n"), `^\+PONG`, "PING\r\n")
+	f.Add([]byte("TOKEN abc\r\n"), `^TOKEN (\w+)`, "AUTH ${1}\r\n")
+	f.Add([]byte{}, `(a+)+$`, "${name}")
+	f.Fuzz(func(t *testing.T, answer []byte, expr, send string) {
+		re, err := regexp.Compile(expr)
+		if err != nil || len(expr) > 256 {
+			return
+		}
+		client, server := net.Pipe()
+		defer client.Close()
+		go func() {
+			defer server.Close()
+			server.SetDeadline(time.Now().Add(time.Second))
+			server.Write(answer)
+			io.Copy(io.Discard, server)
+		}()
+		client.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		x := newExchange(client)
+		done := make(chan error, 1)
+		go func() {
+			done <- x.run([]config.Step{{Expect: &config.Regexp{Regexp: re}}, {Send: send}, {Expect: &config.Regexp{Regexp: re}}})
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the exchange hung on %q / %q", answer, expr)
+		}
+		if len(x.buf) > maxExpectBuffer+4096 {
+			t.Fatalf("held %d bytes", len(x.buf))
 		}
 	})
 }

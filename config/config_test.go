@@ -357,6 +357,37 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	}
 }
 
+// Hostile documents: each gets a clear error or a documented limit, fast.
+func TestHostileConfigs(t *testing.T) {
+	deep := strings.Repeat("[", 200) + strings.Repeat("]", 200)
+	longRegex := strings.Repeat("a", maxRegexpLength+1)
+	for _, tc := range []struct {
+		name, doc string
+		kind      error
+		contains  string
+	}{
+		{"deep nesting", "checks: " + deep + "\n", ErrInvalid, "checks[0]: expected a mapping of fields, got a list"},
+		{"deep nesting of mappings", "checks:\n  - name: a\n    unit: " + strings.Repeat("{a: ", 50) + "x" + strings.Repeat("}", 50) + "\n", ErrInvalid, "checks[0].unit: expected a single value, got a mapping"},
+		{"regex longer than the limit", "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response: [{expect: " + longRegex + "}]\n", ErrInvalid, "regular expression is 4097 bytes long, the limit is 4096"},
+		{"regex bomb is linear (RE2)", "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response: [{expect: \"(a+)+$\"}]\n", nil, ""},
+		{"port out of range", "checks:\n  - name: a\n    ports: [{port: -1}]\n", ErrOutOfRange, "-1 is out of range"},
+		{"huge integer", "checks:\n  - name: a\n    ports: [{port: 99999999999999999999}]\n", ErrInvalid, "is not an integer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc), "c.yml")
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("want no error, got %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("got %v, want %v containing %q", err, tc.kind, tc.contains)
+			}
+		})
+	}
+}
+
 func TestTooManyChecks(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("checks:\n")

@@ -9,6 +9,7 @@ targets=(
 	"./config FuzzParse"
 	"./collector FuzzParseDiagMessages"
 	"./collector FuzzProcNet"
+	"./collector FuzzExchange"
 )
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
