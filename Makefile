@@ -45,12 +45,10 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags bench ./bench/
 
-## bench: Go benchmarks, then the side-by-side comparisons in bench/ (root)
+## bench: Go benchmarks, then every side-by-side comparison in bench/ and one table (root)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	./bench/systemd.sh
-	./bench/listeners.sh
-	./bench/probes.sh
+	./bench/all.sh
 
 ## fuzz: every fuzz target for FUZZTIME (default 15s) each
 fuzz:

@@ -146,6 +146,9 @@ func TestLoad(t *testing.T) {
 	fmt.Printf("scrapes served %d (%.1f/s), 503 %d, other errors %d\n", codes[200], float64(codes[200])/duration.Seconds(), codes[503], len(otherErrs)+len(codes)-len(pick(codes, 200, 503)))
 	fmt.Printf("latency p50 %v, p99 %v (target p99 < 1.1s: slowest probe timeout + 100ms), max %v\n", p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond))
 	fmt.Printf("peak RSS %.1f MiB (target <= 30 MiB), CPU per scrape %v\n", float64(rss)/(1<<20), (cpu / time.Duration(max(codes[200], 1))).Round(10*time.Microsecond))
+	fmt.Printf("SUMMARY|load (%d clients, %v): scrape latency p50 / p99|%v / %v|-|-|p99 < 1.1s\n", clients, duration, p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond))
+	fmt.Printf("SUMMARY|load: peak RSS|%.1f MiB|-|-|<= 30 MiB\n", float64(rss)/(1<<20))
+	fmt.Printf("SUMMARY|load: CPU per scrape, errors besides 503|%v, %d|-|-|no errors\n", (cpu / time.Duration(max(codes[200], 1))).Round(10*time.Microsecond), len(otherErrs))
 	for code, n := range codes {
 		if code != 200 && code != 503 {
 			t.Errorf("%d responses with status %d", n, code)

@@ -216,6 +216,10 @@ func TestProbesVsBareDialsAndBlackbox(t *testing.T) {
 	fmt.Printf("%-60s %12v   (target <= 1.2s)\n", "90 healthy + 10 timing out at 1s (median of 5)", withTimeouts.Round(time.Millisecond))
 	fmt.Printf("%-60s %12v %10s %v\n", "warden_exporter: one scrape of /metrics (median of 20)", wardenWall.Round(10*time.Microsecond), "CPU", wardenCPU)
 	fmt.Printf("%-60s %12v %10s %v\n", "blackbox_exporter 0.23: 100 /probe requests (median of 20)", bbWall.Round(10*time.Microsecond), "CPU", bbCPU)
+	fmt.Printf("SUMMARY|100 healthy probes vs 100 bare dials|%v|%v|%.2fx|<= 2x\n", p.Round(10*time.Microsecond), d.Round(10*time.Microsecond), float64(p)/float64(d))
+	fmt.Printf("SUMMARY|90 healthy + 10 probes timing out at 1s|%v|-|-|<= 1.2s\n", withTimeouts.Round(time.Millisecond))
+	fmt.Printf("SUMMARY|one scrape of 100 probes vs blackbox_exporter (wall)|%v|%v|%.1fx faster|report\n", wardenWall.Round(10*time.Microsecond), bbWall.Round(10*time.Microsecond), float64(bbWall)/float64(wardenWall))
+	fmt.Printf("SUMMARY|one scrape of 100 probes vs blackbox_exporter (CPU)|%v|%v|%.1fx less|report\n", wardenCPU, bbCPU, float64(bbCPU)/float64(max(wardenCPU, time.Millisecond)))
 	fmt.Printf("%-60s %12.2fx %10s %.2fx\n", "blackbox / warden", float64(bbWall)/float64(wardenWall), "CPU", float64(bbCPU)/float64(max(wardenCPU, time.Millisecond)))
 }
 

@@ -234,6 +234,9 @@ exec "$NODE_EXPORTER" --web.listen-address="$NODE_ADDR" --collector.disable-defa
 	fmt.Fprintf(&out, "speed-up over node_exporter (median): %.1fx   (target >= 20x)\n", float64(n.median)/float64(w.median))
 	fmt.Fprintf(&out, "cost vs encoding from memory (median): %.2fx   (target <= 1.5x)\n", float64(w.median)/float64(mm.median))
 	fmt.Fprintf(&out, "systemd CPU per scrape: warden %v, node_exporter %v\n", w.systemdCPUPerS, n.systemdCPUPerS)
+	fmt.Fprintf(&out, "SUMMARY|systemd source, %d units: median scrape|%v|node_exporter %v|%.1fx faster|>= 20x\n", units, w.median.Round(100*time.Microsecond), n.median.Round(time.Millisecond), float64(n.median)/float64(w.median))
+	fmt.Fprintf(&out, "SUMMARY|systemd source vs the same series from memory|%v|%v|%.2fx|<= 1.5x\n", w.median.Round(100*time.Microsecond), mm.median.Round(100*time.Microsecond), float64(w.median)/float64(mm.median))
+	fmt.Fprintf(&out, "SUMMARY|systemd's CPU per scrape|%v|node_exporter %v|lower|lower than node_exporter\n", w.systemdCPUPerS, n.systemdCPUPerS)
 	fmt.Print(out.String())
 	if w.series == 0 || n.series == 0 {
 		t.Errorf("a target served no unit state series: warden %d, node_exporter %d", w.series, n.series)
