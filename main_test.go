@@ -558,7 +558,7 @@ func TestSystemdEndToEnd(t *testing.T) {
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "warden.yml")
-	closedPort := strconv.Itoa(freePort(t))
+	closedPort := strconv.Itoa(testenv.FreePort(t))
 	writeFile(t, cfgPath, "checks:\n  - name: web\n    unit: e2e-web.service\n    ports: [{port: "+port+"}, {port: 1, address: 127.0.0.1}]\n"+
 		"    probes: [{target: '127.0.0.1:"+port+"'}, {target: '127.0.0.1:"+closedPort+"'}]\n  - name: gone\n    unit: e2e-gone.service\n")
 	p := startExporter(t, "--config.file="+cfgPath, "--systemd.address="+m.PrivateAddress())
@@ -618,13 +618,6 @@ func TestSystemdEndToEnd(t *testing.T) {
 		!strings.Contains(body, `warden_check_status{check="gone",status="unknown"} 1`) {
 		t.Errorf("with the manager gone: %d, systemd success must be 0 and no unit data served:\n%s", code, body)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	_, p, _ := net.SplitHostPort(testenv.FreeLoopbackAddr(t))
-	n, _ := strconv.Atoi(p)
-	return n
 }
 
 func TestSystemdFlagErrors(t *testing.T) {

@@ -6,10 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 if ! command -v prometheus-blackbox-exporter >/dev/null; then
 	[ "$(id -u)" -eq 0 ] || { echo "needs prometheus-blackbox-exporter (apt-get install prometheus-blackbox-exporter)" >&2; exit 1; }
-	policy=/usr/sbin/policy-rc.d
-	created=""
-	if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; created=1; fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-blackbox-exporter >/dev/null
-	[ -n "$created" ] && rm -f "$policy"
+	../scripts/apt-install.sh prometheus-blackbox-exporter
 fi
 exec go test -tags bench -count=1 -timeout 30m -run TestProbesVsBareDialsAndBlackbox -v . 2>&1 | grep -v '^=== RUN'

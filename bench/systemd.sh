@@ -9,10 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 if ! command -v prometheus-node-exporter >/dev/null; then
 	[ "$(id -u)" -eq 0 ] || { echo "needs prometheus-node-exporter (apt-get install prometheus-node-exporter)" >&2; exit 1; }
-	policy=/usr/sbin/policy-rc.d
-	created=""
-	if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; created=1; fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
-	[ -n "$created" ] && rm -f "$policy"
+	../scripts/apt-install.sh prometheus-node-exporter
 fi
 exec go test -tags bench -count=1 -timeout 30m -run TestSystemdVsNodeExporter -v . 2>&1 | grep -v '^=== RUN'

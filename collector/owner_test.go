@@ -25,6 +25,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/servicestest"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
@@ -55,17 +56,6 @@ func runListenerUnit(t *testing.T, m *systemdtest.Manager, unit, network, addr s
 	m.Run(t, unit, args...)
 }
 
-func waitDial(t *testing.T, addr string) {
-	t.Helper()
-	systemdtest.WaitFor(t, 20*time.Second, addr+" to accept", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
 func newPortExporter(t *testing.T, m *systemdtest.Manager, mode string, cfg *config.Config) *Exporter {
 	t.Helper()
 	sd := newTestSystemdSource(t, privateEndpoint(m))
@@ -84,7 +74,7 @@ func newPortExporter(t *testing.T, m *systemdtest.Manager, mode string, cfg *con
 func TestOwnershipAgainstRealUnits(t *testing.T) {
 	m := systemdtest.Start(t)
 	testenv.LookPath(t, "ip", "apt-get install iproute2")
-	port := func() string { return strconv.Itoa(freePort(t)) }
+	port := func() string { return strconv.Itoa(testenv.FreePort(t)) }
 	pWeb, pSock, pSquat, pSelf, pNs := port(), port(), port(), port(), port()
 
 	runListenerUnit(t, m, "own-web", "tcp", "127.0.0.1:"+pWeb)
@@ -97,8 +87,8 @@ func TestOwnershipAgainstRealUnits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer self.Close()
-	waitDial(t, "127.0.0.1:"+pWeb)
-	waitDial(t, "127.0.0.1:"+pSquat)
+	servicestest.WaitDial(t, "127.0.0.1:"+pWeb)
+	servicestest.WaitDial(t, "127.0.0.1:"+pSquat)
 
 	tcp := func(p string) config.Port { n, _ := strconv.Atoi(p); return config.Port{Port: n, Proto: "tcp"} }
 	cfg := &config.Config{Checks: []config.Check{

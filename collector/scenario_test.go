@@ -28,6 +28,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // The scenarios the verdict must get right, with real nginx and
@@ -153,7 +154,7 @@ func TestScenariosWithRealServices(t *testing.T) {
 		}
 	})
 	t.Run("nginx reconfigured to another port and reloaded", func(t *testing.T) {
-		s.MoveNginx(t, freePort(t))
+		s.MoveNginx(t, testenv.FreePort(t))
 		vs := waitStatus(t, e, map[string]string{"nginx": "port_down"})
 		if !vs["nginx"].Unit.Up {
 			t.Error("the service is still up")
@@ -185,7 +186,7 @@ func TestZeroConfigLearnsRealServices(t *testing.T) {
 	}
 
 	s.M.Systemctl(t, "stop", "sc-redis.service")
-	s.MoveNginx(t, freePort(t))
+	s.MoveNginx(t, testenv.FreePort(t))
 	waitStatus(t, e, map[string]string{"sc-redis.service": "service_and_port_down", "sc-nginx.service": "port_down"})
 
 	// A restarted exporter remembers, through the state file.

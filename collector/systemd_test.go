@@ -169,17 +169,10 @@ func waitScrape(t *testing.T, src Source, cfg *config.Config, what string, cond 
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(testenv.FreeLoopbackAddr(t))
-	n, _ := strconv.Atoi(port)
-	return n
-}
-
 func TestSystemdAgainstRealManager(t *testing.T) {
 	m := systemdtest.Start(t)
 	src := newTestSystemdSource(t, privateEndpoint(m))
-	sockPort := freePort(t)
+	sockPort := testenv.FreePort(t)
 	m.Run(t, "t-running", "sleep", "infinity")
 	m.Run(t, "t-failed", "false")
 	m.Run(t, "t-oneshot", "-p", "Type=oneshot", "-p", "RemainAfterExit=yes", "true")

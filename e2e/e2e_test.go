@@ -289,7 +289,7 @@ scrape_configs:
 		})
 	})
 	t.Run("nginx moved to another port: the port alert fires", func(t *testing.T) {
-		s.MoveNginx(t, servicestest.FreePort(t))
+		s.MoveNginx(t, testenv.FreePort(t))
 		systemdtest.WaitFor(t, stepTimeout, "WardenServicePortDown{check=nginx} firing", func() bool { return firing("WardenServicePortDown", "nginx") })
 		// redis depends on nginx: the inhibition source fires with it.
 		systemdtest.WaitFor(t, stepTimeout, "WardenDependencyDown to be computed", func() bool {

@@ -37,21 +37,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 		echo "install-test-deps: not root, cannot install: ${missing[*]} (tests needing them will skip)" >&2
 	else
 		echo "install-test-deps: installing ${missing[*]}" >&2
-		# Installing a daemon's package must not start the daemon (prometheus
-		# would take :9090): refuse service starts for the duration, and put
-		# back whatever policy the machine had.
-		policy=/usr/sbin/policy-rc.d
-		saved=""
-		if [ -e "$policy" ]; then saved=$(mktemp); cp -p "$policy" "$saved"; fi
-		restore() { if [ -n "$saved" ]; then mv "$saved" "$policy"; else rm -f "$policy"; fi; }
-		trap restore EXIT
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod 755 "$policy"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-		restore
-		trap - EXIT
+		./scripts/apt-install.sh "${missing[@]}"
 	fi
 fi
 

@@ -42,14 +42,6 @@ type Services struct {
 	nginx, redis         string
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	_, p, _ := net.SplitHostPort(testenv.FreeLoopbackAddr(t))
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
 // WaitDial waits (at most 20s) until addr accepts connections.
 func WaitDial(t testing.TB, addr string) {
 	t.Helper()
@@ -71,7 +63,7 @@ func Start(t testing.TB) *Services {
 		nginx: testenv.LookPath(t, "nginx", "apt-get install nginx"),
 		redis: testenv.LookPath(t, "redis-server", "apt-get install redis-server"),
 	}
-	s.NginxPort, s.RedisPort = FreePort(t), FreePort(t)
+	s.NginxPort, s.RedisPort = testenv.FreePort(t), testenv.FreePort(t)
 	s.WriteNginxConf(t, s.NginxPort)
 	s.M.Run(t, "sc-nginx", s.nginx, "-p", s.Dir, "-c", filepath.Join(s.Dir, "nginx.conf"), "-g", "daemon off;")
 	s.StartRedis(t)

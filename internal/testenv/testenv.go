@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 )
 
@@ -59,4 +60,12 @@ func FreeLoopbackAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// FreePort is FreeLoopbackAddr's port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(FreeLoopbackAddr(t))
+	n, _ := strconv.Atoi(p)
+	return n
 }
