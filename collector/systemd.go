@@ -155,7 +155,6 @@ type SystemdSource struct {
 
 	mu      sync.Mutex
 	cache   *unitCache
-	conn    *dbus.Conn
 	lastErr error
 	changed chan struct{} // closed when cache or lastErr changes
 	extra   []string      // the checks' units, as last given to the cache
@@ -257,7 +256,7 @@ func (s *SystemdSource) Update(ctx context.Context, cfg *config.Config) (Reading
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the unit cache: %w", err)
 	}
-	r := &systemdReading{source: s, snap: snap, checks: cfg.Checks}
+	r := &systemdReading{source: s, snap: snap}
 	if len(names) > 0 {
 		// LoadState is never signalled, and a unit that is not loaded has
 		// no object to signal about: ask for the checks' units by name, so
@@ -321,10 +320,10 @@ func (s *SystemdSource) setExtra(cache *unitCache, names []string) {
 	}
 }
 
-func (s *SystemdSource) setState(cache *unitCache, conn *dbus.Conn, err error) {
+func (s *SystemdSource) setState(cache *unitCache, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cache, s.conn, s.lastErr = cache, conn, err
+	s.cache, s.lastErr = cache, err
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -339,7 +338,7 @@ func (s *SystemdSource) maintain(ctx context.Context) {
 		conn, sd, signals, err := s.connect(ctx)
 		if err != nil {
 			level.Debug(logger).Log("msg", "cannot connect to systemd", "endpoint", s.opts.Endpoint, "err", err)
-			s.setState(nil, nil, fmt.Errorf("connecting to systemd at %s: %w", s.opts.Endpoint, err))
+			s.setState(nil, fmt.Errorf("connecting to systemd at %s: %w", s.opts.Endpoint, err))
 		} else {
 			cache := newUnitCache(conn, sd, signals, s.watched, s.patterns, s.opts.CallTimeout, s.opts.ResyncInterval)
 			s.mu.Lock()
@@ -348,7 +347,7 @@ func (s *SystemdSource) maintain(ctx context.Context) {
 				cache.extraNames[n] = true
 			}
 			s.mu.Unlock()
-			s.setState(cache, conn, nil)
+			s.setState(cache, nil)
 			level.Info(logger).Log("msg", "connected to systemd", "endpoint", s.opts.Endpoint)
 			began := time.Now()
 			cache.run(ctx)
@@ -357,7 +356,7 @@ func (s *SystemdSource) maintain(ctx context.Context) {
 				break
 			}
 			level.Warn(logger).Log("msg", "lost the connection to systemd", "err", cache.err)
-			s.setState(nil, nil, fmt.Errorf("lost the connection to systemd: %w", cache.err))
+			s.setState(nil, fmt.Errorf("lost the connection to systemd: %w", cache.err))
 			if time.Since(began) > time.Minute {
 				backoff = minReconnectBackoff
 			}
@@ -371,7 +370,7 @@ func (s *SystemdSource) maintain(ctx context.Context) {
 		timer.Stop()
 		backoff = min(backoff*2, maxReconnectBackoff)
 	}
-	s.setState(nil, nil, errors.New("systemd source closed"))
+	s.setState(nil, errors.New("systemd source closed"))
 }
 
 func (s *SystemdSource) watched(name string) bool {
@@ -506,7 +505,6 @@ type systemdReading struct {
 	source *SystemdSource
 	snap   *unitSnapshot
 	named  map[string]sdbus.UnitStatus // the checks' units, read this scrape
-	checks []config.Check
 }
 
 // Unit returns what is known of a unit: its state (fresh this scrape for the
