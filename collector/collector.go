@@ -349,12 +349,15 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 			l.unit = &u
 		}
 		if len(c.Ports) > 0 {
-			ls, os, ix, ok := r.listenersOf(c, owners, idx)
+			// The listeners of the namespace the check looks in; ok is
+			// false when they could not be read this scrape.
+			ls, os, ix, ok := []Listener(nil), owners, idx, r.listeners != nil
+			if ok {
+				ls = r.listeners.listeners
+			}
 			if c.Netns == "unit" {
-				var nsLs []Listener
-				nsLs, ok = e.unitNetnsListeners(ctx, c, r.units, usedNetns)
-				ls, ix = nsLs, indexListeners(nsLs)
-				os = e.owners.Owners(ctx, r.units, ls, names)
+				ls, ok = e.unitNetnsListeners(ctx, c, r.units, usedNetns)
+				ix, os = indexListeners(ls), e.owners.Owners(ctx, r.units, ls, names)
 			}
 			if ok {
 				known := r.units != nil && c.Unit != "" && e.owners.Knows(r.units, c.Unit)
@@ -384,15 +387,6 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 	}
 	emit(prometheus.MustNewConstMetric(e.checks.listenerDropped, prometheus.CounterValue, float64(e.dropped.Load())))
 	return verdicts
-}
-
-// listenersOf returns the host's listeners for a check, or false when
-// they could not be read.
-func (r readings) listenersOf(c config.Check, owners []Owner, idx listenerIndex) ([]Listener, []Owner, listenerIndex, bool) {
-	if r.listeners == nil {
-		return nil, nil, nil, false
-	}
-	return r.listeners.listeners, owners, idx, true
 }
 
 // unitNetnsListeners reads the listeners of the network namespace of the
