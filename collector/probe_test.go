@@ -185,25 +185,13 @@ func TestProbeAgainstRealServers(t *testing.T) {
 	t.Run("TLS", func(t *testing.T) {
 		dir := t.TempDir()
 		cert, caPath, notAfter := selfSignedTLS(t, dir)
-		l, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					c.(*tls.Conn).Handshake()
-					fmt.Fprint(c, "+READY\r\n")
-				}()
+		addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+			if tc.Handshake() == nil {
+				fmt.Fprint(tc, "+READY\r\n")
 			}
-		}()
-		p := probeOf(l.Addr().String(), 2*time.Second)
+		})
+		p := probeOf(addr, 2*time.Second)
 		p.TLS = true
 		wantResult(t, "self-signed, not trusted", runProbe(t, p), false, "tls")
 
