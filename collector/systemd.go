@@ -248,8 +248,12 @@ func (s *SystemdSource) Update(ctx context.Context, cfg *config.Config) (Reading
 	// The ping is a call systemd answers even on a fresh private-socket
 	// connection, and its reply orders the signals: those that arrived
 	// before it are what the barrier waits for.
-	var version dbus.Variant
-	if err := cache.conn.Object(dbusSystemdName, dbusSystemdPath).CallWithContext(ctx, dbusPropsIface+".Get", 0, dbusManagerIface, "Version").Store(&version); err != nil {
+	manager := cache.conn.Object(dbusSystemdName, dbusSystemdPath)
+	err = cache.budget.do(ctx, func(ctx context.Context) error {
+		var version dbus.Variant
+		return manager.CallWithContext(ctx, dbusPropsIface+".Get", 0, dbusManagerIface, "Version").Store(&version)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("systemd did not answer: %w", err)
 	}
 	snap, err := cache.barrier(ctx, cache.signals.count())
@@ -261,7 +265,7 @@ func (s *SystemdSource) Update(ctx context.Context, cfg *config.Config) (Reading
 		// LoadState is never signalled, and a unit that is not loaded has
 		// no object to signal about: ask for the checks' units by name, so
 		// one that is masked or missing stays visible.
-		statuses, err := cache.sd.ListUnitsByNamesContext(ctx, names)
+		statuses, err := cache.listByName(ctx, names)
 		if err != nil {
 			return nil, fmt.Errorf("listing the checks' units: %w", err)
 		}
@@ -408,7 +412,7 @@ func (s *SystemdSource) connect(ctx context.Context) (*dbus.Conn, *sdbus.Conn, *
 	}
 	fail := func(step string, err error) (*dbus.Conn, *sdbus.Conn, *signalQueue, error) {
 		conn.Close()
-		return nil, nil, nil, fmt.Errorf("%s: %w", step, err)
+		return nil, nil, nil, explainBusRefusal(err, step, ep)
 	}
 	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
 		return fail("authenticating", err)

@@ -547,3 +547,34 @@ func TestSystemdSurvivesDaemonReexec(t *testing.T) {
 		})
 	}
 }
+
+// On a bus, dbus-daemon refuses calls beyond its per-connection reply limit
+// (128 on the system bus, which the harness gives the user bus too). With a
+// few hundred units the cache's fetches after connecting and after every
+// daemon-reload must stay under it, and a refusal is back-pressure: no
+// scrape fails, from the first one on.
+func TestSystemdStaysUnderTheBusReplyLimit(t *testing.T) {
+	m := systemdtest.Start(t)
+	m.StartOneshots(t, "limit", 300)
+	bus, err := ResolveSystemdEndpoint("user", m.BusAddress(), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newTestSystemdSource(t, bus)
+	cfg := &config.Config{Checks: []config.Check{{Name: "limit", Unit: "limit-7.service"}}}
+	s := scrapeSource(t, src, cfg, 20*time.Second)
+	if s.success(t) != 1 {
+		t.Fatalf("first scrape over the bus with 300 units failed")
+	}
+	if n := len(s.families["warden_unit_active_enter_timestamp_seconds"].GetMetric()); n < 300 {
+		t.Fatalf("first scrape saw %d units, want >= 300", n)
+	}
+	for i := range 3 {
+		m.Systemctl(t, "daemon-reload")
+		for j := range 5 {
+			if s := scrapeSource(t, src, cfg, 10*time.Second); s.success(t) != 1 {
+				t.Fatalf("daemon-reload %d, scrape %d: systemd success 0", i+1, j+1)
+			}
+		}
+	}
+}

@@ -132,12 +132,27 @@ func (m *Manager) Env() []string {
 	)
 }
 
+// SystemBusReplyLimit is dbus-daemon's max_replies_per_connection on the
+// system bus (system.conf's default). The session bus allows 50,000, so a
+// client that keeps too many calls in flight passes every test on the user
+// bus and fails on a real host with LimitsExceeded: the harness gives the
+// user bus the system bus's limit.
+const SystemBusReplyLimit = 128
+
 // script runs in the new mount namespace: it joins the cgroups made for this
-// manager, hides the host's /run/systemd and becomes the manager.
+// manager, hides the host's /run/systemd, gives the session bus the system
+// bus's reply limit (a copy of session.conf bound over it, in this namespace
+// only) and becomes the manager.
 const script = `set -e
 for procs in $WARDEN_CGROUP_PROCS; do echo $$ > "$procs"; done
 if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; else mount -t tmpfs tmpfs /run; mkdir -p /run/systemd; fi
 mkdir -p /run/systemd/system
+if [ -f /usr/share/dbus-1/session.conf ]; then
+  sed 's|<limit name="max_replies_per_connection">[0-9]*</limit>|<limit name="max_replies_per_connection">'"$WARDEN_REPLY_LIMIT"'</limit>|' \
+    /usr/share/dbus-1/session.conf > "$XDG_RUNTIME_DIR/session.conf"
+  grep -q "max_replies_per_connection\">$WARDEN_REPLY_LIMIT<" "$XDG_RUNTIME_DIR/session.conf"
+  mount --bind "$XDG_RUNTIME_DIR/session.conf" /usr/share/dbus-1/session.conf
+fi
 exec ` + managerBinary + ` --user --log-target=console --log-level=notice
 `
 
@@ -152,7 +167,7 @@ func (m *Manager) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
-	cmd.Env = append(m.Env(), "WARDEN_CGROUP_PROCS="+strings.Join(procs, " "))
+	cmd.Env = append(m.Env(), "WARDEN_CGROUP_PROCS="+strings.Join(procs, " "), "WARDEN_REPLY_LIMIT="+strconv.Itoa(SystemBusReplyLimit))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

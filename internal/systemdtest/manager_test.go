@@ -14,11 +14,15 @@
 package systemdtest
 
 import (
+	"context"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
@@ -82,4 +86,43 @@ func alive(pid int) bool {
 	}
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// The user bus the harness runs refuses calls beyond the system bus's reply
+// limit, as dbus-daemon does on a real host: without it, a client that keeps
+// too many calls in flight would pass here and fail in production.
+func TestUserBusHasTheSystemBusReplyLimit(t *testing.T) {
+	m := Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bus, err := dbus.Dial(m.BusAddress(), dbus.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	if err := bus.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Hello(); err != nil {
+		t.Fatal(err)
+	}
+	conn := bus.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+	calls := make([]*dbus.Call, 4*SystemBusReplyLimit)
+	for i := range calls {
+		calls[i] = conn.GoWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, nil, "org.freedesktop.systemd1.Manager", "Version")
+	}
+	refused := 0
+	for _, c := range calls {
+		<-c.Done
+		var de dbus.Error
+		if errors.As(c.Err, &de) && de.Name == "org.freedesktop.DBus.Error.LimitsExceeded" {
+			refused++
+		} else if c.Err != nil {
+			t.Fatalf("unexpected error: %v", c.Err)
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("%d calls in flight at once on the user bus: none refused, want LimitsExceeded beyond %d", len(calls), SystemBusReplyLimit)
+	}
+	t.Logf("%d of %d calls refused with LimitsExceeded", refused, len(calls))
 }
