@@ -170,13 +170,23 @@ func joinPorts(check config.Check, listeners []Listener, idx listenerIndex, owne
 // Triggers= when systemd reported it, else the service of the same name.
 func socketTriggers(units *systemdReading) func(string) []string {
 	return func(socket string) []string {
+		u := Unit{Name: socket}
 		if units != nil {
-			if u, ok := units.Unit(socket); ok && len(u.Triggers) > 0 {
-				return u.Triggers
-			}
+			u, _ = units.Unit(socket)
+			u.Name = socket
 		}
-		return []string{strings.TrimSuffix(socket, ".socket") + ".service"}
+		return socketTargets(u)
 	}
+}
+
+// socketTargets are the units a socket unit activates: Triggers= when
+// systemd reported it, else the service of the same name (systemd's
+// default).
+func socketTargets(socket Unit) []string {
+	if len(socket.Triggers) > 0 {
+		return socket.Triggers
+	}
+	return []string{strings.TrimSuffix(socket.Name, ".socket") + ".service"}
 }
 
 // checkDescs are the per-check series and the listener inventory.
@@ -346,6 +356,10 @@ type UnitVerdict struct {
 	ActiveState string `json:"active_state,omitempty"`
 	SubState    string `json:"sub_state,omitempty"`
 	Up          bool   `json:"up"`
+	// SocketActivated names the active socket unit that holds the check's
+	// ports while the service is idle (inactive until its first
+	// connection): the service layer is up.
+	SocketActivated string `json:"socket_activated,omitempty"`
 }
 
 // PortVerdict is one expected port of a check.
@@ -380,6 +394,9 @@ type ProbeVerdict struct {
 // read this scrape.
 type layers struct {
 	unit      *Unit // nil: systemd not read; zero Name: unit unknown to systemd
+	// sockets are the socket units that activate unit (Triggers=), as
+	// systemd last reported them.
+	sockets   []Unit
 	ports     []portResult
 	portsSeen [][]SeenListener
 	portsOK   bool // the listeners were read
@@ -411,6 +428,10 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 				uv.LoadState, uv.ActiveState = "not-found", "inactive"
 			}
 			uv.Up = UnitUp(uv.ActiveState)
+			if !uv.Up {
+				uv.SocketActivated = idleActivator(c, l)
+				uv.Up = uv.SocketActivated != ""
+			}
 			svcDown = !uv.Up
 		} else {
 			unknown = append(unknown, "unit state")
@@ -491,7 +512,44 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	default:
 		v.Status, v.Reason = "ok", "every layer is healthy"
 	}
+	if v.Unit != nil && v.Unit.SocketActivated != "" {
+		v.Reason += fmt.Sprintf(" (%s idle, socket activated by %s)", c.Unit, v.Unit.SocketActivated)
+	}
 	return v
+}
+
+// idleActivator returns the socket unit that makes an idle service up, or
+// "". Socket activation working as designed leaves the service inactive
+// until the first connection while its socket unit holds the port, so the
+// service layer is up when:
+//
+//   - the service is inactive: never started or exited cleanly (failed is
+//     down: it failed after activation);
+//   - a socket unit that triggers it is active (a failed or stopped socket
+//     unit is down);
+//   - every expected port listens, and none is held by someone else (the
+//     socket unit owns what it listens on; a check without ports needs only
+//     the active socket).
+func idleActivator(c config.Check, l layers) string {
+	if l.unit == nil || l.unit.ActiveState != "inactive" || l.unit.LoadState != "loaded" {
+		return ""
+	}
+	if len(c.Ports) > 0 {
+		if !l.portsOK || len(l.ports) < len(c.Ports) {
+			return ""
+		}
+		for _, r := range l.ports {
+			if !r.listening || r.owned == ownedByOther {
+				return ""
+			}
+		}
+	}
+	for _, sock := range l.sockets {
+		if sock.ActiveState == "active" {
+			return sock.Name
+		}
+	}
+	return ""
 }
 
 func portName(p config.Port) string {

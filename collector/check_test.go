@@ -15,6 +15,7 @@ package collector
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -156,6 +157,10 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 	active := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
 	failed := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
 	notFound := &Unit{}
+	idle := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
+	socketActive := Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "active", SubState: "listening"}
+	socketFailed := Unit{Name: "web-alt.socket", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
+	socketStopped := Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
 	listening := []portResult{{listening: true, owned: ownedByUnit}, {listening: true, owned: ownedByUnit}}
 	oneDown := []portResult{{listening: true, owned: ownedByUnit}, {listening: false}}
 	foreign := []portResult{{listening: true, owned: ownedByOther}, {listening: false}}
@@ -187,6 +192,17 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 		{"unit only, up", config.Check{Name: "x", Unit: "web.service"}, layers{unit: active, probesOK: true}, "ok"},
 		{"reloading is up", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &Unit{LoadState: "loaded", ActiveState: "reloading"}, probesOK: true}, "ok"},
 		{"auto-restart is down", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &Unit{LoadState: "loaded", ActiveState: "activating", SubState: "auto-restart"}, probesOK: true}, "service_down"},
+		{"idle, socket activated", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "ok"},
+		{"idle, socket activated, no ports expected", config.Check{Name: "x", Unit: "web.service"}, layers{unit: idle, sockets: []Unit{socketActive}, probesOK: true}, "ok"},
+		{"idle, socket activated, one of two sockets active", full, layers{unit: idle, sockets: []Unit{socketFailed, socketActive}, ports: listening, portsOK: true, probesOK: true, probes: probeOK}, "ok"},
+		{"idle, socket activated, a probe fails", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeBad, probesOK: true}, "probe_failed"},
+		{"idle, socket unit failed", full, layers{unit: idle, sockets: []Unit{socketFailed}, ports: oneDown, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
+		{"idle, socket unit stopped, ports gone", full, layers{unit: idle, sockets: []Unit{socketStopped}, ports: []portResult{{}, {}}, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
+		{"idle, socket active but a port not listening", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: oneDown, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
+		{"idle, socket active, port held by a stranger", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: foreign, portsOK: true, probes: probeOK, probesOK: true}, "foreign_listener"},
+		{"idle, socket active, listeners unread", full, layers{unit: idle, sockets: []Unit{socketActive}, probes: probeOK, probesOK: true}, "unknown"},
+		{"failed after activation is down", full, layers{unit: failed, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
+		{"inactive without a socket unit is down", full, layers{unit: idle, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
 	} {
 		v := judge(tc.check, false, tc.l)
 		if v.Status != tc.want {
@@ -195,6 +211,10 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 		if v.Reason == "" {
 			t.Errorf("%s: no reason", tc.name)
 		}
+	}
+	idleOK := judge(full, false, layers{unit: idle, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true})
+	if idleOK.Unit.SocketActivated != "web.socket" || !idleOK.Unit.Up || !strings.Contains(idleOK.Reason, "idle, socket activated by web.socket") {
+		t.Errorf("idle socket-activated verdict: %+v %q", idleOK.Unit, idleOK.Reason)
 	}
 	v := judge(full, false, layers{unit: failed, ports: oneDown, portsOK: true, probes: probeBad, probesOK: true})
 	if v.Reason != "web.service is failed/failed, and nothing listens on tcp *:443" {

@@ -339,6 +339,18 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 			implicit[c.Name] = true
 		}
 		checks = append(slices.Clone(checks), learned...)
+		if r.units != nil {
+			// The configured checks' units have their load state from the
+			// source; the learned ones get theirs here, so a discovered
+			// unit that is masked or vanishes is as visible.
+			var extra []string
+			for _, c := range learned {
+				if _, named := slices.BinarySearch(names, c.Unit); c.Unit != "" && !named {
+					extra = append(extra, c.Unit)
+				}
+			}
+			r.units.collectLoadStates(emit, extra)
+		}
 	}
 	usedNetns := map[uint64]bool{}
 	verdicts := make([]Verdict, 0, len(checks))
@@ -347,6 +359,7 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 		if c.Unit != "" && r.units != nil {
 			u, _ := r.units.Unit(c.Unit)
 			l.unit = &u
+			l.sockets = r.units.activators(c.Unit)
 		}
 		if len(c.Ports) > 0 {
 			// The listeners of the namespace the check looks in; ok is

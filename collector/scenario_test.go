@@ -28,6 +28,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
+	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -52,6 +53,13 @@ func (s *services) config() *config.Config {
 }
 
 func (s *services) exporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint, disc DiscoveryOptions) *Exporter {
+	t.Helper()
+	return newFullExporter(t, cfg, ep, disc)
+}
+
+// newFullExporter runs every source: systemd at ep, netlink listeners,
+// probes.
+func newFullExporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint, disc DiscoveryOptions) *Exporter {
 	t.Helper()
 	sd := newTestSystemdSource(t, ep)
 	ls, err := NewListenersSource(ListenersOptions{Mode: "netlink"})
@@ -201,4 +209,61 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// Socket activation working as designed: the service stays inactive until
+// the first connection while its socket unit holds the port. That is up,
+// for a configured check and a discovered one; a stopped socket unit, or a
+// service that failed once activated, is down.
+func TestSocketActivatedServiceIdleIsUp(t *testing.T) {
+	m := systemdtest.Start(t)
+	port := testenv.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	// The service fails as soon as a connection activates it.
+	m.Run(t, "sa", "--socket-property=ListenStream="+addr, "/bin/false")
+	cfg := &config.Config{Checks: []config.Check{{Name: "sa", Unit: "sa.service", Ports: []config.Port{{Port: port, Proto: "tcp", Address: "127.0.0.1"}}}}}
+	e := newFullExporter(t, cfg, privateEndpoint(m), DiscoveryOptions{})
+	zero := newFullExporter(t, config.Default(), privateEndpoint(m), DiscoveryOptions{MinAge: time.Nanosecond})
+
+	vs := waitStatus(t, e, map[string]string{"sa": "ok"})
+	if u := vs["sa"].Unit; u.ActiveState != "inactive" || u.SocketActivated != "sa.socket" || !u.Up {
+		t.Fatalf("idle socket-activated unit: %+v", u)
+	}
+	if !strings.Contains(vs["sa"].Reason, "idle, socket activated by sa.socket") {
+		t.Errorf("reason %q", vs["sa"].Reason)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mfs, err := e.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := indexFamilies(mfs).value("warden_service_up", "check=sa", "unit=sa.service"); v != 1 {
+		t.Errorf("warden_service_up{check=sa} = %v, want 1 while idle", v)
+	}
+	waitStatus(t, zero, map[string]string{"sa.service": "ok"})
+	mfs, err = zero.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := indexFamilies(mfs).value("warden_unit_load_state", "unit=sa.service", "state=loaded"); v != 1 || !ok {
+		t.Errorf("a discovered check's unit has warden_unit_load_state{state=loaded} = %v (present %v), want 1", v, ok)
+	}
+
+	t.Run("the service fails once activated", func(t *testing.T) {
+		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		systemdtest.WaitFor(t, 10*time.Second, "sa.service failed", func() bool { return m.Show(t, "sa.service", "ActiveState") == "failed" })
+		waitStatus(t, e, map[string]string{"sa": "service_down"})
+		m.Systemctl(t, "reset-failed", "sa.service")
+		waitStatus(t, e, map[string]string{"sa": "ok"})
+	})
+	t.Run("the socket unit stopped", func(t *testing.T) {
+		m.Systemctl(t, "stop", "sa.socket")
+		waitStatus(t, e, map[string]string{"sa": "service_and_port_down"})
+		waitStatus(t, zero, map[string]string{"sa.service": "service_and_port_down"})
+	})
 }

@@ -509,6 +509,9 @@ type systemdReading struct {
 	source *SystemdSource
 	snap   *unitSnapshot
 	named  map[string]sdbus.UnitStatus // the checks' units, read this scrape
+
+	triggeredOnce sync.Once
+	triggeredBy   map[string][]string // unit -> the socket units that trigger it
 }
 
 // Unit returns what is known of a unit: its state (fresh this scrape for the
@@ -521,6 +524,43 @@ func (r *systemdReading) Unit(name string) (Unit, bool) {
 	}
 	u.Name, u.LoadState, u.ActiveState, u.SubState = name, st.LoadState, st.ActiveState, st.SubState
 	return u, true
+}
+
+// activators returns the socket units that activate service, as the cache
+// last saw them: those whose Triggers= name it (by default foo.socket
+// triggers foo.service). Only watched socket units are known; the default
+// --systemd.unit-include watches every one.
+func (r *systemdReading) activators(service string) []Unit {
+	r.triggeredOnce.Do(func() {
+		r.triggeredBy = map[string][]string{}
+		for _, name := range r.snap.names {
+			if !strings.HasSuffix(name, ".socket") {
+				continue
+			}
+			for _, t := range socketTargets(r.snap.units[name]) {
+				r.triggeredBy[t] = append(r.triggeredBy[t], name)
+			}
+		}
+	})
+	var out []Unit
+	for _, name := range r.triggeredBy[service] {
+		if u, ok := r.Unit(name); ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// collectLoadStates emits warden_unit_load_state for units no configured
+// check names (a unit systemd does not know is not-found).
+func (r *systemdReading) collectLoadStates(emit func(prometheus.Metric), units []string) {
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(units))) {
+		load := "not-found"
+		if u, ok := r.Unit(name); ok && u.LoadState != "" {
+			load = u.LoadState
+		}
+		stateSet(emit, r.source.descs.loadState, name, load, LoadStates)
+	}
 }
 
 // Collect implements Reading: the checks' units (warden_service_up is the
