@@ -393,7 +393,7 @@ type ProbeVerdict struct {
 // layers is what the join knows of one check; a nil layer could not be
 // read this scrape.
 type layers struct {
-	unit      *Unit // nil: systemd not read; zero Name: unit unknown to systemd
+	unit *Unit // nil: systemd not read; zero Name: unit unknown to systemd
 	// sockets are the socket units that activate unit (Triggers=), as
 	// systemd last reported them.
 	sockets   []Unit
