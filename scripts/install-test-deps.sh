@@ -20,6 +20,7 @@ declare -A needs=(
 	[nginx]=nginx                  # the verdict scenarios
 	[prometheus-alertmanager]=prometheus-alertmanager # the end-to-end alert test (and amtool)
 	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
+	[systemd-nspawn]=systemd-container # internal/sysboxtest: this host booted as a system container
 )
 
 missing=()
