@@ -578,3 +578,55 @@ func TestSystemdStaysUnderTheBusReplyLimit(t *testing.T) {
 		}
 	}
 }
+
+// A connection lost under a scrape (daemon-reexec) is replaced within the
+// scrape's deadline: scrapes running back to back through three re-execs
+// all succeed, over the bus and the private socket.
+func TestSystemdNoFailedScrapeThroughDaemonReexec(t *testing.T) {
+	m := systemdtest.Start(t)
+	m.StartOneshots(t, "reexec", 100)
+	bus, err := ResolveSystemdEndpoint("user", m.BusAddress(), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ep := range map[string]SystemdEndpoint{"private socket": privateEndpoint(m), "bus": bus} {
+		t.Run(name, func(t *testing.T) {
+			src := newTestSystemdSource(t, ep)
+			cfg := &config.Config{Checks: []config.Check{{Name: "x", Unit: "reexec-1.service"}}}
+			waitScrape(t, src, cfg, "first connection", func(s scraped) bool { return s.success(t) == 1 })
+			stop := make(chan struct{})
+			type tally struct{ scrapes, failed int }
+			result := make(chan tally)
+			go func() {
+				var n tally
+				for {
+					select {
+					case <-stop:
+						result <- n
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_, err := src.Update(ctx, cfg)
+					cancel()
+					n.scrapes++
+					if err != nil {
+						n.failed++
+						t.Logf("scrape %d: %v", n.scrapes, err)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}()
+			for range 3 {
+				m.Systemctl(t, "daemon-reexec")
+				time.Sleep(300 * time.Millisecond)
+			}
+			close(stop)
+			n := <-result
+			if n.failed > 0 || n.scrapes < 10 {
+				t.Fatalf("%d of %d scrapes failed through three daemon-reexecs (want 0 of >= 10)", n.failed, n.scrapes)
+			}
+			t.Logf("%d scrapes, none failed", n.scrapes)
+		})
+	}
+}
