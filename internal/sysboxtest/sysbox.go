@@ -54,6 +54,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-exporter/warden_exporter/internal/testcgroup"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -141,7 +142,7 @@ func Boot(t testing.TB, opts Options) *Host {
 		}
 	}
 
-	sweepStale(namePrefix)
+	sweepStale()
 	name := namePrefix + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
 	state, err := os.MkdirTemp("", name+"-")
 	if err != nil {
@@ -154,7 +155,7 @@ func Boot(t testing.TB, opts Options) *Host {
 			t.Fatal(err)
 		}
 	}
-	if h.cgroupDirs, err = createCgroups(h.name); err != nil {
+	if h.cgroupDirs, err = testcgroup.Create(h.name); err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
 			testenv.Skip(t, "cannot create cgroups for the container: %v", err)
 		}
@@ -443,7 +444,7 @@ func (h *Host) teardown() []string {
 			problems = append(problems, fmt.Sprintf("no clean power-off within %s: killed\n%s", powerOffTimeout, h.Console()))
 			// Every process of the container, nspawn included, is in our
 			// cgroups, and only ours are killed.
-			killCgroupProcesses(h.cgroupDirs)
+			testcgroup.Kill(h.cgroupDirs)
 			select {
 			case <-h.exited:
 			case <-time.After(killTimeout):
@@ -451,8 +452,8 @@ func (h *Host) teardown() []string {
 			}
 		}
 	}
-	killCgroupProcesses(h.cgroupDirs)
-	if left := removeCgroups(h.cgroupDirs); len(left) > 0 {
+	testcgroup.Kill(h.cgroupDirs)
+	if left := testcgroup.Remove(h.cgroupDirs); len(left) > 0 {
 		problems = append(problems, "cgroups left behind: "+strings.Join(left, " "))
 	}
 	if h.state != "" {
@@ -465,6 +466,22 @@ func (h *Host) teardown() []string {
 		}
 	}
 	return problems
+}
+
+// sweepStale removes what a test process that died without its cleanup
+// (killed by go test -timeout, say: its container powers off, see
+// Pdeathsig) left behind: empty cgroups and state directories named
+// namePrefix-PID-…, below the caller's cgroups and in the temporary
+// directory, whose PID no longer runs. A cgroup with any process in it, and
+// a state directory with anything mounted below it, is kept.
+func sweepStale() {
+	testcgroup.SweepStale(namePrefix)
+	states, _ := filepath.Glob(filepath.Join(os.TempDir(), namePrefix+"-*"))
+	for _, state := range states {
+		if testcgroup.Stale(namePrefix, state) && len(mountsUnder(state)) == 0 {
+			os.RemoveAll(state)
+		}
+	}
 }
 
 // mountsUnder lists the mount points at or below dir in the caller's mount

@@ -25,8 +25,6 @@
 package systemdtest
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,6 +36,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-exporter/warden_exporter/internal/testcgroup"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -93,7 +92,7 @@ func Start(t testing.TB) *Manager {
 		m.stop()
 		os.RemoveAll(dir)
 	})
-	m.cgroupDirs, err = createCgroups(m.name)
+	m.cgroupDirs, err = testcgroup.Create(m.name)
 	if err != nil {
 		t.Fatalf("creating the manager's cgroups: %v", err)
 	}
@@ -290,7 +289,7 @@ func (m *Manager) Signal(sig syscall.Signal) error {
 func (m *Manager) Restart(t testing.TB) {
 	t.Helper()
 	m.Kill(t, syscall.SIGKILL)
-	killCgroupProcesses(m.cgroupDirs)
+	testcgroup.Kill(m.cgroupDirs)
 	m.start(t)
 }
 
@@ -310,146 +309,8 @@ func (m *Manager) stop() {
 			<-exited
 		}
 	}
-	killCgroupProcesses(m.cgroupDirs)
-	removeCgroups(m.cgroupDirs)
-}
-
-// createCgroups makes a cgroup named name below the caller's own cgroup in
-// every hierarchy the caller is in (cgroup v1 controllers, name=systemd, and
-// the v2 tree, which is /sys/fs/cgroup/unified on hybrid hosts and
-// /sys/fs/cgroup on pure v2 ones).
-func createCgroups(name string) ([]string, error) {
-	mounts, err := cgroupMounts()
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var dirs []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		mount, ok := mounts[parts[1]]
-		if !ok {
-			continue // a hierarchy that is not mounted here
-		}
-		dir := filepath.Join(mount, parts[2], name)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			removeCgroups(dirs)
-			return nil, err
-		}
-		dirs = append(dirs, dir)
-		// A v1 cpuset cgroup refuses tasks until it has CPUs and memory nodes.
-		for _, file := range []string{"cpuset.cpus", "cpuset.mems"} {
-			if parent, err := os.ReadFile(filepath.Join(filepath.Dir(dir), file)); err == nil {
-				if err := os.WriteFile(filepath.Join(dir, file), parent, 0o644); err != nil {
-					removeCgroups(dirs)
-					return nil, fmt.Errorf("%s: %w", file, err)
-				}
-			}
-		}
-	}
-	if len(dirs) == 0 {
-		return nil, errors.New("no cgroup hierarchy found")
-	}
-	return dirs, sc.Err()
-}
-
-// cgroupMounts maps each hierarchy, named as in /proc/self/cgroup ("" for
-// v2, "memory", "cpu,cpuacct", "name=systemd"), to its mount point.
-func cgroupMounts() (map[string]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	mounts := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || len(fields) < sep+4 || fields[3] != "/" {
-			continue
-		}
-		mountPoint, fsType, superOpts := fields[4], fields[sep+1], fields[sep+3]
-		switch fsType {
-		case "cgroup2":
-			mounts[""] = mountPoint
-		case "cgroup":
-			var names []string
-			for opt := range strings.SplitSeq(superOpts, ",") {
-				switch {
-				case strings.HasPrefix(opt, "name="):
-					names = append(names, opt)
-				case opt == "rw" || opt == "ro" || strings.Contains(opt, "=") || opt == "clone_children" || opt == "noprefix" || opt == "xattr":
-				default:
-					names = append(names, opt)
-				}
-			}
-			mounts[strings.Join(names, ",")] = mountPoint
-		}
-	}
-	return mounts, sc.Err()
-}
-
-// killCgroupProcesses SIGKILLs every process in the given cgroups and their
-// descendants: all of them were started by our manager.
-func killCgroupProcesses(dirs []string) {
-	for range 50 { // processes can fork while we kill; bounded retries
-		found := false
-		for _, dir := range dirs {
-			filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-				if err != nil || !d.IsDir() {
-					return nil
-				}
-				data, _ := os.ReadFile(filepath.Join(path, "cgroup.procs"))
-				for field := range strings.FieldsSeq(string(data)) {
-					if pid, err := strconv.Atoi(field); err == nil && pid > 1 {
-						syscall.Kill(pid, syscall.SIGKILL)
-						found = true
-					}
-				}
-				return nil
-			})
-		}
-		if !found {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// removeCgroups removes the cgroups, deepest first.
-func removeCgroups(dirs []string) {
-	for _, dir := range dirs {
-		var all []string
-		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				all = append(all, path)
-			}
-			return nil
-		})
-		for i := len(all) - 1; i >= 0; i-- {
-			for range 50 { // an exiting process can keep a cgroup busy briefly
-				if err := os.Remove(all[i]); err == nil || errors.Is(err, os.ErrNotExist) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	}
+	testcgroup.Kill(m.cgroupDirs)
+	testcgroup.Remove(m.cgroupDirs)
 }
 
 // String describes the manager for test logs.
