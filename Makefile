@@ -1,4 +1,4 @@
-# warden_exporter — build, test, lint, bench, image.
+# warden_exporter — build, test, lint, bench, image, package.
 GO        ?= go
 PODMAN    ?= podman
 BIN       := warden_exporter
@@ -12,8 +12,22 @@ LDFLAGS   := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) \
              -X $(PKG).Branch=$(BRANCH) -X $(PKG).BuildUser=$(BUILDUSER) -X $(PKG).BuildDate=$(BUILDDATE)
 IMAGE     ?= localhost/warden_exporter:$(VERSION)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+DIST      ?= dist
+GOARCH    ?= $(shell $(GO) env GOARCH)
+# nfpm runs from its own tool module, so its dependencies stay out of go.mod.
+NFPM      := $(GO) tool -modfile=packaging/tools/go.mod nfpm
+# Each format's own name for the architecture in the file name: Debian's
+# (dpkg --print-architecture: amd64, arm64, i386...) for the .deb, RPM's
+# (x86_64, aarch64, i386...) for the .rpm. nfpm maps the one in the package.
+deb_arch_386     := i386
+deb_arch_ppc64le := ppc64el
+rpm_arch_amd64   := x86_64
+rpm_arch_arm64   := aarch64
+rpm_arch_386     := i386
+DEB_ARCH  := $(or $(deb_arch_$(GOARCH)),$(GOARCH))
+RPM_ARCH  := $(or $(rpm_arch_$(GOARCH)),$(GOARCH))
 
-.PHONY: all build run test test-deps unit lint bench fuzz image image-test clean
+.PHONY: all build run test test-deps unit lint bench fuzz image image-test package clean
 
 all: lint build test
 
@@ -66,5 +80,14 @@ image: build
 image-test:
 	./scripts/test-image.sh
 
+## package: $(DIST)/warden-exporter_VERSION_ARCH.deb and .rpm with nfpm (packaging/)
+package: build
+	mkdir -p $(DIST)
+	@# GOARCH is the packages' architecture, not the one to build nfpm for.
+	env -u GOARCH -u GOOS VERSION=$(VERSION) ARCH=$(GOARCH) BINARY=$(BIN) \
+	  $(NFPM) package -f packaging/nfpm.yaml -p deb -t $(DIST)/warden-exporter_$(VERSION)_$(DEB_ARCH).deb
+	env -u GOARCH -u GOOS VERSION=$(VERSION) ARCH=$(GOARCH) BINARY=$(BIN) \
+	  $(NFPM) package -f packaging/nfpm.yaml -p rpm -t $(DIST)/warden-exporter_$(VERSION)_$(RPM_ARCH).rpm
+
 clean:
-	rm -rf $(BIN) .build
+	rm -rf $(BIN) .build $(DIST)

@@ -52,6 +52,18 @@ const (
 	shutdownGrace = 5 * time.Second
 )
 
+// Exit codes besides 0 (clean shutdown, passing --config.check) and 1 (a
+// failure at run time, such as a listen address already in use). The two
+// below come from sysexits.h and mean that starting again will not help
+// until an operator edits something; the packaged systemd unit lists them
+// in RestartPreventExitStatus=, so a bad config is one failed start, not a
+// restart loop. (Go's runtime exits 2 on a panic, which is why a bad flag
+// is not 2: a crash should still be restarted.)
+const (
+	exitUsage  = 64 // EX_USAGE: a bad flag or flag value
+	exitConfig = 78 // EX_CONFIG: the config file (or --web.config.file) is missing, unreadable or invalid
+)
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -66,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var (
 		configFile = app.Flag("config.file", "Path to the configuration file. Without it, the embedded default runs: discovery of every service that owns a listener.").
 				PlaceHolder("PATH").String()
-		configCheck = app.Flag("config.check", "Validate the file named by --config.file, print OK or every error, and exit 0 or 1.").Bool()
+		configCheck = app.Flag("config.check", "Validate the file named by --config.file, print OK or every error, and exit 0 or 78.").Bool()
 		webConfig   = kingpinflag.AddFlags(app, ":9863")
 		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		readHeader  = app.Flag("web.read-header-timeout", "Time a client has to send its request headers; a slow client (slowloris) is cut off after it.").Default("10s").Duration()
@@ -97,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 	if _, err := app.Parse(args); err != nil {
 		fmt.Fprintf(stderr, "%s: error: %v, try --help\n", programName, err)
-		return 2
+		return exitUsage
 	}
 	if exitCode >= 0 { // --help or --version
 		return exitCode
@@ -110,18 +122,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logger, slogger, err := newLoggers(stderr, *logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", programName, err)
-		return 2
+		return exitUsage
 	}
 	if !strings.HasPrefix(*metricsPath, "/") || reservedPath(*metricsPath) {
 		level.Error(logger).Log("msg", "invalid --web.telemetry-path: it must start with / and not be /, /config or under /-/", "path", *metricsPath)
-		return 2
+		return exitUsage
 	}
 	var sources []collector.Source
 	if *systemdOn {
 		src, err := newSystemdSource(*sdScope, *sdAddress, *sdInclude, *sdExclude, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "invalid systemd flags", "err", err)
-			return 2
+			return exitUsage
 		}
 		defer src.Close()
 		sources = append(sources, src)
@@ -130,7 +142,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		src, err := collector.NewListenersSource(collector.ListenersOptions{Mode: *lsSource, Logger: log.With(logger, "collector", "listeners")})
 		if err != nil {
 			level.Error(logger).Log("msg", "invalid listener flags", "err", err)
-			return 2
+			return exitUsage
 		}
 		defer src.Close()
 		sources = append(sources, src)
@@ -138,13 +150,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *probesOn {
 		if *probeConc < 1 {
 			level.Error(logger).Log("msg", "invalid --probe.concurrency: at least 1", "value", *probeConc)
-			return 2
+			return exitUsage
 		}
 		sources = append(sources, collector.NewProbesSource(collector.ProbesOptions{Concurrency: *probeConc, Logger: log.With(logger, "collector", "probes")}))
 	}
 	if *lsMax == 0 || *lsMax < -1 {
 		level.Error(logger).Log("msg", "invalid --listeners.max-series: use a positive number, or -1 for no cap", "value", *lsMax)
-		return 2
+		return exitUsage
+	}
+	// exporter-toolkit would only find a bad web config once it listens;
+	// like --config.file, it is checked before anything starts.
+	if err := web.Validate(*webConfig.WebConfigFile); err != nil {
+		level.Error(logger).Log("msg", "invalid --web.config.file", "file", *webConfig.WebConfigFile, "err", err)
+		return exitConfig
 	}
 	level.Info(logger).Log("msg", "starting "+programName, "version", version.Info(), "build_context", version.BuildContext())
 
@@ -164,7 +182,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := rl.Reload(); err != nil {
 		// Already logged with the file and every error; refuse to start on a
 		// config the operator did not mean.
-		return 1
+		return exitConfig
 	}
 
 	exporter, err := collector.New(collector.Options{
@@ -270,12 +288,12 @@ func reservedPath(p string) bool {
 func checkConfig(path string, stdout, stderr io.Writer) int {
 	if path == "" {
 		fmt.Fprintln(stderr, "--config.check needs --config.file=PATH (without a file the embedded default runs, which is always valid)")
-		return 1
+		return exitUsage
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "FAILED: %s\n%v\n", path, err)
-		return 1
+		return exitConfig
 	}
 	discovery := "disabled"
 	if cfg.Discovery.Enabled {

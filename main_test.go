@@ -280,7 +280,7 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("--help exit code %d", code)
 	}
 	_, errOut, code := runBinary(t, "--no-such-flag")
-	if code != 2 || !strings.Contains(errOut, "unknown long flag '--no-such-flag'") {
+	if code != 64 || !strings.Contains(errOut, "unknown long flag '--no-such-flag'") {
 		t.Errorf("unknown flag: code %d, stderr %q", code, errOut)
 	}
 }
@@ -360,7 +360,7 @@ func TestTelemetryPathFlag(t *testing.T) {
 	}
 	for _, bad := range []string{"metrics", "/", "/-/healthy", "/config"} {
 		_, errOut, code := runBinary(t, "--web.listen-address=127.0.0.1:0", "--web.telemetry-path="+bad)
-		if code != 2 || !strings.Contains(errOut, "invalid --web.telemetry-path") {
+		if code != 64 || !strings.Contains(errOut, "invalid --web.telemetry-path") {
 			t.Errorf("--web.telemetry-path=%s: code %d, %s", bad, code, errOut)
 		}
 	}
@@ -378,7 +378,7 @@ func TestConfigCheck(t *testing.T) {
 	out, errOut, code = runBinary(t, "--config.check", "--config.file="+bad)
 	want := "FAILED: " + bad + "\n" +
 		bad + ":4: checks[0].ports[0].port: 70000 is out of range 1-65535\n"
-	if code != 1 || out != "" {
+	if code != 78 || out != "" {
 		t.Errorf("broken file: code %d, stdout %q", code, out)
 	}
 	if !strings.HasPrefix(errOut, "FAILED: "+bad+"\n"+bad+":5: checks[0].prots: unknown field") {
@@ -388,12 +388,12 @@ func TestConfigCheck(t *testing.T) {
 
 	writeFile(t, bad, "checks:\n  - name: web\n    ports:\n      - port: 70000\n")
 	_, errOut, code = runBinary(t, "--config.check", "--config.file="+bad)
-	if code != 1 || errOut != want {
+	if code != 78 || errOut != want {
 		t.Errorf("out of range: code %d, stderr %q, want %q", code, errOut, want)
 	}
 
 	_, errOut, code = runBinary(t, "--config.check")
-	if code != 1 || !strings.Contains(errOut, "--config.check needs --config.file") {
+	if code != 64 || !strings.Contains(errOut, "--config.check needs --config.file") {
 		t.Errorf("no file: code %d, %q", code, errOut)
 	}
 }
@@ -417,8 +417,8 @@ func TestBadConfigAtStartupExitsBeforeListening(t *testing.T) {
 	}
 	for file, want := range cases {
 		_, errOut, code := runBinary(t, "--web.listen-address=127.0.0.1:0", "--config.file="+file)
-		if code != 1 {
-			t.Errorf("%s: exit code %d, want 1", file, code)
+		if code != 78 {
+			t.Errorf("%s: exit code %d, want 78 (EX_CONFIG)", file, code)
 		}
 		if !strings.Contains(errOut, want) || !strings.Contains(errOut, "level=error") {
 			t.Errorf("%s: stderr lacks %q:\n%s", file, want, errOut)
@@ -426,6 +426,14 @@ func TestBadConfigAtStartupExitsBeforeListening(t *testing.T) {
 		if strings.Contains(errOut, "Listening on") {
 			t.Errorf("%s: must exit before listening:\n%s", file, errOut)
 		}
+	}
+
+	// A bad --web.config.file is a config error too, found before listening.
+	web := filepath.Join(dir, "web.yml")
+	writeFile(t, web, "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n")
+	_, errOut, code := runBinary(t, "--web.listen-address=127.0.0.1:0", "--web.config.file="+web)
+	if code != 78 || !strings.Contains(errOut, "invalid --web.config.file") || strings.Contains(errOut, "Listening on") {
+		t.Errorf("bad web config: exit code %d, want 78 before listening:\n%s", code, errOut)
 	}
 }
 
@@ -627,7 +635,7 @@ func TestSystemdFlagErrors(t *testing.T) {
 		{"--systemd.address=tcp:host=x,port=1", "unsupported D-Bus address"},
 	} {
 		_, errOut, code := runBinary(t, "--web.listen-address=127.0.0.1:0", tc.flag)
-		if code != 2 || !strings.Contains(errOut, tc.want) {
+		if code != 64 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: code %d, stderr %s", tc.flag, code, errOut)
 		}
 	}

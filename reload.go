@@ -74,7 +74,11 @@ func (r *reloader) Reload() error {
 	cfg, err := r.load()
 	if err != nil {
 		r.lastSuccessful.Set(0)
-		level.Error(r.logger).Log("msg", "config reload failed, keeping the previous config", "file", r.path, "err", err)
+		msg := "config reload failed, keeping the previous config"
+		if r.current.Load() == nil { // at start-up there is none: the exporter exits
+			msg = "cannot load the config, not starting"
+		}
+		level.Error(r.logger).Log("msg", msg, "file", r.path, "err", err)
 		return err
 	}
 	r.current.Store(cfg)

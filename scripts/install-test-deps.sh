@@ -20,6 +20,7 @@ declare -A needs=(
 	[nginx]=nginx                  # the verdict scenarios
 	[prometheus-alertmanager]=prometheus-alertmanager # the end-to-end alert test (and amtool)
 	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
+	[rpm]=rpm                      # inspects the .rpm `make package` builds (packaging/)
 	[systemd-nspawn]=systemd-container # internal/sysboxtest: this host booted as a system container
 )
 
@@ -43,3 +44,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 go mod download
+# nfpm, which `make package` runs from its own tool module (kept out of go.mod)
+go mod download -modfile=packaging/tools/go.mod
