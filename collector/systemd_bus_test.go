@@ -27,30 +27,12 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 )
 
-// dialBus opens a plain bus connection to the test manager's user bus.
-func dialBus(t *testing.T, m *systemdtest.Manager) *dbus.Conn {
-	t.Helper()
-	// godbus closes a connection when its context ends: the test's.
-	conn, err := dbus.Dial(m.BusAddress(), dbus.WithContext(t.Context()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Hello(); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
-
 // A budget larger than the bus allows: the calls the bus refuses with
 // LimitsExceeded are issued again until every one is answered, and the
 // connection stays usable.
 func TestBusBudgetRetriesWhatTheBusRefuses(t *testing.T) {
 	m := systemdtest.Start(t)
-	conn := dialBus(t, m)
+	conn := m.DialBus(t)
 	manager := conn.Object(dbusSystemdName, dbusSystemdPath)
 	n := 4 * systemdtest.SystemBusReplyLimit
 	budget := newBusBudget(int64(n))

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-exporter/warden_exporter/internal/testcgroup"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -227,7 +228,7 @@ func checkGone(t *testing.T, name string, dirs []string, state string, leader, n
 		}
 	}
 	for _, pid := range []int{leader, nspawn} {
-		if alive(pid) {
+		if testcgroup.Alive(pid) {
 			t.Errorf("process %d (%s) survived the teardown", pid, comm(pid))
 		}
 	}
@@ -298,17 +299,6 @@ func hidesRunSystemd(pid int) bool {
 		}
 	}
 	return false
-}
-
-// alive reports whether pid runs: a killed orphan stays a zombie until
-// whoever inherited it reaps it, which is not ours to wait for.
-func alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 func comm(pid int) string {

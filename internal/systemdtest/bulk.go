@@ -28,21 +28,36 @@ import (
 
 // Connect opens a go-systemd connection to the manager over its user bus.
 func (m *Manager) Connect(ctx context.Context) (*sdbus.Conn, error) {
-	return sdbus.NewConnection(func() (*dbus.Conn, error) {
-		conn, err := dbus.Dial(m.BusAddress(), dbus.WithContext(ctx))
-		if err != nil {
-			return nil, err
-		}
-		if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		if err := conn.Hello(); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return conn, nil
-	})
+	return sdbus.NewConnection(func() (*dbus.Conn, error) { return m.dialBus(ctx) })
+}
+
+// DialBus opens a plain connection to the manager's user bus, registered
+// with the bus and closed when the test ends.
+func (m *Manager) DialBus(t testing.TB) *dbus.Conn {
+	t.Helper()
+	// godbus closes a connection when its context ends: the test's.
+	conn, err := m.dialBus(t.Context())
+	if err != nil {
+		t.Fatalf("connecting to the user bus: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func (m *Manager) dialBus(ctx context.Context) (*dbus.Conn, error) {
+	conn, err := dbus.Dial(m.BusAddress(), dbus.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := conn.Hello(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // StartOneshots starts n transient oneshot units named PREFIX-N.service that

@@ -24,6 +24,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/warden-exporter/warden_exporter/internal/testcgroup"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -48,7 +49,7 @@ func TestManagerRunsUnitsInItsOwnCgroupAndCleansUp(t *testing.T) {
 		}
 
 		m.Restart(t)
-		if alive(pid) {
+		if testcgroup.Alive(pid) {
 			t.Errorf("the crashed manager's unit process %d survived Restart", pid)
 		}
 		m.Run(t, "harness-sleep2", "sleep", "infinity")
@@ -67,7 +68,7 @@ func TestManagerRunsUnitsInItsOwnCgroupAndCleansUp(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if !alive(pid) {
+		if !testcgroup.Alive(pid) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -77,17 +78,6 @@ func TestManagerRunsUnitsInItsOwnCgroupAndCleansUp(t *testing.T) {
 	}
 }
 
-// alive reports whether pid runs: a killed orphan stays a zombie until
-// whoever inherited it reaps it, which is not ours to wait for.
-func alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
 // The user bus the harness runs refuses calls beyond the system bus's reply
 // limit, as dbus-daemon does on a real host: without it, a client that keeps
 // too many calls in flight would pass here and fail in production.
@@ -95,17 +85,7 @@ func TestUserBusHasTheSystemBusReplyLimit(t *testing.T) {
 	m := Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bus, err := dbus.Dial(m.BusAddress(), dbus.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	if err := bus.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.Hello(); err != nil {
-		t.Fatal(err)
-	}
+	bus := m.DialBus(t)
 	conn := bus.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
 	// The manager answers small calls fast enough that fewer than the limit
 	// may be waiting at once: ask for listings (slower to answer), in a few

@@ -258,3 +258,15 @@ func SweepStale(prefix string) {
 		}
 	}
 }
+
+// Alive reports whether pid runs and is not a zombie: a killed orphan stays
+// a zombie until whoever inherited it reaps it, which is not the test's to
+// wait for.
+func Alive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
