@@ -254,15 +254,31 @@ func (s *SystemdSource) Update(ctx context.Context, cfg *config.Config) (Reading
 		if err == nil {
 			return r, nil
 		}
-		select {
-		case <-cache.done:
-			if attempt < maxAttempts && ctx.Err() == nil {
-				continue
-			}
-		default:
+		if attempt < maxAttempts && ctx.Err() == nil && connectionLost(ctx, cache) {
+			continue
 		}
 		return nil, err
 	}
+}
+
+// lostGrace is how long a failed read waits to learn whether its
+// connection is going away: a call can fail (the peer reset the socket,
+// "recipient disconnected") just before the cache sees the disconnection
+// or the manager's bus name change.
+const lostGrace = 500 * time.Millisecond
+
+// connectionLost reports whether cache's connection ended, waiting up to
+// lostGrace (and no longer than ctx) for it to.
+func connectionLost(ctx context.Context, cache *unitCache) bool {
+	t := time.NewTimer(lostGrace)
+	defer t.Stop()
+	select {
+	case <-cache.done:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // read is one scrape's reading from a connected cache.
