@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -209,6 +210,47 @@ func FuzzExchange(f *testing.F) {
 		}
 		if len(x.buf) > maxExpectBuffer+4096 {
 			t.Fatalf("held %d bytes", len(x.buf))
+		}
+	})
+}
+
+// FuzzStartTLSSMTP runs the SMTP exchange before STARTTLS against a peer
+// that sends answer repeat times (up to 8 MiB in all) and then waits: no
+// input may crash it, hang it past its deadline, or make it allocate more
+// than its bounds allow, however long the peer streams.
+func FuzzStartTLSSMTP(f *testing.F) {
+	f.Add([]byte("220 mx ESMTP\r\n250-mx\r\n250 STARTTLS\r\n220 go ahead\r\n"), uint16(1))
+	f.Add([]byte("220-greeting\r\n"), uint16(60000))
+	f.Add([]byte("x"), uint16(60000))
+	f.Fuzz(func(t *testing.T, answer []byte, repeat uint16) {
+		if len(answer) == 0 || len(answer)*int(repeat) > 8<<20 {
+			return
+		}
+		client, server := net.Pipe()
+		defer client.Close()
+		go func() {
+			defer server.Close()
+			server.SetDeadline(time.Now().Add(time.Second))
+			for range repeat {
+				if _, err := server.Write(answer); err != nil {
+					return
+				}
+			}
+			io.Copy(io.Discard, server)
+		}()
+		client.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		done := make(chan error, 1)
+		go func() { done <- startTLSSMTP(newExchange(client)) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the STARTTLS exchange hung on %q x %d", truncate(answer, 80), repeat)
+		}
+		runtime.ReadMemStats(&after)
+		if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+			t.Fatalf("allocated %d KiB on %q x %d, want < 1 MiB", grown>>10, truncate(answer, 80), repeat)
 		}
 	})
 }

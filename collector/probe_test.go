@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -225,6 +226,43 @@ func TestProbeAgainstRealServers(t *testing.T) {
 		p.TLS, p.StartTLS = true, "smtp"
 		p.TLSConfig = &config.TLSConfig{CAFile: caPath}
 		wantResult(t, "starttls", runProbe(t, p), true, "")
+	})
+
+	t.Run("STARTTLS against hostile peers: bounded reads", func(t *testing.T) {
+		endless := func(unit string) func(net.Conn) {
+			return func(c net.Conn) {
+				chunk := []byte(strings.Repeat(unit, 64<<10/len(unit)))
+				for {
+					if _, err := c.Write(chunk); err != nil {
+						return
+					}
+				}
+			}
+		}
+		for _, tc := range []struct {
+			name string
+			peer func(net.Conn)
+		}{
+			{"bytes without a newline", endless("x")},
+			{"an endless multi-line greeting", endless("220-still greeting\r\n")},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				addr := serve(t, "tcp4", "127.0.0.1:0", tc.peer)
+				p := probeOf(addr, 2*time.Second)
+				p.TLS, p.StartTLS = true, "smtp"
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				r := runProbe(t, p)
+				runtime.ReadMemStats(&after)
+				// "expect", not "timeout": it stopped at the bound.
+				wantResult(t, tc.name, r, false, "expect")
+				// Before the bound: hundreds of MB in one probe.
+				if grown := after.TotalAlloc - before.TotalAlloc; grown > 4<<20 {
+					t.Errorf("the probe allocated %d KiB reading a hostile SMTP peer, want < 4 MiB", grown>>10)
+				}
+			})
+		}
 	})
 
 	t.Run("address families", func(t *testing.T) {

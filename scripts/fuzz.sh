@@ -10,6 +10,7 @@ targets=(
 	"./collector FuzzParseDiagMessages"
 	"./collector FuzzProcNet"
 	"./collector FuzzExchange"
+	"./collector FuzzStartTLSSMTP"
 )
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
