@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"regexp"
 	"strings"
 	"syscall"
@@ -125,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if !strings.HasPrefix(*metricsPath, "/") || reservedPath(*metricsPath) {
-		level.Error(logger).Log("msg", "invalid --web.telemetry-path: it must start with / and not be /, /config or under /-/", "path", *metricsPath)
+		level.Error(logger).Log("msg", "invalid --web.telemetry-path: it must be a plain, clean path starting with / (no {wildcards}, no trailing /) and not /, /config, /checks or under /-/", "path", *metricsPath)
 		return exitUsage
 	}
 	var sources []collector.Source
@@ -279,8 +280,17 @@ func newSystemdSource(scope, address, include, exclude string, logger log.Logger
 	}), nil
 }
 
+// reservedPath reports whether p cannot be the telemetry path: another
+// route's, or not one plain path. The mux reads "{x}" as a wildcard (/{x}
+// served metrics on every path), a trailing slash as a whole subtree, and
+// a space as a method or host prefix; an unclean path never matches.
 func reservedPath(p string) bool {
-	return p == "/" || p == "/config" || strings.HasPrefix(p, "/-/")
+	switch p {
+	case "/", "/config", "/checks":
+		return true
+	}
+	return strings.HasPrefix(p, "/-/") || strings.ContainsAny(p, "{} \t") ||
+		strings.HasSuffix(p, "/") || path.Clean(p) != p
 }
 
 // checkConfig is --config.check: like promtool check config, it prints OK or

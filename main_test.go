@@ -358,7 +358,7 @@ func TestTelemetryPathFlag(t *testing.T) {
 	if code, _ := get(t, p.url("/metrics")); code != 404 {
 		t.Errorf("/metrics must be 404 when the path is moved, got %d", code)
 	}
-	for _, bad := range []string{"metrics", "/", "/-/healthy", "/config"} {
+	for _, bad := range []string{"metrics", "/", "/-/healthy", "/config", "/checks", "/{x}", "/a/{rest...}", "/metrics/", "/a/../metrics", "GET /metrics", "/a b"} {
 		_, errOut, code := runBinary(t, "--web.listen-address=127.0.0.1:0", "--web.telemetry-path="+bad)
 		if code != 64 || !strings.Contains(errOut, "invalid --web.telemetry-path") {
 			t.Errorf("--web.telemetry-path=%s: code %d, %s", bad, code, errOut)
