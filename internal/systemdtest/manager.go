@@ -284,6 +284,19 @@ func (m *Manager) Signal(sig syscall.Signal) error {
 	return m.cmd.Process.Signal(sig)
 }
 
+// Freeze stops the manager (SIGSTOP) until the returned thaw is called or
+// the test ends: it answers nothing meanwhile.
+func (m *Manager) Freeze(t testing.TB) (thaw func()) {
+	t.Helper()
+	if err := m.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("freezing the manager: %v", err)
+	}
+	var once sync.Once
+	thaw = func() { once.Do(func() { m.Signal(syscall.SIGCONT) }) }
+	t.Cleanup(thaw)
+	return thaw
+}
+
 // Restart kills the manager (SIGKILL, like a crash), kills what its units
 // left behind, and starts a new manager on the same sockets and cgroups.
 func (m *Manager) Restart(t testing.TB) {
