@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/internal/sysboxtest"
-	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // The packaged exporter's address, and node_exporter's in the container.
@@ -323,32 +322,6 @@ run() { name=$1 url=$2 own=$3
 	return results
 }
 
-// hostPackage builds the exporter's .deb (make package) into a directory
-// the container sees.
-func hostPackage(t *testing.T) (dir, version string) {
-	t.Helper()
-	testenv.LookPath(t, "make", "apt-get install make")
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir = t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	version = strings.TrimSpace(string(v))
-	cmd := exec.Command("make", "--no-print-directory", "package", "VERSION="+version, "DIST="+dir, "BIN="+filepath.Join(dir, "build", "warden_exporter"))
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make package: %v\n%s", err, out)
-	}
-	return dir, version
-}
-
 // TestHostSystemBus measures the packaged exporter on a booted Debian host
 // (pure cgroup v2, as production Debian 12), over dbus-daemon's system bus:
 // start to first good scrape at ~250 units, scrapes failed through
@@ -367,7 +340,11 @@ func TestHostSystemBus(t *testing.T) {
 		t.Fatal("prometheus-node-exporter not found: bench/host.sh installs it")
 	}
 	benchStart := time.Now()
-	dir, version := hostPackage(t)
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, version := sysboxtest.Packages(t, root)
 	t.Logf("built warden-exporter_%s_amd64.deb in %v", version, time.Since(benchStart).Round(time.Millisecond))
 
 	// The host enables node_exporter on :9100 and Prometheus (which scrapes
@@ -379,10 +356,7 @@ func TestHostSystemBus(t *testing.T) {
 	base := h.loadedUnits()
 	small := h.unitsTo(hostSmallUnits)
 	h.sh(2*time.Minute, `
-# This machine's image carries a policy-rc.d that forbids every start from a
-# maintainer script; a booted host has none.
-rm -f /usr/sbin/policy-rc.d
-dpkg -i `+sysboxtest.BindTarget+`/warden-exporter_`+version+`_amd64.deb >/dev/null
+dpkg -i `+sysboxtest.Deb(version)+` >/dev/null
 systemctl is-enabled warden_exporter >/dev/null`)
 	h.waitGood("the packaged exporter answers after the install")
 

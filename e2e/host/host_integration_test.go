@@ -23,7 +23,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -52,28 +51,11 @@ const bulkUnits = 150
 // container sees, with the mixin and the example Prometheus config.
 func packages(t *testing.T) (dir, current string) {
 	t.Helper()
-	testenv.LookPath(t, "make", "apt-get install make")
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir = t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	version, err := os.ReadFile(filepath.Join(root, "VERSION"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	current = strings.TrimSpace(string(version))
-	for _, v := range []string{previousVersion, current} {
-		out := filepath.Join(dir, "build-"+v)
-		cmd := exec.Command("make", "--no-print-directory", "package", "VERSION="+v, "DIST="+dir, "BIN="+filepath.Join(out, "warden_exporter"))
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("make package VERSION=%s: %v\n%s", v, err, b)
-		}
-	}
+	dir, current = sysboxtest.Packages(t, root, previousVersion)
 	for _, f := range []string{"mixin/alerts.yml", "mixin/rules.yml", "examples/prometheus.yml"} {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
@@ -84,10 +66,6 @@ func packages(t *testing.T) (dir, current string) {
 		}
 	}
 	return dir, current
-}
-
-func debOf(version string) string {
-	return sysboxtest.BindTarget + "/warden-exporter_" + version + "_amd64.deb"
 }
 
 func TestPackagedExporterOnABootedHost(t *testing.T) {
@@ -211,9 +189,6 @@ var successRe = regexp.MustCompile(`(?m)^warden_collector_success\{collector="sy
 func (h *host) suite(current string) {
 	t := h.t
 	h.sh(`
-# This machine's image carries a Docker-style policy-rc.d that forbids every
-# service start from a maintainer script; a booted host has none.
-rm -f /usr/sbin/policy-rc.d
 # Units enough that the exporter's fetches would exceed the bus's limit.
 for i in $(seq ` + strconv.Itoa(bulkUnits) + `); do
   printf '[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n' > /etc/systemd/system/bulk-$i.service
@@ -233,7 +208,7 @@ done'`)
 	}
 
 	t.Run("install", func(t *testing.T) {
-		h.sh(`dpkg -i ` + debOf(previousVersion))
+		h.sh(`dpkg -i ` + sysboxtest.Deb(previousVersion))
 		h.WaitFor(t, "the exporter answers", 30*time.Second, func() bool { return h.get(metricsURL) != "" })
 		if got := strings.TrimSpace(h.sh(`ps -o user= -p "$(systemctl show -p MainPID --value warden_exporter)"`)); got != "warden_exporter" {
 			t.Errorf("the service runs as %q, want warden_exporter", got)
@@ -267,7 +242,7 @@ done'`)
 	t.Run("upgrade keeps config and learned state", func(t *testing.T) {
 		before := h.sh(`cat /var/lib/warden_exporter/learned.json`)
 		pid := h.sh(`systemctl show -p MainPID --value warden_exporter`)
-		h.sh(`dpkg -i --force-confold ` + debOf(current))
+		h.sh(`dpkg -i --force-confold ` + sysboxtest.Deb(current))
 		if got := h.sh(`dpkg-query -W -f '${Version}' warden-exporter`); got != current {
 			t.Fatalf("installed version %q, want %q", got, current)
 		}

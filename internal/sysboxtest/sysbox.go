@@ -165,6 +165,9 @@ func Boot(t testing.TB, opts Options) *Host {
 	start := time.Now()
 	h.start(t, unshare, nspawn, bind, append(append([]string{}, DefaultMask...), opts.Mask...))
 	systemState := h.waitBoot(t)
+	// This machine's image carries a Docker-style policy-rc.d that forbids
+	// every service start from a maintainer script; a booted host has none.
+	h.Run(t, "rm", "-f", "/usr/sbin/policy-rc.d")
 	t.Logf("sysbox %s booted (%s cgroups) in %s: %s", h.name, h.layout(), time.Since(start).Round(time.Millisecond), systemState)
 	return h
 }
