@@ -197,8 +197,12 @@ func FuzzExchange(f *testing.F) {
 			server.Write(answer)
 			io.Copy(io.Discard, server)
 		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
 		client.SetDeadline(time.Now().Add(200 * time.Millisecond))
-		x := newExchange(client)
+		x := newExchange(ctx, client)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		done := make(chan error, 1)
 		go func() {
 			done <- x.run([]config.Step{{Expect: &config.Regexp{Regexp: re}}, {Send: send}, {Expect: &config.Regexp{Regexp: re}}})
@@ -208,8 +212,18 @@ func FuzzExchange(f *testing.F) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("the exchange hung on %q / %q", answer, expr)
 		}
+		runtime.ReadMemStats(&after)
 		if len(x.buf) > maxExpectBuffer+4096 {
 			t.Fatalf("held %d bytes", len(x.buf))
+		}
+		// Two expects over at most 64 KiB each, a copy of the groups per
+		// match and the regexes' own machines: well under 4 MiB.
+		if grown := after.TotalAlloc - before.TotalAlloc; grown > 4<<20 {
+			t.Fatalf("allocated %d KiB on %q / %q, want < 4 MiB", grown>>10, truncate(answer, 80), expr)
+		}
+		// Re-scanning is geometric, not one full scan per read.
+		if limit := 2 * 8 * (len(answer) + 64); x.scanned > limit {
+			t.Fatalf("the regexes ran over %d bytes for a %d-byte answer, want ≤ %d", x.scanned, len(answer), limit)
 		}
 	})
 }
@@ -238,11 +252,13 @@ func FuzzStartTLSSMTP(f *testing.F) {
 			}
 			io.Copy(io.Discard, server)
 		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
 		client.SetDeadline(time.Now().Add(200 * time.Millisecond))
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		done := make(chan error, 1)
-		go func() { done <- startTLSSMTP(newExchange(client)) }()
+		go func() { done <- startTLSSMTP(newExchange(ctx, client)) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):

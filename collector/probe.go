@@ -136,6 +136,17 @@ func (s *ProbesSource) Update(ctx context.Context, cfg *config.Config) (Reading,
 			jobs = append(jobs, job{cfg.Checks[i].Name, &cfg.Checks[i].Probes[j]})
 		}
 	}
+	// Probes end a little before the scrape does. Cut at the scrape's own
+	// deadline, the source returned at that instant and often lost the
+	// race with the exporter giving up on it: one hung probe then blanked
+	// every probed check (8 scrapes in 10 with a 2 s probe timeout and a
+	// 2 s scrape_timeout). A probe that runs out of time is that probe's
+	// timeout; the others' results stand.
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-probeDeadlineReserve(time.Until(deadline))))
+		defer cancel()
+	}
 	results := make([]ProbeResult, len(jobs))
 	sem := make(chan struct{}, s.opts.Concurrency)
 	var wg sync.WaitGroup
@@ -160,6 +171,14 @@ func (s *ProbesSource) Update(ctx context.Context, cfg *config.Config) (Reading,
 		}
 	}
 	return &probesReading{source: s, results: results}, nil
+}
+
+// probeDeadlineReserve is how long before the scrape's deadline the probes
+// stop: enough for the source to hand its results over and the exporter to
+// judge, emit and encode them (a scheduling hiccup on a busy 2-core host
+// is tens of milliseconds). A twentieth of the time left, within 20-250 ms.
+func probeDeadlineReserve(left time.Duration) time.Duration {
+	return min(max(left/20, 20*time.Millisecond), 250*time.Millisecond)
 }
 
 // Probe runs one probe.
@@ -298,7 +317,7 @@ func (s *ProbesSource) probeAddr(ctx context.Context, dialer Dialer, p *config.P
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	rw := newExchange(conn)
+	rw := newExchange(ctx, conn)
 	if p.TLS {
 		if p.StartTLS == "smtp" {
 			if err := startTLSSMTP(rw); err != nil {
@@ -310,7 +329,7 @@ func (s *ProbesSource) probeAddr(ctx context.Context, dialer Dialer, p *config.P
 			return err
 		}
 		r.CertExpiry = expiry
-		rw = newExchange(tlsConn)
+		rw = newExchange(ctx, tlsConn)
 	}
 	return rw.run(p.QueryResponse)
 }
@@ -349,13 +368,17 @@ const maxExpectBuffer = 64 << 10
 // exchange runs send/expect steps on a connection.
 type exchange struct {
 	conn   net.Conn
-	buf    []byte // read, not yet consumed by a match
-	groups []byte // what the last expect matched in, for ${n} in sends
+	ctx    context.Context // the probe's: its deadline is the reads'
+	buf    []byte          // read, not yet consumed by a match
+	groups []byte          // what the last expect matched in, for ${n} in sends
 	match  []int
 	re     *config.Regexp
+	// scanned counts the bytes the expect regexes ran over, to keep the
+	// cost of a dribbling peer measurable (FuzzExchange bounds it).
+	scanned int
 }
 
-func newExchange(c net.Conn) *exchange { return &exchange{conn: c} }
+func newExchange(ctx context.Context, c net.Conn) *exchange { return &exchange{conn: c, ctx: ctx} }
 
 func (x *exchange) run(steps []config.Step) error {
 	for i, st := range steps {
@@ -380,17 +403,40 @@ func (x *exchange) expand(send string) string {
 	return string(x.re.Expand(nil, []byte(send), x.groups, x.match))
 }
 
+// A regex runs over everything an expect step has read, so running it
+// after every read costs O(n²) against a peer that dribbles a byte per
+// write: 7.2 s of CPU for one probe. The buffer is scanned again only once
+// it has grown by a quarter since the last scan, or when the peer pauses
+// (no byte for settleFirst, doubling up to settleMax): a dribble then costs
+// O(n log n), and an answer that stops short of the growth rule is matched
+// at the first pause.
+const (
+	settleFirst = 5 * time.Millisecond
+	settleMax   = 200 * time.Millisecond
+)
+
 // expect reads until re matches what has arrived, then consumes through
 // the end of the match.
 func (x *exchange) expect(re *config.Regexp) error {
 	chunk := make([]byte, 4096)
 	var readErr error
+	scannedLen := -1 // len(x.buf) at the last scan
+	settle := settleFirst
+	paused := false
 	for {
-		if loc := re.FindSubmatchIndex(x.buf); loc != nil {
-			x.groups = append(x.groups[:0], x.buf...)
-			x.match, x.re = loc, re
-			x.buf = x.buf[loc[1]:]
-			return nil
+		grown := len(x.buf) - scannedLen
+		if scannedLen < 0 || grown >= max(1, scannedLen/4) || paused || readErr != nil || len(x.buf) >= maxExpectBuffer {
+			if grown > 0 || scannedLen < 0 {
+				x.scanned += len(x.buf)
+				if loc := re.FindSubmatchIndex(x.buf); loc != nil {
+					x.groups = append(x.groups[:0], x.buf...)
+					x.match, x.re = loc, re
+					x.buf = x.buf[loc[1]:]
+					return nil
+				}
+				scannedLen = len(x.buf)
+			}
+			paused = false
 		}
 		if len(x.buf) >= maxExpectBuffer {
 			return fail("expect", fmt.Errorf("no match in the first %d bytes", maxExpectBuffer))
@@ -406,10 +452,41 @@ func (x *exchange) expect(re *config.Regexp) error {
 			}
 			return readErr
 		}
+		waitingForPause := len(x.buf) > scannedLen
+		if waitingForPause {
+			x.readUntil(time.Now().Add(settle))
+		}
 		var n int
 		n, readErr = x.conn.Read(chunk)
 		x.buf = append(x.buf, chunk[:n]...)
+		if waitingForPause {
+			x.readUntil(time.Time{})
+			if n == 0 && isTimeout(readErr) && x.ctx.Err() == nil && !x.pastDeadline() {
+				// The peer paused, not the probe's time ran out.
+				readErr, paused = nil, true
+				settle = min(2*settle, settleMax)
+			}
+		}
 	}
+}
+
+// readUntil sets the read deadline to t, never past the probe's own
+// deadline; the zero time restores the probe's. A probe cancelled
+// meanwhile keeps its reads cut (its AfterFunc may have run before us).
+func (x *exchange) readUntil(t time.Time) {
+	deadline, ok := x.ctx.Deadline()
+	if !ok || !t.IsZero() && t.Before(deadline) {
+		deadline = t
+	}
+	x.conn.SetReadDeadline(deadline)
+	if x.ctx.Err() != nil {
+		x.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+func (x *exchange) pastDeadline() bool {
+	deadline, ok := x.ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
 }
 
 func truncate(b []byte, n int) []byte {

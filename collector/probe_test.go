@@ -24,6 +24,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -39,6 +40,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
@@ -357,6 +359,97 @@ func TestProbesRunConcurrentlyWithinTheScrape(t *testing.T) {
 	}
 }
 
+// A probe that hangs until the scrape's deadline is that probe's timeout:
+// the probes source still answers in time, so the healthy probes' results
+// and every probed check's verdict stand (issue #12: with a 2 s probe
+// timeout and a 2 s scrape_timeout, most scrapes lost the whole reading).
+func TestHungProbeAtTheScrapeDeadlineIsThatProbesTimeout(t *testing.T) {
+	hung := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(10 * time.Second) })
+	healthy := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { io.WriteString(c, "+PONG\r\n") })
+	cfg := &config.Config{}
+	for i := range 10 {
+		target := healthy
+		if i == 0 {
+			target = hung
+		}
+		// The probe's timeout (2 s) outlasts the scrape's deadline.
+		p := probeOf(target, 2*time.Second, config.Step{Expect: re("PONG")})
+		cfg.Checks = append(cfg.Checks, config.Check{Name: "c" + strconv.Itoa(i), Probes: []config.Probe{*p}})
+	}
+	e, err := New(Options{Config: func() *config.Config { return cfg }}, NewProbesSource(ProbesOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for scrape := range 5 {
+		// scrape_timeout 2s minus the default 0.5 s offset.
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		mfs, err := e.Gather(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := gauge(mfs, "warden_collector_success", "probes"); v != 1 {
+			t.Fatalf("scrape %d: warden_collector_success{collector=\"probes\"} = %v, want 1: a hung probe must not cost the others", scrape, v)
+		}
+		statuses := map[string]string{}
+		for _, mf := range mfs {
+			if mf.GetName() != "warden_check_status" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetGauge().GetValue() != 1 {
+					continue
+				}
+				var check, status string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "check":
+						check = l.GetValue()
+					case "status":
+						status = l.GetValue()
+					}
+				}
+				statuses[check] = status
+			}
+		}
+		for i := range 10 {
+			want := "ok"
+			if i == 0 {
+				want = "probe_failed"
+			}
+			if got := statuses["c"+strconv.Itoa(i)]; got != want {
+				t.Errorf("scrape %d: check c%d is %q, want %q", scrape, i, got, want)
+			}
+		}
+		if v := probeFailure(mfs, "c0", "timeout"); v != 1 {
+			t.Errorf("scrape %d: the hung probe's warden_probe_failure{reason=\"timeout\"} = %v, want 1", scrape, v)
+		}
+	}
+}
+
+func probeFailure(mfs []*dto.MetricFamily, check, reason string) float64 {
+	for _, mf := range mfs {
+		if mf.GetName() != "warden_probe_failure" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var c, r string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "check":
+					c = l.GetValue()
+				case "reason":
+					r = l.GetValue()
+				}
+			}
+			if c == check && r == reason {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
 func TestProbesCloseEveryConnection(t *testing.T) {
 	accepting := serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
 	closed := testenv.FreeLoopbackAddr(t)
@@ -459,5 +552,60 @@ func TestExampleConfigExchanges(t *testing.T) {
 		{"ftp", ftp},
 	} {
 		wantResult(t, tc.check, runProbe(t, probeOf(tc.target, 2*time.Second, steps(tc.check, 0)...)), true, "")
+	}
+}
+
+// A peer that dribbles one byte per write must not make the expect regex
+// run over the whole buffer after every byte: the old reader scanned
+// 64 KiB of dribble 65,536 times (2 GiB of regex input, 7.2 s of CPU).
+func TestDribblingPeerIsScannedGeometrically(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	go func() {
+		defer server.Close()
+		server.SetDeadline(time.Now().Add(30 * time.Second))
+		one := []byte{'x'}
+		for range maxExpectBuffer {
+			if _, err := server.Write(one); err != nil {
+				return
+			}
+		}
+		io.Copy(io.Discard, server)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	x := newExchange(ctx, client)
+	done := make(chan error, 1)
+	go func() { done <- x.expect(re("never")) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the expect step did not end")
+	}
+	if classify(err) != "expect" {
+		t.Fatalf("err %v (%s), want the buffer limit (expect)", err, classify(err))
+	}
+	if limit := 8 * maxExpectBuffer; x.scanned > limit {
+		t.Errorf("the regex ran over %d bytes of a %d-byte dribble, want ≤ %d", x.scanned, maxExpectBuffer, limit)
+	}
+	t.Logf("scanned %d bytes for a %d-byte dribble", x.scanned, maxExpectBuffer)
+}
+
+// The answer's last part can be too small for the growth rule to scan it
+// again: the pause after it does, and the probe matches long before its
+// deadline.
+func TestAnswerTailIsMatchedAtThePause(t *testing.T) {
+	addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		c.(*net.TCPConn).SetNoDelay(true)
+		c.Write([]byte(strings.Repeat("# banner line\r\n", 100)))
+		time.Sleep(50 * time.Millisecond)
+		c.Write([]byte("+PONG\r\n"))
+		time.Sleep(20 * time.Second)
+	})
+	r := runProbe(t, probeOf(addr, 15*time.Second, config.Step{Expect: re(`(?m)^\+PONG`)}))
+	wantResult(t, "tail after a banner", r, true, "")
+	if r.Duration > 10*time.Second {
+		t.Errorf("matched only after %v: the pause must trigger a scan", r.Duration)
 	}
 }
