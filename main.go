@@ -83,7 +83,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		webConfig   = kingpinflag.AddFlags(app, ":9863")
 		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		readHeader  = app.Flag("web.read-header-timeout", "Time a client has to send its request headers; a slow client (slowloris) is cut off after it.").Default("10s").Duration()
-		maxRequests = app.Flag("web.max-requests", "Maximum number of scrapes served at once; more get 503. 0 means no limit.").Default("40").Int()
+		maxRequests = app.Flag("web.max-requests", "Maximum number of scrapes and /checks requests evaluated at once; more get 503. 0 means no limit.").Default("40").Int()
+		writeTO     = app.Flag("web.write-timeout", "Time a client has to take a response once it is ready; a client that does not read is cut off after it (its in-flight slot is freed as soon as the response is ready).").Default("30s").Duration()
+		maxConns    = app.Flag("web.max-connections", "Most client connections held at once; past it the longest-idle kept-alive connection is closed (or the new one, if none is idle). 0 means no limit.").Default("256").Int()
 		offset      = app.Flag("scrape.timeout-offset", "Subtracted from the scrape timeout Prometheus sends (X-Prometheus-Scrape-Timeout-Seconds) to leave room for encoding and the network.").Default("0.5s").Duration()
 		systemdOn   = app.Flag("collector.systemd", "Read unit state from systemd (the service layer).").Default("true").Bool()
 		sdScope     = app.Flag("systemd.scope", "Which systemd manager to read: the system one or the user one of the user running the exporter. One of: [system, user]").Default("system").Enum("system", "user")
@@ -155,6 +157,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		sources = append(sources, collector.NewProbesSource(collector.ProbesOptions{Concurrency: *probeConc, Logger: log.With(logger, "collector", "probes")}))
 	}
+	if *writeTO <= 0 || *maxConns < 0 || *maxRequests < 0 {
+		level.Error(logger).Log("msg", "invalid web flags: --web.write-timeout must be positive, --web.max-connections and --web.max-requests 0 (no limit) or more",
+			"write_timeout", *writeTO, "max_connections", *maxConns, "max_requests", *maxRequests)
+		return exitUsage
+	}
 	if *lsMax == 0 || *lsMax < -1 {
 		level.Error(logger).Log("msg", "invalid --listeners.max-series: use a positive number, or -1 for no cap", "value", *lsMax)
 		return exitUsage
@@ -206,20 +213,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		maxRequests:    *maxRequests,
 		timeoutOffset:  *offset,
 		defaultTimeout: defaultScrapeTimeout - *offset,
+		writeTimeout:   *writeTO,
 	}, exporter, selfRegistry, rl, logger)
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot build the HTTP handlers", "err", err)
 		return 1
 	}
 
+	conns := newConnLimiter(*maxConns)
+	selfRegistry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "warden_web_connections",
+			Help: "Client connections the HTTP server holds.",
+		}, func() float64 { return float64(conns.open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "warden_web_connections_evicted_total",
+			Help: "Connections closed because --web.max-connections was reached (the longest-idle one, or the new one when none was idle).",
+		}, func() float64 { return float64(conns.closed.Load()) }),
+	)
 	server := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: *readHeader,
 		// A request has no body worth waiting for; a kept-alive connection
 		// that idles is closed. No WriteTimeout: a scrape may take as long
-		// as Prometheus allows it, and its own deadline bounds it.
+		// as Prometheus allows it, and its own deadline bounds it; the
+		// response, once ready, gets --web.write-timeout (writeWithin).
 		ReadTimeout: *readHeader + 5*time.Second,
 		IdleTimeout: 2 * time.Minute,
+		ConnState:   conns.track,
 	}
 	shutdownDone := make(chan struct{})
 	go func() {

@@ -19,10 +19,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -42,13 +44,25 @@ type serverOptions struct {
 	maxRequests    int
 	timeoutOffset  time.Duration
 	defaultTimeout time.Duration
+	// writeTimeout is how long a client has to take a response once it
+	// is ready; 0 means defaultWriteTimeout.
+	writeTimeout time.Duration
 }
+
+const defaultWriteTimeout = 30 * time.Second
 
 // newHandler routes every endpoint the exporter serves; anything else is a
 // plain 404.
 func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *prometheus.Registry, rl *reloader, logger log.Logger) (http.Handler, error) {
+	if opts.writeTimeout <= 0 {
+		opts.writeTimeout = defaultWriteTimeout
+	}
+	// /metrics and /checks both run every source and dial every probe:
+	// one limit covers both, and the Exporter shares one evaluation
+	// between the requests that arrive while it runs.
+	gate := newRequestGate(opts.maxRequests)
 	mux := http.NewServeMux()
-	mux.Handle(opts.telemetryPath, newMetricsHandler(opts, exporter, selfRegistry, logger))
+	mux.Handle(opts.telemetryPath, newMetricsHandler(opts, gate, exporter, selfRegistry, logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
@@ -59,7 +73,11 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		}
 		fmt.Fprintln(w, "Ready")
 	})
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+	// A browser's cross-site form post must not reload the config when no
+	// auth is configured: refused by Sec-Fetch-Site, or by an Origin whose
+	// host is not the one asked (net/http's CrossOriginProtection). curl,
+	// Prometheus and config managers send neither header and pass.
+	mux.Handle("/-/reload", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
 			w.Header().Set("Allow", "POST, PUT")
 			http.Error(w, "Use POST to reload the configuration.", http.StatusMethodNotAllowed)
@@ -70,26 +88,41 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 			return
 		}
 		fmt.Fprintln(w, "Configuration reloaded.")
-	})
+	})))
 	mux.HandleFunc("/checks", func(w http.ResponseWriter, r *http.Request) {
+		release, ok := gate.acquire()
+		if !ok {
+			gate.refuse(w)
+			return
+		}
 		// A human is asking: the same evaluation as a scrape, bounded like
 		// one without Prometheus's header.
 		ctx, cancel := context.WithTimeout(r.Context(), opts.defaultTimeout)
-		defer cancel()
 		verdicts, err := exporter.Verdicts(ctx)
+		cancel()
+		release()
 		if err != nil {
-			http.Error(w, fmt.Sprintf("evaluating the checks: %v", err), http.StatusInternalServerError)
+			// The error can carry a recovered panic's stack trace: it is
+			// for the operator's log, not for whoever asked.
+			level.Error(logger).Log("msg", "evaluating the checks for /checks failed", "err", err)
+			http.Error(w, "Evaluating the checks failed; the exporter's log says why.", http.StatusInternalServerError)
 			return
 		}
 		if verdicts == nil {
 			verdicts = []collector.Verdict{}
 		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
+		var body bytes.Buffer
+		enc := json.NewEncoder(&body)
 		enc.SetIndent("", "  ")
-		enc.Encode(struct {
+		if err := enc.Encode(struct {
 			Checks []collector.Verdict `json:"checks"`
-		}{verdicts})
+		}{verdicts}); err != nil {
+			level.Error(logger).Log("msg", "encoding /checks failed", "err", err)
+			http.Error(w, "Encoding the checks failed; the exporter's log says why.", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		writeWithin(w, opts.writeTimeout, http.StatusOK, body.Bytes())
 	})
 	mux.HandleFunc("/config", func(w http.ResponseWriter, r *http.Request) {
 		cfg := rl.Config()
@@ -175,24 +208,19 @@ const checksTableCSS = `#warden-checks { border-collapse: collapse; margin-top: 
 // context of its own. For the same reason the in-flight limit lives here:
 // promhttp.HandlerOpts.MaxRequestsInFlight counts per handler instance, and
 // we build one per request.
-func newMetricsHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
-	inFlight := make(chan struct{}, max(opts.maxRequests, 1))
+func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
 	shared := &sharedResponses{}
 	errorLog := promhttpLogger{level.Error(logger)}
 	// Instrumented outside the limit, so the 503s are counted too.
 	return promhttp.InstrumentMetricHandler(selfRegistry, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if opts.maxRequests > 0 {
-			select {
-			case inFlight <- struct{}{}:
-				defer func() { <-inFlight }()
-			default:
-				http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", opts.maxRequests), http.StatusServiceUnavailable)
-				return
-			}
+		release, ok := gate.acquire()
+		if !ok {
+			gate.refuse(w)
+			return
 		}
 		timeout := collector.ScrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), opts.timeoutOffset, opts.defaultTimeout)
 		deadline := time.Now().Add(timeout)
-		shared.serve(w, r, deadline, func(w http.ResponseWriter, r *http.Request) {
+		resp := shared.get(r, deadline, func(w http.ResponseWriter, r *http.Request) {
 			// Detached from the first client: the scrapes that joined it
 			// must not fail when it leaves. The deadline bounds it.
 			ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
@@ -203,7 +231,65 @@ func newMetricsHandler(opts serverOptions, exporter *collector.Exporter, selfReg
 				Registry:      selfRegistry, // promhttp_metric_handler_errors_total
 			}).ServeHTTP(w, r.WithContext(ctx))
 		})
+		// The slot covers the scrape, not the client's reading of it: 40
+		// clients that asked and never read held every slot while their
+		// writes were blocked, and every scrape got 503.
+		release()
+		if resp == nil {
+			return // the client left before the response was ready
+		}
+		for k, v := range resp.header {
+			w.Header()[k] = v
+		}
+		writeWithin(w, opts.writeTimeout, resp.status, resp.body)
 	}))
+}
+
+// requestGate is the --web.max-requests limit of the requests that
+// evaluate the checks; 0 or less means no limit.
+type requestGate struct {
+	limit int
+	slots chan struct{}
+}
+
+func newRequestGate(limit int) *requestGate {
+	return &requestGate{limit: limit, slots: make(chan struct{}, max(limit, 1))}
+}
+
+// acquire takes a slot without waiting: a request over the limit is
+// refused at once rather than queued behind a slow source.
+func (g *requestGate) acquire() (release func(), ok bool) {
+	if g.limit <= 0 {
+		return func() {}, true
+	}
+	select {
+	case g.slots <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-g.slots }) }, true
+	default:
+		return nil, false
+	}
+}
+
+func (g *requestGate) refuse(w http.ResponseWriter) {
+	http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", g.limit), http.StatusServiceUnavailable)
+}
+
+// writeWithin writes a ready response, giving the client timeout to take
+// it: one that does not read loses its connection then, rather than
+// holding a goroutine and the response for as long as it likes. The
+// deadline is cleared afterwards, because net/http keeps a connection's
+// write deadline across kept-alive requests when Server.WriteTimeout is 0
+// (it is: a scrape may take as long as Prometheus allows it).
+func writeWithin(w http.ResponseWriter, timeout time.Duration, status int, body []byte) {
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Now().Add(timeout))
+	defer rc.SetWriteDeadline(time.Time{})
+	w.WriteHeader(status)
+	w.Write(body)
+	// The buffered tail too, within the deadline: after the handler
+	// returns, net/http would flush it without one.
+	rc.Flush()
 }
 
 // sharedResponses lets concurrent scrapes that ask for the same encoding
@@ -224,7 +310,9 @@ type sharedResponse struct {
 	body     []byte
 }
 
-func (s *sharedResponses) serve(w http.ResponseWriter, r *http.Request, deadline time.Time, produce http.HandlerFunc) {
+// get returns the response to r: produced now, or by the request already
+// producing it. It is nil when r's client left while waiting.
+func (s *sharedResponses) get(r *http.Request, deadline time.Time, produce http.HandlerFunc) *sharedResponse {
 	key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
 	s.mu.Lock()
 	if s.flights == nil {
@@ -234,10 +322,10 @@ func (s *sharedResponses) serve(w http.ResponseWriter, r *http.Request, deadline
 		s.mu.Unlock()
 		select {
 		case <-f.done:
-			f.writeTo(w)
+			return f
 		case <-r.Context().Done():
+			return nil
 		}
-		return
 	}
 	f := &sharedResponse{done: make(chan struct{}), deadline: deadline}
 	s.flights[key] = f
@@ -252,15 +340,7 @@ func (s *sharedResponses) serve(w http.ResponseWriter, r *http.Request, deadline
 		delete(s.flights, key)
 	}
 	s.mu.Unlock()
-	f.writeTo(w)
-}
-
-func (f *sharedResponse) writeTo(w http.ResponseWriter) {
-	for k, v := range f.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(f.status)
-	w.Write(f.body)
+	return f
 }
 
 // recorder is an http.ResponseWriter that keeps the response.
@@ -297,3 +377,57 @@ func (g concatGatherers) Gather() ([]*dto.MetricFamily, error) {
 type promhttpLogger struct{ logger log.Logger }
 
 func (l promhttpLogger) Println(v ...any) { l.logger.Log("msg", fmt.Sprint(v...)) }
+
+// connLimiter caps the connections the server holds (Server.ConnState).
+// Past the cap it closes the connection idle the longest, so kept-alive
+// connections nobody uses (2,000 of them held 2,000 goroutines for the
+// idle timeout) make room for new clients instead of locking them out;
+// when none is idle, the new connection is the one closed. Connections
+// busy with a request are bounded by the read and write timeouts.
+type connLimiter struct {
+	max    int
+	mu     sync.Mutex
+	conns  map[net.Conn]time.Time // open connections → when they went idle (zero: busy)
+	closed atomic.Uint64
+}
+
+func newConnLimiter(max int) *connLimiter {
+	return &connLimiter{max: max, conns: map[net.Conn]time.Time{}}
+}
+
+// track is the Server.ConnState hook.
+func (l *connLimiter) track(c net.Conn, state http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch state {
+	case http.StateNew, http.StateActive:
+		l.conns[c] = time.Time{}
+	case http.StateIdle:
+		l.conns[c] = time.Now()
+	case http.StateHijacked, http.StateClosed:
+		delete(l.conns, c)
+		return
+	}
+	if state != http.StateNew || l.max <= 0 || len(l.conns) <= l.max {
+		return
+	}
+	victim := c
+	var oldest time.Time
+	for conn, idleSince := range l.conns {
+		if !idleSince.IsZero() && (oldest.IsZero() || idleSince.Before(oldest)) {
+			victim, oldest = conn, idleSince
+		}
+	}
+	// Closing makes the connection's own goroutine end and report
+	// StateClosed, which removes it; removing it now keeps the count true.
+	delete(l.conns, victim)
+	l.closed.Add(1)
+	victim.Close()
+}
+
+// open returns the number of connections held.
+func (l *connLimiter) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}

@@ -177,6 +177,26 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 // of unchanged series again on every scrape would cost more than reading
 // them (see bench/).
 func (e *Exporter) Gather(ctx context.Context) ([]*dto.MetricFamily, error) {
+	ev, err := e.evaluate(ctx)
+	return slices.Clone(ev.mfs), err
+}
+
+// Verdicts runs one scrape under ctx and returns the judgement of every
+// check, for /checks. It shares a scrape in progress like Gather does:
+// /checks and /metrics arriving together dial every probe once.
+func (e *Exporter) Verdicts(ctx context.Context) ([]Verdict, error) {
+	ev, err := e.evaluate(ctx)
+	return slices.Clone(ev.verdicts), err
+}
+
+// evaluation is one scrape's result: the metric families and the verdicts
+// they were built from.
+type evaluation struct {
+	mfs      []*dto.MetricFamily
+	verdicts []Verdict
+}
+
+func (e *Exporter) evaluate(ctx context.Context) (evaluation, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	if !hasDeadline {
 		return e.gather(ctx)
@@ -191,9 +211,9 @@ func (e *Exporter) Gather(ctx context.Context) ([]*dto.MetricFamily, error) {
 		e.flightMu.Unlock()
 		select {
 		case <-f.done:
-			return slices.Clone(f.mfs), f.err
+			return f.ev, f.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return evaluation{}, ctx.Err()
 		}
 	}
 	f := &flight{done: make(chan struct{}), deadline: deadline}
@@ -203,51 +223,37 @@ func (e *Exporter) Gather(ctx context.Context) ([]*dto.MetricFamily, error) {
 	// scrapes that joined it. The deadline still bounds it.
 	fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
-	f.mfs, f.err = e.gather(fctx)
+	f.ev, f.err = e.gather(fctx)
 	close(f.done)
 	e.flightMu.Lock()
 	if e.flight == f {
 		e.flight = nil
 	}
 	e.flightMu.Unlock()
-	return slices.Clone(f.mfs), f.err
+	return f.ev, f.err
 }
 
 // flight is a gather in progress that concurrent scrapes can join.
 type flight struct {
 	done     chan struct{}
 	deadline time.Time
-	mfs      []*dto.MetricFamily
+	ev       evaluation
 	err      error
 }
 
-func (e *Exporter) gather(ctx context.Context) ([]*dto.MetricFamily, error) {
+func (e *Exporter) gather(ctx context.Context) (evaluation, error) {
 	sc := &scrape{exporter: e, ctx: ctx}
 	// Pedantic: the per-scrape series are few, and a drift between Describe
 	// and Collect is worth catching in production too.
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(sc); err != nil {
-		return nil, err
+		return evaluation{}, err
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
-		return mfs, err
+		return evaluation{mfs: mfs, verdicts: sc.verdicts}, err
 	}
-	return mergeFamilies(mfs, sc.prebuilt), nil
-}
-
-// Verdicts runs one scrape under ctx and returns the judgement of every
-// check, for /checks.
-func (e *Exporter) Verdicts(ctx context.Context) ([]Verdict, error) {
-	sc := &scrape{exporter: e, ctx: ctx}
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(sc); err != nil {
-		return nil, err
-	}
-	if _, err := reg.Gather(); err != nil {
-		return nil, err
-	}
-	return sc.verdicts, nil
+	return evaluation{mfs: mergeFamilies(mfs, sc.prebuilt), verdicts: sc.verdicts}, nil
 }
 
 // Gatherer returns Gather bound to ctx, as a prometheus.Gatherer.

@@ -1,0 +1,409 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package main
+
+// Hostile and careless clients of the HTTP side (issue #12): each test
+// here failed on the code before its fix.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/config"
+)
+
+// newHandlerServer serves newHandler over a real loopback listener, with
+// the config cfg (nil: the embedded default) and the given sources.
+func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
+	t.Helper()
+	logger := log.NewNopLogger()
+	reg := prometheus.NewRegistry()
+	rl := newReloader("", logger, reg)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg != nil {
+		rl.current.Store(cfg)
+	}
+	exp, err := collector.New(collector.Options{Logger: logger, Config: rl.Config}, sources...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.telemetryPath == "" {
+		opts.telemetryPath = "/metrics"
+	}
+	if opts.defaultTimeout == 0 {
+		opts.defaultTimeout = 9500 * time.Millisecond
+	}
+	h, err := newHandler(opts, exp, reg, rl, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, reg
+}
+
+// bigSource emits n series with long labels: a response larger than any
+// socket buffer, like the inventory of a host with many units.
+type bigSource struct{ n int }
+
+var bigDesc = prometheus.NewDesc("warden_test_big", "A large response.", []string{"name"}, nil)
+
+type bigReading struct{ n int }
+
+func (s bigSource) Name() string                        { return "systemd" }
+func (s bigSource) Describe(ch chan<- *prometheus.Desc) { ch <- bigDesc }
+func (s bigSource) Update(context.Context, *config.Config) (collector.Reading, error) {
+	return bigReading(s), nil
+}
+func (r bigReading) Collect(ch chan<- prometheus.Metric) {
+	for i := range r.n {
+		ch <- prometheus.MustNewConstMetric(bigDesc, prometheus.GaugeValue, 1, fmt.Sprintf("%08d-%s", i, strings.Repeat("x", 60)))
+	}
+}
+
+// dialSmallWindow connects with a tiny receive buffer, so a response the
+// client does not read blocks the server's write early.
+func dialSmallWindow(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Clients that ask for /metrics and never read must not hold the
+// --web.max-requests slots: the slot is freed once the response is ready,
+// and a client that does not take it within --web.write-timeout loses its
+// connection. (Before: every slot stayed taken and every scrape got 503
+// for as long as the readers stayed.)
+func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
+	const slots = 4
+	const seriesCount = 40000 // ~3 MB: more than the socket buffers hold
+	askAndNeverRead := func(t *testing.T, srv *httptest.Server, reg *prometheus.Registry, n int) []net.Conn {
+		var conns []net.Conn
+		for range n {
+			c := dialSmallWindow(t, srv.Listener.Addr().String())
+			fmt.Fprint(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
+			conns = append(conns, c)
+		}
+		// Wait (bounded) until their requests are all in the handler.
+		deadline := time.Now().Add(20 * time.Second)
+		for inFlight(reg) < float64(n) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the non-reading clients' requests did not arrive (in flight: %v)", inFlight(reg))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return conns
+	}
+
+	t.Run("their slots are freed once the response is ready", func(t *testing.T) {
+		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Minute}, nil, bigSource{n: seriesCount})
+		conns := askAndNeverRead(t, srv, reg, slots)
+		// Each is being answered (its status line came) and not reading.
+		for i, c := range conns {
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			status := make([]byte, len("HTTP/1.1 200"))
+			if _, err := io.ReadFull(c, status); err != nil || string(status) != "HTTP/1.1 200" {
+				t.Fatalf("client %d: %q %v", i, status, err)
+			}
+		}
+		for i := range 5 {
+			code, body := get(t, srv.URL+"/metrics")
+			if code != http.StatusOK || !strings.Contains(body, "warden_test_big") {
+				t.Fatalf("scrape %d beside %d clients that never read: %d %.200q", i, slots, code, body)
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+
+	t.Run("a client that does not read is cut off after the write timeout", func(t *testing.T) {
+		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Second}, nil, bigSource{n: seriesCount})
+		conns := askAndNeverRead(t, srv, reg, 2)
+		time.Sleep(2 * time.Second) // past the write timeout, not reading
+		for i, c := range conns {
+			// Draining ends (the server closed it) with less than the
+			// whole response.
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			n, err := io.Copy(io.Discard, c)
+			if isTimeout(err) {
+				t.Fatalf("client %d that never read is still connected after 30 s", i)
+			}
+			if n >= seriesCount*80 {
+				t.Errorf("client %d got the whole response (%d bytes): the write timeout did not cut it", i, n)
+			}
+		}
+	})
+}
+
+func inFlight(reg *prometheus.Registry) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "promhttp_metric_handler_requests_in_flight" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// slowPong answers +PONG after a pause, counting the connections: a
+// probe target that shows how many times the exporter dialed it.
+func slowPong(t *testing.T, dials *atomic.Int64) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			go func() {
+				defer c.Close()
+				time.Sleep(300 * time.Millisecond)
+				io.WriteString(c, "+PONG\r\n")
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// /checks runs every probe: it goes through --web.max-requests and shares
+// the evaluation in progress, with other /checks and with scrapes. (Before:
+// 200 parallel GET /checks against 10 probes opened 2,000 connections.)
+func TestChecksShareTheLimitAndTheScrape(t *testing.T) {
+	var dials atomic.Int64
+	cfg := &config.Config{}
+	for i := range 10 {
+		cfg.Checks = append(cfg.Checks, config.Check{Name: "c" + strconv.Itoa(i), Probes: []config.Probe{{
+			Target: slowPong(t, &dials), Timeout: model.Duration(5 * time.Second), IPProtocol: "auto",
+		}}})
+	}
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 40}, cfg, collector.NewProbesSource(collector.ProbesOptions{}))
+	const clients = 200
+	codes := make(chan int, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := "/checks"
+			if i%4 == 0 {
+				path = "/metrics"
+			}
+			resp, err := httpClient.Get(srv.URL + path)
+			if err != nil {
+				codes <- -1
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[200] == 0 || count[200]+count[503] != clients {
+		t.Errorf("status codes %v: want only 200s and the limit's 503s", count)
+	}
+	if count[200] > 40*4 {
+		t.Errorf("%d requests were served for %d clients with a limit of 40 in flight: the limit does not apply", count[200], clients)
+	}
+	// Shared evaluations: every probe dialed a few times, not once per
+	// request (a late request may start a second evaluation).
+	if n := dials.Load(); n > 10*5 {
+		t.Errorf("%d dials for %d requests against 10 probes: /checks does not share the evaluation", n, clients)
+	}
+	t.Logf("codes %v, %d dials", count, dials.Load())
+}
+
+// panicSource's reading panics while it is collected, with text that
+// must reach the log but never a client.
+type panicSource struct{}
+
+type panicReading struct{}
+
+func (panicSource) Name() string                     { return "systemd" }
+func (panicSource) Describe(chan<- *prometheus.Desc) {}
+func (panicSource) Update(context.Context, *config.Config) (collector.Reading, error) {
+	return panicReading{}, nil
+}
+func (panicReading) Collect(chan<- prometheus.Metric) { panic("secret-internal-state") }
+
+func TestChecksShowNoStackTraceToClients(t *testing.T) {
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, panicSource{})
+	code, body := get(t, srv.URL+"/checks")
+	if code != http.StatusInternalServerError {
+		t.Fatalf("/checks with a panicking source: %d, want 500", code)
+	}
+	for _, leak := range []string{"secret-internal-state", "goroutine", "stack trace", ".go:"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("/checks shows %q to the client:\n%s", leak, body)
+		}
+	}
+}
+
+// A cross-site form post must not reload the config; curl, config
+// managers and same-origin pages still can.
+func TestReloadRefusesCrossSitePosts(t *testing.T) {
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil)
+	post := func(header map[string]string) int {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/-/reload", strings.NewReader("x=1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"curl or a config manager (no browser headers)", nil, http.StatusOK},
+		{"a page of the exporter itself", map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusOK},
+		{"a typed URL or bookmark", map[string]string{"Sec-Fetch-Site": "none"}, http.StatusOK},
+		{"a cross-site form (modern browser)", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusForbidden},
+		{"a same-site other origin", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://other.localhost"}, http.StatusForbidden},
+		{"an old browser sending only Origin", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+	} {
+		if got := post(tc.header); got != tc.want {
+			t.Errorf("%s: POST /-/reload = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Idle kept-alive connections past --web.max-connections are closed,
+// longest-idle first, so they neither pile up goroutines nor lock out a
+// new client. (Before: 2,000 idle connections held 2,000 goroutines for
+// the 2-minute idle timeout.)
+func TestIdleConnectionsAreCapped(t *testing.T) {
+	const max, idle = 50, 300
+	p := startExporter(t, "--no-collector.systemd", "--no-collector.probes", "--web.max-connections="+strconv.Itoa(max))
+	var conns []net.Conn
+	for range idle {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// One request, then the connection idles, kept alive.
+		fmt.Fprint(c, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+		conns = append(conns, c)
+	}
+	// Wait (bounded) until the server answered or closed each: then
+	// those it holds are idle.
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var got []byte
+			buf := make([]byte, 512)
+			for !strings.Contains(string(got), "Healthy") {
+				n, err := c.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if code, _ := get(t, p.url("/metrics")); code != 200 {
+		t.Fatalf("a new client beside %d idle connections got %d", idle, code)
+	}
+	// The server closed all but max of them: reading each ends, bounded.
+	// Drained side by side, each bounded: a read past an expired deadline
+	// fails without looking at the socket, so one shared bound read in
+	// turn would count closed connections as open.
+	var closedCount atomic.Int64
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, c); !isTimeout(err) {
+				closedCount.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	closed := int(closedCount.Load())
+	t.Logf("closed %d", closed)
+	// Our own client's kept-alive connection holds one of the places.
+	if closed < idle-max {
+		t.Errorf("%d of %d idle connections closed, want at least %d (cap %d)", closed, idle, idle-max, max)
+	}
+	_, body := get(t, p.url("/metrics"))
+	var held, evicted float64
+	for _, line := range strings.Split(body, "\n") {
+		fmt.Sscanf(line, "warden_web_connections %g", &held)
+		fmt.Sscanf(line, "warden_web_connections_evicted_total %g", &evicted)
+	}
+	t.Logf("held %v evicted %v", held, evicted)
+	if held < 1 || held > max || evicted < idle-max {
+		t.Errorf("warden_web_connections %v (want 1..%d), warden_web_connections_evicted_total %v (want ≥ %d)", held, max, evicted, idle-max)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
