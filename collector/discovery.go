@@ -18,6 +18,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"maps"
 	"net/netip"
 	"os"
@@ -31,6 +33,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
 )
@@ -109,8 +112,8 @@ func (d *discovery) load() {
 	if d.opts.StateFile == "" {
 		return
 	}
-	data, err := os.ReadFile(d.opts.StateFile)
-	if os.IsNotExist(err) {
+	data, err := readStateFile(d.opts.StateFile)
+	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	if err != nil {
@@ -133,6 +136,43 @@ func (d *discovery) load() {
 		level.Warn(d.opts.Logger).Log("msg", "the discovery state file holds entries the exporter could not have written: dropped or mended them, kept the rest",
 			"file", d.opts.StateFile, "dropped_units", rep.droppedUnits, "dropped_ports", rep.droppedPorts, "mended", rep.mended, "first", rep.first)
 	}
+}
+
+// maxStateFileBytes bounds the state file load reads. save writes a
+// learned port in 220 to 300 bytes and a unit in about 80 plus its name, so
+// 4 MiB holds over 13,000 ports: far more than a host has (the file of a
+// host with a hundred services is tens of kilobytes). A larger file was not
+// written by the exporter, and parsing it could outlast a scrape and fill
+// memory: it is refused whole.
+const maxStateFileBytes = 4 << 20
+
+// readStateFile reads the state file, refusing anything but a regular file
+// of at most maxStateFileBytes.
+func readStateFile(path string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer, and the exporter's start with it. A regular file ignores it.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Stat the opened file, not the path: nothing can be swapped in
+	// between.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot stat the state file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %s)", path, fi.Mode())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxStateFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the state file: %w", err)
+	}
+	if len(data) > maxStateFileBytes {
+		return nil, fmt.Errorf("%s is larger than the limit of %d bytes", path, maxStateFileBytes)
+	}
+	return data, nil
 }
 
 // stateReport counts what load dropped or mended, for one warning per load

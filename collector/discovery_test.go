@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
 )
@@ -379,4 +380,54 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 	d.st.Units["d.service"] = nil
 	d.st.Units["b.service"].Ports["tcp  82"] = nil
 	d.observe(config.Default(), readings{}, nil, nil)
+}
+
+// A state file larger than the cap is refused before it is parsed: the
+// exporter starts afresh. One of exactly the cap is read.
+func TestDiscoveryStateFileTooLarge(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "learned.json")
+	body := `{"version":1,"units":{"good.service":{"last_loaded":"` + stamp + `","ports":{"tcp  80":` + portJSON("tcp", "", 80, stamp, stamp) + `}}}}`
+	c := &clock{t: stateNow}
+	for _, size := range []int{maxStateFileBytes, maxStateFileBytes + 1} {
+		// Trailing spaces keep the JSON valid: only the size is wrong.
+		if err := os.WriteFile(state, []byte(body+strings.Repeat(" ", size-len(body))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+		tooLarge := size > maxStateFileBytes
+		if loaded := len(d.st.Units) == 1; loaded == tooLarge {
+			t.Errorf("%d bytes: loaded %v", size, d.st.Units)
+		}
+		if warned := strings.Contains(logs.String(), "larger than"); warned != tooLarge {
+			t.Errorf("%d bytes: logged %q", size, logs.String())
+		}
+	}
+}
+
+// A FIFO at the state file's path once blocked load, and New with it, until
+// something wrote to it. It is refused without a wait, as is anything
+// but a regular file.
+func TestDiscoveryStateFileNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "learned.json")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	done := make(chan *discovery, 1)
+	go func() { done <- newDiscovery(DiscoveryOptions{StateFile: fifo, Logger: log.NewLogfmtLogger(&logs)}) }()
+	select {
+	case d := <-done:
+		if len(d.st.Units) != 0 || !strings.Contains(logs.String(), "not a regular file") {
+			t.Errorf("units %v, logged %q", d.st.Units, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		// Open the writing end so the blocked load returns and the test
+		// leaves no goroutine behind.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatal("load blocked on a FIFO")
+	}
 }
