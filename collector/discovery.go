@@ -65,7 +65,29 @@ type discovery struct {
 	opts DiscoveryOptions
 	mu   sync.Mutex
 	st   discoveryState
+	full bool // a cap kept observe from learning, and that was logged
 }
+
+// The caps of what discovery holds. They bound the state file, and the
+// scrape too: a learned unit is an implicit check of a dozen series, a
+// learned port three more, and observe walks them all on every scrape.
+const (
+	// maxStateUnits: a host with more than a few hundred services holding
+	// listeners is rare; 2,000 implicit checks is a fifth of
+	// config.MaxChecks.
+	maxStateUnits = 2000
+	// maxStateUnitPorts keeps one unit that opens listeners without end (a
+	// passive FTP server's data ports) from taking the other units' room.
+	// Most services hold one to four ports; docker.service publishing 128
+	// ports on IPv4 and IPv6 holds 256.
+	maxStateUnitPorts = 256
+	// maxStatePorts bounds every unit's ports together: 2,000 units of 256
+	// ports would be a 150 MB file. With it a state at every cap is at most
+	// 3.2 MB as save writes it, within maxStateFileBytes, so the exporter
+	// never writes a file it would refuse at its next start
+	// (TestDiscoveryStateAtTheCapsFitsTheFile).
+	maxStatePorts = 8192
+)
 
 // discoveryState is what the state file holds.
 type discoveryState struct {
@@ -132,6 +154,7 @@ func (d *discovery) load() {
 	}
 	var rep stateReport
 	d.st = parseState(raw.Units, d.opts.Now(), &rep)
+	capState(d.st, &rep)
 	if rep.droppedUnits+rep.droppedPorts+rep.mended > 0 {
 		level.Warn(d.opts.Logger).Log("msg", "the discovery state file holds entries the exporter could not have written: dropped or mended them, kept the rest",
 			"file", d.opts.StateFile, "dropped_units", rep.droppedUnits, "dropped_ports", rep.droppedPorts, "mended", rep.mended, "first", rep.first)
@@ -260,6 +283,55 @@ func parseUnit(name string, raw json.RawMessage, now time.Time, rep *stateReport
 		return nil // each port was counted
 	}
 	return lu
+}
+
+// capState trims a loaded state to the caps. It keeps what is most likely
+// still true: the most recently loaded units and, in each, the learned
+// ports, the most recently seen first. Ties go by name and key, so a file
+// is trimmed the same way whatever its order.
+func capState(st discoveryState, rep *stateReport) {
+	names := slices.Collect(maps.Keys(st.Units))
+	slices.SortFunc(names, func(a, b string) int {
+		if c := st.Units[b].LastLoaded.Compare(st.Units[a].LastLoaded); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	ports := 0
+	for i, name := range names {
+		lu := st.Units[name]
+		room := min(maxStateUnitPorts, maxStatePorts-ports)
+		switch {
+		case i >= maxStateUnits:
+			rep.note(&rep.droppedUnits, "unit %q is over the cap of %d units", name, maxStateUnits)
+			delete(st.Units, name)
+			continue
+		case room == 0:
+			rep.note(&rep.droppedUnits, "unit %q is over the cap of %d ports", name, maxStatePorts)
+			delete(st.Units, name)
+			continue
+		case len(lu.Ports) > room:
+			keys := slices.Collect(maps.Keys(lu.Ports))
+			slices.SortFunc(keys, func(a, b string) int {
+				pa, pb := lu.Ports[a], lu.Ports[b]
+				if pa.Learned != pb.Learned {
+					if pa.Learned {
+						return -1
+					}
+					return 1
+				}
+				if c := pb.LastSeen.Compare(pa.LastSeen); c != 0 {
+					return c
+				}
+				return strings.Compare(a, b)
+			})
+			for _, k := range keys[room:] {
+				rep.note(&rep.droppedPorts, "unit %q port %q is over the cap of %d ports per unit and %d in all", name, k, maxStateUnitPorts, maxStatePorts)
+				delete(lu.Ports, k)
+			}
+		}
+		ports += len(lu.Ports)
+	}
 }
 
 // mending is why an entry was changed on load: its first reason only, as
@@ -410,6 +482,7 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 	changed := false
 	// load admits no nil, but a nil here would panic every scrape and take
 	// every check's series with it: cheap to rule out.
+	ports := 0
 	for unit, lu := range d.st.Units {
 		if lu == nil {
 			delete(d.st.Units, unit)
@@ -423,6 +496,7 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 				delete(lu.Ports, key)
 			}
 		}
+		ports += len(lu.Ports)
 	}
 	if r.units != nil && r.listeners != nil {
 		seen := map[string]map[string]learnedPort{}
@@ -470,17 +544,27 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 				}
 			}
 		}
-		for unit, ports := range seen {
+		// In name and key order: at a cap, what is learned does not depend
+		// on the order of a map.
+		for _, unit := range slices.Sorted(maps.Keys(seen)) {
 			lu := d.st.Units[unit]
-			if lu == nil {
-				lu = &learnedUnit{Ports: map[string]*learnedPort{}}
-				d.st.Units[unit] = lu
-			}
-			for key, p := range ports {
-				lp := lu.Ports[key]
+			for _, key := range slices.Sorted(maps.Keys(seen[unit])) {
+				var lp *learnedPort
+				if lu != nil {
+					lp = lu.Ports[key]
+				}
 				if lp == nil {
+					if !d.room(lu, ports, unit, key) {
+						continue
+					}
+					if lu == nil {
+						lu = &learnedUnit{Ports: map[string]*learnedPort{}}
+						d.st.Units[unit] = lu
+					}
+					p := seen[unit][key]
 					lp = &learnedPort{Proto: p.Proto, Address: p.Address, Port: p.Port, FirstSeen: now}
 					lu.Ports[key] = lp
+					ports++
 				}
 				lp.LastSeen = now
 				if !lp.Learned && (now.Sub(lp.FirstSeen) >= d.opts.MinAge || declared[unit+" "+key]) {
@@ -538,6 +622,30 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// room reports whether a new port may be added to lu (nil for a new unit)
+// holding ports in all, and logs the first time one may not: the caps hold
+// until units are forgotten or candidates expire, and a warning per scrape
+// would say nothing new.
+func (d *discovery) room(lu *learnedUnit, ports int, unit, key string) bool {
+	var full string
+	switch {
+	case lu == nil && len(d.st.Units) >= maxStateUnits:
+		full = fmt.Sprintf("%d units", maxStateUnits)
+	case lu != nil && len(lu.Ports) >= maxStateUnitPorts:
+		full = fmt.Sprintf("%d ports per unit", maxStateUnitPorts)
+	case ports >= maxStatePorts:
+		full = fmt.Sprintf("%d ports", maxStatePorts)
+	default:
+		return true
+	}
+	if !d.full {
+		d.full = true
+		level.Warn(d.opts.Logger).Log("msg", "discovery is at a cap: it learns no new port until some are forgotten (logged once)",
+			"cap", full, "unit", unit, "port", key)
+	}
+	return false
 }
 
 func portLess(a, b config.Port) bool {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -430,4 +431,252 @@ func TestDiscoveryStateFileNotRegular(t *testing.T) {
 		<-done
 		t.Fatal("load blocked on a FIFO")
 	}
+}
+
+// stateFile writes units (the JSON object's members) as a state file.
+func stateFile(t testing.TB, units []string) string {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "learned.json")
+	if err := os.WriteFile(state, []byte(`{"version":1,"units":{`+strings.Join(units, ",")+`}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// A file over the caps keeps the most recently loaded units and, in a unit,
+// the learned ports: the same ones whatever the order of the file.
+func TestDiscoveryStateFileOverTheCaps(t *testing.T) {
+	c := &clock{t: stateNow}
+	ago := func(i int) string { return stateNow.Add(-time.Duration(i) * time.Minute).Format(time.RFC3339) }
+	port := func(i int, learned bool) string {
+		return fmt.Sprintf(`"tcp  %d":{"proto":"tcp","port":%d,"first_seen":%q,"last_seen":%q,"learned":%v}`, i, i, stamp, stamp, learned)
+	}
+	load := func(t *testing.T, units []string) (*discovery, string) {
+		var logs bytes.Buffer
+		d := newDiscovery(DiscoveryOptions{StateFile: stateFile(t, units), Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+		if strings.Count(logs.String(), "level=warn") != 1 {
+			t.Errorf("want one warning: %s", logs.String())
+		}
+		return d, logs.String()
+	}
+
+	t.Run("units", func(t *testing.T) {
+		var units []string
+		for i := range maxStateUnits + 10 {
+			units = append(units, fmt.Sprintf(`"u%d.service":{"last_loaded":%q,"ports":{%s}}`, i, ago(i), port(80, true)))
+		}
+		d, logs := load(t, units)
+		if len(d.st.Units) != maxStateUnits || !strings.Contains(logs, "dropped_units=10 ") {
+			t.Fatalf("%d units kept, logged %s", len(d.st.Units), logs)
+		}
+		for i := range 10 {
+			if d.st.Units[fmt.Sprintf("u%d.service", maxStateUnits+i)] != nil {
+				t.Errorf("u%d.service, one of the least recently loaded, was kept", maxStateUnits+i)
+			}
+		}
+	})
+
+	t.Run("ports of a unit", func(t *testing.T) {
+		var ports []string
+		for i := range maxStateUnitPorts + 5 {
+			// The candidates sort first by key: the cap must not go by key.
+			ports = append(ports, port(1000+i, i >= 5))
+		}
+		d, logs := load(t, []string{fmt.Sprintf(`"big.service":{"last_loaded":%q,"ports":{%s}}`, stamp, strings.Join(ports, ","))})
+		lu := d.st.Units["big.service"]
+		if lu == nil || len(lu.Ports) != maxStateUnitPorts || !strings.Contains(logs, "dropped_ports=5 ") {
+			t.Fatalf("kept %v, logged %s", lu, logs)
+		}
+		for _, lp := range lu.Ports {
+			if !lp.Learned {
+				t.Errorf("a candidate was kept over a learned port: %+v", lp)
+			}
+		}
+	})
+
+	t.Run("ports of every unit", func(t *testing.T) {
+		n := maxStatePorts/maxStateUnitPorts + 3
+		var units []string
+		for u := range n {
+			var ports []string
+			for i := range maxStateUnitPorts {
+				ports = append(ports, port(1000+i, true))
+			}
+			units = append(units, fmt.Sprintf(`"u%d.service":{"last_loaded":%q,"ports":{%s}}`, u, ago(u), strings.Join(ports, ",")))
+		}
+		d, logs := load(t, units)
+		total := 0
+		for _, lu := range d.st.Units {
+			total += len(lu.Ports)
+		}
+		if total != maxStatePorts || len(d.st.Units) != n-3 || !strings.Contains(logs, "dropped_units=3 ") {
+			t.Fatalf("kept %d ports of %d units, logged %s", total, len(d.st.Units), logs)
+		}
+		if d.st.Units[fmt.Sprintf("u%d.service", n-1)] != nil {
+			t.Error("the least recently loaded unit was kept")
+		}
+	})
+}
+
+// At a cap observe learns nothing new, and says so once.
+func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
+	c := &clock{t: stateNow}
+	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
+	// fill gives units n ports each, all loaded and still listening.
+	fill := func(d *discovery, scene discoveryScene, units, ports int) {
+		for u := range units {
+			name := fmt.Sprintf("u%d.service", u)
+			lu := &learnedUnit{LastLoaded: stateNow, Ports: map[string]*learnedPort{}}
+			for i := range ports {
+				lu.Ports[learnedKey("tcp", "", 1000+i)] = &learnedPort{Proto: "tcp", Port: 1000 + i, FirstSeen: stateNow, LastSeen: stateNow, Learned: true}
+			}
+			d.st.Units[name] = lu
+			scene.units[name] = loaded
+		}
+	}
+	// declare is a socket unit declaring port for svc: learned at once.
+	declare := func(scene discoveryScene, svc string, port int) {
+		scene.units[svc] = loaded
+		scene.units[strings.TrimSuffix(svc, ".service")+".socket"] = Unit{LoadState: "loaded", ActiveState: "active", Listen: []ListenSpec{{"Stream", strconv.Itoa(port)}}}
+	}
+	for _, tc := range []struct {
+		name         string
+		units, ports int
+		unit         string // declares a new port
+	}{
+		{"units", maxStateUnits, 1, "new.service"},
+		{"ports of a unit", 1, maxStateUnitPorts, "u0.service"},
+		{"ports of every unit", maxStatePorts / maxStateUnitPorts, maxStateUnitPorts, "new.service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			d := newDiscovery(DiscoveryOptions{Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+			scene := discoveryScene{units: map[string]Unit{}, listeners: []Listener{}}
+			fill(d, scene, tc.units, tc.ports)
+			declare(scene, tc.unit, 9)
+			for range 2 {
+				for _, ch := range learnedChecks(d, config.Default(), scene) {
+					for _, p := range ch.Ports {
+						if p.Port == 9 {
+							t.Fatalf("%s learned port 9 past the cap", ch.Name)
+						}
+					}
+				}
+			}
+			if n := strings.Count(logs.String(), "level=warn"); n != 1 {
+				t.Errorf("want one warning over two scrapes, got %d: %s", n, logs.String())
+			}
+		})
+	}
+}
+
+// stateAtTheCaps is the largest state discovery keeps, as save would write
+// it at its longest: every cap full, 255-byte unit names, the longest IPv6
+// addresses, five-digit ports, timestamps with nanoseconds and a zone. The
+// scene has every unit loaded and every port listening, owned by its unit.
+func stateAtTheCaps(now time.Time) (discoveryState, discoveryScene) {
+	st := discoveryState{Version: discoveryStateVersion, Units: map[string]*learnedUnit{}}
+	scene := discoveryScene{units: map[string]Unit{}}
+	ts := now.Add(-2*time.Hour + 123456789).In(time.FixedZone("", 5*3600+30*60))
+	const addr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+	for u := range maxStateUnits {
+		name := fmt.Sprintf("%04d", u) + strings.Repeat("x", 255-4-len(".service")) + ".service"
+		lu := &learnedUnit{LastLoaded: ts, Ports: map[string]*learnedPort{}}
+		n := maxStatePorts / maxStateUnits
+		if u < maxStatePorts%maxStateUnits {
+			n++
+		}
+		for i := range n {
+			port := 60000 + i
+			lu.Ports[learnedKey("tcp", addr, port)] = &learnedPort{Proto: "tcp", Address: addr, Port: port, FirstSeen: ts, LastSeen: ts, Learned: true}
+			scene.listeners = append(scene.listeners, lst("tcp", addr, uint16(port), true))
+			scene.owners = append(scene.owners, Owner{Unit: name})
+		}
+		st.Units[name] = lu
+		scene.units[name] = Unit{LoadState: "loaded", ActiveState: "active"}
+	}
+	return st, scene
+}
+
+// The exporter must never write a state file it would refuse to read: a
+// state at every cap fits the file's cap, and loads back whole.
+func TestDiscoveryStateAtTheCapsFitsTheFile(t *testing.T) {
+	c := &clock{t: stateNow}
+	st, _ := stateAtTheCaps(stateNow)
+	state := filepath.Join(t.TempDir(), "learned.json")
+	(&discovery{opts: DiscoveryOptions{StateFile: state, Logger: log.NewNopLogger()}, st: st}).save()
+	fi, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a state at the caps is %d bytes, the cap %d", fi.Size(), maxStateFileBytes)
+	if fi.Size() > maxStateFileBytes {
+		t.Fatalf("a state at the caps is %d bytes, over the cap of %d", fi.Size(), maxStateFileBytes)
+	}
+	var logs bytes.Buffer
+	d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+	ports := 0
+	for _, lu := range d.st.Units {
+		ports += len(lu.Ports)
+	}
+	if len(d.st.Units) != maxStateUnits || ports != maxStatePorts || logs.Len() != 0 {
+		t.Fatalf("loaded back %d units, %d ports; logged %s", len(d.st.Units), ports, logs.String())
+	}
+}
+
+// BenchmarkDiscoveryAtTheCaps measures a start and the scrapes after it
+// with a state at every cap: load alone; load and the first scrape's
+// observe, which writes the file (its units' last_loaded is refreshed);
+// the observe of every later scrape; and the costliest file load may
+// read, one of as many entries as fit the size cap, every one dropped.
+func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
+	c := &clock{t: stateNow}
+	st, scene := stateAtTheCaps(stateNow)
+	state := filepath.Join(b.TempDir(), "learned.json")
+	opts := DiscoveryOptions{StateFile: state, Now: c.now, ForgetAfter: 24 * time.Hour}
+	(&discovery{opts: DiscoveryOptions{StateFile: state, Logger: log.NewNopLogger()}, st: st}).save()
+	cfg := config.Default()
+	r := scene.readings()
+	triggers := socketTriggers(r.units)
+	b.Run("load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			newDiscovery(opts)
+		}
+	})
+	b.Run("load+first-observe", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			// Two hours on, so every iteration's observe writes the file.
+			c.t = c.t.Add(2 * time.Hour)
+			newDiscovery(opts).observe(cfg, r, scene.owners, triggers)
+		}
+	})
+	b.Run("observe", func(b *testing.B) {
+		d := newDiscovery(opts)
+		d.observe(cfg, r, scene.owners, triggers)
+		b.ReportAllocs()
+		for b.Loop() {
+			if got := d.observe(cfg, r, scene.owners, triggers); len(got) != maxStateUnits {
+				b.Fatalf("%d implicit checks", len(got))
+			}
+		}
+	})
+	b.Run("load-4MiB-of-nulls", func(b *testing.B) {
+		var units []string
+		for i, size := 0, len(`{"version":1,"units":{}}`); ; i++ {
+			u := fmt.Sprintf(`"%d":null`, i)
+			if size += len(u) + 1; size > maxStateFileBytes {
+				break
+			}
+			units = append(units, u)
+		}
+		opts := DiscoveryOptions{StateFile: stateFile(b, units), Now: c.now}
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := newDiscovery(opts); len(d.st.Units) != 0 {
+				b.Fatal("a null was kept")
+			}
+		}
+	})
 }
