@@ -188,10 +188,14 @@ func readStateFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (mode %s)", path, fi.Mode())
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxStateFileBytes+1))
-	if err != nil {
+	// Sized by the file, so reading does not grow (and copy) the buffer:
+	// ReadFrom grows it when less than MinRead is free. The size is only a
+	// hint: the file may grow as it is read.
+	buf := bytes.NewBuffer(make([]byte, 0, min(fi.Size(), maxStateFileBytes)+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, maxStateFileBytes+1)); err != nil {
 		return nil, fmt.Errorf("cannot read the state file: %w", err)
 	}
+	data := buf.Bytes()
 	if len(data) > maxStateFileBytes {
 		return nil, fmt.Errorf("%s is larger than the limit of %d bytes", path, maxStateFileBytes)
 	}
@@ -216,8 +220,12 @@ func (r *stateReport) note(count *int, format string, args ...any) {
 // observe would have written them. It goes in name and key order, so what
 // is dropped from a file and the reason logged are always the same.
 func parseState(units map[string]json.RawMessage, now time.Time, rep *stateReport) discoveryState {
-	st := discoveryState{Version: discoveryStateVersion, Units: make(map[string]*learnedUnit, len(units))}
-	for _, name := range slices.Sorted(maps.Keys(units)) {
+	// Sized for what may be kept, not for what the file holds: a file
+	// within the size cap can list 300,000 nulls.
+	st := discoveryState{Version: discoveryStateVersion, Units: make(map[string]*learnedUnit, min(len(units), maxStateUnits))}
+	names := slices.AppendSeq(make([]string, 0, len(units)), maps.Keys(units))
+	slices.Sort(names)
+	for _, name := range names {
 		if lu := parseUnit(name, units[name], now, rep); lu != nil {
 			st.Units[name] = lu
 		}
