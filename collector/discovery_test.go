@@ -15,13 +15,17 @@ package collector
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-kit/log"
+	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
 )
@@ -146,4 +150,533 @@ func TestDiscoveryStateFile(t *testing.T) {
 	if os.Geteuid() != 0 && !strings.Contains(logs.String(), "cannot write the discovery state file") {
 		t.Errorf("the write failure is not logged: %s", logs.String())
 	}
+}
+
+// sceneSource serves a captured reading under a real source's name and
+// descriptors, so an Exporter runs its whole scrape over a scene without
+// touching systemd or the kernel.
+type sceneSource struct {
+	Source
+	reading Reading
+}
+
+func (s sceneSource) Update(context.Context, *config.Config) (Reading, error) { return s.reading, nil }
+
+// sceneExporter is an Exporter whose systemd and listener sources read
+// scene.
+func sceneExporter(t *testing.T, cfg *config.Config, scene discoveryScene, disc DiscoveryOptions) *Exporter {
+	t.Helper()
+	r := scene.readings()
+	sd := NewSystemdSource(SystemdOptions{})
+	t.Cleanup(sd.Close)
+	ls, err := NewListenersSource(ListenersOptions{Mode: "procfs", ProcRoot: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.units.source, r.listeners.source, r.listeners.backend = sd, ls, "procfs"
+	e, err := New(Options{Config: func() *config.Config { return cfg }, ProcRoot: t.TempDir(), Discovery: disc},
+		sceneSource{sd, r.units}, sceneSource{ls, r.listeners})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A null port in the state file once panicked every scrape, and with it
+// went every warden_check_* series, the configured checks' too.
+func TestDiscoveryHostileStateFileKeepsTheConfiguredChecks(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "learned.json")
+	seen := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	good := `{"proto":"tcp","address":"127.0.0.1","port":5432,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
+	os.WriteFile(state, []byte(`{"version":1,"units":{
+		"c.service":{"last_loaded":"`+seen+`","ports":{"x":null}},
+		"db.service":{"last_loaded":"`+seen+`","ports":{"tcp 127.0.0.1 5432":`+good+`}}}}`), 0o600)
+	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
+	scene := discoveryScene{
+		units:     map[string]Unit{"web.service": loaded, "db.service": loaded, "c.service": loaded},
+		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false)},
+	}
+	cfg := &config.Config{Discovery: config.Discovery{Enabled: true},
+		Checks: []config.Check{{Name: "web", Unit: "web.service", Ports: []config.Port{{Proto: "tcp", Port: 80}}}}}
+	e := sceneExporter(t, cfg, scene, DiscoveryOptions{StateFile: state})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for scrape := range 2 {
+		mfs, err := e.Gather(ctx)
+		if err != nil {
+			t.Fatalf("scrape %d: %v", scrape, err)
+		}
+		checks := map[string]bool{}
+		for _, mf := range mfs {
+			if mf.GetName() != "warden_check_up" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "check" {
+						checks[l.GetValue()] = true
+					}
+				}
+			}
+		}
+		if !checks["web"] || !checks["db.service"] || len(checks) != 2 {
+			t.Fatalf("scrape %d: warden_check_up for %v, want the configured web and the learned db.service", scrape, checks)
+		}
+	}
+}
+
+// stateNow is the clock of the state file tests; stamp is an hour before.
+var (
+	stateNow = time.Unix(1_800_000_000, 0).UTC()
+	stamp    = stateNow.Add(-time.Hour).Format(time.RFC3339Nano)
+)
+
+// portJSON is one learned port as save writes it, with its fields given.
+func portJSON(proto, addr string, port any, first, last string) string {
+	return fmt.Sprintf(`{"proto":%q,"address":%q,"port":%v,"first_seen":%q,"last_seen":%q,"learned":true}`, proto, addr, port, first, last)
+}
+
+// loadState loads a state file of units (the JSON object's members) next
+// to one good unit, and returns what was kept as "unit/key" and the log.
+func loadState(t *testing.T, units string) (map[string]*learnedPort, *discovery, string) {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "learned.json")
+	good := `"good.service":{"last_loaded":"` + stamp + `","ports":{"tcp  80":` + portJSON("tcp", "", 80, stamp, stamp) + `}}`
+	if units != "" {
+		units = "," + units
+	}
+	if err := os.WriteFile(state, []byte(`{"version":1,"units":{`+good+units+`}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	c := &clock{t: stateNow}
+	d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+	kept := map[string]*learnedPort{}
+	for name, u := range d.st.Units {
+		if u == nil {
+			kept[name] = nil
+			continue
+		}
+		for key, p := range u.Ports {
+			kept[name+"/"+key] = p
+		}
+	}
+	return kept, d, logs.String()
+}
+
+func TestDiscoveryStateFileDropsInvalidEntries(t *testing.T) {
+	future := stateNow.AddDate(1000, 0, 0).Format(time.RFC3339Nano)
+	p := func(proto, addr string, port any) string { return portJSON(proto, addr, port, stamp, stamp) }
+	unit := func(name string, ports ...string) string {
+		return fmt.Sprintf(`%q:{"last_loaded":%q,"ports":{%s}}`, name, stamp, strings.Join(ports, ","))
+	}
+	long := strings.Repeat("a", 248) + ".service" // 256 bytes
+	for _, tc := range []struct {
+		name    string
+		units   string
+		kept    []string // besides good.service/tcp  80
+		dropped string   // in the warning; "" for none
+	}{
+		{"null unit", `"bad.service":null`, nil, "dropped_units=1"},
+		{"null port", unit("c.service", `"x":null`, `"tcp  81":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "dropped_ports=1"},
+		{"null ports", `"c.service":{"last_loaded":"` + stamp + `","ports":null}`, nil, "dropped_units=1"},
+		{"no ports", unit("c.service"), nil, "dropped_units=1"},
+		{"a unit that is not a service", unit("c.socket", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"no unit suffix", unit("c", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"a slash in the name", unit("../c.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"a newline in the name", unit("c\n.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"a template", unit("c@.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"a name of 256 bytes", unit(long, `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"an instance", unit("c@1.service", `"tcp  81":`+p("tcp", "", 81)), []string{"c@1.service/tcp  81"}, ""},
+		{"port 0", unit("c.service", `"tcp  0":`+p("tcp", "", 0), `"tcp  81":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "dropped_ports=1"},
+		{"port 70000", unit("c.service", `"tcp  70000":`+p("tcp", "", 70000), `"tcp  81":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "dropped_ports=1"},
+		{"a port that is not a number", unit("c.service", `"tcp  82":`+p("tcp", "", `"82"`), `"tcp  81":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "dropped_ports=1"},
+		{"proto sctp", unit("c.service", `"sctp  81":`+p("sctp", "", 81)), nil, "dropped_ports=1"},
+		{"proto TCP", unit("c.service", `"TCP  81":`+p("TCP", "", 81)), nil, "dropped_ports=1"},
+		{"a host name", unit("c.service", `"tcp localhost 81":`+p("tcp", "localhost", 81)), nil, "dropped_ports=1"},
+		{"an address with a zone", unit("c.service", `"tcp fe80::1%eth0 81":`+p("tcp", "fe80::1%eth0", 81)), nil, "dropped_ports=1"},
+		{"no first_seen", unit("c.service", `"tcp  81":{"proto":"tcp","port":81,"last_seen":"`+stamp+`","learned":true}`), nil, "dropped_ports=1"},
+		{"no last_seen", unit("c.service", `"tcp  81":{"proto":"tcp","port":81,"first_seen":"`+stamp+`","learned":true}`), nil, "dropped_ports=1"},
+		// The key is derived from the entry: a wrong one is mended...
+		{"a wrong key", unit("c.service", `"x":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "mended=1"},
+		{"a mapped address", unit("c.service", `"tcp ::ffff:127.0.0.1 81":`+p("tcp", "::ffff:127.0.0.1", 81)), []string{"c.service/tcp 127.0.0.1 81"}, "mended=1"},
+		// ...unless it then names a port the unit already has.
+		{"a duplicate", unit("c.service", `"tcp 127.0.0.1 81":`+p("tcp", "127.0.0.1", 81), `"tcp ::ffff:127.0.0.1 81":`+p("tcp", "::ffff:127.0.0.1", 81)),
+			[]string{"c.service/tcp 127.0.0.1 81"}, "dropped_ports=1"},
+		{"a duplicate under a wrong key", unit("good.service", `"tcp  80":`+p("tcp", "", 80), `"y":`+p("tcp", "", 80)), nil, "dropped_ports=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kept, _, logs := loadState(t, tc.units)
+			want := append([]string{"good.service/tcp  80"}, tc.kept...)
+			for _, k := range want {
+				if kept[k] == nil {
+					t.Errorf("%q was not kept", k)
+				}
+				delete(kept, k)
+			}
+			for k := range kept {
+				t.Errorf("%q was kept", k)
+			}
+			warnings := strings.Count(logs, "level=warn")
+			switch {
+			case tc.dropped == "" && warnings != 0:
+				t.Errorf("a valid file was warned about: %s", logs)
+			case tc.dropped != "" && (warnings != 1 || !strings.Contains(logs, tc.dropped)):
+				t.Errorf("want one warning with %s, got: %s", tc.dropped, logs)
+			}
+		})
+	}
+
+	// Timestamps in the future are set to now rather than dropped: a host
+	// whose clock is behind at boot would otherwise lose what it learned.
+	// Now they no longer defer learning or forgetting.
+	t.Run("future timestamps", func(t *testing.T) {
+		kept, d, logs := loadState(t, `"c.service":{"last_loaded":"`+future+`","ports":{"tcp  81":`+portJSON("tcp", "", 81, future, future)+`}}`)
+		lp := kept["c.service/tcp  81"]
+		if lp == nil || !lp.FirstSeen.Equal(stateNow) || !lp.LastSeen.Equal(stateNow) || !d.st.Units["c.service"].LastLoaded.Equal(stateNow) {
+			t.Fatalf("kept %+v, %+v", lp, d.st.Units["c.service"])
+		}
+		if strings.Count(logs, "level=warn") != 1 || !strings.Contains(logs, "mended=2") {
+			t.Errorf("want one warning with mended=2 (the unit and its port): %s", logs)
+		}
+	})
+	// The exporter itself writes first_seen after last_seen when the wall
+	// clock steps back between two sightings: that is kept as it is.
+	t.Run("first_seen after last_seen", func(t *testing.T) {
+		kept, _, logs := loadState(t, unit("c.service", `"tcp  81":`+portJSON("tcp", "", 81, stamp, stateNow.Add(-2*time.Hour).Format(time.RFC3339))))
+		if kept["c.service/tcp  81"] == nil || logs != "" {
+			t.Errorf("kept %v, logged %s", kept, logs)
+		}
+	})
+	// Several bad entries: still one warning, with the first reason.
+	t.Run("one warning per load", func(t *testing.T) {
+		_, _, logs := loadState(t, `"a.service":null,"b":null,`+unit("c.service", `"tcp  0":`+p("tcp", "", 0)))
+		if strings.Count(logs, "level=warn") != 1 || !strings.Contains(logs, "dropped_units=2 dropped_ports=1") || !strings.Contains(logs, `first="unit \"a.service\" is null"`) {
+			t.Errorf("want one warning, dropped_units=2 dropped_ports=1, first a.service: %s", logs)
+		}
+	})
+}
+
+// Whatever the state holds, a scrape's observe must not panic: a panic
+// there takes every check's series with it.
+func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
+	d := newDiscovery(DiscoveryOptions{})
+	d.st.Units["a.service"] = nil
+	d.st.Units["b.service"] = &learnedUnit{}
+	d.st.Units["c.service"] = &learnedUnit{Ports: map[string]*learnedPort{"tcp  80": nil}}
+	scene := discoveryScene{
+		units:     map[string]Unit{"b.service": {LoadState: "loaded"}, "c.service": {LoadState: "loaded"}, "b.socket": {LoadState: "loaded", Listen: []ListenSpec{{"Stream", "81"}}}},
+		listeners: []Listener{},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("observe panicked: %v", r)
+		}
+	}()
+	got := learnedChecks(d, config.Default(), scene)
+	if len(got) != 1 || got[0].Name != "b.service" || len(got[0].Ports) != 1 || got[0].Ports[0].Port != 81 {
+		t.Fatalf("learned %+v", got)
+	}
+	// With no readings observe only lists what it holds.
+	d.st.Units["d.service"] = nil
+	d.st.Units["b.service"].Ports["tcp  82"] = nil
+	d.observe(config.Default(), readings{}, nil, nil)
+}
+
+// A state file larger than the cap is refused before it is parsed: the
+// exporter starts afresh. One of exactly the cap is read.
+func TestDiscoveryStateFileTooLarge(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "learned.json")
+	body := `{"version":1,"units":{"good.service":{"last_loaded":"` + stamp + `","ports":{"tcp  80":` + portJSON("tcp", "", 80, stamp, stamp) + `}}}}`
+	c := &clock{t: stateNow}
+	for _, size := range []int{maxStateFileBytes, maxStateFileBytes + 1} {
+		// Trailing spaces keep the JSON valid: only the size is wrong.
+		if err := os.WriteFile(state, []byte(body+strings.Repeat(" ", size-len(body))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+		tooLarge := size > maxStateFileBytes
+		if loaded := len(d.st.Units) == 1; loaded == tooLarge {
+			t.Errorf("%d bytes: loaded %v", size, d.st.Units)
+		}
+		if warned := strings.Contains(logs.String(), "larger than"); warned != tooLarge {
+			t.Errorf("%d bytes: logged %q", size, logs.String())
+		}
+	}
+}
+
+// A FIFO at the state file's path once blocked load, and New with it, until
+// something wrote to it. It is refused without a wait, as is anything
+// but a regular file.
+func TestDiscoveryStateFileNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "learned.json")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	done := make(chan *discovery, 1)
+	go func() { done <- newDiscovery(DiscoveryOptions{StateFile: fifo, Logger: log.NewLogfmtLogger(&logs)}) }()
+	select {
+	case d := <-done:
+		if len(d.st.Units) != 0 || !strings.Contains(logs.String(), "not a regular file") {
+			t.Errorf("units %v, logged %q", d.st.Units, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		// Open the writing end so the blocked load returns and the test
+		// leaves no goroutine behind.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatal("load blocked on a FIFO")
+	}
+}
+
+// stateFile writes units (the JSON object's members) as a state file.
+func stateFile(t testing.TB, units []string) string {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "learned.json")
+	if err := os.WriteFile(state, []byte(`{"version":1,"units":{`+strings.Join(units, ",")+`}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// A file over the caps keeps the most recently loaded units and, in a unit,
+// the learned ports: the same ones whatever the order of the file.
+func TestDiscoveryStateFileOverTheCaps(t *testing.T) {
+	c := &clock{t: stateNow}
+	ago := func(i int) string { return stateNow.Add(-time.Duration(i) * time.Minute).Format(time.RFC3339) }
+	port := func(i int, learned bool) string {
+		return fmt.Sprintf(`"tcp  %d":{"proto":"tcp","port":%d,"first_seen":%q,"last_seen":%q,"learned":%v}`, i, i, stamp, stamp, learned)
+	}
+	load := func(t *testing.T, units []string) (*discovery, string) {
+		var logs bytes.Buffer
+		d := newDiscovery(DiscoveryOptions{StateFile: stateFile(t, units), Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+		if strings.Count(logs.String(), "level=warn") != 1 {
+			t.Errorf("want one warning: %s", logs.String())
+		}
+		return d, logs.String()
+	}
+
+	t.Run("units", func(t *testing.T) {
+		var units []string
+		for i := range maxStateUnits + 10 {
+			units = append(units, fmt.Sprintf(`"u%d.service":{"last_loaded":%q,"ports":{%s}}`, i, ago(i), port(80, true)))
+		}
+		d, logs := load(t, units)
+		if len(d.st.Units) != maxStateUnits || !strings.Contains(logs, "dropped_units=10 ") {
+			t.Fatalf("%d units kept, logged %s", len(d.st.Units), logs)
+		}
+		for i := range 10 {
+			if d.st.Units[fmt.Sprintf("u%d.service", maxStateUnits+i)] != nil {
+				t.Errorf("u%d.service, one of the least recently loaded, was kept", maxStateUnits+i)
+			}
+		}
+	})
+
+	t.Run("ports of a unit", func(t *testing.T) {
+		var ports []string
+		for i := range maxStateUnitPorts + 5 {
+			// The candidates sort first by key: the cap must not go by key.
+			ports = append(ports, port(1000+i, i >= 5))
+		}
+		d, logs := load(t, []string{fmt.Sprintf(`"big.service":{"last_loaded":%q,"ports":{%s}}`, stamp, strings.Join(ports, ","))})
+		lu := d.st.Units["big.service"]
+		if lu == nil || len(lu.Ports) != maxStateUnitPorts || !strings.Contains(logs, "dropped_ports=5 ") {
+			t.Fatalf("kept %v, logged %s", lu, logs)
+		}
+		for _, lp := range lu.Ports {
+			if !lp.Learned {
+				t.Errorf("a candidate was kept over a learned port: %+v", lp)
+			}
+		}
+	})
+
+	t.Run("ports of every unit", func(t *testing.T) {
+		n := maxStatePorts/maxStateUnitPorts + 3
+		var units []string
+		for u := range n {
+			var ports []string
+			for i := range maxStateUnitPorts {
+				ports = append(ports, port(1000+i, true))
+			}
+			units = append(units, fmt.Sprintf(`"u%d.service":{"last_loaded":%q,"ports":{%s}}`, u, ago(u), strings.Join(ports, ",")))
+		}
+		d, logs := load(t, units)
+		total := 0
+		for _, lu := range d.st.Units {
+			total += len(lu.Ports)
+		}
+		if total != maxStatePorts || len(d.st.Units) != n-3 || !strings.Contains(logs, "dropped_units=3 ") {
+			t.Fatalf("kept %d ports of %d units, logged %s", total, len(d.st.Units), logs)
+		}
+		if d.st.Units[fmt.Sprintf("u%d.service", n-1)] != nil {
+			t.Error("the least recently loaded unit was kept")
+		}
+	})
+}
+
+// At a cap observe learns nothing new, and says so once.
+func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
+	c := &clock{t: stateNow}
+	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
+	// fill gives units n ports each, all loaded and still listening.
+	fill := func(d *discovery, scene discoveryScene, units, ports int) {
+		for u := range units {
+			name := fmt.Sprintf("u%d.service", u)
+			lu := &learnedUnit{LastLoaded: stateNow, Ports: map[string]*learnedPort{}}
+			for i := range ports {
+				lu.Ports[learnedKey("tcp", "", 1000+i)] = &learnedPort{Proto: "tcp", Port: 1000 + i, FirstSeen: stateNow, LastSeen: stateNow, Learned: true}
+			}
+			d.st.Units[name] = lu
+			scene.units[name] = loaded
+		}
+	}
+	// declare is a socket unit declaring port for svc: learned at once.
+	declare := func(scene discoveryScene, svc string, port int) {
+		scene.units[svc] = loaded
+		scene.units[strings.TrimSuffix(svc, ".service")+".socket"] = Unit{LoadState: "loaded", ActiveState: "active", Listen: []ListenSpec{{"Stream", strconv.Itoa(port)}}}
+	}
+	for _, tc := range []struct {
+		name         string
+		units, ports int
+		unit         string // declares a new port
+	}{
+		{"units", maxStateUnits, 1, "new.service"},
+		{"ports of a unit", 1, maxStateUnitPorts, "u0.service"},
+		{"ports of every unit", maxStatePorts / maxStateUnitPorts, maxStateUnitPorts, "new.service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			d := newDiscovery(DiscoveryOptions{Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+			scene := discoveryScene{units: map[string]Unit{}, listeners: []Listener{}}
+			fill(d, scene, tc.units, tc.ports)
+			declare(scene, tc.unit, 9)
+			for range 2 {
+				for _, ch := range learnedChecks(d, config.Default(), scene) {
+					for _, p := range ch.Ports {
+						if p.Port == 9 {
+							t.Fatalf("%s learned port 9 past the cap", ch.Name)
+						}
+					}
+				}
+			}
+			if n := strings.Count(logs.String(), "level=warn"); n != 1 {
+				t.Errorf("want one warning over two scrapes, got %d: %s", n, logs.String())
+			}
+		})
+	}
+}
+
+// stateAtTheCaps is the largest state discovery keeps, as save would write
+// it at its longest: every cap full, 255-byte unit names, the longest IPv6
+// addresses, five-digit ports, timestamps with nanoseconds and a zone. The
+// scene has every unit loaded and every port listening, owned by its unit.
+func stateAtTheCaps(now time.Time) (discoveryState, discoveryScene) {
+	st := discoveryState{Version: discoveryStateVersion, Units: map[string]*learnedUnit{}}
+	scene := discoveryScene{units: map[string]Unit{}}
+	ts := now.Add(-2*time.Hour + 123456789).In(time.FixedZone("", 5*3600+30*60))
+	const addr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+	for u := range maxStateUnits {
+		name := fmt.Sprintf("%04d", u) + strings.Repeat("x", 255-4-len(".service")) + ".service"
+		lu := &learnedUnit{LastLoaded: ts, Ports: map[string]*learnedPort{}}
+		n := maxStatePorts / maxStateUnits
+		if u < maxStatePorts%maxStateUnits {
+			n++
+		}
+		for i := range n {
+			port := 60000 + i
+			lu.Ports[learnedKey("tcp", addr, port)] = &learnedPort{Proto: "tcp", Address: addr, Port: port, FirstSeen: ts, LastSeen: ts, Learned: true}
+			scene.listeners = append(scene.listeners, lst("tcp", addr, uint16(port), true))
+			scene.owners = append(scene.owners, Owner{Unit: name})
+		}
+		st.Units[name] = lu
+		scene.units[name] = Unit{LoadState: "loaded", ActiveState: "active"}
+	}
+	return st, scene
+}
+
+// The exporter must never write a state file it would refuse to read: a
+// state at every cap fits the file's cap, and loads back whole.
+func TestDiscoveryStateAtTheCapsFitsTheFile(t *testing.T) {
+	c := &clock{t: stateNow}
+	st, _ := stateAtTheCaps(stateNow)
+	state := filepath.Join(t.TempDir(), "learned.json")
+	(&discovery{opts: DiscoveryOptions{StateFile: state, Logger: log.NewNopLogger()}, st: st}).save()
+	fi, err := os.Stat(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a state at the caps is %d bytes, the cap %d", fi.Size(), maxStateFileBytes)
+	if fi.Size() > maxStateFileBytes {
+		t.Fatalf("a state at the caps is %d bytes, over the cap of %d", fi.Size(), maxStateFileBytes)
+	}
+	var logs bytes.Buffer
+	d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+	ports := 0
+	for _, lu := range d.st.Units {
+		ports += len(lu.Ports)
+	}
+	if len(d.st.Units) != maxStateUnits || ports != maxStatePorts || logs.Len() != 0 {
+		t.Fatalf("loaded back %d units, %d ports; logged %s", len(d.st.Units), ports, logs.String())
+	}
+}
+
+// BenchmarkDiscoveryAtTheCaps measures a start and the scrapes after it
+// with a state at every cap: load alone; load and the first scrape's
+// observe, which writes the file (its units' last_loaded is refreshed);
+// the observe of every later scrape; and the costliest file load may
+// read, one of as many entries as fit the size cap, every one dropped.
+func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
+	c := &clock{t: stateNow}
+	st, scene := stateAtTheCaps(stateNow)
+	state := filepath.Join(b.TempDir(), "learned.json")
+	opts := DiscoveryOptions{StateFile: state, Now: c.now, ForgetAfter: 24 * time.Hour}
+	(&discovery{opts: DiscoveryOptions{StateFile: state, Logger: log.NewNopLogger()}, st: st}).save()
+	cfg := config.Default()
+	r := scene.readings()
+	triggers := socketTriggers(r.units)
+	b.Run("load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			newDiscovery(opts)
+		}
+	})
+	b.Run("load+first-observe", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			// Two hours on, so every iteration's observe writes the file.
+			c.t = c.t.Add(2 * time.Hour)
+			newDiscovery(opts).observe(cfg, r, scene.owners, triggers)
+		}
+	})
+	b.Run("observe", func(b *testing.B) {
+		d := newDiscovery(opts)
+		d.observe(cfg, r, scene.owners, triggers)
+		b.ReportAllocs()
+		for b.Loop() {
+			if got := d.observe(cfg, r, scene.owners, triggers); len(got) != maxStateUnits {
+				b.Fatalf("%d implicit checks", len(got))
+			}
+		}
+	})
+	b.Run("load-4MiB-of-nulls", func(b *testing.B) {
+		var units []string
+		for i, size := 0, len(`{"version":1,"units":{}}`); ; i++ {
+			u := fmt.Sprintf(`"%d":null`, i)
+			if size += len(u) + 1; size > maxStateFileBytes {
+				break
+			}
+			units = append(units, u)
+		}
+		opts := DiscoveryOptions{StateFile: stateFile(b, units), Now: c.now}
+		b.ReportAllocs()
+		for b.Loop() {
+			if d := newDiscovery(opts); len(d.st.Units) != 0 {
+				b.Fatal("a null was kept")
+			}
+		}
+	})
 }
