@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,7 +90,8 @@ func TestLoad(t *testing.T) {
 	}
 	addr := testenv.FreeLoopbackAddr(t)
 	exporter := exec.Command(bin, "--web.listen-address="+addr, "--config.file="+filepath.Join(dir, "warden.yml"),
-		"--systemd.address="+m.PrivateAddress(), "--web.max-requests="+strconv.Itoa(maxRequests), "--log.level=warn")
+		"--systemd.address="+m.PrivateAddress(), "--web.max-requests="+strconv.Itoa(maxRequests), "--log.level=warn",
+		"--web.write-timeout="+slowReaderWriteTimeout.String())
 	startServer(t, "warden_exporter", exporter, "http://"+addr+"/-/ready")
 	url := "http://" + addr + "/metrics"
 	warm, _ := http.Get(url)
@@ -157,6 +160,127 @@ func TestLoad(t *testing.T) {
 	if len(otherErrs) > 0 {
 		t.Errorf("%d client errors, e.g. %s", len(otherErrs), otherErrs[0])
 	}
+
+	slowReaders(t, m, url, addr, duration, maxRequests)
+}
+
+// slowReaderWriteTimeout is the exporter's --web.write-timeout in TestLoad:
+// shorter than the default 30 s so the non-reading clients cycle several
+// times in a short run.
+const slowReaderWriteTimeout = 5 * time.Second
+
+// slowReaders is TestLoad's second phase (issue #12): 2,000 more units
+// make a 1.3 MiB response; 40 clients (the default --web.max-requests)
+// each send 6 pipelined GET /metrics with a small receive window and never
+// read, so the exporter's writes block once the socket buffers are full;
+// then 10 normal clients scrape. Before, each blocked write held its
+// in-flight slot and every normal scrape got 503 for as long as the
+// non-readers stayed. Now a slot is held only while a response is
+// produced: once the non-readers are blocked in their writes, a normal
+// scrape gets no 503 at all, and each non-reader is cut off after
+// --web.write-timeout.
+func slowReaders(t *testing.T, m *systemdtest.Manager, url, addr string, duration time.Duration, maxRequests int) {
+	const nonReaders, pipelined, scrapers, bulk = 40, 6, 10, 2000
+	m.StartOneshots(t, "bulk", bulk)
+	size := 0
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			size = len(body)
+			if strings.Count(string(body), `warden_unit_state{state="active",unit="bulk-`) == bulk {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the exporter did not pick up the %d bulk units within 60 s", bulk)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var conns []net.Conn
+	for range nonReaders {
+		d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			return serr
+		}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprint(c, strings.Repeat("GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n", pipelined))
+		conns = append(conns, c)
+	}
+	// The first responses are produced (an evaluation takes ~1 s: two
+	// probes time out) and the writes fill the buffers and block.
+	time.Sleep(5 * time.Second)
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var otherErrs []string
+	client := &http.Client{Timeout: 30 * time.Second}
+	stop := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	for range scrapers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				resp, err := client.Get(url)
+				if err != nil {
+					mu.Lock()
+					otherErrs = append(otherErrs, err.Error())
+					mu.Unlock()
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				codes[resp.StatusCode]++
+				mu.Unlock()
+			}
+		}()
+	}
+	// Meanwhile, each non-reader is cut off: draining ends (bounded) with
+	// less than the responses it asked for.
+	var cut atomic.Int64
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(duration + 30*time.Second))
+			time.Sleep(slowReaderWriteTimeout + 2*time.Second) // still not reading
+			n, err := io.Copy(io.Discard, c)
+			if !isTimeoutErr(err) && n < int64(pipelined*size) {
+				cut.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("\nslow readers: %d clients x %d pipelined requests that never read (response %.1f MiB, --web.write-timeout=%v) beside %d scrapers for %v\n",
+		nonReaders, pipelined, float64(size)/(1<<20), slowReaderWriteTimeout, scrapers, duration)
+	fmt.Printf("normal scrapes served %d, 503 %d, other errors %d; non-readers cut off %d of %d\n", codes[200], codes[503], len(otherErrs), cut.Load(), nonReaders)
+	fmt.Printf("SUMMARY|load: %d non-readers beside %d scrapers: scrapes served, 503|%d, %d|-|-|no 503\n", nonReaders, scrapers, codes[200], codes[503])
+	if codes[200] == 0 || codes[503] > 0 {
+		t.Errorf("the normal scrapers got %d 503s and %d 200s beside %d clients blocked in their writes", codes[503], codes[200], nonReaders)
+	}
+	for code, n := range codes {
+		if code != 200 && code != 503 {
+			t.Errorf("%d normal scrapes with status %d", n, code)
+		}
+	}
+	if len(otherErrs) > 0 {
+		t.Errorf("%d normal scrapes failed, e.g. %s", len(otherErrs), otherErrs[0])
+	}
+	if cut.Load() < nonReaders {
+		t.Errorf("%d of %d non-reading clients were not cut off", nonReaders-cut.Load(), nonReaders)
+	}
+}
+
+func isTimeoutErr(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }
 
 func pick(m map[int]int, keys ...int) map[int]int {
