@@ -27,7 +27,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +36,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // newHandlerServer serves newHandler over a real loopback listener, with
@@ -90,23 +90,6 @@ func (r bigReading) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// dialSmallWindow connects with a tiny receive buffer, so a response the
-// client does not read blocks the server's write early.
-func dialSmallWindow(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // Clients that ask for /metrics and never read must not hold the
 // --web.max-requests slots: the slot is freed once the response is ready,
 // and a client that does not take it within --web.write-timeout loses its
@@ -118,7 +101,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	askAndNeverRead := func(t *testing.T, srv *httptest.Server, reg *prometheus.Registry, n int) []net.Conn {
 		var conns []net.Conn
 		for range n {
-			c := dialSmallWindow(t, srv.Listener.Addr().String())
+			c := testenv.DialNonReader(t, srv.Listener.Addr().String())
 			fmt.Fprint(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
 			conns = append(conns, c)
 		}

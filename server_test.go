@@ -36,7 +36,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
@@ -212,23 +211,7 @@ func newTestServer(t *testing.T, maxRequests int, src collector.Source) *httptes
 
 func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.Source) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
-	logger := log.NewNopLogger()
-	reg := prometheus.NewRegistry()
-	rl := newReloader("", logger, reg)
-	if err := rl.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := collector.New(collector.Options{Logger: logger, Config: rl.Config}, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := newHandler(serverOptions{telemetryPath: "/metrics", maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond, defaultTimeout: 9500 * time.Millisecond}, exp, reg, rl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv, reg
+	return newHandlerServer(t, serverOptions{maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond}, nil, src)
 }
 
 func TestMaxRequestsInFlight(t *testing.T) {

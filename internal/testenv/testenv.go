@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -68,4 +69,27 @@ func FreePort(t testing.TB) int {
 	_, p, _ := net.SplitHostPort(FreeLoopbackAddr(t))
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// DialNonReader connects to addr (loopback) with a 4 KiB receive buffer:
+// a client that asks and never reads makes the server's write block as
+// soon as the response outgrows the socket buffers. The connection is
+// closed when the test ends.
+func DialNonReader(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dialing %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
