@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -180,25 +179,14 @@ func Default() *Config {
 	return &Config{Discovery: Discovery{Enabled: true}}
 }
 
-// Load reads, parses and validates the file at path.
+// Load reads, parses and validates the file at path, which must be a
+// regular file (or a symlink to one) of at most MaxFileSize bytes.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := readRegularFile(path, MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRead, err)
+		return nil, withFile(err, path)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrRead, path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, &FieldError{File: path, Kind: ErrTooLarge, Msg: fmt.Sprintf("file is larger than the %d byte limit", MaxFileSize)}
-	}
-	cfg, err := Parse(data, path)
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return Parse(data, path)
 }
 
 // Parse parses and validates a config document. file names it in errors, and

@@ -29,6 +29,9 @@ var (
 	ErrInvalid      = errors.New("invalid value")
 	ErrTooLarge     = errors.New("too large")
 	ErrRead         = errors.New("cannot read config file")
+	// ErrNotRegular is a read error: the path names a FIFO, a device, a
+	// socket or a directory, which a config must never be read from.
+	ErrNotRegular = fmt.Errorf("%w: not a regular file", ErrRead)
 )
 
 // FieldError is one problem in a config file, located by file, line and the
@@ -39,6 +42,9 @@ type FieldError struct {
 	Field string // "" for problems with the document as a whole
 	Msg   string
 	Kind  error // one of the Err* values above
+	// Err is the system's error behind a read error (for errors.Is with
+	// os.ErrNotExist, fs.ErrPermission), or nil.
+	Err error
 }
 
 func (e *FieldError) Error() string {
@@ -56,24 +62,29 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
-func (e *FieldError) Unwrap() error { return e.Kind }
+// Unwrap makes errors.Is see the kind and, for read errors, the cause.
+func (e *FieldError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{e.Kind, e.Err}
+	}
+	return []error{e.Kind}
+}
 
 func fieldErrorf(field string, line int, kind error, format string, args ...any) *FieldError {
 	return &FieldError{Line: line, Field: field, Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
-// withFile stamps the file name on every FieldError inside err.
+// withFile stamps the file name on every FieldError inside err: err is one
+// FieldError or an errors.Join of them. (A FieldError unwraps to a list
+// too, its kind and cause, so it is matched first.)
 func withFile(err error, file string) error {
-	var list interface{ Unwrap() []error }
-	if errors.As(err, &list) {
-		for _, e := range list.Unwrap() {
-			withFile(e, file)
+	switch e := err.(type) {
+	case *FieldError:
+		e.File = file
+	case interface{ Unwrap() []error }:
+		for _, x := range e.Unwrap() {
+			withFile(x, file)
 		}
-		return err
-	}
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		fe.File = file
 	}
 	return err
 }

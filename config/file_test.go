@@ -1,0 +1,105 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// loadBounded runs Load in a goroutine and fails the test, rather than
+// hanging it, if Load does not return within a generous bound. A Load that
+// blocks in open(2) on a FIFO is released by opening the FIFO for writing,
+// so the goroutine does not outlive the test.
+func loadBounded(t *testing.T, path string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Load(path)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		<-done
+		t.Fatalf("Load(%s) did not return within 10s", path)
+		return nil
+	}
+}
+
+// A config file replaced by a FIFO (or a symlink to one) is refused at once
+// with an error that names the file, instead of blocking in open(2) until
+// a writer appears: forever, taking the start-up, a SIGHUP reload or
+// --config.check with it.
+func TestLoadRefusesAFIFOWithoutBlocking(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "warden.yml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.yml")
+	if err := os.Symlink(fifo, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, link} {
+		err := loadBounded(t, path)
+		want := path + ": is a named pipe (FIFO), not a regular file"
+		if err == nil || err.Error() != want {
+			t.Errorf("got %v, want %s", err, want)
+		}
+		if !errors.Is(err, ErrNotRegular) || !errors.Is(err, ErrRead) {
+			t.Errorf("%v: want errors.Is ErrNotRegular and ErrRead", err)
+		}
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.File != path {
+			t.Errorf("want a FieldError naming %s, got %#v", path, fe)
+		}
+	}
+}
+
+// Other files that are not regular are refused the same way; a symlink to a
+// regular file still loads.
+func TestLoadRegularFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	err := loadBounded(t, dir)
+	if !errors.Is(err, ErrNotRegular) || err.Error() != dir+": is a directory, not a regular file" {
+		t.Errorf("directory: got %v", err)
+	}
+
+	good := filepath.Join(dir, "good.yml")
+	if err := os.WriteFile(good, []byte("discovery: {enabled: true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.yml")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadBounded(t, link); err != nil {
+		t.Errorf("a symlink to a regular file must load: %v", err)
+	}
+
+	err = loadBounded(t, filepath.Join(dir, "missing.yml"))
+	if !errors.Is(err, ErrRead) || !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), filepath.Join(dir, "missing.yml")+": ") {
+		t.Errorf("missing file: got %v", err)
+	}
+}
