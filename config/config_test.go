@@ -474,3 +474,37 @@ func TestDefault(t *testing.T) {
 		t.Fatalf("default must be a valid file too: %v\n%s", err, out)
 	}
 }
+
+// Summary names the file, line, field and kind of each error and never the
+// message, which quotes the file's text; nor the key of an unknown field.
+func TestSummary(t *testing.T) {
+	const secret = "hunter2"
+	for _, tc := range []struct{ doc, want string }{
+		{"checks:\n  - name: a\n    ports: [{port: 0}]\n  - name: a\n    unit: " + secret + "\n",
+			"c.yml:3: checks[0].ports[0].port: out of range\n" +
+				"c.yml:4: checks[1].name: duplicate\n" +
+				"c.yml:5: checks[1].unit: invalid value"},
+		{secret + ": x\n", "c.yml:1: unknown field"},
+		{"checks:\n  - name: a\n    " + secret + ": x\n", "c.yml:3: checks[0]: unknown field"},
+		{"checks:\n  - name: '" + secret + "\n", "c.yml:2: invalid YAML"},
+		{"", "c.yml: missing required field"},
+	} {
+		_, err := Parse([]byte(tc.doc), "c.yml")
+		if got := Summary(err); got != tc.want {
+			t.Errorf("%q:\n got: %s\nwant: %s", tc.doc, got, tc.want)
+		}
+	}
+
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yml")
+	_, err := Load(missing)
+	if got, want := Summary(err), missing+": cannot read config file: no such file or directory"; got != want {
+		t.Errorf("missing file:\n got: %s\nwant: %s", got, want)
+	}
+	if got, want := Summary(loadBounded(t, dir)), dir+": cannot read config file: not a regular file"; got != want {
+		t.Errorf("directory:\n got: %s\nwant: %s", got, want)
+	}
+	if got := Summary(errors.New("x " + secret)); got != "invalid configuration" {
+		t.Errorf("an error that is not a FieldError: %s", got)
+	}
+}

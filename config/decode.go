@@ -156,7 +156,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 		}
 		index, ok := fields[key]
 		if !ok {
-			return fieldErrorf(fieldPath, keyNode.Line, ErrUnknownField, "unknown field; valid fields here are: %s", strings.Join(sortedKeys(fields), ", "))
+			fe := fieldErrorf(fieldPath, keyNode.Line, ErrUnknownField, "unknown field; valid fields here are: %s", strings.Join(sortedKeys(fields), ", "))
+			fe.keyParent = &path
+			return fe
 		}
 		if first, dup := seen[key]; dup {
 			return fieldErrorf(fieldPath, keyNode.Line, ErrDuplicate, "set twice (first at line %d)", first)

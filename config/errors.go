@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 )
 
 // Kinds of configuration error, for errors.Is.
@@ -45,6 +46,10 @@ type FieldError struct {
 	// Err is the system's error behind a read error (for errors.Is with
 	// os.ErrNotExist, fs.ErrPermission), or nil.
 	Err error
+
+	// keyParent is set when Field ends in a key as the file spells it (an
+	// unknown field): Summary shows this parent path instead.
+	keyParent *string
 }
 
 func (e *FieldError) Error() string {
@@ -87,4 +92,63 @@ func withFile(err error, file string) error {
 		}
 	}
 	return err
+}
+
+// Summary renders err for whoever may call /-/reload: each FieldError as
+// "file:line: field: kind" ("warden.yml:7: checks[1].ports[0].port: out
+// of range"). It never shows a message, because messages quote the file
+// (YAML's own errors and ours name the offending text), and the config
+// path may be, or link to, a file the caller must not read. For the same
+// reason an unknown key is left out of the field, which is then its
+// mapping's. A read error keeps its system reason ("no such file or
+// directory"), which is about the path, not the content. The full error
+// is for the log.
+func Summary(err error) string {
+	var lines []string
+	var walk func(error)
+	walk = func(err error) {
+		if fe, ok := err.(*FieldError); ok {
+			lines = append(lines, fe.summary())
+			return
+		}
+		if list, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range list.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if err != nil {
+			lines = append(lines, "invalid configuration")
+		}
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
+}
+
+func (e *FieldError) summary() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	field := e.Field
+	if e.keyParent != nil {
+		field = *e.keyParent
+	}
+	if field != "" {
+		b.WriteString(field)
+		b.WriteString(": ")
+	}
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+	} else {
+		b.WriteString("invalid configuration")
+	}
+	var errno syscall.Errno
+	if errors.As(e.Err, &errno) {
+		b.WriteString(": ")
+		b.WriteString(errno.Error())
+	}
+	return b.String()
 }
