@@ -190,15 +190,18 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse parses and validates a config document. file names it in errors, and
-// relative paths inside it are resolved against file's directory.
+// relative paths inside it are resolved against file's directory. The error
+// lists every problem found, in line order (at most maxErrors of them and a
+// count of the rest); a YAML syntax error or a resource limit stops at once.
 func Parse(data []byte, file string) (*Config, error) {
-	cfg, lines, err := decodeDocument(data)
+	cfg, d, err := decodeDocument(data)
 	if err != nil {
 		return nil, withFile(err, file)
 	}
 	cfg.Source = file
 	cfg.applyDefaults(filepath.Dir(file))
-	if err := cfg.validate(lines); err != nil {
+	cfg.validate(d)
+	if err := d.errs.err(); err != nil {
 		return nil, withFile(err, file)
 	}
 	return cfg, nil
@@ -206,7 +209,9 @@ func Parse(data []byte, file string) (*Config, error) {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func decodeDocument(data []byte) (*Config, map[string]int, error) {
+// decodeDocument parses data into a Config. Decoding errors are in the
+// decoder's list; the error returned is one that stopped the decoding.
+func decodeDocument(data []byte) (*Config, *decoder, error) {
 	if bytes.IndexByte(data, 0) >= 0 {
 		line := bytes.Count(data[:bytes.IndexByte(data, 0)], []byte("\n")) + 1
 		return nil, nil, fieldErrorf("", line, ErrSyntax, "the file contains a NUL byte (is it binary?)")
@@ -225,12 +230,12 @@ func decodeDocument(data []byte) (*Config, map[string]int, error) {
 	} else if !errors.Is(err, io.EOF) {
 		return nil, nil, syntaxError(err)
 	}
-	d := &decoder{lines: map[string]int{}}
+	d := &decoder{lines: map[string]int{}, broken: map[string]bool{}}
 	cfg := &Config{}
 	if err := d.decode(&root, reflect.ValueOf(cfg).Elem(), "", 0); err != nil {
 		return nil, nil, err
 	}
-	return cfg, d.lines, nil
+	return cfg, d, nil
 }
 
 func syntaxError(err error) error {

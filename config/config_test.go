@@ -15,6 +15,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -332,6 +333,68 @@ func TestParseReportsEveryErrorInLineOrder(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Line != 3 {
 		t.Errorf("errors.As FieldError: got %+v", fe)
+	}
+}
+
+// Decoding goes on past a wrong key or value: every problem of the file is
+// reported at once, in line order, decoding and validation alike. A check
+// that did not decode is not validated (its zero values would be reported
+// as problems of their own).
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	doc := "checks:\n" +
+		"  - name: a\n" +
+		"    prots: []\n" + // 3: unknown field
+		"    ports:\n" +
+		"      - port: https\n" + // 5: not an integer
+		"  - name: b\n" +
+		"    unit: b.service\n" +
+		"    unit: c.service\n" + // 8: set twice
+		"  - name: c\n" +
+		"    ports: [{port: 70000}]\n" + // 10: out of range (validation)
+		"  - name: d\n" +
+		"    probes:\n" +
+		"      - {target: 127.0.0.1:1, timeout: soon}\n" // 13: not a duration
+	_, err := Parse([]byte(doc), "c.yml")
+	want := "c.yml:3: checks[0].prots: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit\n" +
+		"c.yml:5: checks[0].ports[0].port: \"https\" is not an integer\n" +
+		"c.yml:8: checks[1].unit: set twice (first at line 7)\n" +
+		"c.yml:10: checks[2].ports[0].port: 70000 is out of range 1-65535\n" +
+		"c.yml:13: checks[3].probes[0].timeout: not a valid duration string: \"soon\""
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+	for _, kind := range []error{ErrUnknownField, ErrInvalid, ErrDuplicate, ErrOutOfRange} {
+		if !errors.Is(err, kind) {
+			t.Errorf("errors.Is(%v) is false", kind)
+		}
+	}
+}
+
+// A file full of mistakes gets the first 20, in line order, and a count of
+// the rest: the output (and what is kept while counting) stays bounded.
+func TestParseCapsTheErrorsItReports(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("checks:\n  - name: a\n    unit: a.service\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "    x%d: 1\n", i)
+	}
+	b.WriteString("  - name: b\n    ports: [")
+	for i := range 30 {
+		fmt.Fprintf(&b, "{port: %d}, ", 70000+i)
+	}
+	b.WriteString("]\n")
+	_, err := Parse([]byte(b.String()), "c.yml")
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 21 || lines[0] != "c.yml:4: checks[0].x0: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit" ||
+		lines[19] != "c.yml:23: checks[0].x19: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit" ||
+		lines[20] != "c.yml: and 40 more errors" {
+		t.Errorf("got %d lines:\n%v", len(lines), err)
+	}
+	if got := strings.Split(Summary(err), "\n"); len(got) != 21 || got[20] != "c.yml: and 40 more errors" {
+		t.Errorf("summary:\n%s", Summary(err))
 	}
 }
 

@@ -16,6 +16,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"syscall"
 )
@@ -30,6 +32,8 @@ var (
 	ErrInvalid      = errors.New("invalid value")
 	ErrTooLarge     = errors.New("too large")
 	ErrRead         = errors.New("cannot read config file")
+	// ErrTooMany is the last line of a list cut at its first errors.
+	ErrTooMany = errors.New("more errors")
 	// ErrNotRegular is a read error: the path names a FIFO, a device, a
 	// socket or a directory, which a config must never be read from.
 	ErrNotRegular = fmt.Errorf("%w: not a regular file", ErrRead)
@@ -94,6 +98,48 @@ func withFile(err error, file string) error {
 	return err
 }
 
+// errorList keeps the first maxErrors errors by line and counts the rest,
+// so that what a file full of mistakes costs stays bounded.
+type errorList struct {
+	errs []*FieldError // sorted by line, stable
+	more int
+}
+
+// keeps reports whether an error at line would be kept by add.
+func (l *errorList) keeps(line int) bool {
+	return len(l.errs) < maxErrors || line < l.errs[maxErrors-1].Line
+}
+
+func (l *errorList) add(fe *FieldError) {
+	// After the first errors of equal line: same-line errors keep the order
+	// they were found in.
+	i := sort.Search(len(l.errs), func(i int) bool { return l.errs[i].Line > fe.Line })
+	if len(l.errs) == maxErrors {
+		l.more++
+		if i == maxErrors {
+			return
+		}
+		l.errs = l.errs[:maxErrors-1]
+	}
+	l.errs = slices.Insert(l.errs, i, fe)
+}
+
+// err joins the errors kept, in line order, with a last line counting those
+// left out; nil if there were none.
+func (l *errorList) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	list := make([]error, 0, len(l.errs)+1)
+	for _, fe := range l.errs {
+		list = append(list, fe)
+	}
+	if l.more > 0 {
+		list = append(list, &FieldError{Kind: ErrTooMany, Msg: fmt.Sprintf("and %d more errors", l.more)})
+	}
+	return errors.Join(list...)
+}
+
 // Summary renders err for whoever may call /-/reload: each FieldError as
 // "file:line: field: kind" ("warden.yml:7: checks[1].ports[0].port: out
 // of range"). It never shows a message, because messages quote the file
@@ -140,9 +186,12 @@ func (e *FieldError) summary() string {
 		b.WriteString(field)
 		b.WriteString(": ")
 	}
-	if e.Kind != nil {
+	switch {
+	case e.Kind == ErrTooMany:
+		b.WriteString(e.Msg) // a count, ours
+	case e.Kind != nil:
 		b.WriteString(e.Kind.Error())
-	} else {
+	default:
 		b.WriteString("invalid configuration")
 	}
 	var errno syscall.Errno

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -43,14 +42,14 @@ var unitSuffixes = []string{
 }
 
 // validator collects every problem in a config so an operator can fix them
-// all in one go instead of one per run.
+// all in one go instead of one per run. It adds them to the decoder's list.
 type validator struct {
 	lines map[string]int
-	errs  []error
+	errs  *errorList
 }
 
 func (v *validator) addf(path string, kind error, format string, args ...any) {
-	v.errs = append(v.errs, fieldErrorf(path, v.line(path), kind, format, args...))
+	v.errs.add(fieldErrorf(path, v.line(path), kind, format, args...))
 }
 
 // line finds the line of path, or of its nearest ancestor that has one
@@ -69,20 +68,26 @@ func (v *validator) line(path string) int {
 	return 0
 }
 
-func (c *Config) validate(lines map[string]int) error {
-	v := &validator{lines: lines}
-	if len(c.Checks) == 0 && !c.Discovery.Enabled {
+// validate adds the config's problems to those decoding found. What did not
+// decode is not validated: a wrong key or value leaves a zero value, which
+// would be reported as a problem of its own ("a port number is required").
+func (c *Config) validate(d *decoder) {
+	v := &validator{lines: d.lines, errs: &d.errs}
+	decoded := len(d.broken) == 0
+	if len(c.Checks) == 0 && !c.Discovery.Enabled && decoded {
 		v.addf("discovery.enabled", ErrMissing, "no checks are defined and discovery is disabled: the exporter would watch nothing")
 	}
 	if len(c.Checks) > MaxChecks {
 		v.addf("checks", ErrTooLarge, "%d checks exceed the limit of %d", len(c.Checks), MaxChecks)
-		return errors.Join(v.errs...)
+		return
 	}
 	names := map[string]string{}
 	for i := range c.Checks {
 		path := fmt.Sprintf("checks[%d]", i)
 		ch := &c.Checks[i]
-		v.check(ch, path)
+		if !d.broken[path] {
+			v.check(ch, path)
+		}
 		if ch.Name != "" {
 			if first, dup := names[ch.Name]; dup {
 				v.addf(path+".name", ErrDuplicate, "check name %q is already used by %s", ch.Name, first)
@@ -92,23 +97,20 @@ func (c *Config) validate(lines map[string]int) error {
 		}
 	}
 	for i := range c.Checks {
+		if d.broken[fmt.Sprintf("checks[%d]", i)] {
+			continue
+		}
 		for j, dep := range c.Checks[i].DependsOn {
 			dp := fmt.Sprintf("checks[%d].depends_on[%d]", i, j)
 			switch {
 			case dep == c.Checks[i].Name:
 				v.addf(dp, ErrInvalid, "a check cannot depend on itself")
-			case names[dep] == "":
+			case names[dep] == "" && decoded:
+				// (A check that did not decode may be the one named.)
 				v.addf(dp, ErrInvalid, "no check is named %q", dep)
 			}
 		}
 	}
-	sort.SliceStable(v.errs, func(i, j int) bool {
-		var a, b *FieldError
-		errors.As(v.errs[i], &a)
-		errors.As(v.errs[j], &b)
-		return a.Line < b.Line
-	})
-	return errors.Join(v.errs...)
 }
 
 func (v *validator) check(ch *Check, path string) {
