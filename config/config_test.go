@@ -415,7 +415,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("want ErrTooLarge, got %v", err)
 	}
-	if !strings.Contains(err.Error(), "document expands to more than 1000000 nodes") {
+	if !strings.Contains(err.Error(), "document expands to more than "+strconv.Itoa(maxNodes)+" nodes") {
 		t.Errorf("message: %v", err)
 	}
 }
@@ -451,6 +451,47 @@ func TestHostileConfigs(t *testing.T) {
 	}
 }
 
+// What expect patterns cost compiled is bounded per pattern and for all
+// the distinct patterns of a file, before compiling: a pattern's length says
+// little (4 KiB of `\pL{1000}` compiled to ~25 MB). An identical pattern is
+// compiled once, however often it is written or aliased.
+func TestRegexpCostIsBounded(t *testing.T) {
+	steps := func(patterns ...string) string {
+		var b strings.Builder
+		b.WriteString("checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n")
+		for _, p := range patterns {
+			fmt.Fprintf(&b, "          - expect: '%s'\n", p)
+		}
+		return b.String()
+	}
+	_, err := Parse([]byte(steps(strings.Repeat(`[a-z]{1000}`, 4))), "c.yml")
+	if want := "c.yml:6: checks[0].probes[0].query_response[0].expect: regular expression compiles to about 314 KiB, the limit is 256 KiB"; !errors.Is(err, ErrInvalid) || err == nil || err.Error() != want {
+		t.Errorf("one pattern too costly: got %v, want %s", err, want)
+	}
+
+	var distinct []string
+	for i := range 20 {
+		distinct = append(distinct, fmt.Sprintf(`[a-z]{1000}[a-z]{1000}x%d`, i))
+	}
+	_, err = Parse([]byte(steps(distinct...)), "c.yml")
+	if want := "c.yml:19: checks[0].probes[0].query_response[13].expect: the file's expect patterns compile to more than 2 MiB in all (identical patterns are compiled once)"; !errors.Is(err, ErrTooLarge) || err == nil || !strings.HasPrefix(err.Error(), want+"\n") {
+		t.Errorf("too many costly patterns: got %v, want it to start with %s", err, want)
+	}
+
+	same := make([]string, 200)
+	for i := range same {
+		same[i] = distinct[0]
+	}
+	cfg, err := Parse([]byte(steps(same...)+"  - name: b\n    probes:\n      - target: 127.0.0.1:2\n        query_response: [{expect: '"+distinct[0]+"'}]\n"), "c.yml")
+	if err != nil {
+		t.Fatalf("the same pattern 201 times: %v", err)
+	}
+	first := cfg.Checks[0].Probes[0].QueryResponse[0].Expect.Regexp
+	if cfg.Checks[0].Probes[0].QueryResponse[199].Expect.Regexp != first || cfg.Checks[1].Probes[0].QueryResponse[0].Expect.Regexp != first {
+		t.Error("identical patterns must share one compiled regexp")
+	}
+}
+
 func TestTooManyChecks(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("checks:\n")
@@ -458,7 +499,7 @@ func TestTooManyChecks(t *testing.T) {
 		b.WriteString("  - {name: c" + strconv.Itoa(i) + ", ports: [{port: 1}]}\n")
 	}
 	_, err := Parse([]byte(b.String()), "c.yml")
-	want := "c.yml:1: checks: 10001 checks exceed the limit of 10000"
+	want := fmt.Sprintf("c.yml:1: checks: %d checks exceed the limit of %d", MaxChecks+1, MaxChecks)
 	if !errors.Is(err, ErrTooLarge) || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}

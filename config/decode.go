@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,9 +26,12 @@ import (
 )
 
 // maxNodes bounds the work one document may cause. Aliases let a small file
-// expand exponentially ("billion laughs"); counting every node we visit,
-// including through aliases, keeps a hostile file cheap to reject.
-const maxNodes = 1_000_000
+// expand exponentially ("billion laughs"), and what the decoder builds for
+// every node it visits (a field, its path and line) costs memory: counting
+// every node we visit, including through aliases, keeps a hostile file
+// cheap to reject. A file within MaxFileSize without aliases visits at most
+// ~65,000 (one per two bytes).
+const maxNodes = 100_000
 
 // maxDepth bounds nesting. The schema is at most a handful of levels deep, so
 // anything deeper is a mistake (or an attack on the stack).
@@ -52,6 +56,11 @@ type decoder struct {
 	lines map[string]int // field path -> line of its key (or sequence item)
 	nodes int
 	errs  errorList
+	// regexps are the expect patterns compiled so far, by source: an
+	// identical pattern (written twice, or reached through an alias) is
+	// compiled once, and only distinct ones count against the budget.
+	regexps    map[string]*regexp.Regexp
+	regexpCost int64
 	// broken holds what did not decode: the "checks[i]" whose subtree
 	// had an error, or the whole path of an error outside any check.
 	// Validation skips them: their zero values are no problems of their own.
@@ -104,6 +113,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		return nil
 	}
 
+	if v.Type() == regexpType {
+		d.decodeRegexp(n, v.Addr().Interface().(*Regexp), path)
+		return nil
+	}
 	// Types that know how to read themselves (durations, TLS versions, secrets).
 	if v.CanAddr() {
 		p := v.Addr().Interface()
@@ -218,6 +231,32 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 		}
 	}
 	return nil
+}
+
+var regexpType = reflect.TypeFor[Regexp]()
+
+// decodeRegexp compiles an expect pattern, within the limits of one
+// pattern and of all the distinct patterns of the file.
+func (d *decoder) decodeRegexp(n *yaml.Node, r *Regexp, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.failf(path, n.Line, ErrInvalid, "a regular expression must be a string, got %s", nodeKind{n})
+		return
+	}
+	if re, ok := d.regexps[n.Value]; ok {
+		r.Regexp = re
+		return
+	}
+	re, cost, err := compileRegexp(n.Value)
+	switch {
+	case err != nil:
+		d.failf(path, n.Line, ErrInvalid, "%v", err)
+	case d.regexpCost+cost > maxRegexpBudget:
+		d.failf(path, n.Line, ErrTooLarge, "the file's expect patterns compile to more than %s in all (identical patterns are compiled once)", byteSize(maxRegexpBudget))
+	default:
+		d.regexpCost += cost
+		d.regexps[n.Value] = re
+		r.Regexp = re
+	}
 }
 
 // yamlFields maps the yaml key of each exported field to its index.

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,5 +102,67 @@ func TestLoadRegularFilesOnly(t *testing.T) {
 	err = loadBounded(t, filepath.Join(dir, "missing.yml"))
 	if !errors.Is(err, ErrRead) || !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), filepath.Join(dir, "missing.yml")+": ") {
 		t.Errorf("missing file: got %v", err)
+	}
+}
+
+// readChars is what this process has read so far, in bytes (rchar in
+// /proc/self/io).
+func readChars(t *testing.T) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("cannot count this process's reads: %v", err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("no rchar in /proc/self/io")
+	return 0
+}
+
+// A file over the limit is refused with ErrTooLarge naming the limit, and
+// without reading more than one byte past it: a sparse 1 GiB file costs no
+// memory. A file of exactly the limit loads.
+func TestLoadRefusesALargeFileWithoutReadingIt(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yml")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	before := readChars(t)
+	_, err = Load(big)
+	read := readChars(t) - before
+	if want := big + ": the file is larger than the limit of 128 KiB"; !errors.Is(err, ErrTooLarge) || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+	if read > MaxFileSize+1 {
+		t.Errorf("Load read %d bytes of a file over the limit, want at most %d", read, MaxFileSize+1)
+	}
+
+	doc := "discovery: {enabled: true}\n#"
+	exact := doc + strings.Repeat("x", MaxFileSize-len(doc)-1) + "\n"
+	for _, tc := range []struct {
+		content string
+		ok      bool
+	}{{exact, true}, {exact + "\n", false}} {
+		path := filepath.Join(dir, "c.yml")
+		if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("a file of %d bytes: got %v", len(tc.content), err)
+		}
 	}
 }
