@@ -602,10 +602,10 @@ func TestSummary(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.yml")
 	_, err := Load(missing)
-	if got, want := Summary(err), missing+": cannot read config file: no such file or directory"; got != want {
+	if got, want := Summary(err), missing+": cannot read file: no such file or directory"; got != want {
 		t.Errorf("missing file:\n got: %s\nwant: %s", got, want)
 	}
-	if got, want := Summary(loadBounded(t, dir)), dir+": cannot read config file: not a regular file"; got != want {
+	if got, want := Summary(loadBounded(t, dir)), dir+": cannot read file: not a regular file"; got != want {
 		t.Errorf("directory:\n got: %s\nwant: %s", got, want)
 	}
 	if got := Summary(errors.New("x " + secret)); got != "invalid configuration" {

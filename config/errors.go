@@ -31,7 +31,7 @@ var (
 	ErrOutOfRange   = errors.New("out of range")
 	ErrInvalid      = errors.New("invalid value")
 	ErrTooLarge     = errors.New("too large")
-	ErrRead         = errors.New("cannot read config file")
+	ErrRead         = errors.New("cannot read file")
 	// ErrTooMany is the last line of a list cut at its first errors.
 	ErrTooMany = errors.New("more errors")
 	// ErrNotRegular is a read error: the path names a FIFO, a device, a

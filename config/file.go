@@ -23,8 +23,9 @@ import (
 )
 
 // readRegularFile reads the regular file at path, at most limit bytes. Its
-// errors are FieldErrors without a file, line or field: the caller knows
-// which file the path came from and stamps that.
+// errors are FieldErrors without a file, line or field, whose message
+// reads after the path ("is a directory, not a regular file"): the caller
+// knows which file the path came from and stamps that.
 //
 // The open is non-blocking: opening a FIFO for reading otherwise waits for a
 // writer, forever if none comes, and the start-up, the SIGHUP reload or the
@@ -38,12 +39,12 @@ import (
 func readRegularFile(path string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return nil, &FieldError{Kind: ErrRead, Msg: "cannot open it: " + causeText(err), Err: err}
+		return nil, &FieldError{Kind: ErrRead, Msg: "cannot be opened: " + causeText(err), Err: err}
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, &FieldError{Kind: ErrRead, Msg: "cannot stat it: " + causeText(err), Err: err}
+		return nil, &FieldError{Kind: ErrRead, Msg: "cannot be examined: " + causeText(err), Err: err}
 	}
 	if !st.Mode().IsRegular() {
 		return nil, &FieldError{Kind: ErrNotRegular, Msg: fmt.Sprintf("is %s, not a regular file", fileType(st.Mode()))}
@@ -55,7 +56,7 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	// limit tells, without reading the rest.
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, &FieldError{Kind: ErrRead, Msg: "cannot read it: " + causeText(err), Err: err}
+		return nil, &FieldError{Kind: ErrRead, Msg: "cannot be read: " + causeText(err), Err: err}
 	}
 	if int64(len(data)) > limit {
 		return nil, tooLarge(limit)
@@ -63,8 +64,30 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// checkRegularFile is readRegularFile without the read: for files that a
+// library reads itself (tls_config's), it makes sure that what the
+// library will read is a regular file of at most limit bytes.
+func checkRegularFile(path string, limit int64) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return &FieldError{Kind: ErrRead, Msg: "cannot be opened: " + causeText(err), Err: err}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return &FieldError{Kind: ErrRead, Msg: "cannot be examined: " + causeText(err), Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		return &FieldError{Kind: ErrNotRegular, Msg: fmt.Sprintf("is %s, not a regular file", fileType(st.Mode()))}
+	}
+	if st.Size() > limit {
+		return tooLarge(limit)
+	}
+	return nil
+}
+
 func tooLarge(limit int64) *FieldError {
-	return &FieldError{Kind: ErrTooLarge, Msg: fmt.Sprintf("the file is larger than the limit of %s", byteSize(limit))}
+	return &FieldError{Kind: ErrTooLarge, Msg: fmt.Sprintf("is larger than the limit of %s", byteSize(limit))}
 }
 
 // byteSize spells a limit the way the README does: "128 KiB".

@@ -143,7 +143,7 @@ func TestLoadRefusesALargeFileWithoutReadingIt(t *testing.T) {
 	before := readChars(t)
 	_, err = Load(big)
 	read := readChars(t) - before
-	if want := big + ": the file is larger than the limit of 128 KiB"; !errors.Is(err, ErrTooLarge) || err.Error() != want {
+	if want := big + ": is larger than the limit of 128 KiB"; !errors.Is(err, ErrTooLarge) || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
 	if read > MaxFileSize+1 {
@@ -164,5 +164,69 @@ func TestLoadRefusesALargeFileWithoutReadingIt(t *testing.T) {
 		if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrTooLarge) {
 			t.Errorf("a file of %d bytes: got %v", len(tc.content), err)
 		}
+	}
+}
+
+// parseBounded runs Parse in a goroutine and fails the test, rather than
+// hanging it, if Parse does not return within a generous bound; release
+// unblocks what a Parse that hangs waits on.
+func parseBounded(t *testing.T, doc, file string, release func()) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Parse([]byte(doc), file)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		release()
+		<-done
+		t.Fatal("Parse did not return within 10s")
+		return nil
+	}
+}
+
+// The files tls_config names are read when the config is loaded: like the
+// config file, only regular files of a bounded size are. A FIFO used to
+// block the load forever, /dev/zero or a huge file to eat memory.
+func TestTLSFilesMustBeRegularAndBounded(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "ca.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	release := func() {
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}
+	doc := "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        tls: true\n        tls_config:\n          ca_file: ca.pem\n"
+	err := parseBounded(t, doc, filepath.Join(dir, "c.yml"), release)
+	want := filepath.Join(dir, "c.yml") + ":7: checks[0].probes[0].tls_config.ca_file: " + fifo + " is a named pipe (FIFO), not a regular file"
+	if !errors.Is(err, ErrNotRegular) || err.Error() != want {
+		t.Errorf("a FIFO as ca_file:\n got: %v\nwant: %s", err, want)
+	}
+
+	big := filepath.Join(dir, "big.pem")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	before := readChars(t)
+	err = parseBounded(t, strings.ReplaceAll(doc, "ca_file: ca.pem", "cert_file: big.pem\n          key_file: big.pem"), filepath.Join(dir, "c.yml"), func() {})
+	read := readChars(t) - before
+	want = filepath.Join(dir, "c.yml") + ":7: checks[0].probes[0].tls_config.cert_file: " + big + " is larger than the limit of 1 MiB\n" +
+		filepath.Join(dir, "c.yml") + ":8: checks[0].probes[0].tls_config.key_file: " + big + " is larger than the limit of 1 MiB"
+	if !errors.Is(err, ErrTooLarge) || err.Error() != want {
+		t.Errorf("a huge cert_file and key_file:\n got: %v\nwant: %s", err, want)
+	}
+	if read > 1<<20 {
+		t.Errorf("the check read %d bytes of a file over the limit", read)
 	}
 }

@@ -47,8 +47,9 @@ var unitSuffixes = []string{
 // validator collects every problem in a config so an operator can fix them
 // all in one go instead of one per run. It adds them to the decoder's list.
 type validator struct {
-	lines map[string]int
-	errs  *errorList
+	lines      map[string]int
+	errs       *errorList
+	tlsChecked map[TLSConfig]error
 }
 
 // addf records a problem; past the first errors, only a count (see
@@ -82,7 +83,7 @@ func (v *validator) line(path string) int {
 // decode is not validated: a wrong key or value leaves a zero value, which
 // would be reported as a problem of its own ("a port number is required").
 func (c *Config) validate(d *decoder) {
-	v := &validator{lines: d.lines, errs: &d.errs}
+	v := &validator{lines: d.lines, errs: &d.errs, tlsChecked: map[TLSConfig]error{}}
 	decoded := len(d.broken) == 0
 	if len(c.Checks) == 0 && !c.Discovery.Enabled && decoded {
 		v.addf("discovery.enabled", ErrMissing, "no checks are defined and discovery is disabled: the exporter would watch nothing")
@@ -226,11 +227,7 @@ func (v *validator) probe(p *Probe, path string) {
 		if !p.TLS {
 			v.addf(tp, ErrInvalid, "tls_config is set but tls is false: set tls: true or remove tls_config")
 		}
-		// Building the tls.Config loads the CA and key pair, so a missing or
-		// unreadable file is reported now rather than as a failing probe.
-		if _, err := commonconfig.NewTLSConfig(p.TLSConfig.Common()); err != nil {
-			v.addf(tp, ErrInvalid, "%v", err)
-		}
+		v.tlsConfig(p.TLSConfig, tp)
 	}
 	for k := range p.QueryResponse {
 		sp := fmt.Sprintf("%s.query_response[%d]", path, k)
@@ -239,6 +236,45 @@ func (v *validator) probe(p *Probe, path string) {
 		if hasSend == hasExpect {
 			v.addf(sp, ErrInvalid, "each step needs exactly one of send or expect")
 		}
+	}
+}
+
+// maxTLSFileSize bounds a file that tls_config names: a CA bundle is a few
+// hundred KiB (Debian's is ~220 KiB).
+const maxTLSFileSize = 1 << 20
+
+// tlsConfig checks that a probe's TLS settings build a tls.Config, which
+// loads the CA and key pair, so that a missing or unreadable file is
+// reported now rather than as a failing probe. The library reads the files
+// itself, with a blocking open and no size bound: each must first be a
+// regular file of bounded size, or a FIFO would hang the load and
+// /dev/zero fill the memory. Identical settings (a shared CA bundle) are
+// checked once.
+func (v *validator) tlsConfig(tc *TLSConfig, path string) {
+	files := []struct{ field, file string }{{"ca_file", tc.CAFile}, {"cert_file", tc.CertFile}, {"key_file", tc.KeyFile}}
+	usable := true
+	for _, f := range files {
+		if f.file == "" {
+			continue
+		}
+		// A file that cannot be opened is the library's to report, as
+		// before; what it could not survive is ours.
+		if err := checkRegularFile(f.file, maxTLSFileSize); errors.Is(err, ErrNotRegular) || errors.Is(err, ErrTooLarge) {
+			fe := err.(*FieldError)
+			v.addf(path+"."+f.field, fe.Kind, "%s %s", f.file, fe.Msg)
+			usable = false
+		}
+	}
+	if !usable {
+		return
+	}
+	err, checked := v.tlsChecked[*tc]
+	if !checked {
+		_, err = commonconfig.NewTLSConfig(tc.Common())
+		v.tlsChecked[*tc] = err
+	}
+	if err != nil {
+		v.addf(path, ErrInvalid, "%v", err)
 	}
 }
 
