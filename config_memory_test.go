@@ -87,6 +87,11 @@ func worstCaseConfigs(size int) map[string][]byte {
 			return fmt.Sprintf("{expect: a%d},", i)
 		}),
 		"comments": fillTo(size, "discovery: {enabled: true}\n", "", repeat("#\n")),
+		// Steps that send the files TestWorstCaseConfigMemoryIsBounded
+		// writes beside the config: 20 of the most send_file allows.
+		"send_file steps": fillTo(size, check+"    probes:\n      - target: 127.0.0.1:1\n        query_response: [", "{send_file: send0}]\n", func(i int) string {
+			return fmt.Sprintf("{send_file: send%d},", i%20)
+		}),
 	}
 	// As deep as YAML nests (yaml.v3 stops at 10,000 levels) within the
 	// limit.
@@ -137,6 +142,11 @@ func runConfigCheck(t *testing.T, file string) (string, int, int64) {
 // its peak (an 8 MiB file used to cost ~818 MB, and 512 KiB ~94 MB).
 func TestWorstCaseConfigMemoryIsBounded(t *testing.T) {
 	dir := t.TempDir()
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("send%d", i)), bytes.Repeat([]byte("x"), 64<<10), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for name, doc := range worstCaseConfigs(config.MaxFileSize) {
 		t.Run(name, func(t *testing.T) {
 			if len(doc) > config.MaxFileSize || len(doc) < config.MaxFileSize*9/10 {

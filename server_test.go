@@ -401,3 +401,16 @@ func TestReloadAnswerNeverQuotesTheFile(t *testing.T) {
 		})
 	}
 }
+
+// /config shows a send_file step's path, never what the file holds.
+func TestConfigPageShowsSendFilePathNotContent(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "auth.txt"), "AUTH hunter2\r\n")
+	cfgPath := filepath.Join(dir, "warden.yml")
+	writeFile(t, cfgPath, "checks:\n  - name: redis\n    probes:\n      - target: 127.0.0.1:6379\n        query_response:\n          - send_file: auth.txt\n          - expect: '^\\+OK'\n")
+	srv := newTestServerWithConfig(t, cfgPath)
+	code, body := get(t, srv.URL+"/config")
+	if code != 200 || strings.Contains(body, "hunter2") || !strings.Contains(body, "- send_file: "+filepath.Join(dir, "auth.txt")+"\n") {
+		t.Errorf("/config: %d\n%s", code, body)
+	}
+}

@@ -105,14 +105,34 @@ type Probe struct {
 	QueryResponse []Step `yaml:"query_response,omitempty"`
 }
 
-// Step is one step of a probe's exchange: exactly one of Send and Expect.
+// Step is one step of a probe's exchange: exactly one of Send, SendFile and
+// Expect.
 type Step struct {
 	// Send is written to the connection as is (YAML's "\r\n" escapes apply
-	// in double-quoted strings); ${1}, ${name} expand to the groups the last
-	// expect captured.
+	// in double-quoted strings); after an expect, ${1}, ${name} expand to
+	// the groups it captured and $$ to $. /config shows it: it is a
+	// protocol greeting by declaration, and credentials belong in SendFile.
 	Send string `yaml:"send,omitempty"`
+	// SendFile names a file whose content is sent like Send's, expansion
+	// included: for what /config must not show. It is read when the config
+	// is loaded (relative to the config file, like tls_config's files).
+	SendFile string `yaml:"send_file,omitempty"`
 	// Expect is a regular expression the data read must match.
 	Expect *Regexp `yaml:"expect,omitempty"`
+
+	// sendFileData is SendFile's content as loaded. Unexported, so that no
+	// encoder (YAML for /config, JSON) writes it; behind a pointer, so that
+	// printing a Step with %v shows an address, not the content.
+	sendFileData *string
+}
+
+// Payload is what a sending step writes before expansion: Send, or the
+// content of SendFile as it was when the config was loaded.
+func (s *Step) Payload() string {
+	if s.sendFileData != nil {
+		return *s.sendFileData
+	}
+	return s.Send
 }
 
 // TLSConfig is the subset of Prometheus's common TLS config that a probe
@@ -260,6 +280,9 @@ func (c *Config) applyDefaults(dir string) {
 			}
 			if p.IPProtocol == "" {
 				p.IPProtocol = "auto"
+			}
+			for k := range p.QueryResponse {
+				p.QueryResponse[k].SendFile = commonconfig.JoinDir(dir, p.QueryResponse[k].SendFile)
 			}
 			if p.TLSConfig != nil {
 				p.TLSConfig.CAFile = commonconfig.JoinDir(dir, p.TLSConfig.CAFile)

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,7 +167,7 @@ func TestParseErrors(t *testing.T) {
 			name: "step with both send and expect",
 			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n          - {send: x, expect: y}\n",
 			kind: ErrInvalid,
-			want: "c.yml:6: checks[0].probes[0].query_response[0]: each step needs exactly one of send or expect",
+			want: "c.yml:6: checks[0].probes[0].query_response[0]: each step needs exactly one of send, send_file or expect",
 		},
 		{
 			name: "target without port",
@@ -562,6 +563,100 @@ func TestYAMLRedactsSecretsAndRoundTrips(t *testing.T) {
 	}
 	if len(again.Checks) != len(ex.Checks) || again.Checks[1].Probes[0].QueryResponse[1].Expect.String() != `^\+PONG` {
 		t.Errorf("round trip lost data:\n%s", out)
+	}
+}
+
+// send_file sends a file's content, read when the config is loaded, so
+// that credentials stay out of the config: /config shows the path, never
+// the content. A relative path is relative to the config file.
+func TestSendFile(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "AUTH hunter2\r\n"
+	if err := os.WriteFile(filepath.Join(dir, "auth.txt"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n" +
+		"          - expect: '^\\+OK'\n          - send_file: auth.txt\n          - send: \"PING\\r\\n\"\n"
+	cfg, err := Parse([]byte(doc), filepath.Join(dir, "c.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := cfg.Checks[0].Probes[0].QueryResponse
+	if steps[1].SendFile != filepath.Join(dir, "auth.txt") || steps[1].Send != "" || steps[1].Payload() != secret || steps[2].Payload() != "PING\r\n" {
+		t.Errorf("steps: %q %q, payloads %q %q", steps[1].SendFile, steps[1].Send, steps[1].Payload(), steps[2].Payload())
+	}
+	if s := fmt.Sprintf("%v %+v %#v", steps, steps, steps); strings.Contains(s, "hunter2") {
+		t.Errorf("printing the steps shows the content: %s", s)
+	}
+	out, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), "send_file: "+filepath.Join(dir, "auth.txt")+"\n") {
+		t.Errorf("/config must show the path, not the content:\n%s", out)
+	}
+	again, err := Parse(out, "elsewhere/roundtrip.yml")
+	if err != nil || again.Checks[0].Probes[0].QueryResponse[1].Payload() != secret {
+		t.Errorf("the rendered config must load the same file again: %v", err)
+	}
+}
+
+func TestSendFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yml")
+	write := func(name string, size int) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Repeat("x", size)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("empty", 0)
+	write("max", maxSendFileSize)
+	write("over", maxSendFileSize+1)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step := func(s string) string {
+		return "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n          - " + s + "\n"
+	}
+	for _, tc := range []struct {
+		step string
+		kind error
+		want string
+	}{
+		{"send_file: missing", ErrRead, file + ":6: checks[0].probes[0].query_response[0].send_file: " + filepath.Join(dir, "missing") + " cannot be opened: no such file or directory"},
+		{"send_file: fifo", ErrNotRegular, file + ":6: checks[0].probes[0].query_response[0].send_file: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{"send_file: over", ErrTooLarge, file + ":6: checks[0].probes[0].query_response[0].send_file: " + filepath.Join(dir, "over") + " is larger than the limit of 64 KiB"},
+		{"send_file: empty", ErrInvalid, file + ":6: checks[0].probes[0].query_response[0].send_file: " + filepath.Join(dir, "empty") + " is empty: there is nothing to send"},
+		{"{send: x, send_file: max}", ErrInvalid, file + ":6: checks[0].probes[0].query_response[0]: each step needs exactly one of send, send_file or expect"},
+		{"{send_file: max, expect: x}", ErrInvalid, file + ":6: checks[0].probes[0].query_response[0]: each step needs exactly one of send, send_file or expect"},
+	} {
+		err := parseBounded(t, step(tc.step), file, func() {
+			if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+		})
+		if !errors.Is(err, tc.kind) || err.Error() != tc.want {
+			t.Errorf("%s:\n got: %v\nwant: %s", tc.step, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(step("send_file: max")), file); err != nil {
+		t.Errorf("a file of the limit's size: %v", err)
+	}
+
+	// A file named twice is read once; what distinct files hold together
+	// is bounded.
+	var b strings.Builder
+	b.WriteString(step("send_file: max"))
+	for i := range maxSendFilesSize / maxSendFileSize {
+		write(fmt.Sprintf("f%d", i), maxSendFileSize)
+		fmt.Fprintf(&b, "          - send_file: f%d\n          - send_file: max\n", i)
+	}
+	_, err := Parse([]byte(b.String()), file)
+	want := file + ":" + strconv.Itoa(6+2*(maxSendFilesSize/maxSendFileSize)-1) + ": checks[0].probes[0].query_response[" + strconv.Itoa(2*(maxSendFilesSize/maxSendFileSize)-1) +
+		"].send_file: the files of send_file add up to more than 1 MiB (a file named more than once is read once)"
+	if !errors.Is(err, ErrTooLarge) || err == nil || err.Error() != want {
+		t.Errorf("too many distinct files:\n got: %v\nwant: %s", err, want)
 	}
 }
 

@@ -50,6 +50,9 @@ type validator struct {
 	lines      map[string]int
 	errs       *errorList
 	tlsChecked map[TLSConfig]error
+	// sendFiles are the send_file contents read so far, by path.
+	sendFiles     map[string]*string
+	sendFilesSize int64
 }
 
 // addf records a problem; past the first errors, only a count (see
@@ -83,7 +86,7 @@ func (v *validator) line(path string) int {
 // decode is not validated: a wrong key or value leaves a zero value, which
 // would be reported as a problem of its own ("a port number is required").
 func (c *Config) validate(d *decoder) {
-	v := &validator{lines: d.lines, errs: &d.errs, tlsChecked: map[TLSConfig]error{}}
+	v := &validator{lines: d.lines, errs: &d.errs, tlsChecked: map[TLSConfig]error{}, sendFiles: map[string]*string{}}
 	decoded := len(d.broken) == 0
 	if len(c.Checks) == 0 && !c.Discovery.Enabled && decoded {
 		v.addf("discovery.enabled", ErrMissing, "no checks are defined and discovery is disabled: the exporter would watch nothing")
@@ -232,10 +235,53 @@ func (v *validator) probe(p *Probe, path string) {
 	for k := range p.QueryResponse {
 		sp := fmt.Sprintf("%s.query_response[%d]", path, k)
 		s := &p.QueryResponse[k]
-		hasSend, hasExpect := s.Send != "", s.Expect != nil
-		if hasSend == hasExpect {
-			v.addf(sp, ErrInvalid, "each step needs exactly one of send or expect")
+		given := 0
+		for _, set := range []bool{s.Send != "", s.SendFile != "", s.Expect != nil} {
+			if set {
+				given++
+			}
 		}
+		switch {
+		case given != 1:
+			v.addf(sp, ErrInvalid, "each step needs exactly one of send, send_file or expect")
+		case s.SendFile != "":
+			v.sendFile(s, sp+".send_file")
+		}
+	}
+}
+
+// maxSendFileSize bounds one send_file, and maxSendFilesSize what the
+// distinct files of a config hold together: the content stays in memory
+// with the config.
+const (
+	maxSendFileSize  = 64 << 10
+	maxSendFilesSize = 1 << 20
+)
+
+// sendFile loads a step's send_file: a regular file, read without
+// blocking, within the limits. A file named by several steps is read once
+// and shared.
+func (v *validator) sendFile(s *Step, path string) {
+	if data, ok := v.sendFiles[s.SendFile]; ok {
+		s.sendFileData = data
+		return
+	}
+	b, err := readRegularFile(s.SendFile, maxSendFileSize)
+	if err != nil {
+		fe := err.(*FieldError)
+		v.addf(path, fe.Kind, "%s %s", s.SendFile, fe.Msg)
+		return
+	}
+	switch {
+	case len(b) == 0:
+		v.addf(path, ErrInvalid, "%s is empty: there is nothing to send", s.SendFile)
+	case v.sendFilesSize+int64(len(b)) > maxSendFilesSize:
+		v.addf(path, ErrTooLarge, "the files of send_file add up to more than %s (a file named more than once is read once)", byteSize(maxSendFilesSize))
+	default:
+		data := string(b)
+		v.sendFilesSize += int64(len(b))
+		v.sendFiles[s.SendFile] = &data
+		s.sendFileData = &data
 	}
 }
 
