@@ -26,32 +26,12 @@ import (
 // errors are FieldErrors without a file, line or field, whose message
 // reads after the path ("is a directory, not a regular file"): the caller
 // knows which file the path came from and stamps that.
-//
-// The open is non-blocking: opening a FIFO for reading otherwise waits for a
-// writer, forever if none comes, and the start-up, the SIGHUP reload or the
-// --config.check that opened it would hang with it (the signal loop that
-// handles SIGTERM too). O_NOCTTY keeps a terminal device from becoming the
-// controlling terminal. The type is then checked with fstat on the opened
-// descriptor, not stat on the path, which could be swapped in between:
-// only a regular file (symlinks followed) is read, never a FIFO, a device
-// such as /dev/zero, a socket or a directory. O_NONBLOCK changes nothing for
-// the read of a regular file.
 func readRegularFile(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := openRegularFile(path, limit)
 	if err != nil {
-		return nil, &FieldError{Kind: ErrRead, Msg: "cannot be opened: " + causeText(err), Err: err}
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, &FieldError{Kind: ErrRead, Msg: "cannot be examined: " + causeText(err), Err: err}
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &FieldError{Kind: ErrNotRegular, Msg: fmt.Sprintf("is %s, not a regular file", fileType(st.Mode()))}
-	}
-	if st.Size() > limit {
-		return nil, tooLarge(limit)
-	}
 	// The file may grow between fstat and the read: one byte past the
 	// limit tells, without reading the rest.
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
@@ -64,26 +44,46 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// checkRegularFile is readRegularFile without the read: for files that a
-// library reads itself (tls_config's), it makes sure that what the
-// library will read is a regular file of at most limit bytes.
+// checkRegularFile is readRegularFile without the read, for files that a
+// library reads itself (tls_config's): what it will read is a regular
+// file of at most limit bytes.
 func checkRegularFile(path string, limit int64) error {
+	f, err := openRegularFile(path, limit)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openRegularFile opens path if it is a regular file of at most limit
+// bytes, symlinks followed.
+//
+// The open is non-blocking: opening a FIFO for reading otherwise waits for a
+// writer, forever if none comes, and the start-up, the SIGHUP reload or the
+// --config.check that opened it would hang with it (the signal loop that
+// handles SIGTERM too). O_NOCTTY keeps a terminal device from becoming the
+// controlling terminal. The type is then checked with fstat on the opened
+// descriptor, not stat on the path, which could be swapped in between:
+// never a FIFO, a device such as /dev/zero, a socket or a directory.
+// O_NONBLOCK changes nothing for the read of a regular file.
+func openRegularFile(path string, limit int64) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return &FieldError{Kind: ErrRead, Msg: "cannot be opened: " + causeText(err), Err: err}
+		return nil, &FieldError{Kind: ErrRead, Msg: "cannot be opened: " + causeText(err), Err: err}
 	}
-	defer f.Close()
 	st, err := f.Stat()
-	if err != nil {
-		return &FieldError{Kind: ErrRead, Msg: "cannot be examined: " + causeText(err), Err: err}
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, &FieldError{Kind: ErrRead, Msg: "cannot be examined: " + causeText(err), Err: err}
+	case !st.Mode().IsRegular():
+		f.Close()
+		return nil, &FieldError{Kind: ErrNotRegular, Msg: fmt.Sprintf("is %s, not a regular file", fileType(st.Mode()))}
+	case st.Size() > limit:
+		f.Close()
+		return nil, tooLarge(limit)
 	}
-	if !st.Mode().IsRegular() {
-		return &FieldError{Kind: ErrNotRegular, Msg: fmt.Sprintf("is %s, not a regular file", fileType(st.Mode()))}
-	}
-	if st.Size() > limit {
-		return tooLarge(limit)
-	}
-	return nil
+	return f, nil
 }
 
 func tooLarge(limit int64) *FieldError {
