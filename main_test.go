@@ -381,9 +381,10 @@ func TestConfigCheck(t *testing.T) {
 	if code != 78 || out != "" {
 		t.Errorf("broken file: code %d, stdout %q", code, out)
 	}
-	if !strings.HasPrefix(errOut, "FAILED: "+bad+"\n"+bad+":5: checks[0].prots: unknown field") {
-		// Unknown keys stop decoding before validation, so that is the error.
-		t.Errorf("broken file: stderr %q (want it to start like %q)", errOut, want)
+	// A check with an unknown key is not validated (the port may be meant
+	// for another key), so that is its one error.
+	if errOut != "FAILED: "+bad+"\n"+bad+":5: checks[0].prots: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit\n" {
+		t.Errorf("broken file: stderr %q", errOut)
 	}
 
 	writeFile(t, bad, "checks:\n  - name: web\n    ports:\n      - port: 70000\n")
@@ -475,9 +476,11 @@ func TestReload(t *testing.T) {
 	// A bad file is refused: the old config stays, the failure is exported and logged.
 	writeFile(t, cfgPath, "checks:\n  - name: third\n    ports: [{port: 0}]\n")
 	code, body := post(t, p.url("/-/reload"))
-	if code != 500 || !strings.Contains(body, cfgPath+":3: checks[0].ports[0].port: 0 is out of range 1-65535") {
+	// The answer names the file, line, field and kind; the log has it all.
+	if code != 500 || !strings.Contains(body, cfgPath+":3: checks[0].ports[0].port: out of range") {
 		t.Errorf("bad reload: %d %s", code, body)
 	}
+	p.waitForLog(t, cfgPath+":3: checks[0].ports[0].port: 0 is out of range 1-65535")
 	_, body = get(t, p.url("/config"))
 	if !strings.Contains(body, "name: second") {
 		t.Errorf("the previous config must stay in effect:\n%s", body)
@@ -540,6 +543,49 @@ func TestReload(t *testing.T) {
 	}
 	if _, body := get(t, p2.url("/config")); !strings.Contains(body, "name: fourth") {
 		t.Errorf("config lost after a dangling symlink:\n%s", body)
+	}
+}
+
+// A config file replaced by a FIFO: --config.check and a reload (SIGHUP or
+// POST /-/reload) refuse it at once instead of blocking in open(2), so the
+// exporter still answers and still stops on SIGTERM. Before, SIGHUP blocked
+// the signal loop forever and SIGTERM was ignored.
+func TestConfigFIFOIsRefusedNotWaitedOn(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever happens, nothing stays blocked on the FIFO after the test:
+	// a reader blocked in open(2) is released by a writer opening it.
+	t.Cleanup(func() {
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	})
+	_, errOut, code := runBinary(t, "--config.check", "--config.file="+fifo)
+	if want := "FAILED: " + fifo + "\n" + fifo + ": is a named pipe (FIFO), not a regular file\n"; code != 78 || errOut != want {
+		t.Errorf("--config.check on a FIFO: code %d, stderr %q, want 78 and %q", code, errOut, want)
+	}
+
+	cfgPath := filepath.Join(dir, "warden.yml")
+	writeFile(t, cfgPath, "checks:\n  - name: first\n    ports: [{port: 22}]\n")
+	p := startExporter(t, "--config.file="+cfgPath)
+	if err := os.Rename(fifo, cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	fifo = cfgPath // for the cleanup above
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitForLog(t, "not a regular file")
+	if code, body := post(t, p.url("/-/reload")); code != 500 || !strings.Contains(body, cfgPath+": ") || !strings.Contains(body, "not a regular file") {
+		t.Errorf("POST /-/reload of a FIFO: %d %q", code, body)
+	}
+	if _, body := get(t, p.url("/config")); !strings.Contains(body, "name: first") {
+		t.Errorf("the previous config must stay in effect:\n%s", body)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.waitExit(t); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d", code)
 	}
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/config"
 )
 
 // serverOptions is what the HTTP side needs from the flags.
@@ -84,7 +85,7 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 			return
 		}
 		if err := rl.Reload(); err != nil {
-			http.Error(w, fmt.Sprintf("Reload failed, the previous configuration stays in effect:\n%v", err), http.StatusInternalServerError)
+			http.Error(w, fmt.Sprintf("Reload failed, the previous configuration stays in effect (the log has each error in full):\n%s", config.Summary(err)), http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprintln(w, "Configuration reloaded.")

@@ -310,3 +310,90 @@ func TestScrapeDeadlineComesFromPrometheusHeader(t *testing.T) {
 		}
 	}
 }
+
+// newTestServerWithConfig serves the handlers on a reloader of the file at
+// path, which must load.
+func newTestServerWithConfig(t *testing.T, path string) *httptest.Server {
+	t.Helper()
+	logger := log.NewNopLogger()
+	reg := prometheus.NewRegistry()
+	rl := newReloader(path, logger, reg)
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := collector.New(collector.Options{Logger: logger, Config: rl.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHandler(serverOptions{telemetryPath: "/metrics", timeoutOffset: 500 * time.Millisecond, defaultTimeout: 9500 * time.Millisecond}, exp, reg, rl, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// POST /-/reload answers whoever may call it: it names the file, the line,
+// the field and the kind of problem, never what the file contains. YAML
+// and validation messages quote the offending text, so a config path that
+// is (or links to) a secret file, /etc/shadow say, used to send its first
+// line back in the 500. The full message goes to the log only.
+func TestReloadAnswerNeverQuotesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "warden.yml")
+	writeFile(t, cfgPath, "discovery: {enabled: true}\n")
+	srv := newTestServerWithConfig(t, cfgPath)
+	const secret = "secretHASH"
+	shadow := filepath.Join(dir, "shadow")
+	for _, tc := range []struct {
+		name, content string
+		want          []string // lines the answer must have
+	}{
+		// A shadow line ends in ":": YAML reads it as a key.
+		{"a secret line (a symlink to a shadow file)", "root:$y$j9T$" + secret + ":19000:0:99999:7:::\n",
+			[]string{cfgPath + ":1: unknown field"}},
+		{"a value quoted by validation", "checks:\n  - name: a\n    unit: " + secret + "\n",
+			[]string{cfgPath + ":3: checks[0].unit: invalid value"}},
+		{"a value quoted by decoding", "checks:\n  - name: a\n    ports: [{port: " + secret + "}]\n",
+			[]string{cfgPath + ":3: checks[0].ports[0].port: invalid value"}},
+		{"a value quoted by a type's own decoding", "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        timeout: " + secret + "\n",
+			[]string{cfgPath + ":5: checks[0].probes[0].timeout: invalid value"}},
+		{"a document that is one value", secret + "\n",
+			[]string{cfgPath + ":1: invalid value"}},
+		{"an unknown key", "checks:\n  - name: a\n    unit: a.service\n    " + secret + ": x\n",
+			[]string{cfgPath + ":4: checks[0]: unknown field"}},
+		{"invalid YAML", "checks:\n  - name: a\n    unit: [" + secret + "\n",
+			[]string{cfgPath + ":2: invalid YAML"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFile(t, shadow, tc.content)
+			os.Remove(cfgPath)
+			if err := os.Symlink(shadow, cfgPath); err != nil {
+				t.Fatal(err)
+			}
+			code, body := post(t, srv.URL+"/-/reload")
+			if code != http.StatusInternalServerError || strings.Contains(body, secret) {
+				t.Errorf("%d, the answer quotes the file:\n%s", code, body)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(body, "\n"+want+"\n") {
+					t.Errorf("the answer lacks the line %q:\n%s", want, body)
+				}
+			}
+		})
+	}
+}
+
+// /config shows a send_file step's path, never what the file holds.
+func TestConfigPageShowsSendFilePathNotContent(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "auth.txt"), "AUTH hunter2\r\n")
+	cfgPath := filepath.Join(dir, "warden.yml")
+	writeFile(t, cfgPath, "checks:\n  - name: redis\n    probes:\n      - target: 127.0.0.1:6379\n        query_response:\n          - send_file: auth.txt\n          - expect: '^\\+OK'\n")
+	srv := newTestServerWithConfig(t, cfgPath)
+	code, body := get(t, srv.URL+"/config")
+	if code != 200 || strings.Contains(body, "hunter2") || !strings.Contains(body, "- send_file: "+filepath.Join(dir, "auth.txt")+"\n") {
+		t.Errorf("/config: %d\n%s", code, body)
+	}
+}

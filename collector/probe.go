@@ -388,7 +388,7 @@ func (x *exchange) run(steps []config.Step) error {
 			}
 			continue
 		}
-		if _, err := io.WriteString(x.conn, x.expand(st.Send)); err != nil {
+		if _, err := io.WriteString(x.conn, x.expand(st.Payload())); err != nil {
 			return fmt.Errorf("step %d (send): %w", i, err)
 		}
 	}

@@ -518,6 +518,40 @@ func TestProbeRealRedis(t *testing.T) {
 
 }
 
+// A send_file step sends the file's content as loaded with the config,
+// with the same ${n} expansion as send: the server receives exactly that.
+func TestProbeSendsSendFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "auth.txt"), []byte("AUTH ${1} hunter2\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		fmt.Fprint(c, "TOKEN abc123\r\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		got <- line
+		if line == "AUTH abc123 hunter2\r\n" {
+			fmt.Fprint(c, "+OK\r\n")
+		}
+	})
+	cfg, err := config.Parse([]byte("checks:\n  - name: a\n    probes:\n      - target: '"+addr+"'\n        query_response:\n"+
+		"          - expect: '^TOKEN (\\w+)\\r\\n'\n          - send_file: auth.txt\n          - expect: '^\\+OK'\n"), filepath.Join(dir, "c.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file may change or go: what was loaded is sent.
+	os.Remove(filepath.Join(dir, "auth.txt"))
+	wantResult(t, "send_file", runProbe(t, &cfg.Checks[0].Probes[0]), true, "")
+	select {
+	case line := <-got:
+		if line != "AUTH abc123 hunter2\r\n" {
+			t.Errorf("the server received %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server received nothing within 10s")
+	}
+}
+
 // The exchanges config.example.yml ships must work against real servers of
 // their kind: an HTTP server, an SMTP-like banner, an FTP-like banner.
 func TestExampleConfigExchanges(t *testing.T) {

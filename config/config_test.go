@@ -15,10 +15,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,7 +167,7 @@ func TestParseErrors(t *testing.T) {
 			name: "step with both send and expect",
 			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n          - {send: x, expect: y}\n",
 			kind: ErrInvalid,
-			want: "c.yml:6: checks[0].probes[0].query_response[0]: each step needs exactly one of send or expect",
+			want: "c.yml:6: checks[0].probes[0].query_response[0]: each step needs exactly one of send, send_file or expect",
 		},
 		{
 			name: "target without port",
@@ -335,6 +337,68 @@ func TestParseReportsEveryErrorInLineOrder(t *testing.T) {
 	}
 }
 
+// Decoding goes on past a wrong key or value: every problem of the file is
+// reported at once, in line order, decoding and validation alike. A check
+// that did not decode is not validated (its zero values would be reported
+// as problems of their own).
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	doc := "checks:\n" +
+		"  - name: a\n" +
+		"    prots: []\n" + // 3: unknown field
+		"    ports:\n" +
+		"      - port: https\n" + // 5: not an integer
+		"  - name: b\n" +
+		"    unit: b.service\n" +
+		"    unit: c.service\n" + // 8: set twice
+		"  - name: c\n" +
+		"    ports: [{port: 70000}]\n" + // 10: out of range (validation)
+		"  - name: d\n" +
+		"    probes:\n" +
+		"      - {target: 127.0.0.1:1, timeout: soon}\n" // 13: not a duration
+	_, err := Parse([]byte(doc), "c.yml")
+	want := "c.yml:3: checks[0].prots: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit\n" +
+		"c.yml:5: checks[0].ports[0].port: \"https\" is not an integer\n" +
+		"c.yml:8: checks[1].unit: set twice (first at line 7)\n" +
+		"c.yml:10: checks[2].ports[0].port: 70000 is out of range 1-65535\n" +
+		"c.yml:13: checks[3].probes[0].timeout: not a valid duration string: \"soon\""
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+	for _, kind := range []error{ErrUnknownField, ErrInvalid, ErrDuplicate, ErrOutOfRange} {
+		if !errors.Is(err, kind) {
+			t.Errorf("errors.Is(%v) is false", kind)
+		}
+	}
+}
+
+// A file full of mistakes gets the first 20, in line order, and a count of
+// the rest: the output (and what is kept while counting) stays bounded.
+func TestParseCapsTheErrorsItReports(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("checks:\n  - name: a\n    unit: a.service\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "    x%d: 1\n", i)
+	}
+	b.WriteString("  - name: b\n    ports: [")
+	for i := range 30 {
+		fmt.Fprintf(&b, "{port: %d}, ", 70000+i)
+	}
+	b.WriteString("]\n")
+	_, err := Parse([]byte(b.String()), "c.yml")
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 21 || lines[0] != "c.yml:4: checks[0].x0: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit" ||
+		lines[19] != "c.yml:23: checks[0].x19: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit" ||
+		lines[20] != "c.yml: and 40 more errors" {
+		t.Errorf("got %d lines:\n%v", len(lines), err)
+	}
+	if got := strings.Split(Summary(err), "\n"); len(got) != 21 || got[20] != "c.yml: and 40 more errors" {
+		t.Errorf("summary:\n%s", Summary(err))
+	}
+}
+
 func TestAliasExpansionIsBounded(t *testing.T) {
 	// A nested-list "billion laughs" cannot fit this schema, but aliases
 	// still multiply work linearly: 5000 checks each pointing at the same
@@ -352,7 +416,7 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("want ErrTooLarge, got %v", err)
 	}
-	if !strings.Contains(err.Error(), "document expands to more than 1000000 nodes") {
+	if !strings.Contains(err.Error(), "document expands to more than "+strconv.Itoa(maxNodes)+" nodes") {
 		t.Errorf("message: %v", err)
 	}
 }
@@ -388,6 +452,47 @@ func TestHostileConfigs(t *testing.T) {
 	}
 }
 
+// What expect patterns cost compiled is bounded per pattern and for all
+// the distinct patterns of a file, before compiling: a pattern's length says
+// little (4 KiB of `\pL{1000}` compiled to ~25 MB). An identical pattern is
+// compiled once, however often it is written or aliased.
+func TestRegexpCostIsBounded(t *testing.T) {
+	steps := func(patterns ...string) string {
+		var b strings.Builder
+		b.WriteString("checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n")
+		for _, p := range patterns {
+			fmt.Fprintf(&b, "          - expect: '%s'\n", p)
+		}
+		return b.String()
+	}
+	_, err := Parse([]byte(steps(strings.Repeat(`[a-z]{1000}`, 4))), "c.yml")
+	if want := "c.yml:6: checks[0].probes[0].query_response[0].expect: regular expression compiles to about 314 KiB, the limit is 256 KiB"; !errors.Is(err, ErrInvalid) || err == nil || err.Error() != want {
+		t.Errorf("one pattern too costly: got %v, want %s", err, want)
+	}
+
+	var distinct []string
+	for i := range 20 {
+		distinct = append(distinct, fmt.Sprintf(`[a-z]{1000}[a-z]{1000}x%d`, i))
+	}
+	_, err = Parse([]byte(steps(distinct...)), "c.yml")
+	if want := "c.yml:19: checks[0].probes[0].query_response[13].expect: the file's expect patterns compile to more than 2 MiB in all (identical patterns are compiled once)"; !errors.Is(err, ErrTooLarge) || err == nil || !strings.HasPrefix(err.Error(), want+"\n") {
+		t.Errorf("too many costly patterns: got %v, want it to start with %s", err, want)
+	}
+
+	same := make([]string, 200)
+	for i := range same {
+		same[i] = distinct[0]
+	}
+	cfg, err := Parse([]byte(steps(same...)+"  - name: b\n    probes:\n      - target: 127.0.0.1:2\n        query_response: [{expect: '"+distinct[0]+"'}]\n"), "c.yml")
+	if err != nil {
+		t.Fatalf("the same pattern 201 times: %v", err)
+	}
+	first := cfg.Checks[0].Probes[0].QueryResponse[0].Expect.Regexp
+	if cfg.Checks[0].Probes[0].QueryResponse[199].Expect.Regexp != first || cfg.Checks[1].Probes[0].QueryResponse[0].Expect.Regexp != first {
+		t.Error("identical patterns must share one compiled regexp")
+	}
+}
+
 func TestTooManyChecks(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("checks:\n")
@@ -395,7 +500,7 @@ func TestTooManyChecks(t *testing.T) {
 		b.WriteString("  - {name: c" + strconv.Itoa(i) + ", ports: [{port: 1}]}\n")
 	}
 	_, err := Parse([]byte(b.String()), "c.yml")
-	want := "c.yml:1: checks: 10001 checks exceed the limit of 10000"
+	want := fmt.Sprintf("c.yml:1: checks: %d checks exceed the limit of %d", MaxChecks+1, MaxChecks)
 	if !errors.Is(err, ErrTooLarge) || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
 	}
@@ -461,6 +566,100 @@ func TestYAMLRedactsSecretsAndRoundTrips(t *testing.T) {
 	}
 }
 
+// send_file sends a file's content, read when the config is loaded, so
+// that credentials stay out of the config: /config shows the path, never
+// the content. A relative path is relative to the config file.
+func TestSendFile(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "AUTH hunter2\r\n"
+	if err := os.WriteFile(filepath.Join(dir, "auth.txt"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n" +
+		"          - expect: '^\\+OK'\n          - send_file: auth.txt\n          - send: \"PING\\r\\n\"\n"
+	cfg, err := Parse([]byte(doc), filepath.Join(dir, "c.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := cfg.Checks[0].Probes[0].QueryResponse
+	if steps[1].SendFile != filepath.Join(dir, "auth.txt") || steps[1].Send != "" || steps[1].Payload() != secret || steps[2].Payload() != "PING\r\n" {
+		t.Errorf("steps: %q %q, payloads %q %q", steps[1].SendFile, steps[1].Send, steps[1].Payload(), steps[2].Payload())
+	}
+	if s := fmt.Sprintf("%v %+v %#v", steps, steps, steps); strings.Contains(s, "hunter2") {
+		t.Errorf("printing the steps shows the content: %s", s)
+	}
+	out, err := cfg.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "hunter2") || !strings.Contains(string(out), "send_file: "+filepath.Join(dir, "auth.txt")+"\n") {
+		t.Errorf("/config must show the path, not the content:\n%s", out)
+	}
+	again, err := Parse(out, "elsewhere/roundtrip.yml")
+	if err != nil || again.Checks[0].Probes[0].QueryResponse[1].Payload() != secret {
+		t.Errorf("the rendered config must load the same file again: %v", err)
+	}
+}
+
+func TestSendFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yml")
+	write := func(name string, size int) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Repeat("x", size)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("empty", 0)
+	write("max", maxSendFileSize)
+	write("over", maxSendFileSize+1)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	step := func(s string) string {
+		return "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        query_response:\n          - " + s + "\n"
+	}
+	for _, tc := range []struct {
+		step string
+		kind error
+		want string
+	}{
+		{"send_file: missing", ErrRead, file + ":6: checks[0].probes[0].query_response[0].send_file: " + filepath.Join(dir, "missing") + " cannot be opened: no such file or directory"},
+		{"send_file: fifo", ErrNotRegular, file + ":6: checks[0].probes[0].query_response[0].send_file: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{"send_file: over", ErrTooLarge, file + ":6: checks[0].probes[0].query_response[0].send_file: " + filepath.Join(dir, "over") + " is larger than the limit of 64 KiB"},
+		{"send_file: empty", ErrInvalid, file + ":6: checks[0].probes[0].query_response[0].send_file: " + filepath.Join(dir, "empty") + " is empty: there is nothing to send"},
+		{"{send: x, send_file: max}", ErrInvalid, file + ":6: checks[0].probes[0].query_response[0]: each step needs exactly one of send, send_file or expect"},
+		{"{send_file: max, expect: x}", ErrInvalid, file + ":6: checks[0].probes[0].query_response[0]: each step needs exactly one of send, send_file or expect"},
+	} {
+		err := parseBounded(t, step(tc.step), file, func() {
+			if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+		})
+		if !errors.Is(err, tc.kind) || err.Error() != tc.want {
+			t.Errorf("%s:\n got: %v\nwant: %s", tc.step, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(step("send_file: max")), file); err != nil {
+		t.Errorf("a file of the limit's size: %v", err)
+	}
+
+	// A file named twice is read once; what distinct files hold together
+	// is bounded.
+	var b strings.Builder
+	b.WriteString(step("send_file: max"))
+	for i := range maxSendFilesSize / maxSendFileSize {
+		write(fmt.Sprintf("f%d", i), maxSendFileSize)
+		fmt.Fprintf(&b, "          - send_file: f%d\n          - send_file: max\n", i)
+	}
+	_, err := Parse([]byte(b.String()), file)
+	want := file + ":" + strconv.Itoa(6+2*(maxSendFilesSize/maxSendFileSize)-1) + ": checks[0].probes[0].query_response[" + strconv.Itoa(2*(maxSendFilesSize/maxSendFileSize)-1) +
+		"].send_file: the files of send_file add up to more than 1 MiB (a file named more than once is read once)"
+	if !errors.Is(err, ErrTooLarge) || err == nil || err.Error() != want {
+		t.Errorf("too many distinct files:\n got: %v\nwant: %s", err, want)
+	}
+}
+
 func TestDefault(t *testing.T) {
 	cfg := Default()
 	if !cfg.Discovery.Enabled || len(cfg.Checks) != 0 || cfg.Source != "" {
@@ -472,5 +671,39 @@ func TestDefault(t *testing.T) {
 	}
 	if _, err := Parse(out, "default.yml"); err != nil {
 		t.Fatalf("default must be a valid file too: %v\n%s", err, out)
+	}
+}
+
+// Summary names the file, line, field and kind of each error and never the
+// message, which quotes the file's text; nor the key of an unknown field.
+func TestSummary(t *testing.T) {
+	const secret = "hunter2"
+	for _, tc := range []struct{ doc, want string }{
+		{"checks:\n  - name: a\n    ports: [{port: 0}]\n  - name: a\n    unit: " + secret + "\n",
+			"c.yml:3: checks[0].ports[0].port: out of range\n" +
+				"c.yml:4: checks[1].name: duplicate\n" +
+				"c.yml:5: checks[1].unit: invalid value"},
+		{secret + ": x\n", "c.yml:1: unknown field"},
+		{"checks:\n  - name: a\n    " + secret + ": x\n", "c.yml:3: checks[0]: unknown field"},
+		{"checks:\n  - name: '" + secret + "\n", "c.yml:2: invalid YAML"},
+		{"", "c.yml: missing required field"},
+	} {
+		_, err := Parse([]byte(tc.doc), "c.yml")
+		if got := Summary(err); got != tc.want {
+			t.Errorf("%q:\n got: %s\nwant: %s", tc.doc, got, tc.want)
+		}
+	}
+
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yml")
+	_, err := Load(missing)
+	if got, want := Summary(err), missing+": cannot read file: no such file or directory"; got != want {
+		t.Errorf("missing file:\n got: %s\nwant: %s", got, want)
+	}
+	if got, want := Summary(loadBounded(t, dir)), dir+": cannot read file: not a regular file"; got != want {
+		t.Errorf("directory:\n got: %s\nwant: %s", got, want)
+	}
+	if got := Summary(errors.New("x " + secret)); got != "invalid configuration" {
+		t.Errorf("an error that is not a FieldError: %s", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,13 +26,21 @@ import (
 )
 
 // maxNodes bounds the work one document may cause. Aliases let a small file
-// expand exponentially ("billion laughs"); counting every node we visit,
-// including through aliases, keeps a hostile file cheap to reject.
-const maxNodes = 1_000_000
+// expand exponentially ("billion laughs"), and what the decoder builds for
+// every node it visits (a field, its path and line) costs memory: counting
+// every node we visit, including through aliases, keeps a hostile file
+// cheap to reject. A file within MaxFileSize without aliases visits at most
+// ~65,000 (one per two bytes).
+const maxNodes = 100_000
 
 // maxDepth bounds nesting. The schema is at most a handful of levels deep, so
 // anything deeper is a mistake (or an attack on the stack).
 const maxDepth = 32
+
+// maxErrors bounds the errors reported for one file: enough to fix a
+// file in one go, while a file full of mistakes neither floods the output
+// nor keeps an error per node in memory.
+const maxErrors = 20
 
 // decoder walks a yaml.Node tree into Go structs by their `yaml` tags. We do it
 // ourselves rather than with yaml's Decode because we need, for every field,
@@ -39,18 +48,55 @@ const maxDepth = 32
 // every error an operator sees points at the exact spot in the file; yaml's
 // KnownFields errors name neither the path nor, for validation done later,
 // the line.
+//
+// A wrong key or value does not stop the walk: it is recorded, the field
+// keeps its zero value, and the walk goes on with the next one, so that all
+// of a file's problems are reported at once. Only the node limit stops it.
 type decoder struct {
 	lines map[string]int // field path -> line of its key (or sequence item)
 	nodes int
+	errs  errorList
+	// regexps are the expect patterns compiled so far, by source: an
+	// identical pattern (written twice, or reached through an alias) is
+	// compiled once, and only distinct ones count against the budget.
+	regexps    map[string]*regexp.Regexp
+	regexpCost int64
+	// broken holds what did not decode: the "checks[i]" whose subtree
+	// had an error, or the whole path of an error outside any check.
+	// Validation skips them: their zero values are no problems of their own.
+	broken map[string]bool
+}
+
+// failf records a decoding error and carries on. The error is only built
+// if it is kept (see errorList): past the first errors, a file full of
+// mistakes costs a count per node, not a message. It returns the error, or
+// nil if it was only counted.
+func (d *decoder) failf(path string, line int, kind error, format string, args ...any) *FieldError {
+	p := path
+	if rest, ok := strings.CutPrefix(p, "checks["); ok {
+		if i := strings.IndexByte(rest, ']'); i >= 0 {
+			p = p[:len("checks[")+i+1]
+		}
+	}
+	d.broken[p] = true
+	if !d.errs.keeps(line) {
+		d.errs.more++
+		return nil
+	}
+	fe := fieldErrorf(path, line, kind, format, args...)
+	d.errs.add(fe)
+	return fe
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) error {
 	d.nodes++
 	if d.nodes > maxNodes {
+		// The document's budget is spent: stop the walk.
 		return fieldErrorf(path, n.Line, ErrTooLarge, "document expands to more than %d nodes", maxNodes)
 	}
 	if depth > maxDepth {
-		return fieldErrorf(path, n.Line, ErrTooLarge, "nesting deeper than %d levels", maxDepth)
+		d.failf(path, n.Line, ErrTooLarge, "nesting deeper than %d levels", maxDepth)
+		return nil
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -67,6 +113,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		return nil
 	}
 
+	if v.Type() == regexpType {
+		d.decodeRegexp(n, v.Addr().Interface().(*Regexp), path)
+		return nil
+	}
 	// Types that know how to read themselves (durations, TLS versions, secrets).
 	if v.CanAddr() {
 		p := v.Addr().Interface()
@@ -74,10 +124,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		_, v2 := p.(interface{ UnmarshalYAML(func(any) error) error })
 		if v3 || v2 {
 			if n.Kind != yaml.ScalarNode {
-				return fieldErrorf(path, n.Line, ErrInvalid, "expected a single value, got %s", kindName(n))
+				d.failf(path, n.Line, ErrInvalid, "expected a single value, got %s", nodeKind{n})
+				return nil
 			}
 			if err := n.Decode(p); err != nil {
-				return fieldErrorf(path, n.Line, ErrInvalid, "%s", strings.TrimPrefix(yamlErrorText(err), "yaml: "))
+				d.failf(path, n.Line, ErrInvalid, "%s", strings.TrimPrefix(yamlErrorText(err), "yaml: "))
 			}
 			return nil
 		}
@@ -93,7 +144,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		return d.decodeStruct(n, v, path, depth)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			return fieldErrorf(path, n.Line, ErrInvalid, "expected a list, got %s", kindName(n))
+			d.failf(path, n.Line, ErrInvalid, "expected a list, got %s", nodeKind{n})
+			return nil
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, item := range n.Content {
@@ -108,39 +160,45 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 	}
 
 	if n.Kind != yaml.ScalarNode {
-		return fieldErrorf(path, n.Line, ErrInvalid, "expected a single value, got %s", kindName(n))
+		d.failf(path, n.Line, ErrInvalid, "expected a single value, got %s", nodeKind{n})
+		return nil
 	}
 	switch v.Kind() {
 	case reflect.String:
 		if strings.ContainsRune(n.Value, 0) {
-			return fieldErrorf(path, n.Line, ErrInvalid, "contains a NUL byte")
+			d.failf(path, n.Line, ErrInvalid, "contains a NUL byte")
+			return nil
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
 		if err != nil || n.Tag != "!!bool" {
-			return fieldErrorf(path, n.Line, ErrInvalid, "%q is not a boolean (true or false)", n.Value)
+			d.failf(path, n.Line, ErrInvalid, "%q is not a boolean (true or false)", n.Value)
+			return nil
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64:
 		i, err := strconv.ParseInt(n.Value, 10, 64)
 		if err != nil || n.Tag != "!!int" {
-			return fieldErrorf(path, n.Line, ErrInvalid, "%q is not an integer", n.Value)
+			d.failf(path, n.Line, ErrInvalid, "%q is not an integer", n.Value)
+			return nil
 		}
 		if v.Kind() == reflect.Int && (i > math.MaxInt || i < math.MinInt) {
-			return fieldErrorf(path, n.Line, ErrOutOfRange, "%s is out of range", n.Value)
+			d.failf(path, n.Line, ErrOutOfRange, "%s is out of range", n.Value)
+			return nil
 		}
 		v.SetInt(i)
 	default:
 		// Programming error: the schema uses a type this decoder does not know.
-		return fieldErrorf(path, n.Line, ErrInvalid, "unsupported field type %s", v.Type())
+		d.failf(path, n.Line, ErrInvalid, "unsupported field type %s", v.Type())
 	}
 	return nil
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth int) error {
 	if n.Kind != yaml.MappingNode {
-		return fieldErrorf(path, n.Line, ErrInvalid, "expected a mapping of fields, got %s", kindName(n))
+		d.failf(path, n.Line, ErrInvalid, "expected a mapping of fields, got %s", nodeKind{n})
+		return nil
 	}
 	fields := yamlFields(v.Type())
 	seen := map[string]int{}
@@ -152,14 +210,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 		key := keyNode.Value
 		fieldPath := joinPath(path, key)
 		if keyNode.Kind != yaml.ScalarNode || keyNode.Value == "<<" {
-			return fieldErrorf(path, keyNode.Line, ErrInvalid, "unsupported key %s (merge keys and complex keys are not allowed)", kindName(keyNode))
+			d.failf(path, keyNode.Line, ErrInvalid, "unsupported key %s (merge keys and complex keys are not allowed)", nodeKind{keyNode})
+			continue
 		}
 		index, ok := fields[key]
 		if !ok {
-			return fieldErrorf(fieldPath, keyNode.Line, ErrUnknownField, "unknown field; valid fields here are: %s", strings.Join(sortedKeys(fields), ", "))
+			if fe := d.failf(fieldPath, keyNode.Line, ErrUnknownField, "unknown field; valid fields here are: %s", fieldNames(fields)); fe != nil {
+				fe.keyParent = &path
+			}
+			continue
 		}
 		if first, dup := seen[key]; dup {
-			return fieldErrorf(fieldPath, keyNode.Line, ErrDuplicate, "set twice (first at line %d)", first)
+			d.failf(fieldPath, keyNode.Line, ErrDuplicate, "set twice (first at line %d)", first)
+			continue
 		}
 		seen[key] = keyNode.Line
 		d.lines[fieldPath] = keyNode.Line
@@ -168,6 +231,32 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, depth
 		}
 	}
 	return nil
+}
+
+var regexpType = reflect.TypeFor[Regexp]()
+
+// decodeRegexp compiles an expect pattern, within the limits of one
+// pattern and of all the distinct patterns of the file.
+func (d *decoder) decodeRegexp(n *yaml.Node, r *Regexp, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.failf(path, n.Line, ErrInvalid, "a regular expression must be a string, got %s", nodeKind{n})
+		return
+	}
+	if re, ok := d.regexps[n.Value]; ok {
+		r.Regexp = re
+		return
+	}
+	re, cost, err := compileRegexp(n.Value)
+	switch {
+	case err != nil:
+		d.failf(path, n.Line, ErrInvalid, "%v", err)
+	case d.regexpCost+cost > maxRegexpBudget:
+		d.failf(path, n.Line, ErrTooLarge, "the file's expect patterns compile to more than %s in all (identical patterns are compiled once)", byteSize(maxRegexpBudget))
+	default:
+		d.regexpCost += cost
+		d.regexps[n.Value] = re
+		r.Regexp = re
+	}
 }
 
 // yamlFields maps the yaml key of each exported field to its index.
@@ -190,13 +279,17 @@ func yamlFields(t reflect.Type) map[string]int {
 	return fields
 }
 
-func sortedKeys(m map[string]int) []string {
+// fieldNames lists a struct's yaml keys in order, when formatted (only if
+// the error is kept).
+type fieldNames map[string]int
+
+func (m fieldNames) String() string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return keys
+	return strings.Join(keys, ", ")
 }
 
 func joinPath(parent, key string) string {
@@ -210,7 +303,12 @@ func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
-func kindName(n *yaml.Node) string {
+// nodeKind says what a node is ("a list", "the value \"x\""), when
+// formatted (only if the error is kept).
+type nodeKind struct{ n *yaml.Node }
+
+func (k nodeKind) String() string {
+	n := k.n
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"

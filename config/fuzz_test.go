@@ -16,8 +16,12 @@ package config
 import (
 	"errors"
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 )
+
+var summaryLineRe = regexp.MustCompile(`^fuzz\.yml(:[0-9]+)?: ([a-z_]+(\[[0-9]+\])*(\.[a-z_]+(\[[0-9]+\])*)*: )?([a-z A-Z:]+|and [0-9]+ more errors)$`)
 
 // FuzzParse: no document crashes the parser; every error is a FieldError
 // (so it names the file); every accepted config renders to YAML that is
@@ -35,6 +39,13 @@ func FuzzParse(f *testing.F) {
 			var fe *FieldError
 			if !errors.As(err, &fe) || fe.File != "fuzz.yml" {
 				t.Fatalf("error without file and line: %v", err)
+			}
+			// What /-/reload answers holds nothing from the document
+			// but line numbers and the schema's own field names.
+			for _, line := range strings.Split(Summary(err), "\n") {
+				if !summaryLineRe.MatchString(line) {
+					t.Fatalf("summary line %q does not have the form file:line: field: kind", line)
+				}
 			}
 			return
 		}
