@@ -43,9 +43,16 @@ import (
 // the config cfg (nil: the embedded default) and the given sources.
 func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
+	return serveHandler(t, opts, "", cfg, sources...)
+}
+
+// serveHandler serves newHandler on a reloader of the file at path ("":
+// the embedded default, replaced by cfg when it is not nil).
+func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
+	t.Helper()
 	logger := log.NewNopLogger()
 	reg := prometheus.NewRegistry()
-	rl := newReloader("", logger, reg)
+	rl := newReloader(path, logger, reg)
 	if err := rl.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +65,9 @@ func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, sour
 	}
 	if opts.telemetryPath == "" {
 		opts.telemetryPath = "/metrics"
+	}
+	if opts.timeoutOffset == 0 {
+		opts.timeoutOffset = 500 * time.Millisecond
 	}
 	if opts.defaultTimeout == 0 {
 		opts.defaultTimeout = 9500 * time.Millisecond

@@ -315,22 +315,7 @@ func TestScrapeDeadlineComesFromPrometheusHeader(t *testing.T) {
 // path, which must load.
 func newTestServerWithConfig(t *testing.T, path string) *httptest.Server {
 	t.Helper()
-	logger := log.NewNopLogger()
-	reg := prometheus.NewRegistry()
-	rl := newReloader(path, logger, reg)
-	if err := rl.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := collector.New(collector.Options{Logger: logger, Config: rl.Config})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := newHandler(serverOptions{telemetryPath: "/metrics", timeoutOffset: 500 * time.Millisecond, defaultTimeout: 9500 * time.Millisecond}, exp, reg, rl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv, _ := serveHandler(t, serverOptions{}, path, nil)
 	return srv
 }
 
