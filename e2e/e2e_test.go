@@ -29,8 +29,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,7 +48,7 @@ const stepTimeout = 45 * time.Second
 
 // start runs a program killed by pid when the test ends, its output kept
 // for failures, and waits until url answers 200.
-func start(t *testing.T, name string, url string, bin string, args ...string) {
+func start(t *testing.T, name string, url string, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
@@ -73,6 +75,7 @@ func start(t *testing.T, name string, url string, bin string, args ...string) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	return cmd
 }
 
 type writerFunc func([]byte) (int, error)
@@ -114,6 +117,42 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 }
 
+// pages returns the distinct alerts delivered as firing since the n-th
+// alert the webhook received: what reached a person.
+func (h *webhook) pages(since int) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range h.alerts[min(since, len(h.alerts)):] {
+		key := a.Labels["alertname"] + "{check=" + a.Labels["check"] + "}"
+		if a.Status == "firing" && !seen[key] {
+			seen[key] = true
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// resolvedSince reports whether a "resolved" for alertname of check was
+// delivered after the n-th alert the webhook received.
+func (h *webhook) resolvedSince(since int, alertname, check string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range h.alerts[min(since, len(h.alerts)):] {
+		if a.Status == "resolved" && a.Labels["alertname"] == alertname && a.Labels["check"] == check {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *webhook) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.alerts)
+}
+
 func (h *webhook) received(alertname, check, status string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -125,7 +164,10 @@ func (h *webhook) received(alertname, check, status string) bool {
 	return false
 }
 
-var forRe = regexp.MustCompile(`(?m)^(\s+)for: \S+$`)
+var (
+	forRe  = regexp.MustCompile(`(?m)^(\s+)for: \S+$`)
+	keepRe = regexp.MustCompile(`(?m)^(\s+)keep_firing_for: \S+$`)
+)
 
 func TestAlertsEndToEnd(t *testing.T) {
 	prometheus := testenv.LookPath(t, "prometheus", "apt-get install prometheus")
@@ -155,27 +197,24 @@ func TestAlertsEndToEnd(t *testing.T) {
 `, servicestest.NginxUnit, s.NginxPort, s.NginxPort, servicestest.RedisUnit, s.RedisPort, s.RedisPort)
 	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(cfg), 0o644)
 	exporterAddr := testenv.FreeLoopbackAddr(t)
-	start(t, "warden_exporter", "http://"+exporterAddr+"/-/ready", bin,
-		"--web.listen-address="+exporterAddr, "--config.file="+filepath.Join(dir, "warden.yml"), "--systemd.address="+s.M.PrivateAddress())
+	exporterArgs := []string{"--web.listen-address=" + exporterAddr, "--config.file=" + filepath.Join(dir, "warden.yml"), "--systemd.address=" + s.M.PrivateAddress()}
+	exporter := start(t, "warden_exporter", "http://"+exporterAddr+"/-/ready", bin, exporterArgs...)
 
-	// Alertmanager with the shipped inhibit rules and a webhook.
+	// Alertmanager with the shipped example config (its route, null
+	// receiver and inhibit rules), its receiver pointed at a webhook and its
+	// timers shortened.
 	hook := &webhook{}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
-	inhibit, err := os.ReadFile("../mixin/alertmanager-inhibit.yml")
+	example, err := os.ReadFile("../examples/alertmanager.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	amCfg := fmt.Sprintf(`route:
-  receiver: hook
-  group_by: [alertname, check]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs: [{url: %q, send_resolved: true}]
-%s`, hookSrv.URL, inhibit)
+	amCfg := strings.NewReplacer(
+		"http://127.0.0.1:5001/warden", hookSrv.URL,
+		"group_wait: 30s", "group_wait: 1s",
+		"group_interval: 5m", "group_interval: 1s",
+	).Replace(string(example))
 	os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(amCfg), 0o644)
 	amAddr := testenv.FreeLoopbackAddr(t)
 	start(t, "alertmanager", "http://"+amAddr+"/-/ready", alertmanager,
@@ -188,7 +227,7 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "alerts.yml"), forRe.ReplaceAll(alerts, []byte("${1}for: 2s")), 0o644)
+	os.WriteFile(filepath.Join(dir, "alerts.yml"), keepRe.ReplaceAll(forRe.ReplaceAll(alerts, []byte("${1}for: 2s")), []byte("${1}keep_firing_for: 15s")), 0o644)
 	rules, _ := os.ReadFile("../mixin/rules.yml")
 	os.WriteFile(filepath.Join(dir, "rules.yml"), rules, 0o644)
 	promCfg := fmt.Sprintf(`global:
@@ -273,7 +312,21 @@ scrape_configs:
 		t.Error("the status table's query returns no rows")
 	}
 
+	// onePage asserts what reached the webhook since mark, once the
+	// incident's page is in and a few group intervals have passed: one
+	// page, the one named (the layer alerts are inhibited; the dependency
+	// alert goes to the null receiver).
+	onePage := func(t *testing.T, mark int, want string) {
+		t.Helper()
+		systemdtest.WaitFor(t, stepTimeout, want+" delivered", func() bool { return slices.Contains(hook.pages(mark), want) })
+		time.Sleep(5 * time.Second) // more would have arrived by now (group_interval 1s)
+		if got := hook.pages(mark); len(got) != 1 {
+			t.Errorf("pages delivered for this incident: %v, want exactly [%s]", got, want)
+		}
+	}
+
 	t.Run("redis stopped: WardenCheckDown fires, reaches Alertmanager and the webhook", func(t *testing.T) {
+		mark := hook.count()
 		s.M.Systemctl(t, "stop", servicestest.RedisUnit)
 		systemdtest.WaitFor(t, stepTimeout, "WardenCheckDown{check=redis} firing in Prometheus", func() bool { return firing("WardenCheckDown", "redis") })
 		systemdtest.WaitFor(t, stepTimeout, "WardenCheckDown{check=redis} in Alertmanager", func() bool { return inAlertmanager("WardenCheckDown", "redis") })
@@ -281,6 +334,7 @@ scrape_configs:
 		if got := query(`warden_check_status{check="redis",status="service_and_port_down"} == 1`); len(got) != 1 {
 			t.Errorf("redis status: %v", got)
 		}
+		onePage(t, mark, "WardenCheckDown{check=redis}")
 	})
 	t.Run("redis started again: the alert resolves", func(t *testing.T) {
 		s.StartRedis(t)
@@ -288,13 +342,44 @@ scrape_configs:
 			return !firing("WardenCheckDown", "redis") && hook.received("WardenCheckDown", "redis", "resolved")
 		})
 	})
-	t.Run("nginx moved to another port: the port alert fires", func(t *testing.T) {
+	t.Run("nginx moved to another port: one page; the port alert fires, inhibited", func(t *testing.T) {
+		mark := hook.count()
 		s.MoveNginx(t, testenv.FreePort(t))
 		systemdtest.WaitFor(t, stepTimeout, "WardenServicePortDown{check=nginx} firing", func() bool { return firing("WardenServicePortDown", "nginx") })
+		onePage(t, mark, "WardenCheckDown{check=nginx}")
 		// redis depends on nginx: the inhibition source fires with it.
 		systemdtest.WaitFor(t, stepTimeout, "WardenDependencyDown to be computed", func() bool {
 			return len(query(`warden_check_dependency_info{check="redis",depends_on="nginx"}`)) == 1
 		})
+	})
+	t.Run("an exporter restart and a daemon-reload during the incident: no resolved", func(t *testing.T) {
+		mark := hook.count()
+		// keep_firing_for is 15 s here (10m shipped): the restart and the
+		// reload each leave the check unreported or unknown for less.
+		exporter.Process.Signal(syscall.SIGTERM)
+		exited := make(chan error, 1)
+		go func() { exited <- exporter.Wait() }()
+		select {
+		case <-exited:
+		case <-time.After(stepTimeout):
+			t.Fatal("the exporter did not stop on SIGTERM")
+		}
+		// Prometheus notices: the check's series are gone (stale).
+		systemdtest.WaitFor(t, stepTimeout, "Prometheus to see the exporter down", func() bool {
+			return len(query(`up{job="warden"} == 0`)) == 1
+		})
+		exporter = start(t, "warden_exporter (restarted)", "http://"+exporterAddr+"/-/ready", bin, exporterArgs...)
+		s.M.Systemctl(t, "daemon-reload")
+		systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape nginx as port_down again", func() bool {
+			return len(query(`warden_check_status{check="nginx",status="port_down"} == 1`)) == 1
+		})
+		time.Sleep(5 * time.Second) // a resolve would have been delivered by now
+		if hook.resolvedSince(mark, "WardenCheckDown", "nginx") {
+			t.Error("a \"resolved\" for WardenCheckDown{check=nginx} was delivered while nginx was still down")
+		}
+		if !firing("WardenCheckDown", "nginx") {
+			t.Error("WardenCheckDown{check=nginx} is no longer firing")
+		}
 	})
 
 }

@@ -66,8 +66,10 @@ func TestAlertsAreDocumented(t *testing.T) {
 				t.Errorf("%s has no %s", name, field)
 			}
 		}
-		if name != "WardenDependencyDown" && !strings.Contains(block, "runbook_url:") {
-			t.Errorf("%s has no runbook_url", name)
+		// Each alert links to its own runbook entry: GitHub's anchor of
+		// "### Name" is "#name".
+		if name != "WardenDependencyDown" && !strings.Contains(block, `README.md#`+strings.ToLower(name)+`"`) {
+			t.Errorf("%s has no runbook_url to README.md#%s", name, strings.ToLower(name))
 		}
 		if !strings.Contains(string(readme), "### "+name) {
 			t.Errorf("the README's runbook has no section for %s", name)
@@ -89,6 +91,34 @@ func TestInhibitRulesLoadInAlertmanager(t *testing.T) {
 	out := run(t, amtool, "check-config", path)
 	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "5 inhibit rules") {
 		t.Errorf("amtool check-config:\n%s", out)
+	}
+}
+
+// examples/alertmanager.yml is a complete config amtool accepts, and its
+// inhibit rules are the mixin's, to the byte.
+func TestExampleAlertmanagerConfig(t *testing.T) {
+	amtool := testenv.LookPath(t, "amtool", "apt-get install prometheus-alertmanager")
+	out := run(t, amtool, "check-config", "../examples/alertmanager.yml")
+	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "5 inhibit rules") || !strings.Contains(out, "2 receivers") {
+		t.Errorf("amtool check-config examples/alertmanager.yml:\n%s", out)
+	}
+	example, err := os.ReadFile("../examples/alertmanager.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inhibit, err := os.ReadFile("alertmanager-inhibit.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, exampleRules, _ := strings.Cut(string(example), "\ninhibit_rules:")
+	_, mixinRules, _ := strings.Cut(string(inhibit), "\ninhibit_rules:")
+	if exampleRules == "" || exampleRules != mixinRules {
+		t.Errorf("examples/alertmanager.yml's inhibit_rules differ from mixin/alertmanager-inhibit.yml's: copy them over")
+	}
+	for _, want := range []string{"group_by: [instance, check]", "severity = none", `receiver: "null"`} {
+		if !strings.Contains(string(example), want) {
+			t.Errorf("examples/alertmanager.yml lacks %q", want)
+		}
 	}
 }
 
