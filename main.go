@@ -92,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sdAddress   = app.Flag("systemd.address", "D-Bus address or socket path of the manager, for cases the scope does not reach, e.g. /run/systemd/private (spoken to directly) or unix:path=/run/user/1000/bus.").PlaceHolder("ADDRESS").String()
 		sdInclude   = app.Flag("systemd.unit-include", "Regexp (anchored) of the units to watch besides those the checks name.").Default(`.+\.(service|socket)`).String()
 		sdExclude   = app.Flag("systemd.unit-exclude", "Regexp (anchored) of units not to watch, unless a check names them.").Default("").String()
+		sdSeries    = app.Flag("systemd.unit-series", "compact: warden_unit_state, restarts and timestamps for the checks' units (configured and discovered) and warden_unit_state for any failed unit, warden_unit_load_state only for a check's unit that is not loaded; full: every watched unit's (~9 series a unit) and every check's unit's load state set. One of: [compact, full]").Default("compact").Enum("compact", "full")
 		listenersOn = app.Flag("collector.listeners", "Read the kernel's listening sockets (the port layer).").Default("true").Bool()
 		lsSource    = app.Flag("listeners.source", "How to read listening sockets: netlink sock_diag, /proc/net (procfs), or auto (netlink, falling back to procfs once if refused). One of: [auto, netlink, procfs]").Default("auto").Enum("auto", "netlink", "procfs")
 		lsMax       = app.Flag("listeners.max-series", "Most warden_listener_info series per scrape; beyond it they are counted in warden_listener_series_dropped_total. -1: no cap.").Default("1000").Int()
@@ -133,7 +134,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var sources []collector.Source
 	if *systemdOn {
-		src, err := newSystemdSource(*sdScope, *sdAddress, *sdInclude, *sdExclude, logger)
+		src, err := newSystemdSource(*sdScope, *sdAddress, *sdInclude, *sdExclude, *sdSeries, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "invalid systemd flags", "err", err)
 			return exitUsage
@@ -278,7 +279,7 @@ func handleSignals(signals <-chan os.Signal, server *http.Server, rl *reloader, 
 }
 
 // newSystemdSource builds the systemd source from its flags.
-func newSystemdSource(scope, address, include, exclude string, logger log.Logger) (*collector.SystemdSource, error) {
+func newSystemdSource(scope, address, include, exclude, unitSeries string, logger log.Logger) (*collector.SystemdSource, error) {
 	endpoint, err := collector.ResolveSystemdEndpoint(scope, address, os.Getenv)
 	if err != nil {
 		return nil, err
@@ -294,10 +295,11 @@ func newSystemdSource(scope, address, include, exclude string, logger log.Logger
 		}
 	}
 	return collector.NewSystemdSource(collector.SystemdOptions{
-		Endpoint: endpoint,
-		Include:  includeRe,
-		Exclude:  excludeRe,
-		Logger:   log.With(logger, "collector", "systemd"),
+		Endpoint:   endpoint,
+		Include:    includeRe,
+		Exclude:    excludeRe,
+		UnitSeries: unitSeries,
+		Logger:     log.With(logger, "collector", "systemd"),
 	}), nil
 }
 

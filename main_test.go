@@ -624,7 +624,6 @@ func TestSystemdEndToEnd(t *testing.T) {
 		`warden_service_up{check="gone",unit="e2e-gone.service"} 0`,
 		`warden_unit_load_state{state="not-found",unit="e2e-gone.service"} 1`,
 		`warden_unit_state{state="active",unit="e2e-web.service"} 1`,
-		`warden_unit_state{state="active",unit="dbus.socket"} 1`,
 		`warden_unit_restarts_total{unit="e2e-web.service"} 0`,
 		`warden_collector_success{collector="listeners"} 1`,
 		`warden_port_listening{address="",check="web",port="` + port + `",proto="tcp"} 1`,
@@ -684,5 +683,77 @@ func TestSystemdFlagErrors(t *testing.T) {
 		if code != 64 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: code %d, stderr %s", tc.flag, code, errOut)
 		}
+	}
+}
+
+// The default configuration's series on a host with 100 units and 10
+// checks stay within the budget the README's fleet arithmetic uses, while
+// every check's unit and every failed unit stay visible; with
+// --systemd.unit-series=full every watched unit has its ~9 series.
+func TestDefaultSeriesBudget(t *testing.T) {
+	const units, checks, budget = 100, 10, 250
+	m := systemdtest.Start(t)
+	m.StartOneshots(t, "host", units)
+	m.Run(t, "broken.service", "false")
+	systemdtest.WaitFor(t, 30*time.Second, "broken.service to fail", func() bool {
+		return m.Show(t, "broken.service", "ActiveState") == "failed"
+	})
+	var cfg strings.Builder
+	cfg.WriteString("checks:\n")
+	for i := range checks {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		fmt.Fprintf(&cfg, "  - name: c%d\n    unit: host-%d.service\n    ports: [{port: %d, address: 127.0.0.1}]\n", i, i, l.Addr().(*net.TCPAddr).Port)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "warden.yml")
+	writeFile(t, cfgPath, cfg.String())
+	// The exporter's own series: the ~60 of the Go runtime and the
+	// process (go_*, process_*, promhttp_*) are the same on every host.
+	samples := func(body string) (warden, all int) {
+		for _, line := range strings.Split(body, "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") {
+				all++
+				if strings.HasPrefix(line, "warden_") {
+					warden++
+				}
+			}
+		}
+		return warden, all
+	}
+	scrape := func(args ...string) string {
+		p := startExporter(t, append([]string{"--config.file=" + cfgPath, "--systemd.address=" + m.PrivateAddress()}, args...)...)
+		var body string
+		systemdtest.WaitFor(t, 30*time.Second, "the exporter to read systemd", func() bool {
+			_, body = get(t, p.url("/metrics"))
+			return strings.Contains(body, `warden_collector_success{collector="systemd"} 1`)
+		})
+		return body
+	}
+
+	body := scrape()
+	for _, want := range []string{
+		`warden_unit_state{state="active",unit="host-0.service"} 1`,
+		`warden_unit_state{state="active",unit="host-9.service"} 1`,
+		`warden_unit_state{state="failed",unit="broken.service"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `unit="host-10.service"`) {
+		t.Error("a unit no check names, and not failed, has series by default")
+	}
+	all := scrape("--systemd.unit-series=full")
+	wardenSeries, total := samples(body)
+	fullWarden, fullTotal := samples(all)
+	t.Logf("series with %d units and %d checks: warden_* %d (all %d) by default, %d (all %d) with --systemd.unit-series=full", units, checks, wardenSeries, total, fullWarden, fullTotal)
+	if wardenSeries > budget {
+		t.Errorf("%d warden_* series by default, want at most %d", wardenSeries, budget)
+	}
+	if !strings.Contains(all, `warden_unit_state{state="active",unit="host-10.service"} 1`) {
+		t.Error("--systemd.unit-series=full leaves out a watched unit")
 	}
 }

@@ -90,7 +90,9 @@ func TestLoad(t *testing.T) {
 	addr := testenv.FreeLoopbackAddr(t)
 	exporter := exec.Command(bin, "--web.listen-address="+addr, "--config.file="+filepath.Join(dir, "warden.yml"),
 		"--systemd.address="+m.PrivateAddress(), "--web.max-requests="+strconv.Itoa(maxRequests), "--log.level=warn",
-		"--web.write-timeout="+slowReaderWriteTimeout.String())
+		"--web.write-timeout="+slowReaderWriteTimeout.String(),
+		// Every unit's series: the slow-reader phase needs a large response.
+		"--systemd.unit-series=full")
 	startServer(t, "warden_exporter", exporter, "http://"+addr+"/-/ready")
 	url := "http://" + addr + "/metrics"
 	warm, _ := http.Get(url)

@@ -191,7 +191,7 @@ func TestSystemdVsNodeExporter(t *testing.T) {
 	t.Logf("started %d units in %v", units, time.Since(t0).Round(time.Millisecond))
 
 	wardenAddr := testenv.FreeLoopbackAddr(t)
-	startServer(t, "warden_exporter", exec.Command(bin, "--web.listen-address="+wardenAddr, "--systemd.address="+m.PrivateAddress(), "--log.level=warn"), "http://"+wardenAddr+"/-/healthy")
+	startServer(t, "warden_exporter", exec.Command(bin, "--web.listen-address="+wardenAddr, "--systemd.address="+m.PrivateAddress(), "--log.level=warn", "--systemd.unit-series=full"), "http://"+wardenAddr+"/-/healthy")
 
 	// node_exporter only knows the system manager's private socket: give it
 	// ours at that path, in a mount namespace of its own.

@@ -356,6 +356,7 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 				}
 			}
 			r.units.collectLoadStates(emit, extra)
+			r.units.collectUnits(emit, extra)
 		}
 	}
 	usedNetns := map[uint64]bool{}

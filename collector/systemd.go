@@ -134,8 +134,23 @@ type SystemdOptions struct {
 	// ResyncInterval is how often the cache lists all units again, to catch
 	// what signals do not carry (LoadState).
 	ResyncInterval time.Duration
-	Logger         log.Logger
+	// UnitSeries says which series the units get. UnitSeriesFull (the
+	// zero value): every watched unit its warden_unit_state,
+	// warden_unit_restarts_total and
+	// warden_unit_active_enter_timestamp_seconds, and every check's unit
+	// its warden_unit_load_state. UnitSeriesCompact: those of the checks'
+	// units only, the load state only while it is not "loaded", and any
+	// other unit its warden_unit_state only while it is failed — a host's
+	// series then grow with its checks, not with its units.
+	UnitSeries string
+	Logger     log.Logger
 }
+
+// The values of SystemdOptions.UnitSeries.
+const (
+	UnitSeriesFull    = "full"
+	UnitSeriesCompact = "compact"
+)
 
 const (
 	minReconnectBackoff = 100 * time.Millisecond
@@ -611,7 +626,36 @@ func (r *systemdReading) collectLoadStates(emit func(prometheus.Metric), units [
 		if u, ok := r.Unit(name); ok && u.LoadState != "" {
 			load = u.LoadState
 		}
-		stateSet(emit, r.source.descs.loadState, name, load, LoadStates)
+		r.source.loadStateSeries(emit, name, load)
+	}
+}
+
+// loadStateSeries emits a check's unit's warden_unit_load_state: the whole
+// state set, or in UnitSeriesCompact only a unit that is not loaded (the
+// one that is 1: masked, not-found, error, bad-setting).
+func (s *SystemdSource) loadStateSeries(emit func(prometheus.Metric), unit, load string) {
+	if s.opts.UnitSeries != UnitSeriesCompact {
+		stateSet(emit, s.descs.loadState, unit, load, LoadStates)
+	} else if load != "loaded" {
+		emit(prometheus.MustNewConstMetric(s.descs.loadState, prometheus.GaugeValue, 1, unit, load))
+	}
+}
+
+// collectUnits emits the series of the units of checks the config does
+// not name (discovery's), when only the checks' units get theirs
+// (UnitSeriesCompact): otherwise they are in Families already, and so is a
+// failed one.
+func (r *systemdReading) collectUnits(emit func(prometheus.Metric), units []string) {
+	if r.source.opts.UnitSeries != UnitSeriesCompact {
+		return
+	}
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(units))) {
+		if _, named := r.named[name]; named {
+			continue
+		}
+		if u, ok := r.Unit(name); ok && u.ActiveState != "failed" {
+			r.source.unitMetrics(emit, u, false)
+		}
 	}
 }
 
@@ -645,9 +689,19 @@ func (s *SystemdSource) bulkFamilies(snap *unitSnapshot, named map[string]sdbus.
 	}
 	metrics := make([]prometheus.Metric, 0, len(snap.names)*(len(ActiveStates)+2))
 	emit := func(m prometheus.Metric) { metrics = append(metrics, m) }
+	compact := s.opts.UnitSeries == UnitSeriesCompact
 	for _, name := range snap.names {
-		if _, isNamed := named[name]; !isNamed {
-			s.unitMetrics(emit, snap.units[name], false)
+		if _, isNamed := named[name]; isNamed {
+			continue
+		}
+		u := snap.units[name]
+		switch {
+		case !compact:
+			s.unitMetrics(emit, u, false)
+		case u.ActiveState == "failed":
+			// Every failed unit stays visible, whoever names it: 7
+			// series while it is failed, none once it is not.
+			stateSet(emit, s.descs.unitState, u.Name, u.ActiveState, ActiveStates)
 		}
 	}
 	reg := prometheus.NewPedanticRegistry()
@@ -700,7 +754,7 @@ func (s *SystemdSource) unitMetrics(emit func(prometheus.Metric), u Unit, withLo
 	d := s.descs
 	stateSet(emit, d.unitState, u.Name, u.ActiveState, ActiveStates)
 	if withLoadState {
-		stateSet(emit, d.loadState, u.Name, u.LoadState, LoadStates)
+		s.loadStateSeries(emit, u.Name, u.LoadState)
 	}
 	if u.HasRestarts {
 		emit(prometheus.MustNewConstMetric(d.restarts, prometheus.CounterValue, float64(u.NRestarts), u.Name))
