@@ -398,7 +398,7 @@ func (h *host) prometheus() {
 	h.t.Helper()
 	bind := sysboxtest.BindTarget
 	h.sh(`mkdir -p /etc/prometheus/warden
-sed -E 's/^(\s+)for: \S+$/\1for: 2s/' ` + bind + `/alerts.yml > /etc/prometheus/warden/alerts.yml
+sed -E -e 's/^(\s+)for: \S+$/\1for: 2s/' -e 's/^(\s+)keep_firing_for: \S+$/\1keep_firing_for: 5s/' ` + bind + `/alerts.yml > /etc/prometheus/warden/alerts.yml
 cp ` + bind + `/rules.yml /etc/prometheus/warden/rules.yml
 sed -e "s/\['host1:9863', 'host2:9863'\]/['127.0.0.1:9863']/" -e 's/_interval: 30s/_interval: 1s/' -e 's/scrape_timeout: 10s/scrape_timeout: 1s/' \
   -e '/^alerting:/,/^$/d' ` + bind + `/prometheus.yml > /etc/prometheus/prometheus.yml
