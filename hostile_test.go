@@ -178,35 +178,6 @@ func inFlight(reg *prometheus.Registry) float64 {
 	return 0
 }
 
-// heldPong answers +PONG once release is closed, counting the connections:
-// a probe target that shows how many times the exporter dialed it.
-func heldPong(t *testing.T, dials *atomic.Int64, release <-chan struct{}) string {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			dials.Add(1)
-			go func() {
-				defer c.Close()
-				select {
-				case <-release:
-				case <-time.After(30 * time.Second):
-				}
-				io.WriteString(c, "+PONG\r\n")
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
-
 // /checks runs every probe: it goes through --web.max-requests and shares
 // the evaluation in progress, with other /checks and with scrapes. (Before:
 // 200 parallel GET /checks against 10 probes opened 2,000 connections.)
@@ -219,7 +190,7 @@ func TestChecksShareTheLimitAndTheScrape(t *testing.T) {
 	cfg := &config.Config{}
 	for i := range 10 {
 		cfg.Checks = append(cfg.Checks, config.Check{Name: "c" + strconv.Itoa(i), Probes: []config.Probe{{
-			Target: heldPong(t, &dials, release), Timeout: model.Duration(9 * time.Second), IPProtocol: "auto",
+			Target: countingServer(t, &dials, "+PONG\r\n", release), Timeout: model.Duration(9 * time.Second), IPProtocol: "auto",
 			QueryResponse: []config.Step{{Expect: &config.Regexp{Regexp: regexp.MustCompile(`PONG`)}}},
 		}}})
 	}

@@ -32,8 +32,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
@@ -137,28 +135,14 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		w.Write(out)
 	})
 
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "warden_exporter",
-		Description: "Is each service running, listening where it should, and answering? Which layer failed?",
-		Version:     version.Info(),
-		ExtraHTML:   checksTableHTML,
-		ExtraCSS:    checksTableCSS,
-		Links: []web.LandingLinks{
-			{Address: "/checks", Text: "Checks", Description: "every check's verdict, per layer, as JSON"},
-			{Address: opts.telemetryPath, Text: "Metrics"},
-			{Address: "/config", Text: "Configuration", Description: "the configuration in effect, secrets redacted"},
-			{Address: "/-/healthy", Text: "Health"},
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		landing.ServeHTTP(w, r)
+	mux.Handle("/", &landingPage{
+		telemetryPath: opts.telemetryPath,
+		timeout:       opts.defaultTimeout,
+		writeTimeout:  opts.writeTimeout,
+		gate:          gate,
+		exporter:      exporter,
+		logger:        logger,
+		now:           time.Now,
 	})
 	return securityHeaders(mux), nil
 }
@@ -178,31 +162,6 @@ func securityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// checksTableHTML renders /checks as a table on the landing page, in the
-// browser: the page itself stays static.
-const checksTableHTML = `<h2>Checks</h2>
-<table id="warden-checks"><thead><tr><th>check</th><th>status</th><th>why</th><th>service</th><th>ports</th><th>probes</th></tr></thead>
-<tbody><tr><td colspan="6">loading…</td></tr></tbody></table>
-<script>
-fetch("/checks").then(r => r.json()).then(d => {
-  const esc = s => String(s ?? "").replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c]));
-  const rows = d.checks.map(c => {
-    const unit = c.unit ? esc(c.unit.name) + ": " + esc(c.unit.known ? c.unit.active_state + "/" + c.unit.sub_state : "unknown") : "";
-    const ports = (c.ports || []).map(p => esc(p.proto + " " + (p.address || "*") + ":" + p.port) + " " +
-      (p.known ? (p.listening ? "listening" : "<b>not listening</b>") + (p.owned === "no" ? ", <b>held by " + esc((p.seen || []).map(s => s.owner || "?").join(", ")) + "</b>" : "") : "unknown")).join("<br>");
-    const probes = (c.probes || []).map(p => esc(p.target) + " " + (p.known ? (p.success ? "ok" : "<b>" + esc(p.reason) + "</b>") + " " + (p.duration_seconds * 1000).toFixed(1) + " ms" : "unknown")).join("<br>");
-    return "<tr class=\"" + esc(c.status) + "\"><td>" + esc(c.check) + (c.implicit ? " <i>(learned)</i>" : "") + "</td><td>" + esc(c.status) + "</td><td>" + esc(c.reason) + "</td><td>" + unit + "</td><td>" + ports + "</td><td>" + probes + "</td></tr>";
-  });
-  document.querySelector("#warden-checks tbody").innerHTML = rows.join("") || "<tr><td colspan=\"6\">no checks</td></tr>";
-}).catch(e => { document.querySelector("#warden-checks tbody").innerHTML = "<tr><td colspan=\"6\">" + e + "</td></tr>"; });
-</script>`
-
-const checksTableCSS = `#warden-checks { border-collapse: collapse; margin-top: 1em; }
-#warden-checks td, #warden-checks th { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; }
-#warden-checks tr.ok td:nth-child(2) { background: #c8f0c8; }
-#warden-checks tr:not(.ok) td:nth-child(2) { background: #f8c8c8; }
-#warden-checks tr.unknown td:nth-child(2), #warden-checks tr.probe_failed td:nth-child(2) { background: #f8e8b0; }`
 
 // newMetricsHandler serves one scrape per request. Each request gets its own
 // gatherer bound to the request's deadline, because a Gatherer has no

@@ -103,7 +103,18 @@ type Exporter struct {
 	flight       *flight // the gather concurrent scrapes can join
 	dropped      atomic.Uint64
 	warnedDrop   sync.Once
+	last         atomic.Pointer[Evaluated] // the last evaluation's verdicts
 }
+
+// Evaluated is the outcome of one evaluation: what the landing page shows
+// without running one of its own.
+type Evaluated struct {
+	At       time.Time // when the evaluation started
+	Verdicts []Verdict
+}
+
+// Last returns the last evaluation that completed, or nil before the first.
+func (e *Exporter) Last() *Evaluated { return e.last.Load() }
 
 type sourceState struct {
 	Source
@@ -242,7 +253,21 @@ type flight struct {
 }
 
 func (e *Exporter) gather(ctx context.Context) (evaluation, error) {
+	start := time.Now()
 	sc := &scrape{exporter: e, ctx: ctx}
+	defer func() {
+		if sc.verdicts == nil {
+			return
+		}
+		// Overlapping evaluations may end out of order: keep the newest.
+		ev := &Evaluated{At: start, Verdicts: sc.verdicts}
+		for {
+			old := e.last.Load()
+			if old != nil && old.At.After(start) || e.last.CompareAndSwap(old, ev) {
+				return
+			}
+		}
+	}()
 	// Pedantic: the per-scrape series are few, and a drift between Describe
 	// and Collect is worth catching in production too.
 	reg := prometheus.NewPedanticRegistry()

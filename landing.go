@@ -1,0 +1,221 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/version"
+
+	"github.com/warden-exporter/warden_exporter/collector"
+)
+
+// landingMaxAge is how old the last evaluation may be for the landing page
+// to show it rather than run one: a page view dials no probe while
+// Prometheus scrapes (every 15-60 s), and at most one evaluation per
+// landingMaxAge when nothing does.
+const landingMaxAge = time.Minute
+
+// landingPage renders the checks on the server: it works with curl and
+// without scripts, and shows the last evaluation with its time.
+type landingPage struct {
+	telemetryPath string
+	timeout       time.Duration
+	writeTimeout  time.Duration
+	gate          *requestGate
+	exporter      *collector.Exporter
+	logger        log.Logger
+	now           func() time.Time
+}
+
+type landingData struct {
+	Version   string
+	Metrics   string
+	Evaluated *collector.Evaluated
+	Age       string
+	Note      string // why no fresh evaluation is shown, if so
+	Rows      []landingRow
+}
+
+type landingRow struct {
+	Check, Status, Reason string
+	Implicit              bool
+	Service               string
+	Ports, Probes         []landingCell
+}
+
+// landingCell is one line of a cell; Bad lines are shown in bold.
+type landingCell struct {
+	Text string
+	Bad  bool
+}
+
+func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	data := landingData{Version: version.Info(), Metrics: p.telemetryPath}
+	last := p.exporter.Last()
+	if last == nil || p.now().Sub(last.At) > landingMaxAge {
+		// No recent evaluation: run one, through the same limit and
+		// sharing as a scrape; refused, the page says so and shows the
+		// last one it has.
+		if release, ok := p.gate.acquire(); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+			if _, err := p.exporter.Verdicts(ctx); err != nil {
+				level.Error(p.logger).Log("msg", "evaluating the checks for the landing page failed", "err", err)
+				data.Note = "The evaluation failed; the exporter's log says why."
+			}
+			cancel()
+			release()
+			last = p.exporter.Last()
+		} else {
+			data.Note = "Busy: too many evaluations at once (--web.max-requests); showing the last one."
+		}
+	}
+	if last != nil {
+		data.Evaluated = last
+		data.Age = p.now().Sub(last.At).Round(time.Second).String()
+		for _, v := range last.Verdicts {
+			data.Rows = append(data.Rows, rowOf(v))
+		}
+	}
+	var body bytes.Buffer
+	if err := landingTemplate.Execute(&body, data); err != nil {
+		level.Error(p.logger).Log("msg", "rendering the landing page failed", "err", err)
+		http.Error(w, "Rendering the page failed; the exporter's log says why.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	writeWithin(w, p.writeTimeout, http.StatusOK, body.Bytes())
+}
+
+// rowOf says per layer what /checks says, in words.
+func rowOf(v collector.Verdict) landingRow {
+	row := landingRow{Check: v.Check, Status: v.Status, Reason: v.Reason, Implicit: v.Implicit}
+	if u := v.Unit; u != nil {
+		switch {
+		case !u.Known:
+			row.Service = u.Name + ": unknown"
+		case u.LoadState != "" && u.LoadState != "loaded":
+			row.Service = u.Name + ": " + u.LoadState
+		default:
+			row.Service = u.Name + ": " + u.ActiveState + "/" + u.SubState
+		}
+		if u.SocketActivated != "" {
+			row.Service += " (socket activated by " + u.SocketActivated + ")"
+		}
+	}
+	for _, p := range v.Ports {
+		addr := p.Address
+		if addr == "" {
+			addr = "*"
+		}
+		cell := landingCell{Text: fmt.Sprintf("%s %s:%d ", p.Proto, addr, p.Port)}
+		switch {
+		case !p.Known:
+			cell.Text += "unknown"
+		case !p.Listening:
+			cell.Text, cell.Bad = cell.Text+"not listening", true
+		case p.Owned == "no":
+			owners := make([]string, 0, len(p.Seen))
+			for _, s := range p.Seen {
+				owners = append(owners, cmpOr(s.Owner, "?"))
+			}
+			cell.Text, cell.Bad = cell.Text+"listening, held by "+strings.Join(owners, ", "), true
+		default:
+			cell.Text += "listening"
+		}
+		row.Ports = append(row.Ports, cell)
+	}
+	for _, p := range v.Probes {
+		cell := landingCell{Text: p.Target + " "}
+		switch {
+		case !p.Known:
+			cell.Text += "unknown"
+		case p.Success:
+			cell.Text += fmt.Sprintf("ok, %.1f ms", p.DurationSeconds*1000)
+		default:
+			cell.Text, cell.Bad = cell.Text+p.Reason+": "+p.Error, true
+		}
+		row.Probes = append(row.Probes, cell)
+	}
+	return row
+}
+
+func cmpOr(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// landingTemplate escapes every value (html/template): check names, unit
+// names and a peer's error text are not the exporter's to trust.
+var landingTemplate = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>warden_exporter</title>
+<style>
+body { font-family: sans-serif; margin: 0; }
+header { background: #e6522c; color: #fff; padding: 0.5em 1em; }
+header h1 { margin: 0; font-size: 1.5em; }
+main { padding: 1em; }
+#warden-checks { border-collapse: collapse; margin-top: 1em; }
+#warden-checks td, #warden-checks th { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; text-align: left; }
+#warden-checks tr.ok td.status { background: #c8f0c8; }
+#warden-checks tr td.status { background: #f8c8c8; }
+#warden-checks tr.unknown td.status, #warden-checks tr.probe_failed td.status { background: #f8e8b0; }
+</style>
+</head>
+<body>
+<header><h1>warden_exporter</h1></header>
+<main>
+<p>Is each service running, listening where it should, and answering? Which layer failed?</p>
+<p>Version: {{.Version}}</p>
+<ul>
+<li><a href="/checks">Checks</a>: every check's verdict, per layer, as JSON (a new evaluation)</li>
+<li><a href="{{.Metrics}}">Metrics</a></li>
+<li><a href="/config">Configuration</a>: the configuration in effect, secrets redacted</li>
+<li><a href="/-/healthy">Health</a></li>
+</ul>
+<h2>Checks</h2>
+{{with .Note}}<p><b>{{.}}</b></p>{{end}}
+{{if .Evaluated}}<p id="evaluated">Evaluated at {{.Evaluated.At.UTC.Format "2006-01-02 15:04:05 UTC"}} ({{.Age}} ago).</p>
+<table id="warden-checks">
+<thead><tr><th>check</th><th>status</th><th>why</th><th>service</th><th>ports</th><th>probes</th></tr></thead>
+<tbody>
+{{range .Rows}}<tr class="{{.Status}}"><td>{{.Check}}{{if .Implicit}} <i>(learned)</i>{{end}}</td><td class="status">{{.Status}}</td><td>{{.Reason}}</td><td>{{.Service}}</td>
+<td>{{range $i, $c := .Ports}}{{if $i}}<br>{{end}}{{if $c.Bad}}<b>{{$c.Text}}</b>{{else}}{{$c.Text}}{{end}}{{end}}</td>
+<td>{{range $i, $c := .Probes}}{{if $i}}<br>{{end}}{{if $c.Bad}}<b>{{$c.Text}}</b>{{else}}{{$c.Text}}{{end}}{{end}}</td></tr>
+{{else}}<tr><td colspan="6">no checks</td></tr>
+{{end}}</tbody>
+</table>
+{{else}}<p>No evaluation yet.</p>{{end}}
+</main>
+</body>
+</html>
+`))

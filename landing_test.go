@@ -1,0 +1,115 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package main
+
+import (
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/config"
+)
+
+// countingServer accepts on loopback and answers with answer, once
+// release is closed (nil: at once), counting the connections: how many
+// times the exporter dialed it.
+func countingServer(t *testing.T, dials *atomic.Int64, answer string, release <-chan struct{}) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			go func() {
+				defer c.Close()
+				if release != nil {
+					select {
+					case <-release:
+					case <-time.After(30 * time.Second):
+					}
+				}
+				io.WriteString(c, answer)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// The landing page is rendered on the server from the last evaluation:
+// curl sees the checks, the reason, the probe's error and the time; a view
+// dials nothing while the last evaluation is recent; every link answers.
+func TestLandingPageRendersTheLastEvaluation(t *testing.T) {
+	var okDials, badDials atomic.Int64
+	expect := []config.Step{{Expect: &config.Regexp{Regexp: regexp.MustCompile(`^\+PONG`)}}}
+	cfg := &config.Config{Checks: []config.Check{
+		{Name: "cache", Probes: []config.Probe{{Target: countingServer(t, &okDials, "+PONG\r\n", nil), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto", QueryResponse: expect}}},
+		{Name: `<script>alert(1)</script>`, Probes: []config.Probe{{Target: countingServer(t, &badDials, "-NOAUTH Authentication required.\r\n", nil), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto", QueryResponse: expect}}},
+	}}
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, cfg, collector.NewProbesSource(collector.ProbesOptions{}))
+
+	code, page := get(t, srv.URL+"/")
+	if code != 200 {
+		t.Fatalf("GET /: %d", code)
+	}
+	for _, want := range []string{
+		`<td>cache</td><td class="status">ok</td>`,
+		`ok, `, // the healthy probe's latency
+		`class="status">probe_failed</td>`,
+		`expect: step 0 (expect &#34;^\\&#43;PONG&#34;): connection closed, got &#34;-NOAUTH Authentication required.\r\n&#34;`,
+		`&lt;script&gt;alert(1)&lt;/script&gt;`,
+		`id="evaluated">Evaluated at `,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the landing page lacks %s:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<script") || strings.Contains(page, "loading") {
+		t.Errorf("the landing page needs a script, or is a shell:\n%s", page)
+	}
+	if okDials.Load() != 1 {
+		t.Fatalf("the first view dialed the probe %d times, want 1 (no evaluation yet)", okDials.Load())
+	}
+	// More views, and a scrape between them: the views show the last
+	// evaluation and dial nothing themselves.
+	for range 5 {
+		get(t, srv.URL+"/")
+	}
+	get(t, srv.URL+"/metrics")
+	for range 5 {
+		get(t, srv.URL+"/")
+	}
+	if n := okDials.Load(); n != 2 {
+		t.Errorf("the probe was dialed %d times for 11 views and one scrape, want 2 (the first view's, the scrape's)", n)
+	}
+	// No dead links.
+	for _, m := range regexp.MustCompile(`href="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if code, _ := get(t, srv.URL+m[1]); code != 200 {
+			t.Errorf("the landing page links %s, which answers %d", m[1], code)
+		}
+	}
+}
