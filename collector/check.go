@@ -17,9 +17,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -193,6 +195,7 @@ func socketTargets(socket Unit) []string {
 type checkDescs struct {
 	portListening, portOwned, listenerInfo, listenerDropped    *prometheus.Desc
 	checkUp, checkStatus, servicePortUp, serviceUp, dependency *prometheus.Desc
+	checkReason                                                *prometheus.Desc
 }
 
 func newCheckDescs() checkDescs {
@@ -202,6 +205,9 @@ func newCheckDescs() checkDescs {
 		checkStatus: prometheus.NewDesc("warden_check_status",
 			"The check's verdict: exactly one status is 1 (ok, service_down, port_down, service_and_port_down, foreign_listener, probe_failed, unknown).",
 			[]string{"check", "status"}, nil),
+		checkReason: prometheus.NewDesc("warden_check_reason_info",
+			"Why a check is not ok, in one line: the reason /checks and the landing page give (unit state and systemd's result, who holds a port, where the unit listens now, the probe's error). Only while the check is not ok; always 1.",
+			[]string{"check", "status", "reason"}, nil),
 		servicePortUp: prometheus.NewDesc("warden_service_port_up",
 			"service_up x port_listening for each expected port of a check with a unit.",
 			[]string{"check", "unit", "proto", "address", "port"}, nil),
@@ -228,6 +234,7 @@ func newCheckDescs() checkDescs {
 func (d checkDescs) describe(ch chan<- *prometheus.Desc) {
 	ch <- d.checkUp
 	ch <- d.checkStatus
+	ch <- d.checkReason
 	ch <- d.servicePortUp
 	ch <- d.serviceUp
 	ch <- d.dependency
@@ -269,6 +276,11 @@ func (d checkDescs) emitVerdict(emit func(prometheus.Metric), c config.Check, v 
 			x = 1
 		}
 		emit(prometheus.MustNewConstMetric(d.checkStatus, prometheus.GaugeValue, x, c.Name, st))
+	}
+	if v.Status != "ok" {
+		// The diagnosis travels to the alert through this series: one per
+		// failing check, changing only when the diagnosis does.
+		emit(prometheus.MustNewConstMetric(d.checkReason, prometheus.GaugeValue, 1, c.Name, v.Status, v.Reason))
 	}
 	for _, dep := range c.DependsOn {
 		emit(prometheus.MustNewConstMetric(d.dependency, prometheus.GaugeValue, 1, c.Name, dep))
@@ -355,7 +367,13 @@ type UnitVerdict struct {
 	LoadState   string `json:"load_state,omitempty"`
 	ActiveState string `json:"active_state,omitempty"`
 	SubState    string `json:"sub_state,omitempty"`
-	Up          bool   `json:"up"`
+	// Result is systemd's Result of a failed service (exit-code, signal,
+	// core-dump, timeout, start-limit-hit, ...).
+	Result string `json:"result,omitempty"`
+	// ListensOn is where the unit holds listeners now, when an expected
+	// port is down (at most maxListensOn of them).
+	ListensOn []string `json:"listens_on,omitempty"`
+	Up        bool     `json:"up"`
 	// SocketActivated names the active socket unit that holds the check's
 	// ports while the service is idle (inactive until its first
 	// connection): the service layer is up.
@@ -402,7 +420,18 @@ type layers struct {
 	portsOK   bool // the listeners were read
 	probes    []ProbeResult
 	probesOK  bool
+	// unitListens are the addresses the check's unit holds listeners on,
+	// read this scrape (the diagnosis of a port that is down).
+	unitListens []string
 }
+
+// maxListensOn bounds the addresses a verdict names where the unit listens
+// now: the reason is one line.
+const maxListensOn = 4
+
+// maxReasonDetail bounds what a reason quotes of a probe's error (which
+// carries what the peer sent).
+const maxReasonDetail = 120
 
 // judge decides a check's status. Precedence, first that holds:
 //
@@ -424,6 +453,9 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		uv := &UnitVerdict{Name: c.Unit, Known: l.unit != nil}
 		if l.unit != nil {
 			uv.LoadState, uv.ActiveState, uv.SubState = l.unit.LoadState, l.unit.ActiveState, l.unit.SubState
+			if uv.ActiveState == "failed" && l.unit.Result != "" && l.unit.Result != "success" {
+				uv.Result = l.unit.Result
+			}
 			if uv.LoadState == "" {
 				uv.LoadState, uv.ActiveState = "not-found", "inactive"
 			}
@@ -438,7 +470,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		}
 		v.Unit = uv
 	}
-	portDown, foreign := "", ""
+	portDown, foreign, foreignOwner := "", "", ""
 	for i, p := range c.Ports {
 		pv := PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port, Known: l.portsOK, Owned: "unknown"}
 		if l.portsOK && i < len(l.ports) {
@@ -451,6 +483,9 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 				pv.Owned = "no"
 				if foreign == "" {
 					foreign = portName(p)
+					if i < len(l.portsSeen) {
+						foreignOwner = ownersOf(l.portsSeen[i])
+					}
 				}
 			}
 			if !r.listening && portDown == "" {
@@ -478,7 +513,10 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 				pv.Error = r.Err.Error()
 			}
 			if !r.Success && probeFailed == "" {
-				probeFailed = p.Target + " (" + r.Reason + ")"
+				probeFailed = p.Target + " (" + r.Reason + ") failed"
+				if r.Err != nil {
+					probeFailed += ": " + clip(r.Err.Error(), maxReasonDetail)
+				}
 			}
 		}
 		v.Probes = append(v.Probes, pv)
@@ -489,17 +527,33 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	unitDesc := ""
 	if v.Unit != nil {
 		unitDesc = fmt.Sprintf("%s is %s/%s", c.Unit, v.Unit.ActiveState, v.Unit.SubState)
+		if v.Unit.Result != "" {
+			unitDesc += " (result " + v.Unit.Result + ")"
+		}
 		if v.Unit.LoadState != "loaded" {
 			unitDesc = fmt.Sprintf("%s is %s", c.Unit, v.Unit.LoadState)
+		}
+		if portDown != "" && len(l.unitListens) > 0 {
+			v.Unit.ListensOn = l.unitListens[:min(len(l.unitListens), maxListensOn)]
+		}
+	}
+	listensNow := ""
+	if v.Unit != nil && len(v.Unit.ListensOn) > 0 {
+		listensNow = "; " + c.Unit + " listens on " + strings.Join(v.Unit.ListensOn, ", ")
+		if len(l.unitListens) > maxListensOn {
+			listensNow += fmt.Sprintf(" and %d more", len(l.unitListens)-maxListensOn)
 		}
 	}
 	switch {
 	case len(unknown) > 0:
 		v.Status, v.Reason = "unknown", "could not read: "+strings.Join(unknown, ", ")
 	case foreign != "":
-		v.Status, v.Reason = "foreign_listener", foreign+" is held by another process or unit"
+		v.Status, v.Reason = "foreign_listener", foreign+" is held by "+cmpOr(foreignOwner, "another process or unit")
+		if unitDesc != "" {
+			v.Reason += " while " + unitDesc
+		}
 	case svcDown && portDown != "":
-		v.Status, v.Reason = "service_and_port_down", unitDesc+", and nothing listens on "+portDown
+		v.Status, v.Reason = "service_and_port_down", unitDesc+", and nothing listens on "+portDown+listensNow
 	case svcDown:
 		v.Status, v.Reason = "service_down", unitDesc
 	case portDown != "":
@@ -507,8 +561,9 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		if unitDesc != "" {
 			v.Reason += " while " + unitDesc
 		}
+		v.Reason += listensNow
 	case probeFailed != "":
-		v.Status, v.Reason = "probe_failed", "probe of "+probeFailed+" failed"
+		v.Status, v.Reason = "probe_failed", "probe of "+probeFailed
 	default:
 		v.Status, v.Reason = "ok", "every layer is healthy"
 	}
@@ -562,7 +617,10 @@ func portName(p config.Port) string {
 
 // seenListeners lists, per expected port, the listeners that matched it
 // and their owners, for /checks.
-func seenListeners(c config.Check, listeners []Listener, idx listenerIndex, owners []Owner) [][]SeenListener {
+//
+// processOf, when not nil, names the process behind a listener that is in
+// no known unit (its socket inode).
+func seenListeners(c config.Check, listeners []Listener, idx listenerIndex, owners []Owner, processOf func(inode uint64) string) [][]SeenListener {
 	out := make([][]SeenListener, len(c.Ports))
 	for i, p := range c.Ports {
 		var want netip.Addr
@@ -578,10 +636,57 @@ func seenListeners(c config.Check, listeners []Listener, idx listenerIndex, owne
 				s.Owner = owners[j].Unit
 				if s.Owner == "" && owners[j].Foreign {
 					s.Owner = "(a process outside every known unit)"
+					if processOf != nil {
+						if p := processOf(listeners[j].Inode); p != "" {
+							s.Owner = p + ", outside every known unit"
+						}
+					}
 				}
 			}
 			out[i] = append(out[i], s)
 		}
 	}
 	return out
+}
+
+// ownersOf names who holds a port, from what was seen on it.
+func ownersOf(seen []SeenListener) string {
+	var names []string
+	for _, s := range seen {
+		if s.Owner != "" && !slices.Contains(names, s.Owner) {
+			names = append(names, s.Owner)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// clip cuts s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func cmpOr(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// listensOf returns where unit holds listeners, as "proto address:port",
+// sorted and distinct: a port that is down is often one the service moved.
+func listensOf(unit string, listeners []Listener, owners []Owner) []string {
+	var out []string
+	for i, l := range listeners {
+		if i < len(owners) && owners[i].Unit == unit {
+			out = append(out, l.Proto+" "+netip.AddrPortFrom(l.Addr, l.Port).String())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -14,9 +14,11 @@
 package collector
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/warden-exporter/warden_exporter/config"
 )
@@ -222,5 +224,45 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 	}
 	if v.Unit == nil || v.Unit.Up || len(v.Ports) != 2 || v.Ports[1].Listening || v.Probes[0].Reason != "expect" {
 		t.Errorf("verdict details: %+v", v)
+	}
+}
+
+// The reason carries the diagnosis an operator acts on: systemd's Result,
+// who holds a foreign port, where the unit listens now, what the probe's
+// peer said.
+func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
+	web := config.Check{Name: "web", Unit: "nginx.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}, Probes: []config.Probe{{Target: "127.0.0.1:6379"}}}
+	active := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	stopped := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
+	failed := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "start-limit-hit"}
+	ok := []ProbeResult{{Target: "127.0.0.1:6379", Success: true}}
+	for _, tc := range []struct {
+		name string
+		l    layers
+		want string
+	}{
+		{"failed, with systemd's result", layers{unit: failed, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
+			"nginx.service is failed/failed (result start-limit-hit), and nothing listens on tcp *:80"},
+		{"moved: where it listens now", layers{unit: active, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true,
+			unitListens: []string{"tcp 0.0.0.0:8080", "tcp [::]:8080"}},
+			"nothing listens on tcp *:80 while nginx.service is active/running; nginx.service listens on tcp 0.0.0.0:8080, tcp [::]:8080"},
+		{"a stranger on the port, named with its pid", layers{unit: stopped, ports: []portResult{{listening: true, owned: ownedByOther}}, portsOK: true,
+			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "nc (pid 4242), outside every known unit"}}}, probes: ok, probesOK: true},
+			"tcp *:80 is held by nc (pid 4242), outside every known unit while nginx.service is inactive/dead"},
+		{"a stranger unit", layers{unit: stopped, ports: []portResult{{listening: true, owned: ownedByOther}}, portsOK: true,
+			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "stranger.service"}}}, probes: ok, probesOK: true},
+			"tcp *:80 is held by stranger.service while nginx.service is inactive/dead"},
+		{"the probe's peer said why", layers{unit: active, ports: []portResult{{listening: true, owned: ownedByUnit}}, portsOK: true, probesOK: true,
+			probes: []ProbeResult{{Target: "127.0.0.1:6379", Reason: "expect", Err: errors.New(`step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`)}}},
+			`probe of 127.0.0.1:6379 (expect) failed: step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`},
+	} {
+		if v := judge(web, false, tc.l); v.Reason != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, v.Reason, tc.want)
+		}
+	}
+	long := errors.New(strings.Repeat("é", 200))
+	v := judge(config.Check{Name: "x", Probes: web.Probes}, false, layers{probesOK: true, probes: []ProbeResult{{Target: "127.0.0.1:6379", Reason: "expect", Err: long}}})
+	if len(v.Reason) > 200 || !utf8.ValidString(v.Reason) || !strings.Contains(v.Reason, "…") {
+		t.Errorf("a long error is clipped on a rune boundary: %d bytes %q", len(v.Reason), v.Reason)
 	}
 }

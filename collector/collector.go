@@ -407,7 +407,10 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 			if ok {
 				known := r.units != nil && c.Unit != "" && e.owners.Knows(r.units, c.Unit)
 				l.ports, l.portsOK = joinPorts(c, ls, ix, os, triggers, known), true
-				l.portsSeen = seenListeners(c, ls, ix, os)
+				l.portsSeen = seenListeners(c, ls, ix, os, func(inode uint64) string { return e.owners.ProcessOf(ctx, inode) })
+				if c.Unit != "" && slices.ContainsFunc(l.ports, func(r portResult) bool { return !r.listening }) {
+					l.unitListens = listensOf(c.Unit, ls, os)
+				}
 			}
 		}
 		v := judge(c, implicit[c.Name], l)

@@ -88,7 +88,14 @@ type OwnerResolver struct {
 	indexed   map[string]bool   // units whose cgroup directory is in byID
 	indexedAt *unitSnapshot     // the unit set the index was last rebuilt for
 	byInode   map[uint64]string // socket inode -> unit (fallback 3)
+
+	procMu     sync.Mutex
+	procByNode map[uint64]string // socket inode -> "comm (pid N)", found by ProcessOf
 }
+
+// maxProcCache bounds ProcessOf's cache: foreign listeners on checks' ports
+// are few, and a listener's inode is stable while it exists.
+const maxProcCache = 64
 
 // NewOwnerResolver finds the cgroup v2 mount under procRoot's view.
 func NewOwnerResolver(procRoot string) *OwnerResolver {
@@ -363,4 +370,63 @@ func netnsID(procRoot string, pid int) (uint64, error) {
 		return 0, fmt.Errorf("network namespace of pid %d: %w", pid, err)
 	}
 	return st.Ino, nil
+}
+
+// maxProcFDReads bounds the descriptors ProcessOf reads in one call: a
+// host with thousands of processes costs a scrape at most this many
+// readlinks (about 20 ms), whatever else happens.
+const maxProcFDReads = 50000
+
+// ProcessOf names the process holding the socket inode, as "comm (pid N)",
+// by reading /proc/*/fd: the owner of a listener on a check's port that is
+// in no known unit (a shell's nc, a leftover child). "" when not found
+// within maxProcFDReads descriptors and ctx. It is called only for such
+// listeners, and a process whose fds we may not read is skipped.
+func (o *OwnerResolver) ProcessOf(ctx context.Context, inode uint64) string {
+	o.procMu.Lock()
+	cached, ok := o.procByNode[inode]
+	o.procMu.Unlock()
+	if ok {
+		return cached
+	}
+	found := o.scanProcFDs(ctx, inode)
+	if found != "" {
+		o.procMu.Lock()
+		if o.procByNode == nil || len(o.procByNode) >= maxProcCache {
+			o.procByNode = map[uint64]string{}
+		}
+		o.procByNode[inode] = found
+		o.procMu.Unlock()
+	}
+	return found
+}
+
+func (o *OwnerResolver) scanProcFDs(ctx context.Context, inode uint64) string {
+	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+	entries, err := os.ReadDir(o.procRoot)
+	if err != nil {
+		return ""
+	}
+	reads := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || ctx.Err() != nil || reads >= maxProcFDReads {
+			continue
+		}
+		fdDir := filepath.Join(o.procRoot, e.Name(), "fd")
+		fds, err := os.ReadDir(fdDir)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if reads++; reads > maxProcFDReads {
+				break
+			}
+			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == want {
+				comm, _ := os.ReadFile(filepath.Join(o.procRoot, e.Name(), "comm"))
+				return fmt.Sprintf("%s (pid %d)", cmpOr(strings.TrimSpace(string(comm)), "?"), pid)
+			}
+		}
+	}
+	return ""
 }

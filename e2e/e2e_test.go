@@ -99,16 +99,18 @@ func getJSON(t *testing.T, u string, v any) {
 type webhook struct {
 	mu     sync.Mutex
 	alerts []struct {
-		Status string            `json:"status"`
-		Labels map[string]string `json:"labels"`
+		Status      string            `json:"status"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
 	}
 }
 
 func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var msg struct {
 		Alerts []struct {
-			Status string            `json:"status"`
-			Labels map[string]string `json:"labels"`
+			Status      string            `json:"status"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
 		} `json:"alerts"`
 	}
 	json.NewDecoder(r.Body).Decode(&msg)
@@ -145,6 +147,20 @@ func (h *webhook) resolvedSince(since int, alertname, check string) bool {
 		}
 	}
 	return false
+}
+
+// description returns the description of the last firing notification of
+// alertname for check.
+func (h *webhook) description(alertname, check string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.alerts) - 1; i >= 0; i-- {
+		a := h.alerts[i]
+		if a.Status == "firing" && a.Labels["alertname"] == alertname && a.Labels["check"] == check {
+			return a.Annotations["description"]
+		}
+	}
+	return ""
 }
 
 func (h *webhook) count() int {
@@ -335,6 +351,10 @@ scrape_configs:
 			t.Errorf("redis status: %v", got)
 		}
 		onePage(t, mark, "WardenCheckDown{check=redis}")
+		// The page carries the diagnosis /checks gives.
+		if d := hook.description("WardenCheckDown", "redis"); !strings.Contains(d, "service_and_port_down: "+servicestest.RedisUnit+" is ") || !strings.Contains(d, ", and nothing listens on tcp ") {
+			t.Errorf("the page does not say what is down: %q", d)
+		}
 	})
 	t.Run("redis started again: the alert resolves", func(t *testing.T) {
 		s.StartRedis(t)
@@ -347,6 +367,9 @@ scrape_configs:
 		s.MoveNginx(t, testenv.FreePort(t))
 		systemdtest.WaitFor(t, stepTimeout, "WardenServicePortDown{check=nginx} firing", func() bool { return firing("WardenServicePortDown", "nginx") })
 		onePage(t, mark, "WardenCheckDown{check=nginx}")
+		if d := hook.description("WardenCheckDown", "nginx"); !strings.Contains(d, "nothing listens on tcp 127.0.0.1:") || !strings.Contains(d, servicestest.NginxUnit+" listens on tcp ") {
+			t.Errorf("the page does not say where nginx listens now: %q", d)
+		}
 		// redis depends on nginx: the inhibition source fires with it.
 		systemdtest.WaitFor(t, stepTimeout, "WardenDependencyDown to be computed", func() bool {
 			return len(query(`warden_check_dependency_info{check="redis",depends_on="nginx"}`)) == 1
