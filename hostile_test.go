@@ -387,3 +387,39 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+// POST /-/forget has a reload's protections: POST only, a check named,
+// cross-site refused; an unknown name is a 404.
+func TestForgetEndpoint(t *testing.T) {
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil)
+	do := func(method, path string, header map[string]string) int {
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		method, path string
+		header       map[string]string
+		want         int
+	}{
+		{http.MethodGet, "/-/forget?check=db.service", nil, http.StatusMethodNotAllowed},
+		{http.MethodPost, "/-/forget", nil, http.StatusBadRequest},
+		{http.MethodPost, "/-/forget?check=db.service", nil, http.StatusNotFound},
+		{http.MethodPost, "/-/forget?check=db.service", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+	} {
+		if got := do(tc.method, tc.path, tc.header); got != tc.want {
+			t.Errorf("%s %s %v: %d, want %d", tc.method, tc.path, tc.header, got, tc.want)
+		}
+	}
+}

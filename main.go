@@ -101,6 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		discState   = app.Flag("discovery.state-file", "File that keeps what discovery learned across restarts (written atomically); without it, only for the life of the process.").PlaceHolder("PATH").String()
 		discForget  = app.Flag("discovery.forget-after", "Forget a learned unit that has been gone (not loaded) this long.").Default("24h").Duration()
 		discMinAge  = app.Flag("discovery.min-age", "Learn a port only once it has been seen this long (short-lived listeners are not learned).").Default("1m").Duration()
+		discRelearn = app.Flag("discovery.relearn-after", "Stop expecting a learned port once it has been missing this long while its unit, active without a restart, listens on a port that appeared since (the service moved).").Default("1h").Duration()
 		logLevel    = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat   = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 	)
@@ -199,10 +200,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Config:            rl.Config,
 		MaxListenerSeries: *lsMax,
 		Discovery: collector.DiscoveryOptions{
-			StateFile:   *discState,
-			MinAge:      *discMinAge,
-			ForgetAfter: *discForget,
-			Logger:      log.With(logger, "component", "discovery"),
+			StateFile:      *discState,
+			MinAge:         *discMinAge,
+			ForgetAfter:    *discForget,
+			RelearnAfter:   *discRelearn,
+			EphemeralPorts: ephemeralPortRange("/proc/sys/net/ipv4/ip_local_port_range"),
+			Logger:         log.With(logger, "component", "discovery"),
 		},
 	}, sources...)
 	if err != nil {
@@ -334,4 +337,19 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "OK: %s (%d checks, discovery %s)\n", path, len(cfg.Checks), discovery)
 	return 0
+}
+
+// ephemeralPortRange reads the kernel's ephemeral port range (the ports it
+// hands out to unbound sockets): discovery does not learn listeners there.
+// Unreadable, it is none.
+func ephemeralPortRange(path string) [2]int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return [2]int{}
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(data), &lo, &hi); err != nil || lo < 1 || hi < lo || hi > 65535 {
+		return [2]int{}
+	}
+	return [2]int{lo, hi}
 }

@@ -88,6 +88,31 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		}
 		fmt.Fprintln(w, "Configuration reloaded.")
 	})))
+	// POST /-/forget?check=NAME drops what discovery learned of one check
+	// (say, a service retired on purpose). It changes state like a reload,
+	// so it has a reload's protection.
+	mux.Handle("/-/forget", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, "Use POST /-/forget?check=NAME to forget a learned check.", http.StatusMethodNotAllowed)
+			return
+		}
+		name := r.URL.Query().Get("check")
+		if name == "" {
+			http.Error(w, "Name the learned check: POST /-/forget?check=NAME.", http.StatusBadRequest)
+			return
+		}
+		if err := exporter.Forget(name); err != nil {
+			if errors.Is(err, collector.ErrNotLearned) {
+				http.Error(w, "No learned check of that name.", http.StatusNotFound)
+				return
+			}
+			level.Error(logger).Log("msg", "forgetting a learned check failed", "check", name, "err", err)
+			http.Error(w, "Forgetting failed; the exporter's log says why.", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Forgotten. A unit that still listens is learned again after --discovery.min-age unless discovery.exclude_units names it.")
+	})))
 	mux.HandleFunc("/checks", func(w http.ResponseWriter, r *http.Request) {
 		release, ok := gate.acquire()
 		if !ok {

@@ -281,6 +281,16 @@ func (e *Exporter) gather(ctx context.Context) (evaluation, error) {
 	return evaluation{mfs: mergeFamilies(mfs, sc.prebuilt), verdicts: sc.verdicts}, nil
 }
 
+// Forget drops what discovery learned of the check named name (its unit):
+// a unit that still listens is learned again after the min age, unless the
+// config excludes it.
+func (e *Exporter) Forget(name string) error {
+	if e.discovery == nil {
+		return fmt.Errorf("%q: %w", name, ErrNotLearned)
+	}
+	return e.discovery.forget(name)
+}
+
 // Gatherer returns Gather bound to ctx, as a prometheus.Gatherer.
 func (e *Exporter) Gatherer(ctx context.Context) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return e.Gather(ctx) })

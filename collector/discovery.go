@@ -56,10 +56,21 @@ type DiscoveryOptions struct {
 	// ForgetAfter is how long a unit may be gone (not loaded) before its
 	// learned ports are forgotten.
 	ForgetAfter time.Duration
-	Logger      log.Logger
+	// RelearnAfter is how long a learned port may be missing, while its
+	// unit has been active without a restart and listens on a port that
+	// appeared since, before it is replaced by what the unit listens on now.
+	RelearnAfter time.Duration
+	// EphemeralPorts is the kernel's ephemeral port range (lo, hi),
+	// net.ipv4.ip_local_port_range: listeners in it are not learned unless
+	// the config's discovery.learn_ephemeral_ports says so. Zero: no range.
+	EphemeralPorts [2]int
+	Logger         log.Logger
 	// Now is time.Now outside tests.
 	Now func() time.Time
 }
+
+// DefaultRelearnAfter is --discovery.relearn-after's default.
+const DefaultRelearnAfter = time.Hour
 
 type discovery struct {
 	opts DiscoveryOptions
@@ -120,6 +131,9 @@ func newDiscovery(opts DiscoveryOptions) *discovery {
 	}
 	if opts.ForgetAfter <= 0 {
 		opts.ForgetAfter = 24 * time.Hour
+	}
+	if opts.RelearnAfter <= 0 {
+		opts.RelearnAfter = DefaultRelearnAfter
 	}
 	d := &discovery{opts: opts, st: discoveryState{Version: discoveryStateVersion, Units: map[string]*learnedUnit{}}}
 	d.load()
@@ -519,13 +533,21 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 			}
 			seen[unit][learnedKey(proto, addr, port)] = learnedPort{Proto: proto, Address: addr, Port: port}
 		}
+		ephemeral := func(port int) bool {
+			lo, hi := d.opts.EphemeralPorts[0], d.opts.EphemeralPorts[1]
+			return !cfg.Discovery.LearnEphemeralPorts && lo > 0 && port >= lo && port <= hi
+		}
 		for i, l := range r.listeners.listeners {
 			if i >= len(owners) || owners[i].Unit == "" {
 				continue
 			}
+			port := int(l.Port)
+			if ephemeral(port) || cfg.Discovery.ExcludesPort(port) {
+				continue
+			}
 			for _, svc := range serviceOf(owners[i].Unit, triggers) {
-				if u, ok := r.units.Unit(svc); ok && u.LoadState == "loaded" {
-					note(svc, l.Proto, l.Addr.String(), int(l.Port))
+				if u, ok := r.units.Unit(svc); ok && u.LoadState == "loaded" && !cfg.Discovery.ExcludesUnit(svc) {
+					note(svc, l.Proto, l.Addr.String(), port)
 				}
 			}
 		}
@@ -547,6 +569,9 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 					a = addr.String()
 				}
 				for _, svc := range serviceOf(name, triggers) {
+					if cfg.Discovery.ExcludesUnit(svc) || cfg.Discovery.ExcludesPort(int(port)) {
+						continue
+					}
 					note(svc, proto, a, int(port))
 					declared[svc+" "+learnedKey(proto, a, int(port))] = true
 				}
@@ -556,10 +581,24 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 		// on the order of a map.
 		for _, unit := range slices.Sorted(maps.Keys(seen)) {
 			lu := d.st.Units[unit]
+			// When the unit was last seen holding a port: a learned port
+			// last seen before that was missing then.
+			var prevLatest time.Time
+			if lu != nil {
+				for _, lp := range lu.Ports {
+					if lp.LastSeen.After(prevLatest) {
+						prevLatest = lp.LastSeen
+					}
+				}
+			}
+			var returnedFrom time.Time // the earliest gap a learned port came back from
 			for _, key := range slices.Sorted(maps.Keys(seen[unit])) {
 				var lp *learnedPort
 				if lu != nil {
 					lp = lu.Ports[key]
+				}
+				if lp != nil && lp.Learned && lp.LastSeen.Before(prevLatest) && (returnedFrom.IsZero() || lp.LastSeen.Before(returnedFrom)) {
+					returnedFrom = lp.LastSeen
 				}
 				if lp == nil {
 					if !d.room(lu, ports, unit, key) {
@@ -578,6 +617,9 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 				if !lp.Learned && (now.Sub(lp.FirstSeen) >= d.opts.MinAge || declared[unit+" "+key]) {
 					lp.Learned, changed = true, true
 				}
+			}
+			if lu != nil && d.follow(unit, lu, seen[unit], returnedFrom, r.units, now) {
+				changed = true
 			}
 		}
 		// Candidates not seen again within min-age were ephemeral.
@@ -636,6 +678,66 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 // holding ports in all, and logs the first time one may not: the caps hold
 // until units are forgotten or candidates expire, and a warning per scrape
 // would say nothing new.
+// follow drops the learned ports of unit that it has moved away from, so
+// the check follows the service instead of expecting every port it ever
+// held:
+//
+//   - back on a port it had left (80 -> 8080 -> 80): the ports that
+//     appeared while it was away and are gone again are dropped at once;
+//   - on a new port while a learned one has been missing for
+//     RelearnAfter, the unit active without a restart all that time: the
+//     missing one is dropped (80 -> 8080 and staying: port_down for an
+//     hour, then ok on 8080).
+//
+// A port that vanishes while the unit listens on nothing new is kept:
+// that is the outage the check is for.
+func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returnedFrom time.Time, units *systemdReading, now time.Time) bool {
+	u, _ := units.Unit(unit)
+	activeSince := time.UnixMicro(int64(u.ActiveEnterTimestamp))
+	stable := u.ActiveState == "active" && (u.ActiveEnterTimestamp == 0 || now.Sub(activeSince) >= d.opts.RelearnAfter)
+	var newest time.Time // when the newest port it holds now first appeared
+	for key := range seenNow {
+		if lp := lu.Ports[key]; lp != nil && lp.FirstSeen.After(newest) {
+			newest = lp.FirstSeen
+		}
+	}
+	changed := false
+	for key, lp := range lu.Ports {
+		if _, held := seenNow[key]; held || !lp.Learned {
+			continue
+		}
+		var why string
+		switch {
+		case !returnedFrom.IsZero() && lp.FirstSeen.After(returnedFrom):
+			why = "the unit is back on a port it had left"
+		case stable && now.Sub(lp.LastSeen) >= d.opts.RelearnAfter && newest.After(lp.LastSeen):
+			why = "the unit has listened elsewhere for --discovery.relearn-after"
+		default:
+			continue
+		}
+		level.Info(d.opts.Logger).Log("msg", "discovery follows the service: a port it left is no longer expected", "unit", unit, "port", key, "why", why)
+		delete(lu.Ports, key)
+		changed = true
+	}
+	return changed
+}
+
+// ErrNotLearned is returned by Forget for a name discovery has not learned.
+var ErrNotLearned = errors.New("not a learned check")
+
+// forget drops what was learned of unit and saves the state.
+func (d *discovery) forget(unit string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.st.Units[unit]; !ok {
+		return fmt.Errorf("%q: %w", unit, ErrNotLearned)
+	}
+	delete(d.st.Units, unit)
+	d.save()
+	level.Info(d.opts.Logger).Log("msg", "forgot a learned check on request", "unit", unit)
+	return nil
+}
+
 func (d *discovery) room(lu *learnedUnit, ports int, unit, key string) bool {
 	var full string
 	switch {

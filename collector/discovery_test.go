@@ -16,9 +16,11 @@ package collector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -679,4 +681,154 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 			}
 		}
 	})
+}
+
+func learnedPorts(checks []config.Check, name string) []int {
+	for _, c := range checks {
+		if c.Name == name {
+			var ports []int
+			for _, p := range c.Ports {
+				ports = append(ports, p.Port)
+			}
+			slices.Sort(ports)
+			return ports
+		}
+	}
+	return nil
+}
+
+// Discovery follows the service: back on a port it had left, the ports of
+// the detour are dropped at once; moved for good, the old port is dropped
+// after --discovery.relearn-after of stable service; a port lost while the
+// unit listens on nothing new stays expected (that is the outage).
+func TestDiscoveryFollowsTheService(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	web := func(c *clock, since time.Time, ports ...uint16) discoveryScene {
+		s := discoveryScene{units: map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active", ActiveEnterTimestamp: uint64(since.UnixMicro())}}}
+		for _, p := range ports {
+			s.listeners = append(s.listeners, lst("tcp", "0.0.0.0", p, false))
+			s.owners = append(s.owners, Owner{Unit: "web.service"})
+		}
+		return s
+	}
+	run := func(d *discovery, c *clock, scene discoveryScene, after time.Duration) []int {
+		c.t = c.t.Add(after)
+		return learnedPorts(learnedChecks(d, config.Default(), scene), "web.service")
+	}
+	newD := func(c *clock) *discovery {
+		return newDiscovery(DiscoveryOptions{MinAge: time.Minute, RelearnAfter: time.Hour, Now: c.now})
+	}
+
+	t.Run("80 -> 8080 -> 80 ends on 80", func(t *testing.T) {
+		c := &clock{t: start}
+		d := newD(c)
+		since := start.Add(-2 * time.Hour)
+		run(d, c, web(c, since, 80), 0)
+		if got := run(d, c, web(c, since, 80), 2*time.Minute); !slices.Equal(got, []int{80}) {
+			t.Fatalf("learned %v, want [80]", got)
+		}
+		run(d, c, web(c, since, 8080), time.Minute)
+		if got := run(d, c, web(c, since, 8080), 2*time.Minute); !slices.Equal(got, []int{80, 8080}) {
+			t.Fatalf("after the move: %v, want [80 8080] (80 is down: the move pages)", got)
+		}
+		if got := run(d, c, web(c, since, 80), time.Minute); !slices.Equal(got, []int{80}) {
+			t.Errorf("back on 80: %v, want [80] at once", got)
+		}
+	})
+	t.Run("moved for good: the old port is dropped after relearn-after", func(t *testing.T) {
+		c := &clock{t: start}
+		d := newD(c)
+		since := start.Add(-2 * time.Hour)
+		run(d, c, web(c, since, 80), 0)
+		run(d, c, web(c, since, 80), 2*time.Minute)
+		run(d, c, web(c, since, 8080), time.Minute)
+		if got := run(d, c, web(c, since, 8080), 30*time.Minute); !slices.Equal(got, []int{80, 8080}) {
+			t.Fatalf("within relearn-after: %v, want [80 8080]", got)
+		}
+		if got := run(d, c, web(c, since, 8080), 31*time.Minute); !slices.Equal(got, []int{8080}) {
+			t.Errorf("after relearn-after: %v, want [8080]", got)
+		}
+	})
+	t.Run("a restart within relearn-after keeps the old port expected", func(t *testing.T) {
+		c := &clock{t: start}
+		d := newD(c)
+		run(d, c, web(c, start.Add(-2*time.Hour), 80), 0)
+		run(d, c, web(c, start.Add(-2*time.Hour), 80), 2*time.Minute)
+		restarted := start.Add(80 * time.Minute)
+		run(d, c, web(c, restarted, 8080), time.Minute)
+		if got := run(d, c, web(c, restarted, 8080), 80*time.Minute); !slices.Equal(got, []int{80, 8080}) {
+			t.Errorf("restarted 3 minutes ago: %v, want [80 8080] until it is stable for relearn-after", got)
+		}
+	})
+	t.Run("a port lost, nothing new: still expected", func(t *testing.T) {
+		c := &clock{t: start}
+		d := newD(c)
+		since := start.Add(-2 * time.Hour)
+		run(d, c, web(c, since, 80, 443), 0)
+		run(d, c, web(c, since, 80, 443), 2*time.Minute)
+		if got := run(d, c, web(c, since, 80), 3*time.Hour); !slices.Equal(got, []int{80, 443}) {
+			t.Errorf("443 gone for 3 hours, nothing new: %v, want [80 443]", got)
+		}
+	})
+}
+
+// Ports in the kernel's ephemeral range, excluded ports and excluded units
+// are not learned; learn_ephemeral_ports learns the range too.
+func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	scene := discoveryScene{
+		units: map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "tool-x.service": {LoadState: "loaded", ActiveState: "active"}},
+		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 40000, false), lst("tcp", "0.0.0.0", 9999, false),
+			lst("tcp", "0.0.0.0", 7000, false)},
+		owners: []Owner{{Unit: "web.service"}, {Unit: "web.service"}, {Unit: "web.service"}, {Unit: "tool-x.service"}},
+	}
+	cfg, err := config.Parse([]byte("discovery:\n  enabled: true\n  exclude_units: ['tool-.*']\n  exclude_ports: [9999]\n"), "t.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, EphemeralPorts: [2]int{32768, 60999}, Now: c.now})
+	d.observe(cfg, scene.readings(), scene.owners, nil)
+	c.t = c.t.Add(2 * time.Minute)
+	got := d.observe(cfg, scene.readings(), scene.owners, nil)
+	if len(got) != 1 || !slices.Equal(learnedPorts(got, "web.service"), []int{80}) {
+		t.Errorf("learned %+v, want only web.service on 80", got)
+	}
+	cfg.Discovery.LearnEphemeralPorts = true
+	d.observe(cfg, scene.readings(), scene.owners, nil)
+	c.t = c.t.Add(2 * time.Minute)
+	got = d.observe(cfg, scene.readings(), scene.owners, nil)
+	if !slices.Equal(learnedPorts(got, "web.service"), []int{80, 40000}) {
+		t.Errorf("with learn_ephemeral_ports: %+v, want web.service on 80 and 40000", got)
+	}
+	if _, err := config.Parse([]byte("discovery:\n  enabled: true\n  exclude_ports: [0]\n  exclude_units: ['(']\n"), "t.yml"); err == nil ||
+		!strings.Contains(err.Error(), "discovery.exclude_ports[0]") || !strings.Contains(err.Error(), "discovery.exclude_units[0]") {
+		t.Errorf("bad excludes: %v", err)
+	}
+}
+
+// Forget drops one learned check, in memory and in the state file.
+func TestDiscoveryForget(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "learned.json")
+	seen := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	port := `{"proto":"tcp","address":"127.0.0.1","port":5432,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
+	os.WriteFile(state, []byte(`{"version":1,"units":{"db.service":{"last_loaded":"`+seen+`","ports":{"tcp 127.0.0.1 5432":`+port+`}}}}`), 0o600)
+	scene := discoveryScene{units: map[string]Unit{"db.service": {LoadState: "loaded", ActiveState: "active"}}}
+	e := sceneExporter(t, config.Default(), scene, DiscoveryOptions{StateFile: state})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if v, _ := e.Verdicts(ctx); len(v) != 1 || v[0].Check != "db.service" {
+		t.Fatalf("before: %+v", v)
+	}
+	if err := e.Forget("nope.service"); !errors.Is(err, ErrNotLearned) {
+		t.Errorf("forgetting what was never learned: %v", err)
+	}
+	if err := e.Forget("db.service"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.Verdicts(ctx); len(v) != 0 {
+		t.Errorf("after forget: %+v", v)
+	}
+	if data, _ := os.ReadFile(state); strings.Contains(string(data), "db.service") {
+		t.Errorf("the state file still has it: %s", data)
+	}
 }

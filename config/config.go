@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -58,7 +59,32 @@ type Config struct {
 // Discovery configures implicit checks learned from the host.
 type Discovery struct {
 	Enabled bool `yaml:"enabled"`
+	// ExcludeUnits are regular expressions, matched against the whole unit
+	// name, of services never learned.
+	ExcludeUnits []Regexp `yaml:"exclude_units,omitempty"`
+	// ExcludePorts are ports never learned, whoever listens on them.
+	ExcludePorts []int `yaml:"exclude_ports,omitempty"`
+	// LearnEphemeralPorts learns listeners in the kernel's ephemeral port
+	// range too (net.ipv4.ip_local_port_range): by default a service that
+	// listens on a random port each start is not learned, since the port
+	// it held would be "down" after every restart.
+	LearnEphemeralPorts bool `yaml:"learn_ephemeral_ports,omitempty"`
+
+	excludeUnits []*regexp.Regexp // ExcludeUnits, anchored (validate)
 }
+
+// ExcludesUnit reports whether discovery must not learn unit.
+func (d *Discovery) ExcludesUnit(unit string) bool {
+	for _, re := range d.excludeUnits {
+		if re.MatchString(unit) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExcludesPort reports whether discovery must not learn port.
+func (d *Discovery) ExcludesPort(port int) bool { return slices.Contains(d.ExcludePorts, port) }
 
 // Check is one service with the ports it must listen on and the probes it
 // must answer.

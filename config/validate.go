@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +91,18 @@ func (c *Config) validate(d *decoder) {
 	decoded := len(d.broken) == 0
 	if len(c.Checks) == 0 && !c.Discovery.Enabled && decoded {
 		v.addf("discovery.enabled", ErrMissing, "no checks are defined and discovery is disabled: the exporter would watch nothing")
+	}
+	for i, re := range c.Discovery.ExcludeUnits {
+		if re.Regexp != nil {
+			c.Discovery.excludeUnits = append(c.Discovery.excludeUnits, regexp.MustCompile("^(?:"+re.String()+")$"))
+		} else if decoded {
+			v.addf(fmt.Sprintf("discovery.exclude_units[%d]", i), ErrMissing, "an empty pattern")
+		}
+	}
+	for i, port := range c.Discovery.ExcludePorts {
+		if port < 1 || port > 65535 {
+			v.addf(fmt.Sprintf("discovery.exclude_ports[%d]", i), ErrOutOfRange, "%d is out of range 1-65535", port)
+		}
 	}
 	if len(c.Checks) > MaxChecks {
 		v.addf("checks", ErrTooLarge, "%d checks exceed the limit of %d", len(c.Checks), MaxChecks)
