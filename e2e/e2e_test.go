@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -215,6 +216,13 @@ func TestAlertsEndToEnd(t *testing.T) {
 	exporterAddr := testenv.FreeLoopbackAddr(t)
 	exporterArgs := []string{"--web.listen-address=" + exporterAddr, "--config.file=" + filepath.Join(dir, "warden.yml"), "--systemd.address=" + s.M.PrivateAddress()}
 	exporter := start(t, "warden_exporter", "http://"+exporterAddr+"/-/ready", bin, exporterArgs...)
+	// A second host for the fleet panels: an exporter watching only its own
+	// port, which stays ok.
+	otherAddr := testenv.FreeLoopbackAddr(t)
+	_, otherPort, _ := net.SplitHostPort(otherAddr)
+	os.WriteFile(filepath.Join(dir, "other.yml"), []byte("checks:\n  - name: self\n    ports: [{port: "+otherPort+", address: 127.0.0.1}]\n"), 0o644)
+	start(t, "warden_exporter (second host)", "http://"+otherAddr+"/-/ready", bin,
+		"--web.listen-address="+otherAddr, "--config.file="+filepath.Join(dir, "other.yml"), "--no-collector.systemd", "--no-collector.probes")
 
 	// Alertmanager with the shipped example config (its route, null
 	// receiver and inhibit rules), its receiver pointed at a webhook and its
@@ -255,8 +263,8 @@ alerting:
     - static_configs: [{targets: [%q]}]
 scrape_configs:
   - job_name: warden
-    static_configs: [{targets: [%q]}]
-`, amAddr, exporterAddr)
+    static_configs: [{targets: [%q, %q]}]
+`, amAddr, exporterAddr, otherAddr)
 	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o644)
 	promAddr := testenv.FreeLoopbackAddr(t)
 	start(t, "prometheus", "http://"+promAddr+"/-/ready", prometheus,
@@ -307,8 +315,8 @@ scrape_configs:
 		return false
 	}
 
-	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape both checks as up", func() bool {
-		return len(query(`warden_check_up == 1`)) == 2
+	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the three checks of both hosts as up", func() bool {
+		return len(query(`warden_check_up == 1`)) == 3
 	})
 
 	// Every panel of the dashboard runs on the real Prometheus.
@@ -324,8 +332,11 @@ scrape_configs:
 	for _, expr := range queries {
 		query(vars.Replace(expr)) // fails the test on a query error
 	}
-	if len(query(vars.Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 2 {
-		t.Error("the status table's query returns no rows")
+	if len(query(vars.Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 3 {
+		t.Error("the status table's query does not return a row per check of both hosts")
+	}
+	if got := query(`count(count by (instance) (warden_exporter_build_info))`); len(got) != 1 || got[0]["value"].([]any)[1] != "2" {
+		t.Errorf("the dashboard's queries ran against %v hosts, want 2", got)
 	}
 
 	// onePage asserts what reached the webhook since mark, once the

@@ -122,6 +122,41 @@ func TestExampleAlertmanagerConfig(t *testing.T) {
 	}
 }
 
+// With 500 hosts on one dashboard, a legend without the instance names
+// nothing: every per-series legend carries it, and the fleet panels come
+// first.
+func TestDashboardLegendsNameTheInstance(t *testing.T) {
+	data, err := os.ReadFile("dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr, LegendFormat string
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	titles := map[string]bool{}
+	for _, p := range d.Panels {
+		titles[p.Title] = true
+		for _, tg := range p.Targets {
+			if tg.LegendFormat != "" && !strings.Contains(tg.LegendFormat, "{{instance}}") && !strings.HasPrefix(tg.Expr, "sum by (status)") {
+				t.Errorf("panel %q: legend %q does not name the instance", p.Title, tg.LegendFormat)
+			}
+		}
+	}
+	for _, want := range []string{"Failing checks now, with the diagnosis", "Hosts with the most checks not ok", "Checks down the longest (24h)", "Failed units", "Units that will not come back", "Listener inventory"} {
+		if !titles[want] {
+			t.Errorf("no panel %q", want)
+		}
+	}
+}
+
 // noErrors accepts the SDK's way of saying "valid": a nil error, or an
 // empty list of errors.
 func noErrors(err error) bool {
