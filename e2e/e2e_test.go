@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +52,13 @@ const stepTimeout = 45 * time.Second
 // for failures, and waits until url answers 200.
 func start(t *testing.T, name string, url string, bin string, args ...string) *exec.Cmd {
 	t.Helper()
+	return startOwned(t, t, name, url, bin, args...)
+}
+
+// startOwned is start for a program that outlives the (sub)test starting
+// it: owner kills it when owner ends.
+func startOwned(t, owner *testing.T, name string, url string, bin string, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
 	var mu sync.Mutex
@@ -59,7 +67,7 @@ func start(t *testing.T, name string, url string, bin string, args ...string) *e
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
@@ -345,6 +353,14 @@ scrape_configs:
 	// alert goes to the null receiver).
 	onePage := func(t *testing.T, mark int, want string) {
 		t.Helper()
+		defer func() {
+			if t.Failed() {
+				t.Logf("statuses: %v", query(`warden_check_status == 1`))
+				var am []map[string]any
+				getJSON(t, "http://"+amAddr+"/api/v2/alerts", &am)
+				t.Logf("in Alertmanager: %v", am)
+			}
+		}()
 		systemdtest.WaitFor(t, stepTimeout, want+" delivered", func() bool { return slices.Contains(hook.pages(mark), want) })
 		time.Sleep(5 * time.Second) // more would have arrived by now (group_interval 1s)
 		if got := hook.pages(mark); len(got) != 1 {
@@ -386,6 +402,7 @@ scrape_configs:
 			return len(query(`warden_check_dependency_info{check="redis",depends_on="nginx"}`)) == 1
 		})
 	})
+	parent := t // the restarted exporter serves the scenarios after its own
 	t.Run("an exporter restart and a daemon-reload during the incident: no resolved", func(t *testing.T) {
 		mark := hook.count()
 		// keep_firing_for is 15 s here (10m shipped): the restart and the
@@ -402,7 +419,7 @@ scrape_configs:
 		systemdtest.WaitFor(t, stepTimeout, "Prometheus to see the exporter down", func() bool {
 			return len(query(`up{job="warden"} == 0`)) == 1
 		})
-		exporter = start(t, "warden_exporter (restarted)", "http://"+exporterAddr+"/-/ready", bin, exporterArgs...)
+		exporter = startOwned(t, parent, "warden_exporter (restarted)", "http://"+exporterAddr+"/-/ready", bin, exporterArgs...)
 		s.M.Systemctl(t, "daemon-reload")
 		systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape nginx as port_down again", func() bool {
 			return len(query(`warden_check_status{check="nginx",status="port_down"} == 1`)) == 1
@@ -416,4 +433,49 @@ scrape_configs:
 		}
 	})
 
+	// resolve ends an incident: the check's page is resolved and delivered
+	// as such before the next scenario counts its own.
+	resolve := func(t *testing.T, check string, mark int) {
+		t.Helper()
+		systemdtest.WaitFor(t, stepTimeout, "WardenCheckDown{check="+check+"} resolved", func() bool {
+			return !firing("WardenCheckDown", check) && hook.resolvedSince(mark, "WardenCheckDown", check)
+		})
+	}
+	t.Run("nginx back on its port: resolved", func(t *testing.T) {
+		mark := hook.count()
+		s.MoveNginx(t, s.NginxPort)
+		resolve(t, "nginx", mark)
+	})
+	t.Run("redis with requirepass: one page, with what redis answered", func(t *testing.T) {
+		mark := hook.count()
+		s.M.Systemctl(t, "stop", servicestest.RedisUnit)
+		s.StartRedis(t, "--requirepass", "s3cret")
+		onePage(t, mark, "WardenCheckDown{check=redis}")
+		if d := hook.description("WardenCheckDown", "redis"); !strings.Contains(d, "probe_failed: probe of 127.0.0.1:") || !strings.Contains(d, "NOAUTH Authentication required") {
+			t.Errorf("the page does not say what redis answered: %q", d)
+		}
+		mark = hook.count()
+		s.M.Systemctl(t, "stop", servicestest.RedisUnit)
+		s.StartRedis(t)
+		resolve(t, "redis", mark)
+	})
+	t.Run("a stranger on redis's port while redis is stopped: one page naming the process", func(t *testing.T) {
+		mark := hook.count()
+		s.M.Systemctl(t, "stop", servicestest.RedisUnit)
+		// This test process, in none of the manager's units, takes the port.
+		stranger, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(s.RedisPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stranger.Close()
+		onePage(t, mark, "WardenCheckDown{check=redis}")
+		if d := hook.description("WardenCheckDown", "redis"); !strings.Contains(d, "foreign_listener: tcp *:"+strconv.Itoa(s.RedisPort)+" is held by ") ||
+			!strings.Contains(d, "(pid "+strconv.Itoa(os.Getpid())+"), outside every known unit") {
+			t.Errorf("the page does not name the stranger: %q", d)
+		}
+		mark = hook.count()
+		stranger.Close()
+		s.StartRedis(t)
+		resolve(t, "redis", mark)
+	})
 }
