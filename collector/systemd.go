@@ -183,7 +183,7 @@ type SystemdSource struct {
 }
 
 type systemdDescs struct {
-	unitState, loadState, restarts, activeEnter *prometheus.Desc
+	unitState, loadState, restarts, activeEnter, fileState *prometheus.Desc
 }
 
 // ActiveStates are the series of warden_unit_state; a state outside them
@@ -217,6 +217,8 @@ func NewSystemdSource(opts SystemdOptions) *SystemdSource {
 			"The unit's ActiveState: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
 		loadState: prometheus.NewDesc("warden_unit_load_state",
 			"The LoadState of a unit a check names: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
+		fileState: prometheus.NewDesc("warden_unit_file_state",
+			"The UnitFileState of a unit a configured check names (enabled, disabled, static, masked, ...): whether it starts at boot. Always 1.", []string{"unit", "state"}, nil),
 		restarts: prometheus.NewDesc("warden_unit_restarts_total",
 			"Times systemd restarted the service automatically (NRestarts).", []string{"unit"}, nil),
 		activeEnter: prometheus.NewDesc("warden_unit_active_enter_timestamp_seconds",
@@ -232,6 +234,7 @@ func (s *SystemdSource) Name() string { return "systemd" }
 func (s *SystemdSource) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.descs.unitState
 	ch <- s.descs.loadState
+	ch <- s.descs.fileState
 	ch <- s.descs.restarts
 	ch <- s.descs.activeEnter
 }
@@ -327,6 +330,9 @@ func (s *SystemdSource) read(ctx context.Context, cache *unitCache, names []stri
 		r.named = make(map[string]sdbus.UnitStatus, len(statuses))
 		for _, st := range statuses {
 			r.named[st.Name] = st
+		}
+		if r.fileStates, err = cache.fileStates(ctx, statuses); err != nil {
+			return nil, fmt.Errorf("reading the checks' unit file states: %w", err)
 		}
 	}
 	return r, nil
@@ -576,6 +582,9 @@ type systemdReading struct {
 	source *SystemdSource
 	snap   *unitSnapshot
 	named  map[string]sdbus.UnitStatus // the checks' units, read this scrape
+	// fileStates are the checks' loaded units' UnitFileState, read this
+	// scrape (enabled, disabled, static, masked, ...).
+	fileStates map[string]string
 
 	triggeredOnce sync.Once
 	triggeredBy   map[string][]string // unit -> the socket units that trigger it
@@ -671,6 +680,9 @@ func (r *systemdReading) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range names {
 		u, _ := r.Unit(name)
 		r.source.unitMetrics(emit, u, true)
+		if state, ok := r.fileStates[name]; ok {
+			emit(prometheus.MustNewConstMetric(r.source.descs.fileState, prometheus.GaugeValue, 1, name, state))
+		}
 	}
 }
 

@@ -483,6 +483,40 @@ func (c *unitCache) listByName(ctx context.Context, names []string) ([]sdbus.Uni
 	return listed, err
 }
 
+// fileStates reads the UnitFileState (enabled, disabled, static, masked,
+// ...) of the loaded units among statuses, pipelined within the budget.
+// Read per scrape for the checks' units only: systemd signals no change of
+// it on the unit (enable/disable only reload the unit files), and it is
+// what says whether a unit comes back at boot.
+func (c *unitCache) fileStates(ctx context.Context, statuses []sdbus.UnitStatus) (map[string]string, error) {
+	var calls []*busCall
+	var names []string
+	for _, st := range statuses {
+		if st.LoadState == "not-found" || st.Path == "" {
+			continue
+		}
+		calls = append(calls, &busCall{obj: c.conn.Object(dbusSystemdName, st.Path), method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "UnitFileState"}})
+		names = append(names, st.Name)
+	}
+	if len(calls) == 0 {
+		return nil, nil
+	}
+	if err := c.budget.pipeline(ctx, calls); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(calls))
+	for i, call := range calls {
+		var v dbus.Variant
+		if call.call.Err != nil || call.call.Store(&v) != nil {
+			continue // a unit gone meanwhile: no file state this scrape
+		}
+		if state, ok := v.Value().(string); ok && state != "" {
+			out[names[i]] = state
+		}
+	}
+	return out, nil
+}
+
 // dispatch starts queued fetches up to the concurrency bound.
 func (c *unitCache) dispatch() {
 	for c.running < maxUnitFetches && len(c.queue) > 0 {

@@ -630,3 +630,51 @@ func TestSystemdNoFailedScrapeThroughDaemonReexec(t *testing.T) {
 		})
 	}
 }
+
+// A check's unit's UnitFileState says whether it comes back at boot; it is
+// read per scrape (enable/disable signal nothing on the unit).
+func TestSystemdUnitFileState(t *testing.T) {
+	m := systemdtest.Start(t)
+	dir := filepath.Join(m.RuntimeDir, "config", "systemd", "user")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unit := "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=default.target\n"
+	if err := os.WriteFile(filepath.Join(dir, "fs-web.service"), []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.Systemctl(t, "daemon-reload")
+	m.Systemctl(t, "start", "fs-web.service")
+	m.Run(t, "fs-transient", "sleep", "infinity")
+	m.Systemctl(t, "mask", "--runtime", "fs-masked.service")
+	src := newTestSystemdSource(t, privateEndpoint(m))
+	cfg := &config.Config{Checks: []config.Check{
+		{Name: "web", Unit: "fs-web.service"},
+		{Name: "transient", Unit: "fs-transient.service"},
+		{Name: "masked", Unit: "fs-masked.service"},
+		{Name: "missing", Unit: "fs-nothere.service"},
+	}}
+	fileState := func(s scraped, unit string) string {
+		for _, mt := range s.families["warden_unit_file_state"].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range mt.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["unit"] == unit {
+				return labels["state"]
+			}
+		}
+		return ""
+	}
+	s := scrapeSource(t, src, cfg, 10*time.Second)
+	for unit, want := range map[string]string{"fs-web.service": "disabled", "fs-transient.service": "transient", "fs-masked.service": "masked-runtime", "fs-nothere.service": ""} {
+		if got := fileState(s, unit); got != want {
+			t.Errorf("%s: warden_unit_file_state %q, want %q", unit, got, want)
+		}
+	}
+	// The manager re-reads install state at a reload (systemctl enable
+	// normally asks for one).
+	m.Systemctl(t, "enable", "fs-web.service")
+	m.Systemctl(t, "daemon-reload")
+	waitScrape(t, src, cfg, "fs-web.service enabled", func(s scraped) bool { return fileState(s, "fs-web.service") == "enabled" })
+}
