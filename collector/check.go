@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -370,6 +371,8 @@ type UnitVerdict struct {
 	// Result is systemd's Result of a failed service (exit-code, signal,
 	// core-dump, timeout, start-limit-hit, ...).
 	Result string `json:"result,omitempty"`
+	// Since is when a unit that is not up entered its state (RFC 3339, UTC).
+	Since string `json:"since,omitempty"`
 	// ListensOn is where the unit holds listeners now, when an expected
 	// port is down (at most maxListensOn of them).
 	ListensOn []string `json:"listens_on,omitempty"`
@@ -464,6 +467,9 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 				uv.SocketActivated = idleActivator(c, l)
 				uv.Up = uv.SocketActivated != ""
 			}
+			if !uv.Up && l.unit.StateChangeTimestamp > 0 {
+				uv.Since = time.UnixMicro(int64(l.unit.StateChangeTimestamp)).UTC().Format(time.RFC3339)
+			}
 			svcDown = !uv.Up
 		} else {
 			unknown = append(unknown, "unit state")
@@ -529,6 +535,11 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		unitDesc = fmt.Sprintf("%s is %s/%s", c.Unit, v.Unit.ActiveState, v.Unit.SubState)
 		if v.Unit.Result != "" {
 			unitDesc += " (result " + v.Unit.Result + ")"
+		}
+		if v.Unit.Since != "" {
+			// An absolute time: the reason is a label, and "5m ago" would
+			// make a new series every scrape.
+			unitDesc += " since " + v.Unit.Since
 		}
 		if v.Unit.LoadState != "loaded" {
 			unitDesc = fmt.Sprintf("%s is %s", c.Unit, v.Unit.LoadState)

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -235,6 +236,8 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	active := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
 	stopped := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
 	failed := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "start-limit-hit"}
+	failedSince := *failed
+	failedSince.StateChangeTimestamp = uint64(time.Date(2026, 11, 30, 14, 3, 12, 0, time.UTC).UnixMicro())
 	ok := []ProbeResult{{Target: "127.0.0.1:6379", Success: true}}
 	for _, tc := range []struct {
 		name string
@@ -243,6 +246,8 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	}{
 		{"failed, with systemd's result", layers{unit: failed, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
 			"nginx.service is failed/failed (result start-limit-hit), and nothing listens on tcp *:80"},
+		{"failed, and since when (an absolute time: the reason is a label)", layers{unit: &failedSince, ports: []portResult{{listening: true, owned: ownedByUnit}}, portsOK: true, probes: ok, probesOK: true},
+			"nginx.service is failed/failed (result start-limit-hit) since 2026-11-30T14:03:12Z"},
 		{"moved: where it listens now", layers{unit: active, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true,
 			unitListens: []string{"tcp 0.0.0.0:8080", "tcp [::]:8080"}},
 			"nothing listens on tcp *:80 while nginx.service is active/running; nginx.service listens on tcp 0.0.0.0:8080, tcp [::]:8080"},

@@ -331,7 +331,7 @@ func (s *SystemdSource) read(ctx context.Context, cache *unitCache, names []stri
 		for _, st := range statuses {
 			r.named[st.Name] = st
 		}
-		if r.fileStates, err = cache.fileStates(ctx, statuses); err != nil {
+		if r.extras, err = cache.namedExtras(ctx, statuses); err != nil {
 			return nil, fmt.Errorf("reading the checks' unit file states: %w", err)
 		}
 	}
@@ -582,9 +582,9 @@ type systemdReading struct {
 	source *SystemdSource
 	snap   *unitSnapshot
 	named  map[string]sdbus.UnitStatus // the checks' units, read this scrape
-	// fileStates are the checks' loaded units' UnitFileState, read this
-	// scrape (enabled, disabled, static, masked, ...).
-	fileStates map[string]string
+	// extras are the checks' loaded units' file state and state change
+	// time, read this scrape.
+	extras map[string]namedExtras
 
 	triggeredOnce sync.Once
 	triggeredBy   map[string][]string // unit -> the socket units that trigger it
@@ -599,6 +599,7 @@ func (r *systemdReading) Unit(name string) (Unit, bool) {
 		return u, cached
 	}
 	u.Name, u.LoadState, u.ActiveState, u.SubState = name, st.LoadState, st.ActiveState, st.SubState
+	u.StateChangeTimestamp = r.extras[name].StateChange
 	return u, true
 }
 
@@ -680,8 +681,8 @@ func (r *systemdReading) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range names {
 		u, _ := r.Unit(name)
 		r.source.unitMetrics(emit, u, true)
-		if state, ok := r.fileStates[name]; ok {
-			emit(prometheus.MustNewConstMetric(r.source.descs.fileState, prometheus.GaugeValue, 1, name, state))
+		if x := r.extras[name]; x.FileState != "" {
+			emit(prometheus.MustNewConstMetric(r.source.descs.fileState, prometheus.GaugeValue, 1, name, x.FileState))
 		}
 	}
 }

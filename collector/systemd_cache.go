@@ -65,6 +65,10 @@ type Unit struct {
 	// ActiveEnterTimestamp is when the unit last entered active, in
 	// microseconds since the epoch; 0 if never.
 	ActiveEnterTimestamp uint64
+	// StateChangeTimestamp is when the unit last changed ActiveState, in
+	// microseconds since the epoch; known for the checks' units only (read
+	// each scrape), 0 otherwise.
+	StateChangeTimestamp uint64
 
 	// Service units.
 	IsService       bool
@@ -483,19 +487,32 @@ func (c *unitCache) listByName(ctx context.Context, names []string) ([]sdbus.Uni
 	return listed, err
 }
 
-// fileStates reads the UnitFileState (enabled, disabled, static, masked,
-// ...) of the loaded units among statuses, pipelined within the budget.
-// Read per scrape for the checks' units only: systemd signals no change of
-// it on the unit (enable/disable only reload the unit files), and it is
-// what says whether a unit comes back at boot.
-func (c *unitCache) fileStates(ctx context.Context, statuses []sdbus.UnitStatus) (map[string]string, error) {
+// namedExtras is what a scrape reads of a check's unit besides its status.
+type namedExtras struct {
+	// FileState is the UnitFileState (enabled, disabled, static, masked,
+	// ...): whether the unit comes back at boot.
+	FileState string
+	// StateChange is when the unit last changed ActiveState, in
+	// microseconds since the epoch: the "since" of a failure.
+	StateChange uint64
+}
+
+// namedExtras reads UnitFileState and StateChangeTimestamp of the loaded
+// units among statuses, pipelined within the budget. Read per scrape for
+// the checks' units only: systemd signals no change of the file state on
+// the unit (enable/disable only reload the unit files), and the cache does
+// not keep the timestamp for every unit.
+func (c *unitCache) namedExtras(ctx context.Context, statuses []sdbus.UnitStatus) (map[string]namedExtras, error) {
 	var calls []*busCall
 	var names []string
 	for _, st := range statuses {
 		if st.LoadState == "not-found" || st.Path == "" {
 			continue
 		}
-		calls = append(calls, &busCall{obj: c.conn.Object(dbusSystemdName, st.Path), method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "UnitFileState"}})
+		obj := c.conn.Object(dbusSystemdName, st.Path)
+		calls = append(calls,
+			&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "UnitFileState"}},
+			&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "StateChangeTimestamp"}})
 		names = append(names, st.Name)
 	}
 	if len(calls) == 0 {
@@ -504,15 +521,18 @@ func (c *unitCache) fileStates(ctx context.Context, statuses []sdbus.UnitStatus)
 	if err := c.budget.pipeline(ctx, calls); err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(calls))
-	for i, call := range calls {
+	out := make(map[string]namedExtras, len(names))
+	for i, name := range names {
+		var x namedExtras
 		var v dbus.Variant
-		if call.call.Err != nil || call.call.Store(&v) != nil {
-			continue // a unit gone meanwhile: no file state this scrape
+		// A unit gone meanwhile answers an error: nothing of it this scrape.
+		if call := calls[2*i].call; call.Err == nil && call.Store(&v) == nil {
+			x.FileState, _ = v.Value().(string)
 		}
-		if state, ok := v.Value().(string); ok && state != "" {
-			out[names[i]] = state
+		if call := calls[2*i+1].call; call.Err == nil && call.Store(&v) == nil {
+			x.StateChange, _ = v.Value().(uint64)
 		}
+		out[name] = x
 	}
 	return out, nil
 }

@@ -677,4 +677,23 @@ func TestSystemdUnitFileState(t *testing.T) {
 	m.Systemctl(t, "enable", "fs-web.service")
 	m.Systemctl(t, "daemon-reload")
 	waitScrape(t, src, cfg, "fs-web.service enabled", func(s scraped) bool { return fileState(s, "fs-web.service") == "enabled" })
+
+	// Stopped, its reason says since when (StateChangeTimestamp, read with
+	// the file state).
+	m.Systemctl(t, "stop", "fs-web.service")
+	reason := func(s scraped) string {
+		for _, mt := range s.families["warden_check_reason_info"].GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "reason" && strings.HasPrefix(l.GetValue(), "fs-web.service") {
+					return l.GetValue()
+				}
+			}
+		}
+		return ""
+	}
+	s = waitScrape(t, src, cfg, "fs-web.service stopped", func(s scraped) bool { return strings.Contains(reason(s), "inactive/dead since ") })
+	since, err := time.Parse(time.RFC3339, strings.TrimPrefix(reason(s), "fs-web.service is inactive/dead since "))
+	if err != nil || time.Since(since) > 10*time.Minute || time.Until(since) > time.Minute {
+		t.Errorf("reason %q: since %v (%v)", reason(s), since, err)
+	}
 }
