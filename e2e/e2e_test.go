@@ -459,6 +459,19 @@ scrape_configs:
 		s.StartRedis(t)
 		resolve(t, "redis", mark)
 	})
+	t.Run("redis fails to start: one page, with systemd's result", func(t *testing.T) {
+		mark := hook.count()
+		s.M.Systemctl(t, "stop", servicestest.RedisUnit)
+		s.StartBrokenRedis(t)
+		onePage(t, mark, "WardenCheckDown{check=redis}")
+		if d := hook.description("WardenCheckDown", "redis"); !strings.Contains(d, servicestest.RedisUnit+" is failed/failed (result exit-code) since ") {
+			t.Errorf("the page does not say how redis failed: %q", d)
+		}
+		mark = hook.count()
+		s.M.Systemctl(t, "reset-failed", servicestest.RedisUnit)
+		s.StartRedis(t)
+		resolve(t, "redis", mark)
+	})
 	t.Run("a stranger on redis's port while redis is stopped: one page naming the process", func(t *testing.T) {
 		mark := hook.count()
 		s.M.Systemctl(t, "stop", servicestest.RedisUnit)

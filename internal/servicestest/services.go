@@ -105,6 +105,15 @@ func (s *Services) MoveNginx(t testing.TB, port int) {
 	WaitDial(t, "127.0.0.1:"+strconv.Itoa(port))
 }
 
+// StartBrokenRedis runs redis-server as RedisUnit with an option it
+// refuses, so the unit fails at once (as with a bad redis.conf), and waits
+// (bounded) until systemd has it failed.
+func (s *Services) StartBrokenRedis(t testing.TB) {
+	t.Helper()
+	s.M.Run(t, "sc-redis", s.redis, "--port", strconv.Itoa(s.RedisPort), "--no-such-option", "yes")
+	systemdtest.WaitFor(t, 20*time.Second, RedisUnit+" failed", func() bool { return s.M.Show(t, RedisUnit, "ActiveState") == "failed" })
+}
+
 // StartRedis runs redis-server as RedisUnit, with extra arguments.
 func (s *Services) StartRedis(t testing.TB, extra ...string) {
 	t.Helper()
