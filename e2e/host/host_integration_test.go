@@ -233,6 +233,29 @@ done'`)
 			out, _ := h.shMayFail(`cat /var/lib/warden_exporter/learned.json`)
 			return strings.Contains(out, "redis-server.service")
 		})
+		// The series of the default configuration on a real Debian host
+		// (the reference for the README's fleet arithmetic): they grow
+		// with its checks, not with its ~300 units.
+		metrics := h.get("http://127.0.0.1:9863/metrics")
+		wardenSeries, all, unitState := 0, 0, 0
+		for _, line := range strings.Split(metrics, "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			all++
+			if strings.HasPrefix(line, "warden_") {
+				wardenSeries++
+			}
+			if strings.HasPrefix(line, "warden_unit_state{") {
+				unitState++
+			}
+		}
+		units := strings.Count(h.sh(`systemctl list-units --all --no-legend --plain '*.service' '*.socket'`), "\n")
+		t.Logf("series on the booted host, zero-config: warden_* %d (warden_unit_state %d), all %d; %d service and socket units loaded; %d checks learned",
+			wardenSeries, unitState, all, units, len(vs))
+		if wardenSeries == 0 || wardenSeries > 250 {
+			t.Errorf("%d warden_* series by default on a host with %d units and %d checks, want at most 250", wardenSeries, units, len(vs))
+		}
 		h.sh(`systemctl stop redis-server`)
 		h.waitStatus(map[string]string{"redis-server.service": "service_and_port_down", "nginx.service": "ok"})
 		h.sh(`systemctl start redis-server`)
