@@ -497,6 +497,10 @@ type namedExtras struct {
 	StateChange uint64
 }
 
+// namedExtrasBatch is how many calls namedExtras pipelines at once: what
+// the budget (64) holds beside the cache's fetches and the reserve.
+const namedExtrasBatch = 16
+
 // namedExtras reads UnitFileState and StateChangeTimestamp of the loaded
 // units among statuses, pipelined within the budget. Read per scrape for
 // the checks' units only: systemd signals no change of the file state on
@@ -518,8 +522,13 @@ func (c *unitCache) namedExtras(ctx context.Context, statuses []sdbus.UnitStatus
 	if len(calls) == 0 {
 		return nil, nil
 	}
-	if err := c.budget.pipeline(ctx, calls); err != nil {
-		return nil, err
+	// In batches the budget can hold: a pipeline asks for all its calls at
+	// once, and one larger than the budget would wait for ever (100 checks
+	// are 200 calls; the budget is 64).
+	for batch := range slices.Chunk(calls, namedExtrasBatch) {
+		if err := c.budget.pipeline(ctx, batch); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]namedExtras, len(names))
 	for i, name := range names {

@@ -15,6 +15,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -666,7 +667,20 @@ func TestSystemdUnitFileState(t *testing.T) {
 		}
 		return ""
 	}
+	// More checks' units than the bus budget holds calls (2 per unit): the
+	// reads go in batches (in one pipeline, 100 checks made every scrape
+	// wait for the deadline).
+	m.StartOneshots(t, "fsb", 40)
+	for i := range 40 {
+		cfg.Checks = append(cfg.Checks, config.Check{Name: fmt.Sprintf("b%d", i), Unit: fmt.Sprintf("fsb-%d.service", i)})
+	}
 	s := scrapeSource(t, src, cfg, 10*time.Second)
+	if s.success(t) != 1 {
+		t.Fatal("a scrape of 44 checks' units failed")
+	}
+	if got := fileState(s, "fsb-39.service"); got != "transient" {
+		t.Errorf("fsb-39.service: %q", got)
+	}
 	for unit, want := range map[string]string{"fs-web.service": "disabled", "fs-transient.service": "transient", "fs-masked.service": "masked-runtime", "fs-nothere.service": ""} {
 		if got := fileState(s, unit); got != want {
 			t.Errorf("%s: warden_unit_file_state %q, want %q", unit, got, want)
@@ -692,6 +706,11 @@ func TestSystemdUnitFileState(t *testing.T) {
 		return ""
 	}
 	s = waitScrape(t, src, cfg, "fs-web.service stopped", func(s scraped) bool { return strings.Contains(reason(s), "inactive/dead since ") })
+	// Stopped (and unloaded, nothing references it), read by name it is
+	// still loaded: discovery forgets only what reads not-found.
+	if got := s.activeState(t, "warden_unit_load_state", "fs-web.service"); got != "loaded" {
+		t.Errorf("a stopped unit with a unit file reads %q by name, want loaded", got)
+	}
 	since, err := time.Parse(time.RFC3339, strings.TrimPrefix(reason(s), "fs-web.service is inactive/dead since "))
 	if err != nil || time.Since(since) > 10*time.Minute || time.Until(since) > time.Minute {
 		t.Errorf("reason %q: since %v (%v)", reason(s), since, err)
