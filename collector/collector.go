@@ -316,7 +316,11 @@ func (s *scrape) Describe(ch chan<- *prometheus.Desc) { s.exporter.Describe(ch) 
 func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	e := s.exporter
 	cfg := e.config()
-	outcomes := e.update(s.ctx, cfg)
+	// The sources see the learned checks' units as the configured ones'
+	// (read by name each scrape): a learned unit that is gone reads
+	// not-found, truthfully, and discovery can forget it quickly.
+	srcCfg := e.withLearnedUnits(cfg)
+	outcomes := e.update(s.ctx, srcCfg)
 	var r readings
 	for i, src := range e.sources {
 		o := outcomes[i]
@@ -332,7 +336,7 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(e.successDesc, prometheus.GaugeValue, success, src.Name())
 		ch <- prometheus.MustNewConstMetric(e.durationDesc, prometheus.GaugeValue, o.duration.Seconds(), src.Name())
 	}
-	s.verdicts = e.collectChecks(s.ctx, cfg, r, func(m prometheus.Metric) { ch <- m })
+	s.verdicts = e.collectChecks(s.ctx, cfg, checkUnits(srcCfg), r, func(m prometheus.Metric) { ch <- m })
 }
 
 // readings are the successful readings of one scrape, by kind; nil where a
@@ -357,10 +361,12 @@ func (r *readings) add(reading Reading) {
 // collectChecks resolves listener owners (I/O, bounded by ctx), judges
 // every check (the configured ones and those discovery learned) and emits
 // the per-check series and the listener inventory.
-func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r readings, emit func(prometheus.Metric)) []Verdict {
+//
+// names are the units the systemd source read by name: the configured
+// checks' and the learned ones'.
+func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names []string, r readings, emit func(prometheus.Metric)) []Verdict {
 	var owners []Owner
 	var idx listenerIndex
-	names := checkUnits(cfg)
 	if r.listeners != nil {
 		owners = e.owners.Owners(ctx, r.units, r.listeners.listeners, names)
 		idx = indexListeners(r.listeners.listeners)
@@ -445,6 +451,24 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, r read
 	}
 	emit(prometheus.MustNewConstMetric(e.checks.listenerDropped, prometheus.CounterValue, float64(e.dropped.Load())))
 	return verdicts
+}
+
+// withLearnedUnits returns cfg with a unit-only check for each unit
+// discovery has learned, for the sources; cfg itself when there are none.
+func (e *Exporter) withLearnedUnits(cfg *config.Config) *config.Config {
+	if !cfg.Discovery.Enabled || e.discovery == nil {
+		return cfg
+	}
+	units := e.discovery.learnedUnits()
+	if len(units) == 0 {
+		return cfg
+	}
+	out := *cfg
+	out.Checks = slices.Clone(cfg.Checks)
+	for _, u := range units {
+		out.Checks = append(out.Checks, config.Check{Name: u, Unit: u})
+	}
+	return &out
 }
 
 // unitNetnsListeners reads the listeners of the network namespace of the

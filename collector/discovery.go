@@ -69,6 +69,12 @@ type DiscoveryOptions struct {
 	Now func() time.Time
 }
 
+// forgetNotFoundAfter is how long a learned unit systemd reports
+// not-found is kept: long enough for a package upgrade that removes and
+// reinstalls a unit file, short enough that a removed transient unit does
+// not page for a day.
+const forgetNotFoundAfter = 10 * time.Minute
+
 // DefaultRelearnAfter is --discovery.relearn-after's default.
 const DefaultRelearnAfter = time.Hour
 
@@ -639,6 +645,15 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 				delete(d.st.Units, unit)
 				changed = true
 				continue
+			} else if ok && u.LoadState == "not-found" && now.Sub(lu.LastLoaded) > forgetNotFoundAfter {
+				// No unit file and not loaded (a transient unit removed, a
+				// package purged): it will not come back by itself. Read by
+				// name, so a unit merely stopped (and unloaded) is loaded,
+				// not not-found.
+				level.Info(d.opts.Logger).Log("msg", "forgetting a learned unit systemd no longer knows", "unit", unit)
+				delete(d.st.Units, unit)
+				changed = true
+				continue
 			}
 			if len(lu.Ports) == 0 {
 				delete(d.st.Units, unit)
@@ -720,6 +735,13 @@ func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]lear
 		changed = true
 	}
 	return changed
+}
+
+// learnedUnits returns the units discovery holds, sorted.
+func (d *discovery) learnedUnits() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Sorted(maps.Keys(d.st.Units))
 }
 
 // ErrNotLearned is returned by Forget for a name discovery has not learned.

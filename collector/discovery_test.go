@@ -832,3 +832,32 @@ func TestDiscoveryForget(t *testing.T) {
 		t.Errorf("the state file still has it: %s", data)
 	}
 }
+
+// A learned unit systemd reports not-found (read by name: a removed
+// transient unit, a purged package) is forgotten after ten minutes, not
+// after --discovery.forget-after; one merely not loaded waits for that.
+func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, ForgetAfter: 24 * time.Hour, Now: c.now})
+	scene := discoveryScene{
+		units:     map[string]Unit{"gone.service": {LoadState: "loaded", ActiveState: "active"}, "away.service": {LoadState: "loaded", ActiveState: "active"}},
+		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 81, false)},
+		owners:    []Owner{{Unit: "gone.service"}, {Unit: "away.service"}},
+	}
+	learnedChecks(d, config.Default(), scene)
+	c.t = c.t.Add(2 * time.Minute)
+	if got := learnedChecks(d, config.Default(), scene); len(got) != 2 {
+		t.Fatalf("learned %+v", got)
+	}
+	// gone.service: not-found; away.service: not in the reading at all.
+	scene = discoveryScene{units: map[string]Unit{"gone.service": {LoadState: "not-found", ActiveState: "inactive"}}}
+	c.t = c.t.Add(5 * time.Minute)
+	if got := learnedChecks(d, config.Default(), scene); len(got) != 2 {
+		t.Fatalf("within ten minutes both stay: %+v", got)
+	}
+	c.t = c.t.Add(6 * time.Minute)
+	got := learnedChecks(d, config.Default(), scene)
+	if len(got) != 1 || got[0].Name != "away.service" {
+		t.Errorf("after ten minutes: %+v, want only away.service (gone.service is not-found)", got)
+	}
+}
