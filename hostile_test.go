@@ -20,6 +20,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -274,21 +276,8 @@ func TestChecksShowNoStackTraceToClients(t *testing.T) {
 func TestReloadRefusesCrossSitePosts(t *testing.T) {
 	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil)
 	post := func(header map[string]string) int {
-		req, err := http.NewRequest(http.MethodPost, srv.URL+"/-/reload", strings.NewReader("x=1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return statusOf(t, http.MethodPost, srv.URL+"/-/reload", "x=1",
+			maps.All(map[string]string{"Content-Type": "application/x-www-form-urlencoded"}), maps.All(header))
 	}
 	for _, tc := range []struct {
 		name   string
@@ -393,20 +382,7 @@ func isTimeout(err error) bool {
 func TestForgetEndpoint(t *testing.T) {
 	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil)
 	do := func(method, path string, header map[string]string) int {
-		req, err := http.NewRequest(method, srv.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return statusOf(t, method, srv.URL+path, "", maps.All(header))
 	}
 	for _, tc := range []struct {
 		method, path string
@@ -422,4 +398,25 @@ func TestForgetEndpoint(t *testing.T) {
 			t.Errorf("%s %s %v: %d, want %d", tc.method, tc.path, tc.header, got, tc.want)
 		}
 	}
+}
+
+// statusOf sends one request with the given headers and returns its status.
+func statusOf(t *testing.T, method, url, body string, headers ...iter.Seq2[string, string]) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
