@@ -124,6 +124,13 @@ type learnedPort struct {
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	Learned   bool      `json:"learned"`
+	// DetourSince marks a port the unit moved to and then came back from
+	// (80 -> 8080 -> 80: 8080), from the return on: once gone, it is no
+	// longer expected, even if it was still held at the return (a reload
+	// binds the new sockets before it closes the old). Cleared after
+	// RelearnAfter: a port held that long beside the other is the
+	// service's.
+	DetourSince time.Time `json:"detour_since,omitzero"`
 }
 
 const discoveryStateVersion = 1
@@ -395,6 +402,7 @@ func parsePort(raw json.RawMessage, now time.Time, m *mending) (*learnedPort, er
 	}
 	lp.FirstSeen = notAfter(lp.FirstSeen, now, m, "first_seen")
 	lp.LastSeen = notAfter(lp.LastSeen, now, m, "last_seen")
+	lp.DetourSince = notAfter(lp.DetourSince, now, m, "detour_since")
 	return &lp, nil
 }
 
@@ -597,14 +605,14 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 					}
 				}
 			}
-			var returnedFrom time.Time // the earliest gap a learned port came back from
+			var returned []gap // the learned ports that came back, and from when
 			for _, key := range slices.Sorted(maps.Keys(seen[unit])) {
 				var lp *learnedPort
 				if lu != nil {
 					lp = lu.Ports[key]
 				}
-				if lp != nil && lp.Learned && lp.LastSeen.Before(prevLatest) && (returnedFrom.IsZero() || lp.LastSeen.Before(returnedFrom)) {
-					returnedFrom = lp.LastSeen
+				if lp != nil && lp.Learned && lp.LastSeen.Before(prevLatest) {
+					returned = append(returned, gap{port: key, firstSeen: lp.FirstSeen, from: lp.LastSeen})
 				}
 				if lp == nil {
 					if !d.room(lu, ports, unit, key) {
@@ -624,7 +632,7 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 					lp.Learned, changed = true, true
 				}
 			}
-			if lu != nil && d.follow(unit, lu, seen[unit], returnedFrom, r.units, now) {
+			if lu != nil && d.follow(unit, lu, seen[unit], returned, r.units, now) {
 				changed = true
 			}
 		}
@@ -693,6 +701,22 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 // holding ports in all, and logs the first time one may not: the caps hold
 // until units are forgotten or candidates expire, and a warning per scrape
 // would say nothing new.
+// gap is a learned port that came back: when it was first seen, and when
+// it was last seen before it went away.
+type gap struct {
+	port            string
+	firstSeen, from time.Time
+}
+
+// detour reports whether lp (at key) was where the unit went while away
+// from the port g: a port that appeared after g's and was held during g's
+// absence. Reloads overlap: the unit may hold both for a moment either
+// way, so neither "appeared after g left" nor "gone when g came back" is
+// required.
+func (g gap) detour(key string, lp *learnedPort) bool {
+	return key != g.port && lp.FirstSeen.After(g.firstSeen) && lp.LastSeen.After(g.from)
+}
+
 // follow drops the learned ports of unit that it has moved away from, so
 // the check follows the service instead of expecting every port it ever
 // held:
@@ -706,7 +730,7 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 //
 // A port that vanishes while the unit listens on nothing new is kept:
 // that is the outage the check is for.
-func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returnedFrom time.Time, units *systemdReading, now time.Time) bool {
+func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returned []gap, units *systemdReading, now time.Time) bool {
 	u, _ := units.Unit(unit)
 	activeSince := time.UnixMicro(int64(u.ActiveEnterTimestamp))
 	stable := u.ActiveState == "active" && (u.ActiveEnterTimestamp == 0 || now.Sub(activeSince) >= d.opts.RelearnAfter)
@@ -718,12 +742,20 @@ func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]lear
 	}
 	changed := false
 	for key, lp := range lu.Ports {
+		switch {
+		case lp.Learned && slices.ContainsFunc(returned, func(g gap) bool { return g.detour(key, lp) }):
+			lp.DetourSince, changed = now, true
+		case !lp.DetourSince.IsZero() && now.Sub(lp.DetourSince) >= d.opts.RelearnAfter:
+			lp.DetourSince, changed = time.Time{}, true
+		}
+	}
+	for key, lp := range lu.Ports {
 		if _, held := seenNow[key]; held || !lp.Learned {
 			continue
 		}
 		var why string
 		switch {
-		case !returnedFrom.IsZero() && lp.FirstSeen.After(returnedFrom):
+		case !lp.DetourSince.IsZero():
 			why = "the unit is back on a port it had left"
 		case stable && now.Sub(lp.LastSeen) >= d.opts.RelearnAfter && newest.After(lp.LastSeen):
 			why = "the unit has listened elsewhere for --discovery.relearn-after"

@@ -735,6 +735,23 @@ func TestDiscoveryFollowsTheService(t *testing.T) {
 			t.Errorf("back on 80: %v, want [80] at once", got)
 		}
 	})
+	t.Run("80 -> 8080 -> 80 through reloads that hold both for a moment", func(t *testing.T) {
+		c := &clock{t: start}
+		d := newD(c)
+		since := start.Add(-2 * time.Hour)
+		run(d, c, web(c, since, 80), 0)
+		run(d, c, web(c, since, 80), 2*time.Minute)
+		// Each reload binds the new port before it closes the old.
+		run(d, c, web(c, since, 80, 8080), time.Minute)
+		run(d, c, web(c, since, 8080), 2*time.Minute)
+		run(d, c, web(c, since, 8080), time.Minute)
+		if got := run(d, c, web(c, since, 80, 8080), time.Minute); !slices.Equal(got, []int{80, 8080}) {
+			t.Fatalf("both held: %v", got)
+		}
+		if got := run(d, c, web(c, since, 80), time.Minute); !slices.Equal(got, []int{80}) {
+			t.Errorf("8080 closed after the return: %v, want [80] at once", got)
+		}
+	})
 	t.Run("moved for good: the old port is dropped after relearn-after", func(t *testing.T) {
 		c := &clock{t: start}
 		d := newD(c)

@@ -260,6 +260,31 @@ done'`)
 		h.waitStatus(map[string]string{"redis-server.service": "service_and_port_down", "nginx.service": "ok"})
 		h.sh(`systemctl start redis-server`)
 		h.waitStatus(map[string]string{"redis-server.service": "ok"})
+
+		// Discovery follows the service: nginx 80 -> 8080 pages (port_down,
+		// saying where it listens now), and back on 80 it is ok at once,
+		// no longer expecting 8080.
+		h.sh(`sed -i 's/listen 80 default_server/listen 8080 default_server/; s/listen \[::\]:80 default_server/listen [::]:8080 default_server/' /etc/nginx/sites-enabled/default && systemctl reload nginx`)
+		vs = h.waitStatus(map[string]string{"nginx.service": "port_down"})
+		if !strings.Contains(vs["nginx.service"].Reason, "nginx.service listens on tcp 0.0.0.0:8080") {
+			t.Errorf("nginx moved: reason %q does not say where it listens now", vs["nginx.service"].Reason)
+		}
+		time.Sleep(2 * time.Second) // past --discovery.min-age (1s here): 8080 is learned too
+		h.sh(`sed -i 's/listen 8080 default_server/listen 80 default_server/; s/listen \[::\]:8080 default_server/listen [::]:80 default_server/' /etc/nginx/sites-enabled/default && systemctl reload nginx`)
+		// The reload holds 80 and 8080 for a moment: once 8080 closes, it
+		// is no longer expected, and the check stays ok.
+		h.WaitFor(t, "nginx.service ok on 80 alone", 60*time.Second, func() bool {
+			v := h.verdicts()["nginx.service"]
+			if v.Status != "ok" {
+				return false
+			}
+			for _, p := range v.Ports {
+				if p.Port == 8080 {
+					return false
+				}
+			}
+			return true
+		})
 	})
 
 	t.Run("upgrade keeps config and learned state", func(t *testing.T) {
