@@ -218,7 +218,7 @@ func NewSystemdSource(opts SystemdOptions) *SystemdSource {
 		loadState: prometheus.NewDesc("warden_unit_load_state",
 			"The LoadState of a unit a check names: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
 		fileState: prometheus.NewDesc("warden_unit_file_state",
-			"The UnitFileState of a unit a configured check names (enabled, disabled, static, masked, ...): whether it starts at boot. Always 1.", []string{"unit", "state"}, nil),
+			"The UnitFileState of a check's unit (configured or discovered) (enabled, disabled, static, masked, ...): whether it starts at boot. Always 1.", []string{"unit", "state"}, nil),
 		restarts: prometheus.NewDesc("warden_unit_restarts_total",
 			"Times systemd restarted the service automatically (NRestarts).", []string{"unit"}, nil),
 		activeEnter: prometheus.NewDesc("warden_unit_active_enter_timestamp_seconds",
