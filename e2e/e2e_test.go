@@ -199,6 +199,19 @@ func TestAlertsEndToEnd(t *testing.T) {
 	alertmanager := testenv.LookPath(t, "prometheus-alertmanager", "apt-get install prometheus-alertmanager")
 	s := servicestest.Start(t)
 	dir := t.TempDir()
+	// A service from a unit file (transient units cannot be masked), for
+	// the "will not come back" scenario; in the runtime directory, below
+	// the config directory that systemctl mask writes to, as a package's
+	// unit in /lib is below /etc.
+	unitDir := filepath.Join(s.M.RuntimeDir, "systemd", "user")
+	if err := os.MkdirAll(unitDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(unitDir, "e2e-cache.service"), []byte("[Service]\nExecStart=/bin/sleep infinity\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.M.Systemctl(t, "daemon-reload")
+	s.M.Systemctl(t, "start", "e2e-cache.service")
 
 	// The exporter, built from this tree.
 	bin := filepath.Join(dir, "warden_exporter")
@@ -219,6 +232,8 @@ func TestAlertsEndToEnd(t *testing.T) {
     probes:
       - target: 127.0.0.1:%d
         query_response: [{send: "PING\r\n"}, {expect: "^\\+PONG"}]
+  - name: cache
+    unit: e2e-cache.service
 `, servicestest.NginxUnit, s.NginxPort, s.NginxPort, servicestest.RedisUnit, s.RedisPort, s.RedisPort)
 	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(cfg), 0o644)
 	exporterAddr := testenv.FreeLoopbackAddr(t)
@@ -244,7 +259,9 @@ func TestAlertsEndToEnd(t *testing.T) {
 	}
 	amCfg := strings.NewReplacer(
 		"http://127.0.0.1:5001/warden", hookSrv.URL,
-		"group_wait: 30s", "group_wait: 1s",
+		// Long enough that alerts of one incident that fire an evaluation
+		// apart reach the group's first notification together.
+		"group_wait: 30s", "group_wait: 3s",
 		"group_interval: 5m", "group_interval: 1s",
 	).Replace(string(example))
 	os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(amCfg), 0o644)
@@ -323,8 +340,8 @@ scrape_configs:
 		return false
 	}
 
-	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the three checks of both hosts as up", func() bool {
-		return len(query(`warden_check_up == 1`)) == 3
+	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the four checks of both hosts as up", func() bool {
+		return len(query(`warden_check_up == 1`)) == 4
 	})
 
 	// Every panel of the dashboard runs on the real Prometheus.
@@ -340,7 +357,7 @@ scrape_configs:
 	for _, expr := range queries {
 		query(vars.Replace(expr)) // fails the test on a query error
 	}
-	if len(query(vars.Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 3 {
+	if len(query(vars.Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 4 {
 		t.Error("the status table's query does not return a row per check of both hosts")
 	}
 	if got := query(`count(count by (instance) (warden_exporter_build_info))`); len(got) != 1 || got[0]["value"].([]any)[1] != "2" {
@@ -490,5 +507,24 @@ scrape_configs:
 		stranger.Close()
 		s.StartRedis(t)
 		resolve(t, "redis", mark)
+	})
+	t.Run("a check's unit masked, then stopped: one page", func(t *testing.T) {
+		mark := hook.count()
+		s.M.Systemctl(t, "mask", "e2e-cache.service")
+		s.M.Systemctl(t, "daemon-reload") // as systemctl mask asks for on a host
+		s.M.Systemctl(t, "stop", "e2e-cache.service")
+		// WardenUnitMasked and WardenCheckDown land in the check's group;
+		// CheckDown inhibits the other: one page, saying the unit is masked.
+		systemdtest.WaitFor(t, stepTimeout, "a page for check cache", func() bool { return len(hook.pages(mark)) > 0 })
+		time.Sleep(5 * time.Second) // more would have arrived by now
+		if got := hook.pages(mark); len(got) != 1 || got[0] != "WardenCheckDown{check=cache}" {
+			t.Errorf("pages for the masked, then stopped unit: %v, want exactly [WardenCheckDown{check=cache}]", got)
+		}
+		if d := hook.description("WardenCheckDown", "cache"); !strings.Contains(d, "e2e-cache.service is masked") {
+			t.Errorf("the page does not say the unit is masked: %q", d)
+		}
+		if !firing("WardenUnitMasked", "cache") {
+			t.Error("WardenUnitMasked{check=cache} is not firing (inhibited in Alertmanager, but evaluated)")
+		}
 	})
 }
