@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"html/template"
@@ -141,7 +142,7 @@ func rowOf(v collector.Verdict) landingRow {
 		case p.Owned == "no":
 			owners := make([]string, 0, len(p.Seen))
 			for _, s := range p.Seen {
-				owners = append(owners, cmpOr(s.Owner, "?"))
+				owners = append(owners, cmp.Or(s.Owner, "?"))
 			}
 			cell.Text, cell.Bad = cell.Text+"listening, held by "+strings.Join(owners, ", "), true
 		default:
@@ -162,13 +163,6 @@ func rowOf(v collector.Verdict) landingRow {
 		row.Probes = append(row.Probes, cell)
 	}
 	return row
-}
-
-func cmpOr(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
 }
 
 // landingTemplate escapes every value (html/template): check names, unit

@@ -14,6 +14,7 @@
 package collector
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -559,7 +560,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	case len(unknown) > 0:
 		v.Status, v.Reason = "unknown", "could not read: "+strings.Join(unknown, ", ")
 	case foreign != "":
-		v.Status, v.Reason = "foreign_listener", foreign+" is held by "+cmpOr(foreignOwner, "another process or unit")
+		v.Status, v.Reason = "foreign_listener", foreign+" is held by "+cmp.Or(foreignOwner, "another process or unit")
 		if unitDesc != "" {
 			v.Reason += " while " + unitDesc
 		}
@@ -680,13 +681,6 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-func cmpOr(s, fallback string) string {
-	if s == "" {
-		return fallback
-	}
-	return s
 }
 
 // listensOf returns where unit holds listeners, as "proto address:port",

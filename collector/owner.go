@@ -15,6 +15,7 @@ package collector
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -424,7 +425,7 @@ func (o *OwnerResolver) scanProcFDs(ctx context.Context, inode uint64) string {
 			}
 			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == want {
 				comm, _ := os.ReadFile(filepath.Join(o.procRoot, e.Name(), "comm"))
-				return fmt.Sprintf("%s (pid %d)", cmpOr(strings.TrimSpace(string(comm)), "?"), pid)
+				return fmt.Sprintf("%s (pid %d)", cmp.Or(strings.TrimSpace(string(comm)), "?"), pid)
 			}
 		}
 	}
