@@ -75,11 +75,7 @@ func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Con
 	if opts.defaultTimeout == 0 {
 		opts.defaultTimeout = 9500 * time.Millisecond
 	}
-	h, err := newHandler(opts, exp, reg, rl, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(newHandler(opts, exp, reg, rl, logger))
 	t.Cleanup(srv.Close)
 	return srv, reg
 }

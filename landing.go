@@ -16,7 +16,7 @@ package main
 import (
 	"bytes"
 	"cmp"
-	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -81,18 +81,15 @@ func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No recent evaluation: run one, through the same limit and
 		// sharing as a scrape; refused, the page says so and shows the
 		// last one it has.
-		if release, ok := p.gate.acquire(); ok {
-			ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
-			if _, err := p.exporter.Verdicts(ctx); err != nil {
-				level.Error(p.logger).Log("msg", "evaluating the checks for the landing page failed", "err", err)
-				data.Note = "The evaluation failed; the exporter's log says why."
-			}
-			cancel()
-			release()
-			last = p.exporter.Last()
-		} else {
+		_, err := p.gate.verdicts(r, p.exporter, p.timeout)
+		switch {
+		case errors.Is(err, errBusy):
 			data.Note = "Busy: too many evaluations at once (--web.max-requests); showing the last one."
+		case err != nil:
+			level.Error(p.logger).Log("msg", "evaluating the checks for the landing page failed", "err", err)
+			data.Note = "The evaluation failed; the exporter's log says why."
 		}
+		last = p.exporter.Last()
 	}
 	if last != nil {
 		data.Evaluated = last

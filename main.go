@@ -212,17 +212,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level.Error(logger).Log("msg", "cannot set up the collectors", "err", err)
 		return 1
 	}
-	handler, err := newHandler(serverOptions{
+	handler := newHandler(serverOptions{
 		telemetryPath:  *metricsPath,
 		maxRequests:    *maxRequests,
 		timeoutOffset:  *offset,
 		defaultTimeout: defaultScrapeTimeout - *offset,
 		writeTimeout:   *writeTO,
 	}, exporter, selfRegistry, rl, logger)
-	if err != nil {
-		level.Error(logger).Log("msg", "cannot build the HTTP handlers", "err", err)
-		return 1
-	}
 
 	conns := newConnLimiter(*maxConns)
 	selfRegistry.MustRegister(

@@ -52,7 +52,7 @@ const defaultWriteTimeout = 30 * time.Second
 
 // newHandler routes every endpoint the exporter serves; anything else is a
 // plain 404.
-func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *prometheus.Registry, rl *reloader, logger log.Logger) (http.Handler, error) {
+func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *prometheus.Registry, rl *reloader, logger log.Logger) http.Handler {
 	if opts.writeTimeout <= 0 {
 		opts.writeTimeout = defaultWriteTimeout
 	}
@@ -72,31 +72,16 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		}
 		fmt.Fprintln(w, "Ready")
 	})
-	// A browser's cross-site form post must not reload the config when no
-	// auth is configured: refused by Sec-Fetch-Site, or by an Origin whose
-	// host is not the one asked (net/http's CrossOriginProtection). curl,
-	// Prometheus and config managers send neither header and pass.
-	mux.Handle("/-/reload", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, "Use POST to reload the configuration.", http.StatusMethodNotAllowed)
-			return
-		}
+	mux.Handle("/-/reload", stateChanging("Use POST to reload the configuration.", func(w http.ResponseWriter, r *http.Request) {
 		if err := rl.Reload(); err != nil {
 			http.Error(w, fmt.Sprintf("Reload failed, the previous configuration stays in effect (the log has each error in full):\n%s", config.Summary(err)), http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprintln(w, "Configuration reloaded.")
-	})))
+	}))
 	// POST /-/forget?check=NAME drops what discovery learned of one check
-	// (say, a service retired on purpose). It changes state like a reload,
-	// so it has a reload's protection.
-	mux.Handle("/-/forget", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, "Use POST /-/forget?check=NAME to forget a learned check.", http.StatusMethodNotAllowed)
-			return
-		}
+	// (say, a service retired on purpose).
+	mux.Handle("/-/forget", stateChanging("Use POST /-/forget?check=NAME to forget a learned check.", func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("check")
 		if name == "" {
 			http.Error(w, "Name the learned check: POST /-/forget?check=NAME.", http.StatusBadRequest)
@@ -112,20 +97,14 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 			return
 		}
 		fmt.Fprintln(w, "Forgotten. A unit that still listens is learned again after --discovery.min-age unless discovery.exclude_units names it.")
-	})))
+	}))
 	mux.HandleFunc("/checks", func(w http.ResponseWriter, r *http.Request) {
-		release, ok := gate.acquire()
-		if !ok {
+		verdicts, err := gate.verdicts(r, exporter, opts.defaultTimeout)
+		switch {
+		case errors.Is(err, errBusy):
 			gate.refuse(w)
 			return
-		}
-		// A human is asking: the same evaluation as a scrape, bounded like
-		// one without Prometheus's header.
-		ctx, cancel := context.WithTimeout(r.Context(), opts.defaultTimeout)
-		verdicts, err := exporter.Verdicts(ctx)
-		cancel()
-		release()
-		if err != nil {
+		case err != nil:
 			// The error can carry a recovered panic's stack trace: it is
 			// for the operator's log, not for whoever asked.
 			level.Error(logger).Log("msg", "evaluating the checks for /checks failed", "err", err)
@@ -169,7 +148,24 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		logger:        logger,
 		now:           time.Now,
 	})
-	return securityHeaders(mux), nil
+	return securityHeaders(mux)
+}
+
+// stateChanging serves h to POST and PUT only (usage answers any other
+// method), and refuses a browser's cross-site request: without auth
+// configured, a page elsewhere must not make a visitor's browser reload
+// the config or forget a check. net/http's CrossOriginProtection refuses
+// by Sec-Fetch-Site, or by an Origin whose host is not the one asked;
+// curl, Prometheus and config managers send neither header and pass.
+func stateChanging(usage string, h http.HandlerFunc) http.Handler {
+	return http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, usage, http.StatusMethodNotAllowed)
+			return
+		}
+		h(w, r)
+	}))
 }
 
 // securityHeaders sets, on every response, the headers that keep a browser
@@ -254,6 +250,23 @@ func (g *requestGate) acquire() (release func(), ok bool) {
 	default:
 		return nil, false
 	}
+}
+
+// errBusy is gate.verdicts refused by the limit.
+var errBusy = errors.New("too many evaluations at once (--web.max-requests)")
+
+// verdicts runs one evaluation for a person's request (/checks, the
+// landing page): under the limit of a scrape, sharing the evaluation in
+// progress, bounded like a scrape without Prometheus's header.
+func (g *requestGate) verdicts(r *http.Request, exporter *collector.Exporter, timeout time.Duration) ([]collector.Verdict, error) {
+	release, ok := g.acquire()
+	if !ok {
+		return nil, errBusy
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	return exporter.Verdicts(ctx)
 }
 
 func (g *requestGate) refuse(w http.ResponseWriter) {
