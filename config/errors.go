@@ -58,17 +58,23 @@ type FieldError struct {
 
 func (e *FieldError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
+	e.writeLocation(&b, e.Field)
 	b.WriteString(e.Msg)
 	return b.String()
+}
+
+// writeLocation writes "file[:line]: [field: ]", the start of both the
+// error and its summary.
+func (e *FieldError) writeLocation(b *strings.Builder, field string) {
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if field != "" {
+		b.WriteString(field)
+		b.WriteString(": ")
+	}
 }
 
 // Unwrap makes errors.Is see the kind and, for read errors, the cause.
@@ -173,19 +179,11 @@ func Summary(err error) string {
 
 func (e *FieldError) summary() string {
 	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
 	field := e.Field
 	if e.keyParent != nil {
 		field = *e.keyParent
 	}
-	if field != "" {
-		b.WriteString(field)
-		b.WriteString(": ")
-	}
+	e.writeLocation(&b, field)
 	switch {
 	case e.Kind == ErrTooMany:
 		b.WriteString(e.Msg) // a count, ours
