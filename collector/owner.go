@@ -91,7 +91,7 @@ type OwnerResolver struct {
 	byInode   map[uint64]string // socket inode -> unit (fallback 3)
 
 	procMu     sync.Mutex
-	procByNode map[uint64]string // socket inode -> "comm (pid N)", found by ProcessOf
+	procByNode map[uint64]string // socket inode -> "comm (pid N)", or "" when ProcessOf found none
 }
 
 // maxProcCache bounds ProcessOf's cache: foreign listeners on checks' ports
@@ -391,7 +391,11 @@ func (o *OwnerResolver) ProcessOf(ctx context.Context, inode uint64) string {
 		return cached
 	}
 	found := o.scanProcFDs(ctx, inode)
-	if found != "" {
+	// Not found is kept too (a holder in another PID namespace, or past
+	// the read bound): else a foreign listener nobody can name would cost
+	// a /proc scan on every scrape. Unless the scrape ran out of time:
+	// the scan was cut, not done.
+	if ctx.Err() == nil {
 		o.procMu.Lock()
 		if o.procByNode == nil || len(o.procByNode) >= maxProcCache {
 			o.procByNode = map[uint64]string{}
@@ -410,8 +414,11 @@ func (o *OwnerResolver) scanProcFDs(ctx context.Context, inode uint64) string {
 	}
 	reads := 0
 	for _, e := range entries {
+		if ctx.Err() != nil || reads >= maxProcFDReads {
+			break
+		}
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || ctx.Err() != nil || reads >= maxProcFDReads {
+		if err != nil {
 			continue
 		}
 		fdDir := filepath.Join(o.procRoot, e.Name(), "fd")
