@@ -126,8 +126,9 @@ func (s scraped) success(t *testing.T) float64 {
 	return v
 }
 
-// activeState returns the state whose warden_unit_state series is 1, and
-// checks that exactly one is.
+// activeState returns the state label of unit's series of family that is
+// 1 (warden_unit_state, warden_unit_load_state, warden_unit_file_state),
+// and checks that exactly one is; "" when unit has no series.
 func (s scraped) activeState(t *testing.T, family, unit string) string {
 	t.Helper()
 	var ones []string
@@ -655,18 +656,7 @@ func TestSystemdUnitFileState(t *testing.T) {
 		{Name: "masked", Unit: "fs-masked.service"},
 		{Name: "missing", Unit: "fs-nothere.service"},
 	}}
-	fileState := func(s scraped, unit string) string {
-		for _, mt := range s.families["warden_unit_file_state"].GetMetric() {
-			labels := map[string]string{}
-			for _, l := range mt.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["unit"] == unit {
-				return labels["state"]
-			}
-		}
-		return ""
-	}
+	fileState := func(s scraped, unit string) string { return s.activeState(t, "warden_unit_file_state", unit) }
 	// More checks' units than the bus budget holds calls (2 per unit): the
 	// reads go in batches (in one pipeline, 100 checks made every scrape
 	// wait for the deadline).
