@@ -39,19 +39,22 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // newHandlerServer serves newHandler over a real loopback listener, with
 // the config cfg (nil: the embedded default) and the given sources.
-func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
+func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, layers collector.Options, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
-	return serveHandler(t, opts, "", cfg, sources...)
+	return serveHandler(t, opts, "", cfg, layers, sources...)
 }
 
 // serveHandler serves newHandler on a reloader of the file at path ("":
 // the embedded default, replaced by cfg when it is not nil).
-func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
+//
+// layers are the Exporter's options: its Logger and Config are set here.
+func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, layers collector.Options, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
 	logger := log.NewNopLogger()
 	reg := prometheus.NewRegistry()
@@ -62,7 +65,8 @@ func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Con
 	if cfg != nil {
 		rl.current.Store(cfg)
 	}
-	exp, err := collector.New(collector.Options{Logger: logger, Config: rl.Config}, sources...)
+	layers.Logger, layers.Config = logger, rl.Config
+	exp, err := collector.New(layers, sources...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +130,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	}
 
 	t.Run("their slots are freed once the response is ready", func(t *testing.T) {
-		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Minute}, nil, bigSource{n: seriesCount})
+		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Minute}, nil, collector.Options{}, bigSource{n: seriesCount})
 		conns := askAndNeverRead(t, srv, reg, slots)
 		// Each is being answered (its status line came) and not reading.
 		for i, c := range conns {
@@ -148,7 +152,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	})
 
 	t.Run("a client that does not read is cut off after the write timeout", func(t *testing.T) {
-		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Second}, nil, bigSource{n: seriesCount})
+		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Second}, nil, collector.Options{}, bigSource{n: seriesCount})
 		conns := askAndNeverRead(t, srv, reg, 2)
 		time.Sleep(2 * time.Second) // past the write timeout, not reading
 		for i, c := range conns {
@@ -193,7 +197,7 @@ func TestChecksShareTheLimitAndTheScrape(t *testing.T) {
 		}}})
 	}
 	const limit, clients = 40, 200
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: limit}, cfg, collector.NewProbesSource(collector.ProbesOptions{}))
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: limit}, cfg, collector.Options{Probes: probe.New(probe.Options{})})
 	codes := make(chan int, clients)
 	var wg sync.WaitGroup
 	for i := range clients {
@@ -255,7 +259,7 @@ func (panicSource) Update(context.Context, *config.Config) (collector.Reading, e
 func (panicReading) Collect(chan<- prometheus.Metric) { panic("secret-internal-state") }
 
 func TestChecksShowNoStackTraceToClients(t *testing.T) {
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, panicSource{})
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, collector.Options{}, panicSource{})
 	code, body := get(t, srv.URL+"/checks")
 	if code != http.StatusInternalServerError {
 		t.Fatalf("/checks with a panicking source: %d, want 500", code)
@@ -270,7 +274,7 @@ func TestChecksShowNoStackTraceToClients(t *testing.T) {
 // A cross-site form post must not reload the config; curl, config
 // managers and same-origin pages still can.
 func TestReloadRefusesCrossSitePosts(t *testing.T) {
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil)
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, collector.Options{})
 	post := func(header map[string]string) int {
 		return statusOf(t, http.MethodPost, srv.URL+"/-/reload", "x=1",
 			maps.All(map[string]string{"Content-Type": "application/x-www-form-urlencoded"}), maps.All(header))
@@ -376,7 +380,7 @@ func isTimeout(err error) bool {
 // POST /-/forget has a reload's protections: POST only, a check named,
 // cross-site refused; an unknown name is a 404.
 func TestForgetEndpoint(t *testing.T) {
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil)
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, collector.Options{})
 	do := func(method, path string, header map[string]string) int {
 		return statusOf(t, method, srv.URL+path, "", maps.All(header))
 	}

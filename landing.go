@@ -155,7 +155,7 @@ func rowOf(v collector.Verdict) landingRow {
 		case p.Success:
 			cell.Text += fmt.Sprintf("ok, %.1f ms", p.DurationSeconds*1000)
 		default:
-			cell.Text, cell.Bad = cell.Text+p.Reason+": "+p.Error, true
+			cell.Text, cell.Bad = cell.Text+string(p.Reason)+": "+p.Error, true
 		}
 		row.Probes = append(row.Probes, cell)
 	}

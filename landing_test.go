@@ -26,6 +26,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
 // countingServer accepts on loopback and answers with answer, once
@@ -70,7 +71,7 @@ func TestLandingPageRendersTheLastEvaluation(t *testing.T) {
 		{Name: "cache", Probes: []config.Probe{{Target: countingServer(t, &okDials, "+PONG\r\n", nil), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto", QueryResponse: expect}}},
 		{Name: `<script>alert(1)</script>`, Probes: []config.Probe{{Target: countingServer(t, &badDials, "-NOAUTH Authentication required.\r\n", nil), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto", QueryResponse: expect}}},
 	}}
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, cfg, collector.NewProbesSource(collector.ProbesOptions{}))
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, cfg, collector.Options{Probes: probe.New(probe.Options{})})
 
 	code, page := get(t, srv.URL+"/")
 	if code != 200 {

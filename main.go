@@ -42,6 +42,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
 const (
@@ -134,6 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	var sources []collector.Source
+	var prober collector.ProbeRunner
 	if *systemdOn {
 		src, err := newSystemdSource(*sdScope, *sdAddress, *sdInclude, *sdExclude, *sdSeries, logger)
 		if err != nil {
@@ -157,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			level.Error(logger).Log("msg", "invalid --probe.concurrency: at least 1", "value", *probeConc)
 			return exitUsage
 		}
-		sources = append(sources, collector.NewProbesSource(collector.ProbesOptions{Concurrency: *probeConc, Logger: log.With(logger, "collector", "probes")}))
+		prober = probe.New(probe.Options{Concurrency: *probeConc, Logger: log.With(logger, "collector", "probes")})
 	}
 	if *writeTO <= 0 || *maxConns < 0 || *maxRequests < 0 {
 		level.Error(logger).Log("msg", "invalid web flags: --web.write-timeout must be positive, --web.max-connections and --web.max-requests 0 (no limit) or more",
@@ -199,6 +201,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Logger:            logger,
 		Config:            rl.Config,
 		MaxListenerSeries: *lsMax,
+		Probes:            prober,
 		Discovery: collector.DiscoveryOptions{
 			StateFile:      *discState,
 			MinAge:         *discMinAge,

@@ -211,7 +211,7 @@ func newTestServer(t *testing.T, maxRequests int, src collector.Source) *httptes
 
 func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.Source) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
-	return newHandlerServer(t, serverOptions{maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond}, nil, src)
+	return newHandlerServer(t, serverOptions{maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond}, nil, collector.Options{}, src)
 }
 
 func TestMaxRequestsInFlight(t *testing.T) {
@@ -315,7 +315,7 @@ func TestScrapeDeadlineComesFromPrometheusHeader(t *testing.T) {
 // path, which must load.
 func newTestServerWithConfig(t *testing.T, path string) *httptest.Server {
 	t.Helper()
-	srv, _ := serveHandler(t, serverOptions{}, path, nil)
+	srv, _ := serveHandler(t, serverOptions{}, path, nil, collector.Options{})
 	return srv
 }
 

@@ -33,8 +33,8 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -117,13 +117,13 @@ func medianOf(n int, f func() time.Duration) time.Duration {
 func TestProbesVsBareDialsAndBlackbox(t *testing.T) {
 	blackbox := testenv.LookPath(t, "prometheus-blackbox-exporter", "apt-get install prometheus-blackbox-exporter")
 	targets := loopbackServers(t, 100, func(net.Conn) {})
-	src := collector.NewProbesSource(collector.ProbesOptions{Concurrency: 16})
+	src := probe.New(probe.Options{Concurrency: 16})
 	cfg := probesConfig(targets, 2*time.Second, nil)
 	ctx := context.Background()
 
 	probes := testing.Benchmark(func(b *testing.B) {
 		for b.Loop() {
-			src.Update(ctx, cfg)
+			src.Run(ctx, probe.Jobs(cfg))
 		}
 	})
 	dials := testing.Benchmark(func(b *testing.B) {
@@ -142,7 +142,7 @@ func TestProbesVsBareDialsAndBlackbox(t *testing.T) {
 	mixed := probesConfig(append(slices.Clone(targets[:90]), silent...), time.Second, silentSet)
 	withTimeouts := medianOf(5, func() time.Duration {
 		t0 := time.Now()
-		src.Update(ctx, mixed)
+		src.Run(ctx, probe.Jobs(mixed))
 		return time.Since(t0)
 	})
 

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
 // The join: pure functions from one scrape's readings to per-check
@@ -404,12 +405,12 @@ type SeenListener struct {
 
 // ProbeVerdict is one probe of a check.
 type ProbeVerdict struct {
-	Target          string  `json:"target"`
-	Known           bool    `json:"known"`
-	Success         bool    `json:"success"`
-	Reason          string  `json:"reason,omitempty"`
-	Error           string  `json:"error,omitempty"`
-	DurationSeconds float64 `json:"duration_seconds"`
+	Target          string       `json:"target"`
+	Known           bool         `json:"known"`
+	Success         bool         `json:"success"`
+	Reason          probe.Reason `json:"reason,omitempty"`
+	Error           string       `json:"error,omitempty"`
+	DurationSeconds float64      `json:"duration_seconds"`
 }
 
 // layers is what the join knows of one check; a nil layer could not be
@@ -422,7 +423,7 @@ type layers struct {
 	ports     []portResult
 	portsSeen [][]SeenListener
 	portsOK   bool // the listeners were read
-	probes    []ProbeResult
+	probes    []probe.Result
 	probesOK  bool
 	// unitListens are the addresses the check's unit holds listeners on,
 	// read this scrape (the diagnosis of a port that is down).
@@ -508,7 +509,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		unknown = append(unknown, "listeners")
 	}
 	probeFailed := ""
-	results := map[string]ProbeResult{}
+	results := map[string]probe.Result{}
 	for _, r := range l.probes {
 		results[r.Target] = r
 	}
@@ -520,7 +521,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 				pv.Error = r.Err.Error()
 			}
 			if !r.Success && probeFailed == "" {
-				probeFailed = p.Target + " (" + r.Reason + ") failed"
+				probeFailed = p.Target + " (" + string(r.Reason) + ") failed"
 				if r.Err != nil {
 					probeFailed += ": " + clip(r.Err.Error(), maxReasonDetail)
 				}

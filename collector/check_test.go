@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
 func lst(proto, addr string, port uint16, v6only bool) Listener {
@@ -168,8 +169,8 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 	oneDown := []portResult{{listening: true, owned: ownedByUnit}, {listening: false}}
 	foreign := []portResult{{listening: true, owned: ownedByOther}, {listening: false}}
 	unknownOwner := []portResult{{listening: true}, {listening: true}}
-	probeOK := []ProbeResult{{Target: "127.0.0.1:80", Success: true}}
-	probeBad := []ProbeResult{{Target: "127.0.0.1:80", Reason: "expect"}}
+	probeOK := []probe.Result{{Target: "127.0.0.1:80", Success: true}}
+	probeBad := []probe.Result{{Target: "127.0.0.1:80", Reason: "expect"}}
 	for _, tc := range []struct {
 		name  string
 		check config.Check
@@ -238,7 +239,7 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	failed := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "start-limit-hit"}
 	failedSince := *failed
 	failedSince.StateChangeTimestamp = uint64(time.Date(2026, 11, 30, 14, 3, 12, 0, time.UTC).UnixMicro())
-	ok := []ProbeResult{{Target: "127.0.0.1:6379", Success: true}}
+	ok := []probe.Result{{Target: "127.0.0.1:6379", Success: true}}
 	for _, tc := range []struct {
 		name string
 		l    layers
@@ -258,7 +259,7 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "stranger.service"}}}, probes: ok, probesOK: true},
 			"tcp *:80 is held by stranger.service while nginx.service is inactive/dead"},
 		{"the probe's peer said why", layers{unit: active, ports: []portResult{{listening: true, owned: ownedByUnit}}, portsOK: true, probesOK: true,
-			probes: []ProbeResult{{Target: "127.0.0.1:6379", Reason: "expect", Err: errors.New(`step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`)}}},
+			probes: []probe.Result{{Target: "127.0.0.1:6379", Reason: "expect", Err: errors.New(`step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`)}}},
 			`probe of 127.0.0.1:6379 (expect) failed: step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`},
 	} {
 		if v := judge(web, false, tc.l); v.Reason != tc.want {
@@ -266,7 +267,7 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 		}
 	}
 	long := errors.New(strings.Repeat("é", 200))
-	v := judge(config.Check{Name: "x", Probes: web.Probes}, false, layers{probesOK: true, probes: []ProbeResult{{Target: "127.0.0.1:6379", Reason: "expect", Err: long}}})
+	v := judge(config.Check{Name: "x", Probes: web.Probes}, false, layers{probesOK: true, probes: []probe.Result{{Target: "127.0.0.1:6379", Reason: "expect", Err: long}}})
 	if len(v.Reason) > 200 || !utf8.ValidString(v.Reason) || !strings.Contains(v.Reason, "…") {
 		t.Errorf("a long error is clipped on a rune boundary: %d bytes %q", len(v.Reason), v.Reason)
 	}

@@ -35,6 +35,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
 const namespace = "warden"
@@ -81,6 +82,8 @@ type Options struct {
 	ProcRoot string
 	// Discovery configures the implicit checks of discovery.enabled.
 	Discovery DiscoveryOptions
+	// Probes runs the checks' probes; nil turns the probes off.
+	Probes ProbeRunner
 }
 
 // DefaultMaxListenerSeries is the default cap of the listener inventory.
@@ -152,6 +155,9 @@ func New(opts Options, sources ...Source) (*Exporter, error) {
 			"Time the collector spent reading its source in this scrape.",
 			[]string{"collector"}, nil,
 		),
+	}
+	if opts.Probes != nil {
+		sources = append(sources, newProbesSource(opts.Probes))
 	}
 	seen := map[string]bool{}
 	for _, s := range sources {
@@ -372,7 +378,7 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names 
 		idx = indexListeners(r.listeners.listeners)
 	}
 	triggers := socketTriggers(r.units)
-	probes := map[string][]ProbeResult{}
+	probes := map[string][]probe.Result{}
 	if r.probes != nil {
 		for _, res := range r.probes.results {
 			probes[res.Check] = append(probes[res.Check], res)

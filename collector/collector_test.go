@@ -17,6 +17,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,8 +30,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // These sources exercise the framework's contract (concurrency, deadlines,
@@ -422,4 +429,97 @@ func TestConcurrentScrapesShareOneGather(t *testing.T) {
 	if updates >= 10 {
 		t.Errorf("the source ran %d times for 10 concurrent scrapes", updates)
 	}
+}
+
+func re(expr string) *config.Regexp { return &config.Regexp{Regexp: regexp.MustCompile(expr)} }
+
+// A probe that hangs until the scrape's deadline is that probe's timeout:
+// the probes source still answers in time, so the healthy probes' results
+// and every probed check's verdict stand (issue #12: with a 2 s probe
+// timeout and a 2 s scrape_timeout, most scrapes lost the whole reading).
+func TestHungProbeAtTheScrapeDeadlineIsThatProbesTimeout(t *testing.T) {
+	hung := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(10 * time.Second) })
+	healthy := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { io.WriteString(c, "+PONG\r\n") })
+	cfg := &config.Config{}
+	for i := range 10 {
+		target := healthy
+		if i == 0 {
+			target = hung
+		}
+		// The probe's timeout (2 s) outlasts the scrape's deadline.
+		p := &config.Probe{Target: target, Timeout: model.Duration(2 * time.Second), IPProtocol: "auto", QueryResponse: []config.Step{{Expect: re("PONG")}}}
+		cfg.Checks = append(cfg.Checks, config.Check{Name: "c" + strconv.Itoa(i), Probes: []config.Probe{*p}})
+	}
+	e, err := New(Options{Config: func() *config.Config { return cfg }, Probes: probe.New(probe.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for scrape := range 5 {
+		// scrape_timeout 2s minus the default 0.5 s offset.
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		mfs, err := e.Gather(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := gauge(mfs, "warden_collector_success", "probes"); v != 1 {
+			t.Fatalf("scrape %d: warden_collector_success{collector=\"probes\"} = %v, want 1: a hung probe must not cost the others", scrape, v)
+		}
+		statuses := map[string]string{}
+		for _, mf := range mfs {
+			if mf.GetName() != "warden_check_status" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetGauge().GetValue() != 1 {
+					continue
+				}
+				var check, status string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "check":
+						check = l.GetValue()
+					case "status":
+						status = l.GetValue()
+					}
+				}
+				statuses[check] = status
+			}
+		}
+		for i := range 10 {
+			want := "ok"
+			if i == 0 {
+				want = "probe_failed"
+			}
+			if got := statuses["c"+strconv.Itoa(i)]; got != want {
+				t.Errorf("scrape %d: check c%d is %q, want %q", scrape, i, got, want)
+			}
+		}
+		if v := probeFailure(mfs, "c0", "timeout"); v != 1 {
+			t.Errorf("scrape %d: the hung probe's warden_probe_failure{reason=\"timeout\"} = %v, want 1", scrape, v)
+		}
+	}
+}
+
+func probeFailure(mfs []*dto.MetricFamily, check, reason string) float64 {
+	for _, mf := range mfs {
+		if mf.GetName() != "warden_probe_failure" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var c, r string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "check":
+					c = l.GetValue()
+				case "reason":
+					r = l.GetValue()
+				}
+			}
+			if c == check && r == reason {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
@@ -67,7 +68,7 @@ func newFullExporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint, disc 
 		t.Fatal(err)
 	}
 	t.Cleanup(ls.Close)
-	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Discovery: disc}, sd, ls, NewProbesSource(ProbesOptions{}))
+	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Discovery: disc, Probes: probe.New(probe.Options{})}, sd, ls)
 	if err != nil {
 		t.Fatal(err)
 	}

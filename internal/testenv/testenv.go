@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // RequireEnv is the environment variable that turns every integration skip
@@ -92,4 +93,40 @@ func DialNonReader(t testing.TB, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Serve accepts connections on a new listener on network/addr (loopback)
+// and runs handle for each, with a 30 s bound on every connection; the
+// listener closes when the test ends. It returns the listener's address.
+func Serve(t testing.TB, network, addr string, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		Skip(t, "cannot listen on %s %s: %v", network, addr, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				handle(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// CountFDs returns how many file descriptors the test process has open.
+func CountFDs(t testing.TB) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
 }

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package probe
 
 import (
 	"bufio"
@@ -31,14 +31,27 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 	commonconfig "github.com/prometheus/common/config"
 
 	"github.com/warden-exporter/warden_exporter/config"
 )
 
-// Failure reasons of a probe: the series of warden_probe_failure.
-var ProbeReasons = []string{"refused", "timeout", "dns", "tls", "expect", "reset", "other"}
+// Reason is why a probe failed: the `reason` label of warden_probe_failure.
+type Reason string
+
+// The reasons a probe fails for.
+const (
+	Refused Reason = "refused"
+	Timeout Reason = "timeout"
+	DNS     Reason = "dns"
+	TLS     Reason = "tls"
+	Expect  Reason = "expect"
+	Reset   Reason = "reset"
+	Other   Reason = "other"
+)
+
+// Reasons are the series of warden_probe_failure, in order.
+var Reasons = []Reason{Refused, Timeout, DNS, TLS, Expect, Reset, Other}
 
 // Dialer opens connections; *net.Dialer outside tests.
 type Dialer interface {
@@ -50,9 +63,9 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// ProbesOptions configures the probe source.
-type ProbesOptions struct {
-	// Concurrency bounds the probes running at once in a scrape.
+// Options configures a Prober.
+type Options struct {
+	// Concurrency bounds the probes running at once in one Run.
 	Concurrency int
 	Resolver    Resolver
 	// NewDialer returns the dialer of a probe; nil for net.Dialer.
@@ -60,19 +73,14 @@ type ProbesOptions struct {
 	Logger    log.Logger
 }
 
-// ProbesSource dials the checks' probe targets. Only targets from the
-// config are ever dialed: no request parameter names one.
-type ProbesSource struct {
-	opts  ProbesOptions
-	descs probeDescs
+// Prober dials the checks' probe targets. Only targets from the config are
+// ever dialed: no request parameter names one.
+type Prober struct {
+	opts Options
 }
 
-type probeDescs struct {
-	success, failure, duration, connect, certExpiry *prometheus.Desc
-}
-
-// NewProbesSource returns the probe source.
-func NewProbesSource(opts ProbesOptions) *ProbesSource {
+// New returns a Prober.
+func New(opts Options) *Prober {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
 	}
@@ -85,57 +93,40 @@ func NewProbesSource(opts ProbesOptions) *ProbesSource {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	labels := []string{"check", "target"}
-	return &ProbesSource{opts: opts, descs: probeDescs{
-		success: prometheus.NewDesc("warden_probe_success",
-			"1 if the last dial (and TLS handshake, and send/expect steps) of the target succeeded.", labels, nil),
-		failure: prometheus.NewDesc("warden_probe_failure",
-			"Why the probe failed: exactly one reason is 1 on failure, all are 0 on success.", append(labels, "reason"), nil),
-		duration: prometheus.NewDesc("warden_probe_duration_seconds",
-			"How long the whole probe took.", labels, nil),
-		connect: prometheus.NewDesc("warden_probe_connect_duration_seconds",
-			"How long the TCP connect took (the last one, with several addresses).", labels, nil),
-		certExpiry: prometheus.NewDesc("warden_probe_tls_cert_expiry_timestamp_seconds",
-			"The earliest NotAfter of the certificates the TLS server presented, as a Unix time.", labels, nil),
-	}}
+	return &Prober{opts: opts}
 }
 
-// Name implements Source.
-func (s *ProbesSource) Name() string { return "probes" }
-
-// Describe implements Source.
-func (s *ProbesSource) Describe(ch chan<- *prometheus.Desc) {
-	ch <- s.descs.success
-	ch <- s.descs.failure
-	ch <- s.descs.duration
-	ch <- s.descs.connect
-	ch <- s.descs.certExpiry
-}
-
-// ProbeResult is the outcome of one probe.
-type ProbeResult struct {
+// Result is the outcome of one probe.
+type Result struct {
 	Check, Target string
 	Success       bool
-	Reason        string // one of ProbeReasons when !Success
+	Reason        Reason // one of Reasons when !Success
 	Err           error
 	Duration      time.Duration
 	Connect       time.Duration
 	CertExpiry    time.Time // zero unless a TLS handshake saw certificates
 }
 
-// Update implements Source: every probe of every check, at most
-// Concurrency at once, each bounded by its timeout and the scrape's.
-func (s *ProbesSource) Update(ctx context.Context, cfg *config.Config) (Reading, error) {
-	type job struct {
-		check string
-		probe *config.Probe
-	}
-	var jobs []job
+// Job is one probe of one check.
+type Job struct {
+	Check string
+	Probe *config.Probe
+}
+
+// Jobs lists every probe of every check of cfg, in config order.
+func Jobs(cfg *config.Config) []Job {
+	var jobs []Job
 	for i := range cfg.Checks {
 		for j := range cfg.Checks[i].Probes {
-			jobs = append(jobs, job{cfg.Checks[i].Name, &cfg.Checks[i].Probes[j]})
+			jobs = append(jobs, Job{cfg.Checks[i].Name, &cfg.Checks[i].Probes[j]})
 		}
 	}
+	return jobs
+}
+
+// Run runs jobs, at most Concurrency at once, each bounded by its timeout
+// and by ctx; the results are in the jobs' order.
+func (s *Prober) Run(ctx context.Context, jobs []Job) []Result {
 	// Probes end a little before the scrape does. Cut at the scrape's own
 	// deadline, the source returned at that instant and often lost the
 	// race with the exporter giving up on it: one hung probe then blanked
@@ -144,10 +135,10 @@ func (s *ProbesSource) Update(ctx context.Context, cfg *config.Config) (Reading,
 	// timeout; the others' results stand.
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-probeDeadlineReserve(time.Until(deadline))))
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-deadlineReserve(time.Until(deadline))))
 		defer cancel()
 	}
-	results := make([]ProbeResult, len(jobs))
+	results := make([]Result, len(jobs))
 	sem := make(chan struct{}, s.opts.Concurrency)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
@@ -155,13 +146,13 @@ func (s *ProbesSource) Update(ctx context.Context, cfg *config.Config) (Reading,
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			// Out of time before this probe could start.
-			results[i] = ProbeResult{Check: j.check, Target: j.probe.Target, Reason: "timeout", Err: ctx.Err()}
+			results[i] = Result{Check: j.Check, Target: j.Probe.Target, Reason: Timeout, Err: ctx.Err()}
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = s.Probe(ctx, j.check, j.probe)
+			results[i] = s.Probe(ctx, j.Check, j.Probe)
 		}()
 	}
 	wg.Wait()
@@ -170,23 +161,23 @@ func (s *ProbesSource) Update(ctx context.Context, cfg *config.Config) (Reading,
 			level.Debug(s.opts.Logger).Log("msg", "probe failed", "check", r.Check, "target", r.Target, "reason", r.Reason, "err", r.Err)
 		}
 	}
-	return &probesReading{source: s, results: results}, nil
+	return results
 }
 
-// probeDeadlineReserve is how long before the scrape's deadline the probes
+// deadlineReserve is how long before the scrape's deadline the probes
 // stop: enough for the source to hand its results over and the exporter to
 // judge, emit and encode them (a scheduling hiccup on a busy 2-core host
 // is tens of milliseconds). A twentieth of the time left, within 20-250 ms.
-func probeDeadlineReserve(left time.Duration) time.Duration {
+func deadlineReserve(left time.Duration) time.Duration {
 	return min(max(left/20, 20*time.Millisecond), 250*time.Millisecond)
 }
 
 // Probe runs one probe.
-func (s *ProbesSource) Probe(ctx context.Context, check string, p *config.Probe) ProbeResult {
+func (s *Prober) Probe(ctx context.Context, check string, p *config.Probe) Result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.Timeout))
 	defer cancel()
-	r := ProbeResult{Check: check, Target: p.Target}
+	r := Result{Check: check, Target: p.Target}
 	err := s.run(ctx, p, &r)
 	r.Duration = time.Since(start)
 	if err != nil {
@@ -208,7 +199,7 @@ func (e *probeError) Unwrap() error { return e.err }
 
 func fail(reason string, err error) error { return &probeError{reason: reason, err: err} }
 
-func (s *ProbesSource) run(ctx context.Context, p *config.Probe, r *ProbeResult) error {
+func (s *Prober) run(ctx context.Context, p *config.Probe, r *Result) error {
 	host, port, err := net.SplitHostPort(p.Target)
 	if err != nil {
 		return fail("other", err)
@@ -272,7 +263,7 @@ func orderByFirstFamily(addrs []netip.Addr) []netip.Addr {
 
 // resolve returns the target's addresses of the wanted families. An IP
 // literal is not resolved.
-func (s *ProbesSource) resolve(ctx context.Context, host, ipProtocol string) ([]netip.Addr, error) {
+func (s *Prober) resolve(ctx context.Context, host, ipProtocol string) ([]netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a.Unmap()}, nil
 	}
@@ -302,7 +293,7 @@ func (s *ProbesSource) resolve(ctx context.Context, host, ipProtocol string) ([]
 }
 
 // probeAddr dials one address and runs the exchange on it.
-func (s *ProbesSource) probeAddr(ctx context.Context, dialer Dialer, p *config.Probe, host, addr, port string, r *ProbeResult) error {
+func (s *Prober) probeAddr(ctx context.Context, dialer Dialer, p *config.Probe, host, addr, port string, r *Result) error {
 	t0 := time.Now()
 	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(addr, port))
 	r.Connect = time.Since(t0)
@@ -554,7 +545,7 @@ func isTimeout(err error) bool {
 }
 
 // classify names why a probe failed.
-func classify(err error) string {
+func classify(err error) Reason {
 	var pe *probeError
 	reason := ""
 	if errors.As(err, &pe) {
@@ -569,49 +560,18 @@ func classify(err error) string {
 	var recordErr tls.RecordHeaderError
 	switch {
 	case reason == "dns" || errors.As(err, &dnsErr):
-		return "dns"
+		return DNS
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "refused"
+		return Refused
 	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
-		return "reset"
+		return Reset
 	case reason == "expect":
-		return "expect"
+		return Expect
 	case isTimeout(err):
-		return "timeout"
+		return Timeout
 	case reason == "tls" || errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) ||
 		errors.As(err, &invalid) || errors.As(err, &alert) || errors.As(err, &recordErr):
-		return "tls"
+		return TLS
 	}
-	return "other"
-}
-
-// probesReading is one scrape's probe results.
-type probesReading struct {
-	source  *ProbesSource
-	results []ProbeResult
-}
-
-// Collect implements Reading.
-func (r *probesReading) Collect(ch chan<- prometheus.Metric) {
-	d := r.source.descs
-	for _, res := range r.results {
-		labels := []string{res.Check, res.Target}
-		ok := 0.0
-		if res.Success {
-			ok = 1
-		}
-		ch <- prometheus.MustNewConstMetric(d.success, prometheus.GaugeValue, ok, labels...)
-		for _, reason := range ProbeReasons {
-			v := 0.0
-			if !res.Success && res.Reason == reason {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(d.failure, prometheus.GaugeValue, v, res.Check, res.Target, reason)
-		}
-		ch <- prometheus.MustNewConstMetric(d.duration, prometheus.GaugeValue, res.Duration.Seconds(), labels...)
-		ch <- prometheus.MustNewConstMetric(d.connect, prometheus.GaugeValue, res.Connect.Seconds(), labels...)
-		if !res.CertExpiry.IsZero() {
-			ch <- prometheus.MustNewConstMetric(d.certExpiry, prometheus.GaugeValue, float64(res.CertExpiry.Unix()), labels...)
-		}
-	}
+	return Other
 }

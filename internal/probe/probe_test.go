@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package probe
 
 import (
 	"bufio"
@@ -40,7 +40,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
@@ -50,43 +49,20 @@ import (
 
 // All servers here are real sockets on loopback.
 
-func serve(t *testing.T, network, addr string, handle func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen(network, addr)
-	if err != nil {
-		testenv.Skip(t, "cannot listen on %s %s: %v", network, addr, err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	return l.Addr().String()
-}
-
 func re(expr string) *config.Regexp { return &config.Regexp{Regexp: regexp.MustCompile(expr)} }
 
 func probeOf(target string, timeout time.Duration, steps ...config.Step) *config.Probe {
 	return &config.Probe{Target: target, Timeout: model.Duration(timeout), IPProtocol: "auto", QueryResponse: steps}
 }
 
-func runProbe(t *testing.T, p *config.Probe) ProbeResult {
+func runProbe(t *testing.T, p *config.Probe) Result {
 	t.Helper()
-	return NewProbesSource(ProbesOptions{}).Probe(context.Background(), "c", p)
+	return New(Options{}).Probe(context.Background(), "c", p)
 }
 
-func wantResult(t *testing.T, name string, r ProbeResult, success bool, reason string) {
+func wantResult(t *testing.T, name string, r Result, success bool, reason string) {
 	t.Helper()
-	if r.Success != success || (!success && r.Reason != reason) {
+	if r.Success != success || (!success && string(r.Reason) != reason) {
 		t.Errorf("%s: success %v reason %q (err %v), want success %v reason %q", name, r.Success, r.Reason, r.Err, success, reason)
 	}
 }
@@ -140,14 +116,14 @@ func selfSignedTLS(t *testing.T, dir string) (tls.Certificate, string, time.Time
 }
 
 func TestProbeAgainstRealServers(t *testing.T) {
-	accepting := serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
-	silent := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(5 * time.Second) })
-	banner := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "220 mail.example ESMTP\r\n"); time.Sleep(5 * time.Second) })
-	wrongThenClose := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "HELLO\r\n") })
-	resetter := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+	accepting := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
+	silent := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(5 * time.Second) })
+	banner := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "220 mail.example ESMTP\r\n"); time.Sleep(5 * time.Second) })
+	wrongThenClose := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "HELLO\r\n") })
+	resetter := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
 		c.(*net.TCPConn).SetLinger(0) // close with RST
 	})
-	echo := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+	echo := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
 		// A token server: greets with a token, accepts it back.
 		fmt.Fprint(c, "TOKEN abc123\r\n")
 		line, _ := bufio.NewReader(c).ReadString('\n')
@@ -157,7 +133,7 @@ func TestProbeAgainstRealServers(t *testing.T) {
 			fmt.Fprintf(c, "DENIED %q\r\n", line)
 		}
 	})
-	v6 := serve(t, "tcp6", "[::1]:0", func(net.Conn) {})
+	v6 := testenv.Serve(t, "tcp6", "[::1]:0", func(net.Conn) {})
 	closed := testenv.FreeLoopbackAddr(t)
 
 	wantResult(t, "accepting", runProbe(t, probeOf(accepting, 2*time.Second)), true, "")
@@ -188,7 +164,7 @@ func TestProbeAgainstRealServers(t *testing.T) {
 	t.Run("TLS", func(t *testing.T) {
 		dir := t.TempDir()
 		cert, caPath, notAfter := selfSignedTLS(t, dir)
-		addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		addr := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
 			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
 			if tc.Handshake() == nil {
 				fmt.Fprint(tc, "+READY\r\n")
@@ -212,7 +188,7 @@ func TestProbeAgainstRealServers(t *testing.T) {
 	t.Run("STARTTLS smtp", func(t *testing.T) {
 		dir := t.TempDir()
 		cert, caPath, _ := selfSignedTLS(t, dir)
-		addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		addr := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
 			br := bufio.NewReader(c)
 			fmt.Fprint(c, "220 mx ESMTP\r\n")
 			br.ReadString('\n') // EHLO
@@ -249,7 +225,7 @@ func TestProbeAgainstRealServers(t *testing.T) {
 			{"an endless multi-line greeting", endless("220-still greeting\r\n")},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				addr := serve(t, "tcp4", "127.0.0.1:0", tc.peer)
+				addr := testenv.Serve(t, "tcp4", "127.0.0.1:0", tc.peer)
 				p := probeOf(addr, 2*time.Second)
 				p.TLS, p.StartTLS = true, "smtp"
 				var before, after runtime.MemStats
@@ -270,12 +246,12 @@ func TestProbeAgainstRealServers(t *testing.T) {
 	t.Run("address families", func(t *testing.T) {
 		// A name with both families, as a dual-stack host's: the resolver
 		// seam answers it; the dials are real, and only 127.0.0.1 listens.
-		src := NewProbesSource(ProbesOptions{Resolver: staticResolver{"dual.test": {
+		src := New(Options{Resolver: staticResolver{"dual.test": {
 			netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1"),
 		}}})
 		port := strings.TrimPrefix(accepting, "127.0.0.1:")
 		p := probeOf("dual.test:"+port, 2*time.Second)
-		run := func() ProbeResult { return src.Probe(context.Background(), "c", p) }
+		run := func() Result { return src.Probe(context.Background(), "c", p) }
 		p.IPProtocol = "ip4"
 		wantResult(t, "ip4", run(), true, "")
 		p.IPProtocol = "ip6"
@@ -290,7 +266,7 @@ func TestProbeAgainstRealServers(t *testing.T) {
 
 	t.Run("source address", func(t *testing.T) {
 		got := make(chan string, 1)
-		addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { got <- c.RemoteAddr().(*net.TCPAddr).IP.String() })
+		addr := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { got <- c.RemoteAddr().(*net.TCPAddr).IP.String() })
 		p := probeOf(addr, 2*time.Second)
 		p.SourceAddress = "127.0.0.2"
 		wantResult(t, "source address", runProbe(t, p), true, "")
@@ -318,8 +294,8 @@ func (r staticResolver) LookupNetIP(_ context.Context, network, host string) ([]
 }
 
 func TestProbesRunConcurrentlyWithinTheScrape(t *testing.T) {
-	silent := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(5 * time.Second) })
-	accepting := serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
+	silent := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(5 * time.Second) })
+	accepting := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
 	cfg := &config.Config{}
 	for i := range 20 {
 		target := accepting
@@ -329,14 +305,10 @@ func TestProbesRunConcurrentlyWithinTheScrape(t *testing.T) {
 		}
 		cfg.Checks = append(cfg.Checks, config.Check{Name: "c" + strconv.Itoa(i), Probes: []config.Probe{*probeOf(target, 300*time.Millisecond, steps...)}})
 	}
-	src := NewProbesSource(ProbesOptions{Concurrency: 16})
+	src := New(Options{Concurrency: 16})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := src.Update(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := r.(*probesReading).results
+	res := src.Run(ctx, Jobs(cfg))
 	ok, timedOut := 0, 0
 	for _, x := range res {
 		if x.Success {
@@ -353,128 +325,34 @@ func TestProbesRunConcurrentlyWithinTheScrape(t *testing.T) {
 	defer cancel2()
 	slow := &config.Config{Checks: []config.Check{{Name: "slow", Probes: []config.Probe{*probeOf(silent, time.Minute, config.Step{Expect: re("never")})}}}}
 	start := time.Now()
-	r, _ = src.Update(short, slow)
-	if x := r.(*probesReading).results[0]; x.Success || x.Reason != "timeout" || time.Since(start) > 10*time.Second {
+	if x := src.Run(short, Jobs(slow))[0]; x.Success || x.Reason != "timeout" || time.Since(start) > 10*time.Second {
 		t.Errorf("a probe must end with the scrape: %+v after %v", x, time.Since(start))
 	}
 }
 
-// A probe that hangs until the scrape's deadline is that probe's timeout:
-// the probes source still answers in time, so the healthy probes' results
-// and every probed check's verdict stand (issue #12: with a 2 s probe
-// timeout and a 2 s scrape_timeout, most scrapes lost the whole reading).
-func TestHungProbeAtTheScrapeDeadlineIsThatProbesTimeout(t *testing.T) {
-	hung := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { time.Sleep(10 * time.Second) })
-	healthy := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { io.WriteString(c, "+PONG\r\n") })
-	cfg := &config.Config{}
-	for i := range 10 {
-		target := healthy
-		if i == 0 {
-			target = hung
-		}
-		// The probe's timeout (2 s) outlasts the scrape's deadline.
-		p := probeOf(target, 2*time.Second, config.Step{Expect: re("PONG")})
-		cfg.Checks = append(cfg.Checks, config.Check{Name: "c" + strconv.Itoa(i), Probes: []config.Probe{*p}})
-	}
-	e, err := New(Options{Config: func() *config.Config { return cfg }}, NewProbesSource(ProbesOptions{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for scrape := range 5 {
-		// scrape_timeout 2s minus the default 0.5 s offset.
-		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-		mfs, err := e.Gather(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v, _ := gauge(mfs, "warden_collector_success", "probes"); v != 1 {
-			t.Fatalf("scrape %d: warden_collector_success{collector=\"probes\"} = %v, want 1: a hung probe must not cost the others", scrape, v)
-		}
-		statuses := map[string]string{}
-		for _, mf := range mfs {
-			if mf.GetName() != "warden_check_status" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				if m.GetGauge().GetValue() != 1 {
-					continue
-				}
-				var check, status string
-				for _, l := range m.GetLabel() {
-					switch l.GetName() {
-					case "check":
-						check = l.GetValue()
-					case "status":
-						status = l.GetValue()
-					}
-				}
-				statuses[check] = status
-			}
-		}
-		for i := range 10 {
-			want := "ok"
-			if i == 0 {
-				want = "probe_failed"
-			}
-			if got := statuses["c"+strconv.Itoa(i)]; got != want {
-				t.Errorf("scrape %d: check c%d is %q, want %q", scrape, i, got, want)
-			}
-		}
-		if v := probeFailure(mfs, "c0", "timeout"); v != 1 {
-			t.Errorf("scrape %d: the hung probe's warden_probe_failure{reason=\"timeout\"} = %v, want 1", scrape, v)
-		}
-	}
-}
-
-func probeFailure(mfs []*dto.MetricFamily, check, reason string) float64 {
-	for _, mf := range mfs {
-		if mf.GetName() != "warden_probe_failure" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			var c, r string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "check":
-					c = l.GetValue()
-				case "reason":
-					r = l.GetValue()
-				}
-			}
-			if c == check && r == reason {
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return -1
-}
-
 func TestProbesCloseEveryConnection(t *testing.T) {
-	accepting := serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
+	accepting := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(net.Conn) {})
 	closed := testenv.FreeLoopbackAddr(t)
 	cfg := &config.Config{Checks: []config.Check{{Name: "x", Probes: []config.Probe{
 		*probeOf(accepting, time.Second), *probeOf(closed, time.Second),
 	}}}}
-	src := NewProbesSource(ProbesOptions{})
-	before := countFDs(t)
+	src := New(Options{})
+	before := testenv.CountFDs(t)
 	for range 10000 {
-		if _, err := src.Update(context.Background(), cfg); err != nil {
-			t.Fatal(err)
-		}
+		src.Run(context.Background(), Jobs(cfg))
 	}
 	// Let the server goroutines close their ends.
 	deadline := time.Now().Add(10 * time.Second)
-	for countFDs(t) > before+5 && time.Now().Before(deadline) {
+	for testenv.CountFDs(t) > before+5 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if after := countFDs(t); after > before+5 {
+	if after := testenv.CountFDs(t); after > before+5 {
 		t.Errorf("fds grew over 10,000 scrapes: %d -> %d", before, after)
 	}
 }
 
 func TestClassify(t *testing.T) {
-	for err, want := range map[error]string{
+	for err, want := range map[error]Reason{
 		fail("dns", fmt.Errorf("x")):                  "dns",
 		&net.DNSError{Err: "no such host"}:            "dns",
 		fmt.Errorf("dial: %w", unix.ECONNREFUSED):     "refused",
@@ -505,7 +383,7 @@ func TestProbeRealRedis(t *testing.T) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	p := probeOf(addr, time.Second, config.Step{Send: "PING\r\n"}, config.Step{Expect: re(`^\+PONG`)})
 	deadline := time.Now().Add(15 * time.Second)
-	var r ProbeResult
+	var r Result
 	for {
 		if r = runProbe(t, p); r.Success || time.Now().After(deadline) {
 			break
@@ -526,7 +404,7 @@ func TestProbeSendsSendFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 1)
-	addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+	addr := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
 		fmt.Fprint(c, "TOKEN abc123\r\n")
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		got <- line
@@ -555,7 +433,7 @@ func TestProbeSendsSendFile(t *testing.T) {
 // The exchanges config.example.yml ships must work against real servers of
 // their kind: an HTTP server, an SMTP-like banner, an FTP-like banner.
 func TestExampleConfigExchanges(t *testing.T) {
-	cfg, err := config.Load("../config.example.yml")
+	cfg, err := config.Load("../../config.example.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,8 +448,8 @@ func TestExampleConfigExchanges(t *testing.T) {
 	}
 	web := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer web.Close()
-	smtp := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "220 mx.example ESMTP Postfix\r\n"); time.Sleep(time.Second) })
-	ftp := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+	smtp := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) { fmt.Fprint(c, "220 mx.example ESMTP Postfix\r\n"); time.Sleep(time.Second) })
+	ftp := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
 		fmt.Fprint(c, "220 (vsFTPd 3.0.3)\r\n")
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		if line == "QUIT\r\n" {
@@ -630,7 +508,7 @@ func TestDribblingPeerIsScannedGeometrically(t *testing.T) {
 // again: the pause after it does, and the probe matches long before its
 // deadline.
 func TestAnswerTailIsMatchedAtThePause(t *testing.T) {
-	addr := serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+	addr := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
 		c.(*net.TCPConn).SetNoDelay(true)
 		c.Write([]byte(strings.Repeat("# banner line\r\n", 100)))
 		time.Sleep(50 * time.Millisecond)
