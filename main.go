@@ -42,6 +42,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
@@ -136,6 +137,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var sources []collector.Source
 	var prober collector.ProbeRunner
+	var listenerReader collector.ListenerReader
 	if *systemdOn {
 		src, err := newSystemdSource(*sdScope, *sdAddress, *sdInclude, *sdExclude, *sdSeries, logger)
 		if err != nil {
@@ -146,13 +148,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sources = append(sources, src)
 	}
 	if *listenersOn {
-		src, err := collector.NewListenersSource(collector.ListenersOptions{Mode: *lsSource, Logger: log.With(logger, "collector", "listeners")})
+		reader, err := listeners.New(listeners.Options{Mode: *lsSource, Logger: log.With(logger, "collector", "listeners")})
 		if err != nil {
 			level.Error(logger).Log("msg", "invalid listener flags", "err", err)
 			return exitUsage
 		}
-		defer src.Close()
-		sources = append(sources, src)
+		defer reader.Close()
+		listenerReader = reader
 	}
 	if *probesOn {
 		if *probeConc < 1 {
@@ -202,6 +204,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Config:            rl.Config,
 		MaxListenerSeries: *lsMax,
 		Probes:            prober,
+		Listeners:         listenerReader,
 		Discovery: collector.DiscoveryOptions{
 			StateFile:      *discState,
 			MinAge:         *discMinAge,

@@ -33,7 +33,7 @@ import (
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
-	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 )
 
 // rawDumpFloor is the cost of the LISTEN-only dumps themselves: the same
@@ -220,7 +220,7 @@ func establish(t *testing.T, n int) func() {
 // UDP, with cgroup ids), the raw dump floor, the same dumps through
 // mdlayher/netlink, and procfs NetTCP+NetTCP6.
 func TestListenersVsProcfs(t *testing.T) {
-	src, err := collector.NewListenersSource(collector.ListenersOptions{Mode: "netlink"})
+	src, err := listeners.New(listeners.Options{Mode: "netlink"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestListenersVsProcfs(t *testing.T) {
 		ours := testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := src.Update(ctx, nil); err != nil {
+				if _, err := src.Read(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}

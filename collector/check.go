@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
@@ -41,7 +42,7 @@ import (
 //   - ::: an IPv6 wildcard bind;
 //   - a specific address: a bind to that address, or a wildcard bind that
 //     covers it (0.0.0.0 or dual-stack [::] for IPv4, [::] for IPv6).
-func PortMatches(p config.Port, l Listener) bool {
+func PortMatches(p config.Port, l listeners.Listener) bool {
 	var want netip.Addr
 	if p.Address != "" {
 		var err error
@@ -54,7 +55,7 @@ func PortMatches(p config.Port, l Listener) bool {
 
 // portMatches is PortMatches with the expected address parsed (invalid for
 // "any address").
-func portMatches(p config.Port, want netip.Addr, l Listener) bool {
+func portMatches(p config.Port, want netip.Addr, l listeners.Listener) bool {
 	if p.Proto != l.Proto || p.Port != int(l.Port) {
 		return false
 	}
@@ -118,7 +119,7 @@ type portKey struct {
 // looks at the few candidates of a port rather than every listener.
 type listenerIndex map[portKey][]int
 
-func indexListeners(ls []Listener) listenerIndex {
+func indexListeners(ls []listeners.Listener) listenerIndex {
 	idx := make(listenerIndex, len(ls))
 	for i, l := range ls {
 		k := portKey{l.Proto, l.Port}
@@ -131,7 +132,7 @@ func indexListeners(ls []Listener) listenerIndex {
 // namespace the check looks in, indexed by idx) and their owners. unitKnown
 // tells whether a foreign owner (a cgroup outside every unit we know) rules
 // the check's unit out.
-func joinPorts(check config.Check, listeners []Listener, idx listenerIndex, owners []Owner, triggers func(string) []string, unitKnown bool) []portResult {
+func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerIndex, owners []Owner, triggers func(string) []string, unitKnown bool) []portResult {
 	out := make([]portResult, 0, len(check.Ports))
 	for _, p := range check.Ports {
 		r := portResult{port: p}
@@ -229,7 +230,7 @@ func newCheckDescs() checkDescs {
 			"Every listening TCP socket and bound UDP socket, with the unit holding it (\"\" if unknown).",
 			[]string{"proto", "address", "port", "unit"}, nil),
 		listenerDropped: prometheus.NewDesc("warden_listener_series_dropped_total",
-			"Listener inventory series left out because of --listeners.max-series.",
+			"listeners.Listener inventory series left out because of --listeners.max-series.",
 			nil, nil),
 	}
 }
@@ -314,7 +315,7 @@ func (d checkDescs) emitVerdict(emit func(prometheus.Metric), c config.Check, v 
 
 // inventory returns the distinct (proto, address, port, unit) series of the
 // listeners, sorted, at most max of them, and how many were left out.
-func inventory(listeners []Listener, owners []Owner, max int) ([][4]string, int) {
+func inventory(listeners []listeners.Listener, owners []Owner, max int) ([][4]string, int) {
 	seen := make(map[[4]string]bool, len(listeners))
 	for i, l := range listeners {
 		owner := ""
@@ -633,7 +634,7 @@ func portName(p config.Port) string {
 //
 // processOf, when not nil, names the process behind a listener that is in
 // no known unit (its socket inode).
-func seenListeners(c config.Check, listeners []Listener, idx listenerIndex, owners []Owner, processOf func(inode uint64) string) [][]SeenListener {
+func seenListeners(c config.Check, listeners []listeners.Listener, idx listenerIndex, owners []Owner, processOf func(inode uint64) string) [][]SeenListener {
 	out := make([][]SeenListener, len(c.Ports))
 	for i, p := range c.Ports {
 		var want netip.Addr
@@ -686,7 +687,7 @@ func clip(s string, n int) string {
 
 // listensOf returns where unit holds listeners, as "proto address:port",
 // sorted and distinct: a port that is down is often one the service moved.
-func listensOf(unit string, listeners []Listener, owners []Owner) []string {
+func listensOf(unit string, listeners []listeners.Listener, owners []Owner) []string {
 	var out []string
 	for i, l := range listeners {
 		if i < len(owners) && owners[i].Unit == unit {

@@ -22,12 +22,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
-func lst(proto, addr string, port uint16, v6only bool) Listener {
+func lst(proto, addr string, port uint16, v6only bool) listeners.Listener {
 	a := netip.MustParseAddr(addr)
-	return Listener{Proto: proto, Addr: a, Port: port, IPv6: a.Is6(), V6Only: v6only, V6OnlyKnown: true}
+	return listeners.Listener{Proto: proto, Addr: a, Port: port, IPv6: a.Is6(), V6Only: v6only, V6OnlyKnown: true}
 }
 
 func TestPortMatches(t *testing.T) {
@@ -41,7 +42,7 @@ func TestPortMatches(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		port    config.Port
-		l       Listener
+		l       listeners.Listener
 		matches bool
 	}{
 		{"any address, v4 local", config.Port{Port: 80, Proto: "tcp"}, v4Local, true},
@@ -65,7 +66,7 @@ func TestPortMatches(t *testing.T) {
 		{"specific v6, exact", config.Port{Port: 80, Proto: "tcp", Address: "::1"}, v6Local, true},
 		{"specific v6, v6 wildcard covers", config.Port{Port: 80, Proto: "tcp", Address: "::1"}, v6Only, true},
 		{"specific v6, v4 wildcard does not", config.Port{Port: 80, Proto: "tcp", Address: "::1"}, v4Any, false},
-		{"v4-mapped bind counts as v4", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, Listener{Proto: "tcp", Addr: netip.MustParseAddr("127.0.0.1"), Port: 80, IPv6: true}, true},
+		{"v4-mapped bind counts as v4", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, listeners.Listener{Proto: "tcp", Addr: netip.MustParseAddr("127.0.0.1"), Port: 80, IPv6: true}, true},
 	} {
 		if got := PortMatches(tc.port, tc.l); got != tc.matches {
 			t.Errorf("%s: PortMatches(%+v, %v) = %v", tc.name, tc.port, tc.l.Addr, got)
@@ -82,20 +83,20 @@ func TestJoinPortsOwnership(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		check     config.Check
-		listeners []Listener
+		listeners []listeners.Listener
 		owners    []Owner
 		listening []bool
 		owned     []ownership
 	}{
-		{"owned", check, []Listener{l80}, []Owner{{Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign", check, []Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
-		{"unknown owner", check, []Listener{l80}, []Owner{{}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"one of two is ours", check, []Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign and unknown is not a verdict", check, []Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"socket unit activating the service", check, []Listener{l80}, []Owner{{Unit: "web.socket"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true}, []ownership{ownerUnknown}},
+		{"owned", check, []listeners.Listener{l80}, []Owner{{Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign", check, []listeners.Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
+		{"unknown owner", check, []listeners.Listener{l80}, []Owner{{}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"one of two is ours", check, []listeners.Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign and unknown is not a verdict", check, []listeners.Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"socket unit activating the service", check, []listeners.Listener{l80}, []Owner{{Unit: "web.socket"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []listeners.Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true}, []ownership{ownerUnknown}},
 		{"no listeners", check, nil, nil, []bool{false, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"foreign cgroup, unit indexed", check, []Listener{l80}, []Owner{{Foreign: true}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
+		{"foreign cgroup, unit indexed", check, []listeners.Listener{l80}, []Owner{{Foreign: true}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
 	} {
 		got := joinPorts(tc.check, tc.listeners, indexListeners(tc.listeners), tc.owners, noTriggers, true)
 		for i, r := range got {
@@ -108,7 +109,7 @@ func TestJoinPortsOwnership(t *testing.T) {
 
 func TestForeignNeedsAKnownUnit(t *testing.T) {
 	check := config.Check{Name: "web", Unit: "web.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}}
-	ls := []Listener{lst("tcp", "0.0.0.0", 80, false)}
+	ls := []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)}
 	got := joinPorts(check, ls, indexListeners(ls), []Owner{{Foreign: true}}, nil, false)
 	if got[0].owned != ownerUnknown {
 		t.Errorf("a foreign cgroup proves nothing when the unit's own cgroup is not indexed: %v", got[0].owned)
@@ -116,7 +117,7 @@ func TestForeignNeedsAKnownUnit(t *testing.T) {
 }
 
 func TestInventoryDedupesSortsAndCaps(t *testing.T) {
-	ls := []Listener{
+	ls := []listeners.Listener{
 		lst("tcp", "0.0.0.0", 8080, false),
 		lst("tcp", "0.0.0.0", 8080, false), // SO_REUSEPORT twin: one series
 		lst("tcp", "0.0.0.0", 22, false),

@@ -35,6 +35,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
@@ -82,6 +83,8 @@ type Options struct {
 	ProcRoot string
 	// Discovery configures the implicit checks of discovery.enabled.
 	Discovery DiscoveryOptions
+	// Listeners reads the kernel's listeners; nil turns that layer off.
+	Listeners ListenerReader
 	// Probes runs the checks' probes; nil turns the probes off.
 	Probes ProbeRunner
 }
@@ -94,7 +97,7 @@ type Exporter struct {
 	logger    log.Logger
 	config    func() *config.Config
 	sources   []*sourceState
-	listeners *ListenersSource // nil when that source is off
+	listeners ListenerReader // nil when that source is off
 	owners    *OwnerResolver
 	maxSeries int
 
@@ -156,6 +159,10 @@ func New(opts Options, sources ...Source) (*Exporter, error) {
 			[]string{"collector"}, nil,
 		),
 	}
+	if opts.Listeners != nil {
+		e.listeners = opts.Listeners
+		sources = append(sources, newListenersSource(opts.Listeners))
+	}
 	if opts.Probes != nil {
 		sources = append(sources, newProbesSource(opts.Probes))
 	}
@@ -166,9 +173,6 @@ func New(opts Options, sources ...Source) (*Exporter, error) {
 		}
 		seen[s.Name()] = true
 		e.sources = append(e.sources, &sourceState{Source: s})
-		if ls, ok := s.(*ListenersSource); ok {
-			e.listeners = ls
-		}
 	}
 	return e, nil
 }
@@ -374,8 +378,8 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names 
 	var owners []Owner
 	var idx listenerIndex
 	if r.listeners != nil {
-		owners = e.owners.Owners(ctx, r.units, r.listeners.listeners, names)
-		idx = indexListeners(r.listeners.listeners)
+		owners = e.owners.Owners(ctx, r.units, r.listeners.Listeners, names)
+		idx = indexListeners(r.listeners.Listeners)
 	}
 	triggers := socketTriggers(r.units)
 	probes := map[string][]probe.Result{}
@@ -418,9 +422,9 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names 
 		if len(c.Ports) > 0 {
 			// The listeners of the namespace the check looks in; ok is
 			// false when they could not be read this scrape.
-			ls, os, ix, ok := []Listener(nil), owners, idx, r.listeners != nil
+			ls, os, ix, ok := []listeners.Listener(nil), owners, idx, r.listeners != nil
 			if ok {
-				ls = r.listeners.listeners
+				ls = r.listeners.Listeners
 			}
 			if c.Netns == "unit" {
 				ls, ok = e.unitNetnsListeners(ctx, c, r.units, usedNetns)
@@ -440,12 +444,12 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names 
 		verdicts = append(verdicts, v)
 	}
 	if e.listeners != nil {
-		e.listeners.closeNetnsExcept(usedNetns)
+		e.listeners.CloseNetnsExcept(usedNetns)
 	}
 	if r.listeners == nil {
 		return verdicts
 	}
-	series, dropped := inventory(r.listeners.listeners, owners, e.maxSeries)
+	series, dropped := inventory(r.listeners.Listeners, owners, e.maxSeries)
 	for _, s := range series {
 		emit(prometheus.MustNewConstMetric(e.checks.listenerInfo, prometheus.GaugeValue, 1, s[0], s[1], s[2], s[3]))
 	}
@@ -480,7 +484,7 @@ func (e *Exporter) withLearnedUnits(cfg *config.Config) *config.Config {
 // unitNetnsListeners reads the listeners of the network namespace of the
 // check's unit (its main process). A unit that is not running has no
 // namespace and so no listeners.
-func (e *Exporter) unitNetnsListeners(ctx context.Context, c config.Check, units *systemdReading, used map[uint64]bool) ([]Listener, bool) {
+func (e *Exporter) unitNetnsListeners(ctx context.Context, c config.Check, units *systemdReading, used map[uint64]bool) ([]listeners.Listener, bool) {
 	if e.listeners == nil || units == nil {
 		return nil, false
 	}
@@ -488,7 +492,7 @@ func (e *Exporter) unitNetnsListeners(ctx context.Context, c config.Check, units
 	if !ok || u.MainPID == 0 {
 		return nil, true
 	}
-	ls, nsID, err := e.listeners.inNetnsOf(ctx, int(u.MainPID))
+	ls, nsID, err := e.listeners.InNetnsOf(ctx, int(u.MainPID))
 	if err != nil {
 		level.Debug(e.logger).Log("msg", "cannot read the listeners of a unit's network namespace", "check", c.Name, "unit", c.Unit, "err", err)
 		return nil, false

@@ -551,7 +551,7 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 			lo, hi := d.opts.EphemeralPorts[0], d.opts.EphemeralPorts[1]
 			return !cfg.Discovery.LearnEphemeralPorts && lo > 0 && port >= lo && port <= hi
 		}
-		for i, l := range r.listeners.listeners {
+		for i, l := range r.listeners.Listeners {
 			if i >= len(owners) || owners[i].Unit == "" {
 				continue
 			}

@@ -30,13 +30,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 )
 
 // discoveryScene is a captured view of a host: units and listeners with
 // their owners, as the sources and the owner resolver give them.
 type discoveryScene struct {
 	units     map[string]Unit
-	listeners []Listener
+	listeners []listeners.Listener
 	owners    []Owner
 }
 
@@ -47,7 +48,7 @@ func (s discoveryScene) readings() readings {
 		snap.units[name] = u
 		snap.names = append(snap.names, name)
 	}
-	return readings{units: &systemdReading{snap: snap}, listeners: &listenersReading{listeners: s.listeners}}
+	return readings{units: &systemdReading{snap: snap}, listeners: &listenersReading{Reading: &listeners.Reading{Listeners: s.listeners}}}
 }
 
 type clock struct{ t time.Time }
@@ -65,7 +66,7 @@ func TestDiscoveryLearnsAfterMinAgeAndForgets(t *testing.T) {
 	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
 	scene := discoveryScene{
 		units:     map[string]Unit{"web.service": loaded, "tool.service": loaded, "web.socket": {LoadState: "loaded", ActiveState: "active", Listen: []ListenSpec{{"Stream", "127.0.0.1:8443"}}}},
-		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 9999, false), lst("tcp", "127.0.0.1", 22, false)},
+		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 9999, false), lst("tcp", "127.0.0.1", 22, false)},
 		owners:    []Owner{{Unit: "web.service"}, {Unit: "tool.service"}, {Foreign: true}},
 	}
 	cfg := config.Default()
@@ -101,7 +102,7 @@ func TestDiscoveryConfiguredCheckReplacesImplicit(t *testing.T) {
 	d := newDiscovery(DiscoveryOptions{})
 	scene := discoveryScene{
 		units:     map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "db.service": {LoadState: "loaded", ActiveState: "active"}},
-		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 5432, false)},
+		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 5432, false)},
 		owners:    []Owner{{Unit: "web.service"}, {Unit: "db.service"}},
 	}
 	cfg := &config.Config{Discovery: config.Discovery{Enabled: true}, Checks: []config.Check{{Name: "web", Unit: "web.service"}}}
@@ -116,7 +117,7 @@ func TestDiscoveryStateFile(t *testing.T) {
 	state := filepath.Join(dir, "learned.json")
 	scene := discoveryScene{
 		units:     map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}},
-		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false)},
+		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)},
 		owners:    []Owner{{Unit: "web.service"}},
 	}
 	learnedChecks(newDiscovery(DiscoveryOptions{StateFile: state}), config.Default(), scene)
@@ -171,11 +172,8 @@ func sceneExporter(t *testing.T, cfg *config.Config, scene discoveryScene, disc 
 	r := scene.readings()
 	sd := NewSystemdSource(SystemdOptions{})
 	t.Cleanup(sd.Close)
-	ls, err := NewListenersSource(ListenersOptions{Mode: "procfs", ProcRoot: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.units.source, r.listeners.source, r.listeners.backend = sd, ls, "procfs"
+	ls := newListenersSource(nil)
+	r.units.source, r.listeners.source, r.listeners.Backend = sd, ls, "procfs"
 	e, err := New(Options{Config: func() *config.Config { return cfg }, ProcRoot: t.TempDir(), Discovery: disc},
 		sceneSource{sd, r.units}, sceneSource{ls, r.listeners})
 	if err != nil {
@@ -196,7 +194,7 @@ func TestDiscoveryHostileStateFileKeepsTheConfiguredChecks(t *testing.T) {
 	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
 	scene := discoveryScene{
 		units:     map[string]Unit{"web.service": loaded, "db.service": loaded, "c.service": loaded},
-		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false)},
+		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)},
 	}
 	cfg := &config.Config{Discovery: config.Discovery{Enabled: true},
 		Checks: []config.Check{{Name: "web", Unit: "web.service", Ports: []config.Port{{Proto: "tcp", Port: 80}}}}}
@@ -368,7 +366,7 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 	d.st.Units["c.service"] = &learnedUnit{Ports: map[string]*learnedPort{"tcp  80": nil}}
 	scene := discoveryScene{
 		units:     map[string]Unit{"b.service": {LoadState: "loaded"}, "c.service": {LoadState: "loaded"}, "b.socket": {LoadState: "loaded", Listen: []ListenSpec{{"Stream", "81"}}}},
-		listeners: []Listener{},
+		listeners: []listeners.Listener{},
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -553,7 +551,7 @@ func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			d := newDiscovery(DiscoveryOptions{Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
-			scene := discoveryScene{units: map[string]Unit{}, listeners: []Listener{}}
+			scene := discoveryScene{units: map[string]Unit{}, listeners: []listeners.Listener{}}
 			fill(d, scene, tc.units, tc.ports)
 			declare(scene, tc.unit, 9)
 			for range 2 {
@@ -795,7 +793,7 @@ func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	scene := discoveryScene{
 		units: map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "tool-x.service": {LoadState: "loaded", ActiveState: "active"}},
-		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 40000, false), lst("tcp", "0.0.0.0", 9999, false),
+		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 40000, false), lst("tcp", "0.0.0.0", 9999, false),
 			lst("tcp", "0.0.0.0", 7000, false)},
 		owners: []Owner{{Unit: "web.service"}, {Unit: "web.service"}, {Unit: "web.service"}, {Unit: "tool-x.service"}},
 	}
@@ -858,7 +856,7 @@ func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
 	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, ForgetAfter: 24 * time.Hour, Now: c.now})
 	scene := discoveryScene{
 		units:     map[string]Unit{"gone.service": {LoadState: "loaded", ActiveState: "active"}, "away.service": {LoadState: "loaded", ActiveState: "active"}},
-		listeners: []Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 81, false)},
+		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 81, false)},
 		owners:    []Owner{{Unit: "gone.service"}, {Unit: "away.service"}},
 	}
 	learnedChecks(d, config.Default(), scene)

@@ -15,345 +15,55 @@ package collector
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/procfs"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 )
 
-// Listener is one listening TCP socket or bound UDP socket.
-type Listener struct {
-	Proto string // "tcp" or "udp"
-	// Addr is the local address, v4-mapped v6 addresses unmapped.
-	Addr netip.Addr
-	Port uint16
-	// IPv6 is true for an AF_INET6 socket (also when Addr is unmapped v4).
-	IPv6 bool
-	// V6Only is IPV6_V6ONLY of a v6 socket: when false, a [::] socket also
-	// accepts IPv4. V6OnlyKnown is false where the source cannot see it
-	// (procfs), and V6Only is then the system default (net.ipv6.bindv6only).
-	V6Only      bool
-	V6OnlyKnown bool
-	UID         uint32
-	Inode       uint64
-	// CgroupID is the cgroup v2 id of the socket (the inode number of its
-	// cgroup directory); 0 where unknown (procfs, Linux < 5.8).
-	CgroupID uint64
+// ListenerReader reads the kernel's listeners: *listeners.Reader outside
+// tests.
+type ListenerReader interface {
+	// Read reads the host's listeners.
+	Read(ctx context.Context) (*listeners.Reading, error)
+	// InNetnsOf reads those of the network namespace pid is in, and
+	// returns the namespace's id.
+	InNetnsOf(ctx context.Context, pid int) ([]listeners.Listener, uint64, error)
+	// CloseNetnsExcept releases what is kept for namespaces not in used.
+	CloseNetnsExcept(used map[uint64]bool)
 }
 
-// listenerDumper reads the listeners of one network namespace.
-type listenerDumper interface {
-	Listeners(ctx context.Context) ([]Listener, error)
-	Close() error
-}
-
-// ListenersOptions configures the listener source.
-type ListenersOptions struct {
-	// Mode is "auto" (netlink, falling back to procfs once), "netlink" or
-	// "procfs".
-	Mode string
-	// ProcRoot is the proc mount, /proc outside tests.
-	ProcRoot string
-	Logger   log.Logger
-}
-
-// ListenersSource reads the host's listening sockets.
-type ListenersSource struct {
-	opts ListenersOptions
-
-	mu       sync.Mutex
-	dumper   listenerDumper
-	backend  string                    // "netlink" or "procfs"
-	fallback string                    // why auto mode fell back to procfs
-	netns    map[uint64]listenerDumper // by namespace id, for netns: unit checks
-
+type listenersSource struct {
+	reader     ListenerReader
 	sourceDesc *prometheus.Desc
 }
 
-// NewListenersSource returns the source; it opens its netlink socket on the
-// first Update.
-func NewListenersSource(opts ListenersOptions) (*ListenersSource, error) {
-	switch opts.Mode {
-	case "", "auto":
-		opts.Mode = "auto"
-	case "netlink", "procfs":
-	default:
-		return nil, fmt.Errorf("unknown listener source %q (auto, netlink or procfs)", opts.Mode)
-	}
-	if opts.ProcRoot == "" {
-		opts.ProcRoot = "/proc"
-	}
-	if opts.Logger == nil {
-		opts.Logger = log.NewNopLogger()
-	}
-	return &ListenersSource{
-		opts: opts,
-		sourceDesc: prometheus.NewDesc("warden_listeners_source_info",
-			"Which kernel interface the listener source reads (netlink sock_diag, or /proc/net when netlink is unavailable), and why it fell back.",
-			[]string{"source", "fallback_reason"}, nil),
-	}, nil
+func newListenersSource(r ListenerReader) *listenersSource {
+	return &listenersSource{reader: r, sourceDesc: prometheus.NewDesc("warden_listeners_source_info",
+		"Which kernel interface the listener source reads (netlink sock_diag, or /proc/net when netlink is unavailable), and why it fell back.",
+		[]string{"source", "fallback_reason"}, nil)}
 }
 
-// Name implements Source.
-func (s *ListenersSource) Name() string { return "listeners" }
+func (s *listenersSource) Name() string                        { return "listeners" }
+func (s *listenersSource) Describe(ch chan<- *prometheus.Desc) { ch <- s.sourceDesc }
 
-// Describe implements Source.
-func (s *ListenersSource) Describe(ch chan<- *prometheus.Desc) { ch <- s.sourceDesc }
-
-// Close releases the netlink sockets.
-func (s *ListenersSource) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dumper != nil {
-		s.dumper.Close()
-		s.dumper = nil
-	}
-	for id, d := range s.netns {
-		d.Close()
-		delete(s.netns, id)
-	}
-}
-
-// inNetnsOf reads the listeners of the network namespace pid is in. A
-// netlink socket opened inside it (CAP_SYS_ADMIN, for setns) costs what the
-// host's does; without the capability, /proc/<pid>/net is read instead,
-// whose cost grows with the namespace's connections. The socket is kept
-// for the next scrapes while the namespace is in use.
-func (s *ListenersSource) inNetnsOf(ctx context.Context, pid int) ([]Listener, uint64, error) {
-	id, err := netnsID(s.opts.ProcRoot, pid)
-	if err != nil {
-		return nil, 0, err
-	}
-	s.mu.Lock()
-	d, ok := s.netns[id]
-	if !ok {
-		if s.opts.Mode != "procfs" {
-			if nd, err := newNetlinkDumperInNetns(pid); err == nil {
-				d = nd
-			}
-		}
-		if d == nil {
-			pd, err := newProcDumperForPID(s.opts.ProcRoot, pid)
-			if err != nil {
-				s.mu.Unlock()
-				return nil, 0, err
-			}
-			d = pd
-		}
-		if s.netns == nil {
-			s.netns = map[uint64]listenerDumper{}
-		}
-		s.netns[id] = d
-	}
-	s.mu.Unlock()
-	ls, err := d.Listeners(ctx)
-	return ls, id, err
-}
-
-// closeNetnsExcept closes the sockets of namespaces no check used.
-func (s *ListenersSource) closeNetnsExcept(used map[uint64]bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, d := range s.netns {
-		if !used[id] {
-			d.Close()
-			delete(s.netns, id)
-		}
-	}
-}
-
-// Update implements Source.
-func (s *ListenersSource) Update(ctx context.Context, _ *config.Config) (Reading, error) {
-	d, backend, fallback, err := s.ensureDumper()
+func (s *listenersSource) Update(ctx context.Context, _ *config.Config) (Reading, error) {
+	r, err := s.reader.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ls, err := d.Listeners(ctx)
-	if err != nil && backend == "netlink" && s.opts.Mode == "auto" && isNetlinkRefusal(err) {
-		// Refused after it opened (a seccomp filter on sendto, say):
-		// fall back now, once.
-		s.fallBack(err)
-		return s.Update(ctx, nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &listenersReading{source: s, listeners: ls, backend: backend, fallback: fallback}, nil
-}
-
-func (s *ListenersSource) ensureDumper() (listenerDumper, string, string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dumper != nil {
-		return s.dumper, s.backend, s.fallback, nil
-	}
-	if s.opts.Mode != "procfs" {
-		d, err := newNetlinkDumper()
-		if err == nil {
-			s.dumper, s.backend = d, "netlink"
-			return d, s.backend, "", nil
-		}
-		if s.opts.Mode == "netlink" {
-			return nil, "", "", err
-		}
-		s.setFallbackLocked(err)
-		return s.dumper, s.backend, s.fallback, nil
-	}
-	d, err := newProcDumper(s.opts.ProcRoot)
-	if err != nil {
-		return nil, "", "", err
-	}
-	s.dumper, s.backend = d, "procfs"
-	return d, s.backend, "", nil
-}
-
-func (s *ListenersSource) fallBack(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.dumper != nil {
-		s.dumper.Close()
-	}
-	s.setFallbackLocked(err)
-}
-
-func (s *ListenersSource) setFallbackLocked(err error) {
-	d, perr := newProcDumper(s.opts.ProcRoot)
-	if perr != nil {
-		d = nil
-	}
-	s.dumper, s.backend, s.fallback = d, "procfs", err.Error()
-	level.Warn(s.opts.Logger).Log("msg", "netlink sock_diag unavailable, reading listeners from /proc/net instead (slower with many connections)", "reason", err)
-}
-
-// isNetlinkRefusal tells a refusal by the system (permissions, seccomp, no
-// inet_diag) from a transient failure.
-func isNetlinkRefusal(err error) bool {
-	for _, e := range []error{ErrNetlinkUnavailable, os.ErrPermission, errEPERM, errEACCES, errENOENT, errEPROTONOSUPPORT, errEOPNOTSUPP} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
+	return &listenersReading{source: s, Reading: r}, nil
 }
 
 // listenersReading is one scrape's listeners.
 type listenersReading struct {
-	source    *ListenersSource
-	listeners []Listener
-	backend   string
-	fallback  string
+	source *listenersSource
+	*listeners.Reading
 }
 
 // Collect implements Reading. The inventory needs owners, so the join
 // emits it; this emits only which interface was read.
 func (r *listenersReading) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(r.source.sourceDesc, prometheus.GaugeValue, 1, r.backend, r.fallback)
-}
-
-// procDumper reads /proc/net/{tcp,tcp6,udp,udp6} through prometheus/procfs.
-// It serves where netlink is refused; its cost grows with every socket of
-// the namespace, established ones included.
-type procDumper struct {
-	fs            procfs.FS
-	defaultV6Only bool
-}
-
-func newProcDumper(root string) (*procDumper, error) {
-	fs, err := procfs.NewFS(root)
-	if err != nil {
-		return nil, err
-	}
-	return &procDumper{fs: fs, defaultV6Only: readBindV6Only(root)}, nil
-}
-
-// newProcDumperForPID reads the network namespace of pid, through
-// /proc/<pid>/net.
-func newProcDumperForPID(root string, pid int) (*procDumper, error) {
-	return newProcDumper(filepath.Join(root, fmt.Sprint(pid)))
-}
-
-// readBindV6Only is net.ipv6.bindv6only: what IPV6_V6ONLY a v6 socket gets
-// unless it sets its own, all procfs can tell us.
-func readBindV6Only(root string) bool {
-	b, err := os.ReadFile(filepath.Join(root, "sys/net/ipv6/bindv6only"))
-	return err == nil && strings.TrimSpace(string(b)) == "1"
-}
-
-func (d *procDumper) Close() error { return nil }
-
-// Listeners implements listenerDumper.
-func (d *procDumper) Listeners(ctx context.Context) ([]Listener, error) {
-	var out []Listener
-	for _, f := range []struct {
-		read  func() (procfs.NetIPSocket, error)
-		proto string
-		state uint64
-	}{
-		{func() (procfs.NetIPSocket, error) { n, err := d.fs.NetTCP(); return procfs.NetIPSocket(n), err }, "tcp", tcpListen},
-		{func() (procfs.NetIPSocket, error) { n, err := d.fs.NetTCP6(); return procfs.NetIPSocket(n), err }, "tcp", tcpListen},
-		{func() (procfs.NetIPSocket, error) { n, err := d.fs.NetUDP(); return procfs.NetIPSocket(n), err }, "udp", tcpClose},
-		{func() (procfs.NetIPSocket, error) { n, err := d.fs.NetUDP6(); return procfs.NetIPSocket(n), err }, "udp", tcpClose},
-	} {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		lines, err := readProcNet(f.read)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // no IPv6 in this kernel
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading /proc/net: %w", err)
-		}
-		out = appendProcListeners(out, lines, f.proto, f.state, d.defaultV6Only)
-	}
-	return out, nil
-}
-
-// readProcNet calls read, turning a panic of the parser into an error: our
-// fuzzing found prometheus/procfs v0.23.0 indexing past the fields of a
-// short UDP line, and a malformed file must cost one scrape, not the
-// process.
-func readProcNet(read func() (procfs.NetIPSocket, error)) (lines procfs.NetIPSocket, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			lines, err = nil, fmt.Errorf("parsing /proc/net failed: %v", p)
-		}
-	}()
-	return read()
-}
-
-// appendProcListeners keeps the sockets in state and converts them.
-func appendProcListeners(out []Listener, lines procfs.NetIPSocket, proto string, state uint64, defaultV6Only bool) []Listener {
-	for _, line := range lines {
-		if line == nil || line.St != state {
-			continue
-		}
-		addr, ok := netip.AddrFromSlice(line.LocalAddr)
-		if !ok {
-			continue
-		}
-		l := Listener{
-			Proto: proto,
-			Addr:  addr.Unmap(),
-			Port:  uint16(line.LocalPort),
-			IPv6:  len(line.LocalAddr) == 16,
-			UID:   uint32(line.UID),
-			Inode: line.Inode,
-		}
-		if l.IPv6 {
-			l.V6Only = defaultV6Only
-		}
-		out = append(out, l)
-	}
-	return out
+	ch <- prometheus.MustNewConstMetric(r.source.sourceDesc, prometheus.GaugeValue, 1, r.Backend, r.Fallback)
 }

@@ -14,10 +14,8 @@
 package collector
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -28,6 +26,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 )
 
 // Ownership: which unit holds a listener.
@@ -45,29 +45,6 @@ import (
 //     the units the checks name; cached by inode. Never a scan of /proc/*/fd.
 //
 // What none of these settles stays unknown: no guessing.
-
-// cgroup2Mount returns the mount point of the cgroup v2 hierarchy:
-// /sys/fs/cgroup on pure v2 hosts, /sys/fs/cgroup/unified on hybrid ones.
-func cgroup2Mount(mountinfo string) (string, error) {
-	f, err := os.Open(mountinfo)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		for i, field := range fields {
-			if field == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
-				return fields[4], nil
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
-	}
-	return "", errors.New("no cgroup2 hierarchy mounted")
-}
 
 // Owner is what is known of who holds a listener.
 type Owner struct {
@@ -100,14 +77,14 @@ const maxProcCache = 64
 
 // NewOwnerResolver finds the cgroup v2 mount under procRoot's view.
 func NewOwnerResolver(procRoot string) *OwnerResolver {
-	root, _ := cgroup2Mount(filepath.Join(procRoot, "self/mountinfo"))
+	root, _ := listeners.CgroupMount(filepath.Join(procRoot, "self/mountinfo"))
 	return &OwnerResolver{procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{}}
 }
 
 // Owners returns who holds each listener. units is this scrape's systemd
 // reading; checkUnits are the units whose listeners must be found even
 // without cgroup ids.
-func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, listeners []Listener, checkUnits []string) []Owner {
+func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, listeners []listeners.Listener, checkUnits []string) []Owner {
 	owners := make([]Owner, len(listeners))
 	if units == nil {
 		return owners
@@ -210,7 +187,7 @@ func (o *OwnerResolver) Knows(units *systemdReading, unit string) bool {
 // resolveByInode maps socket inodes to the checks' units by reading the fds
 // of the processes in each unit's cgroup. Results are cached by inode; a
 // socket's inode is unique while it exists.
-func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemdReading, listeners []Listener, idx []int, checkUnits []string, owners []Owner) {
+func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemdReading, listeners []listeners.Listener, idx []int, checkUnits []string, owners []Owner) {
 	want := map[uint64]int{}
 	for _, i := range idx {
 		if unit, ok := o.byInode[listeners[i].Inode]; ok {
@@ -339,7 +316,7 @@ func socketUnits(units *systemdReading) socketListens {
 }
 
 // owner returns the socket unit whose Listen= covers l, or "".
-func (s socketListens) owner(l Listener) string {
+func (s socketListens) owner(l listeners.Listener) string {
 	for _, e := range s {
 		if e.proto != l.Proto || e.port != l.Port {
 			continue

@@ -21,7 +21,10 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 )
 
 // BenchmarkOwnersAndJoin100Checks is the per-scrape cost of ownership and
@@ -41,19 +44,23 @@ func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
 			own = rest
 		}
 	}
-	id := ownCgroupID(&testing.T{})
+	var st unix.Stat_t
+	if err := unix.Stat(o.cgroup2+own, &st); err != nil {
+		b.Fatal(err)
+	}
+	id := st.Ino
 	snap := &unitSnapshot{units: map[string]Unit{}}
 	cfg := &config.Config{}
-	var ls []Listener
+	var ls []listeners.Listener
 	for i := range 100 {
 		name := fmt.Sprintf("svc-%d.service", i)
 		snap.units[name] = Unit{Name: name, LoadState: "loaded", ActiveState: "active", ControlGroup: own}
 		snap.names = append(snap.names, name)
 		cfg.Checks = append(cfg.Checks, config.Check{Name: name, Unit: name, Ports: []config.Port{{Port: 10000 + i, Proto: "tcp"}}})
-		ls = append(ls, Listener{Proto: "tcp", Addr: netip.MustParseAddr("0.0.0.0"), Port: uint16(10000 + i), CgroupID: id})
+		ls = append(ls, listeners.Listener{Proto: "tcp", Addr: netip.MustParseAddr("0.0.0.0"), Port: uint16(10000 + i), CgroupID: id})
 	}
 	for i := range 50 {
-		ls = append(ls, Listener{Proto: "udp", Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(20000 + i), CgroupID: id})
+		ls = append(ls, listeners.Listener{Proto: "udp", Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(20000 + i), CgroupID: id})
 	}
 	units := &systemdReading{snap: snap}
 	names := checkUnits(cfg)

@@ -25,6 +25,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
@@ -59,12 +60,12 @@ func runListenerUnit(t *testing.T, m *systemdtest.Manager, unit, network, addr s
 func newPortExporter(t *testing.T, m *systemdtest.Manager, mode string, cfg *config.Config) *Exporter {
 	t.Helper()
 	sd := newTestSystemdSource(t, privateEndpoint(m))
-	ls, err := NewListenersSource(ListenersOptions{Mode: mode})
+	ls, err := listeners.New(listeners.Options{Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ls.Close)
-	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }}, sd, ls)
+	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Listeners: ls}, sd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
@@ -63,12 +64,12 @@ func (s *services) exporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint
 func newFullExporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint, disc DiscoveryOptions) *Exporter {
 	t.Helper()
 	sd := newTestSystemdSource(t, ep)
-	ls, err := NewListenersSource(ListenersOptions{Mode: "netlink"})
+	ls, err := listeners.New(listeners.Options{Mode: "netlink"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ls.Close)
-	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Discovery: disc, Probes: probe.New(probe.Options{})}, sd, ls)
+	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Discovery: disc, Probes: probe.New(probe.Options{}), Listeners: ls}, sd)
 	if err != nil {
 		t.Fatal(err)
 	}

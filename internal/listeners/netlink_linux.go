@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package listeners
 
 import (
 	"context"
@@ -49,9 +49,6 @@ const (
 	inetDiagSKV6Only = 11 // INET_DIAG_SKV6ONLY: u8
 	inetDiagCgroupID = 21 // INET_DIAG_CGROUP_ID: u64, Linux >= 5.8
 
-	tcpListen = 10 // TCP_LISTEN
-	tcpClose  = 7  // TCP_CLOSE: what an unconnected, bound UDP socket is in
-
 	dumpIntrRetries = 5
 )
 
@@ -65,9 +62,6 @@ type netlinkDumper struct {
 	seq     uint32
 	scratch []Listener
 }
-
-// ErrNetlinkUnavailable wraps why sock_diag cannot be used here.
-var ErrNetlinkUnavailable = errors.New("netlink sock_diag unavailable")
 
 func newNetlinkDumper() (*netlinkDumper, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
@@ -181,15 +175,6 @@ func (d *netlinkDumper) Listeners(ctx context.Context) ([]Listener, error) {
 }
 
 var errDumpInterrupted = errors.New("sock_diag dump interrupted (NLM_F_DUMP_INTR)")
-
-// Errors that mean the system refuses netlink here, for the fallback.
-var (
-	errEPERM           error = unix.EPERM
-	errEACCES          error = unix.EACCES
-	errENOENT          error = unix.ENOENT
-	errEPROTONOSUPPORT error = unix.EPROTONOSUPPORT
-	errEOPNOTSUPP      error = unix.EOPNOTSUPP
-)
 
 // dumpRetrying repeats a dump that the kernel marked inconsistent (the
 // socket table changed while it was walked).

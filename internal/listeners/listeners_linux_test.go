@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package listeners
 
 import (
 	"context"
@@ -150,7 +150,7 @@ func TestNetlinkDumpSeesRealSockets(t *testing.T) {
 // ownCgroupID is the inode of the test process's cgroup v2 directory.
 func ownCgroupID(t *testing.T) uint64 {
 	t.Helper()
-	root, err := cgroup2Mount("/proc/self/mountinfo")
+	root, err := CgroupMount("/proc/self/mountinfo")
 	if err != nil {
 		return 0
 	}
@@ -167,7 +167,7 @@ func ownCgroupID(t *testing.T) uint64 {
 }
 
 func TestSocketsOpenedAndClosedBetweenScrapes(t *testing.T) {
-	src, err := NewListenersSource(ListenersOptions{Mode: "netlink"})
+	src, err := New(Options{Mode: "netlink"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,19 +177,19 @@ func TestSocketsOpenedAndClosedBetweenScrapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := uint16(l.Addr().(*net.TCPAddr).Port)
-	r, err := src.Update(context.Background(), nil)
+	r, err := src.Read(context.Background())
 	if err != nil {
 		testenv.Skip(t, "netlink: %v", err)
 	}
-	if _, ok := findListener(r.(*listenersReading).listeners, "tcp", port); !ok {
+	if _, ok := findListener(r.Listeners, "tcp", port); !ok {
 		t.Fatal("open listener not seen")
 	}
 	l.Close()
-	r, err = src.Update(context.Background(), nil)
+	r, err = src.Read(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := findListener(r.(*listenersReading).listeners, "tcp", port); ok {
+	if _, ok := findListener(r.Listeners, "tcp", port); ok {
 		t.Error("closed listener still seen")
 	}
 }
@@ -241,18 +241,18 @@ func TestNetlinkAndProcfsAgree(t *testing.T) {
 }
 
 func TestForcedProcfsAndAutoFallback(t *testing.T) {
-	src, err := NewListenersSource(ListenersOptions{Mode: "procfs"})
+	src, err := New(Options{Mode: "procfs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := src.Update(context.Background(), nil)
+	r, err := src.Read(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.(*listenersReading).backend != "procfs" {
-		t.Errorf("backend %q", r.(*listenersReading).backend)
+	if r.Backend != "procfs" {
+		t.Errorf("backend %q", r.Backend)
 	}
-	if _, err := NewListenersSource(ListenersOptions{Mode: "bogus"}); err == nil {
+	if _, err := New(Options{Mode: "bogus"}); err == nil {
 		t.Error("an unknown mode must be an error")
 	}
 }
@@ -265,7 +265,7 @@ func TestNetlinkRefusedFallsBackToProcfs(t *testing.T) {
 		if err := refuseNetlinkSockets(); err != nil {
 			t.Fatalf("installing the seccomp filter: %v", err)
 		}
-		src, err := NewListenersSource(ListenersOptions{Mode: "auto"})
+		src, err := New(Options{Mode: "auto"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,15 +274,14 @@ func TestNetlinkRefusedFallsBackToProcfs(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		r, err := src.Update(context.Background(), nil)
+		r, err := src.Read(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		lr := r.(*listenersReading)
-		if lr.backend != "procfs" || !strings.Contains(lr.fallback, "operation not permitted") {
-			t.Fatalf("backend %q fallback %q", lr.backend, lr.fallback)
+		if r.Backend != "procfs" || !strings.Contains(r.Fallback, "operation not permitted") {
+			t.Fatalf("backend %q fallback %q", r.Backend, r.Fallback)
 		}
-		if _, ok := findListener(lr.listeners, "tcp", uint16(l.Addr().(*net.TCPAddr).Port)); !ok {
+		if _, ok := findListener(r.Listeners, "tcp", uint16(l.Addr().(*net.TCPAddr).Port)); !ok {
 			t.Fatal("the procfs fallback missed a listener")
 		}
 		return
