@@ -44,6 +44,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 const (
@@ -135,17 +136,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level.Error(logger).Log("msg", "invalid --web.telemetry-path: it must be a plain, clean path starting with / (no {wildcards}, no trailing /) and not /, /config, /checks or under /-/", "path", *metricsPath)
 		return exitUsage
 	}
-	var sources []collector.Source
-	var prober collector.ProbeRunner
-	var listenerReader collector.ListenerReader
+	// Each layer is nil (an interface, not a typed nil) when it is off.
+	var (
+		unitReader     collector.UnitReader
+		listenerReader collector.ListenerReader
+		prober         collector.ProbeRunner
+	)
 	if *systemdOn {
-		src, err := newSystemdSource(*sdScope, *sdAddress, *sdInclude, *sdExclude, *sdSeries, logger)
+		client, err := newSystemdClient(*sdScope, *sdAddress, *sdInclude, *sdExclude, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "invalid systemd flags", "err", err)
 			return exitUsage
 		}
-		defer src.Close()
-		sources = append(sources, src)
+		defer client.Close()
+		unitReader = client
 	}
 	if *listenersOn {
 		reader, err := listeners.New(listeners.Options{Mode: *lsSource, Logger: log.With(logger, "collector", "listeners")})
@@ -203,8 +207,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Logger:            logger,
 		Config:            rl.Config,
 		MaxListenerSeries: *lsMax,
-		Probes:            prober,
+		Systemd:           unitReader,
+		UnitSeries:        *sdSeries,
 		Listeners:         listenerReader,
+		Probes:            prober,
 		Discovery: collector.DiscoveryOptions{
 			StateFile:      *discState,
 			MinAge:         *discMinAge,
@@ -213,7 +219,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			EphemeralPorts: ephemeralPortRange("/proc/sys/net/ipv4/ip_local_port_range"),
 			Logger:         log.With(logger, "component", "discovery"),
 		},
-	}, sources...)
+	})
 	if err != nil {
 		level.Error(logger).Log("msg", "cannot set up the collectors", "err", err)
 		return 1
@@ -283,9 +289,9 @@ func handleSignals(signals <-chan os.Signal, server *http.Server, rl *reloader, 
 	}
 }
 
-// newSystemdSource builds the systemd source from its flags.
-func newSystemdSource(scope, address, include, exclude, unitSeries string, logger log.Logger) (*collector.SystemdSource, error) {
-	endpoint, err := collector.ResolveSystemdEndpoint(scope, address, os.Getenv)
+// newSystemdClient builds the systemd client from its flags.
+func newSystemdClient(scope, address, include, exclude string, logger log.Logger) (*systemd.Client, error) {
+	endpoint, err := systemd.ResolveEndpoint(scope, address, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -299,12 +305,11 @@ func newSystemdSource(scope, address, include, exclude, unitSeries string, logge
 			return nil, fmt.Errorf("--systemd.unit-exclude: %w", err)
 		}
 	}
-	return collector.NewSystemdSource(collector.SystemdOptions{
-		Endpoint:   endpoint,
-		Include:    includeRe,
-		Exclude:    excludeRe,
-		UnitSeries: unitSeries,
-		Logger:     log.With(logger, "collector", "systemd"),
+	return systemd.New(systemd.Options{
+		Endpoint: endpoint,
+		Include:  includeRe,
+		Exclude:  excludeRe,
+		Logger:   log.With(logger, "collector", "systemd"),
 	}), nil
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // The join: pure functions from one scrape's readings to per-check
@@ -174,25 +175,15 @@ func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerI
 
 // socketTriggers returns, for a socket unit, the services it activates:
 // Triggers= when systemd reported it, else the service of the same name.
-func socketTriggers(units *systemdReading) func(string) []string {
+func socketTriggers(units *systemd.Snapshot) func(string) []string {
 	return func(socket string) []string {
-		u := Unit{Name: socket}
+		u := systemd.Unit{Name: socket}
 		if units != nil {
 			u, _ = units.Unit(socket)
 			u.Name = socket
 		}
-		return socketTargets(u)
+		return u.Activates()
 	}
-}
-
-// socketTargets are the units a socket unit activates: Triggers= when
-// systemd reported it, else the service of the same name (systemd's
-// default).
-func socketTargets(socket Unit) []string {
-	if len(socket.Triggers) > 0 {
-		return socket.Triggers
-	}
-	return []string{strings.TrimSuffix(socket.Name, ".socket") + ".service"}
 }
 
 // checkDescs are the per-check series and the listener inventory.
@@ -417,10 +408,10 @@ type ProbeVerdict struct {
 // layers is what the join knows of one check; a nil layer could not be
 // read this scrape.
 type layers struct {
-	unit *Unit // nil: systemd not read; zero Name: unit unknown to systemd
+	unit *systemd.Unit // nil: systemd not read; zero Name: unit unknown to systemd
 	// sockets are the socket units that activate unit (Triggers=), as
 	// systemd last reported them.
-	sockets   []Unit
+	sockets   []systemd.Unit
 	ports     []portResult
 	portsSeen [][]SeenListener
 	portsOK   bool // the listeners were read
@@ -465,7 +456,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 			if uv.LoadState == "" {
 				uv.LoadState, uv.ActiveState = "not-found", "inactive"
 			}
-			uv.Up = UnitUp(uv.ActiveState)
+			uv.Up = systemd.UnitUp(uv.ActiveState)
 			if !uv.Up {
 				uv.SocketActivated = idleActivator(c, l)
 				uv.Up = uv.SocketActivated != ""

@@ -24,6 +24,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 func lst(proto, addr string, port uint16, v6only bool) listeners.Listener {
@@ -159,13 +160,13 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 	full := config.Check{Name: "web", Unit: "web.service",
 		Ports:  []config.Port{{Port: 80, Proto: "tcp"}, {Port: 443, Proto: "tcp"}},
 		Probes: []config.Probe{{Target: "127.0.0.1:80"}}}
-	active := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
-	failed := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
-	notFound := &Unit{}
-	idle := &Unit{Name: "web.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
-	socketActive := Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "active", SubState: "listening"}
-	socketFailed := Unit{Name: "web-alt.socket", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
-	socketStopped := Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
+	active := &systemd.Unit{Name: "web.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	failed := &systemd.Unit{Name: "web.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
+	notFound := &systemd.Unit{}
+	idle := &systemd.Unit{Name: "web.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
+	socketActive := systemd.Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "active", SubState: "listening"}
+	socketFailed := systemd.Unit{Name: "web-alt.socket", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
+	socketStopped := systemd.Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
 	listening := []portResult{{listening: true, owned: ownedByUnit}, {listening: true, owned: ownedByUnit}}
 	oneDown := []portResult{{listening: true, owned: ownedByUnit}, {listening: false}}
 	foreign := []portResult{{listening: true, owned: ownedByOther}, {listening: false}}
@@ -195,18 +196,18 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 		{"no unit: ports only, systemd failing does not matter", config.Check{Name: "x", Ports: full.Ports}, layers{ports: listening, portsOK: true, probesOK: true}, "ok"},
 		{"probes only", config.Check{Name: "x", Probes: full.Probes}, layers{probes: probeBad, probesOK: true}, "probe_failed"},
 		{"unit only, up", config.Check{Name: "x", Unit: "web.service"}, layers{unit: active, probesOK: true}, "ok"},
-		{"reloading is up", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &Unit{LoadState: "loaded", ActiveState: "reloading"}, probesOK: true}, "ok"},
-		{"auto-restart is down", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &Unit{LoadState: "loaded", ActiveState: "activating", SubState: "auto-restart"}, probesOK: true}, "service_down"},
-		{"idle, socket activated", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "ok"},
-		{"idle, socket activated, no ports expected", config.Check{Name: "x", Unit: "web.service"}, layers{unit: idle, sockets: []Unit{socketActive}, probesOK: true}, "ok"},
-		{"idle, socket activated, one of two sockets active", full, layers{unit: idle, sockets: []Unit{socketFailed, socketActive}, ports: listening, portsOK: true, probesOK: true, probes: probeOK}, "ok"},
-		{"idle, socket activated, a probe fails", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeBad, probesOK: true}, "probe_failed"},
-		{"idle, socket unit failed", full, layers{unit: idle, sockets: []Unit{socketFailed}, ports: oneDown, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
-		{"idle, socket unit stopped, ports gone", full, layers{unit: idle, sockets: []Unit{socketStopped}, ports: []portResult{{}, {}}, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
-		{"idle, socket active but a port not listening", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: oneDown, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
-		{"idle, socket active, port held by a stranger", full, layers{unit: idle, sockets: []Unit{socketActive}, ports: foreign, portsOK: true, probes: probeOK, probesOK: true}, "foreign_listener"},
-		{"idle, socket active, listeners unread", full, layers{unit: idle, sockets: []Unit{socketActive}, probes: probeOK, probesOK: true}, "unknown"},
-		{"failed after activation is down", full, layers{unit: failed, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
+		{"reloading is up", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &systemd.Unit{LoadState: "loaded", ActiveState: "reloading"}, probesOK: true}, "ok"},
+		{"auto-restart is down", config.Check{Name: "x", Unit: "web.service"}, layers{unit: &systemd.Unit{LoadState: "loaded", ActiveState: "activating", SubState: "auto-restart"}, probesOK: true}, "service_down"},
+		{"idle, socket activated", full, layers{unit: idle, sockets: []systemd.Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "ok"},
+		{"idle, socket activated, no ports expected", config.Check{Name: "x", Unit: "web.service"}, layers{unit: idle, sockets: []systemd.Unit{socketActive}, probesOK: true}, "ok"},
+		{"idle, socket activated, one of two sockets active", full, layers{unit: idle, sockets: []systemd.Unit{socketFailed, socketActive}, ports: listening, portsOK: true, probesOK: true, probes: probeOK}, "ok"},
+		{"idle, socket activated, a probe fails", full, layers{unit: idle, sockets: []systemd.Unit{socketActive}, ports: listening, portsOK: true, probes: probeBad, probesOK: true}, "probe_failed"},
+		{"idle, socket unit failed", full, layers{unit: idle, sockets: []systemd.Unit{socketFailed}, ports: oneDown, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
+		{"idle, socket unit stopped, ports gone", full, layers{unit: idle, sockets: []systemd.Unit{socketStopped}, ports: []portResult{{}, {}}, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
+		{"idle, socket active but a port not listening", full, layers{unit: idle, sockets: []systemd.Unit{socketActive}, ports: oneDown, portsOK: true, probes: probeOK, probesOK: true}, "service_and_port_down"},
+		{"idle, socket active, port held by a stranger", full, layers{unit: idle, sockets: []systemd.Unit{socketActive}, ports: foreign, portsOK: true, probes: probeOK, probesOK: true}, "foreign_listener"},
+		{"idle, socket active, listeners unread", full, layers{unit: idle, sockets: []systemd.Unit{socketActive}, probes: probeOK, probesOK: true}, "unknown"},
+		{"failed after activation is down", full, layers{unit: failed, sockets: []systemd.Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
 		{"inactive without a socket unit is down", full, layers{unit: idle, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
 	} {
 		v := judge(tc.check, false, tc.l)
@@ -217,7 +218,7 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 			t.Errorf("%s: no reason", tc.name)
 		}
 	}
-	idleOK := judge(full, false, layers{unit: idle, sockets: []Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true})
+	idleOK := judge(full, false, layers{unit: idle, sockets: []systemd.Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true})
 	if idleOK.Unit.SocketActivated != "web.socket" || !idleOK.Unit.Up || !strings.Contains(idleOK.Reason, "idle, socket activated by web.socket") {
 		t.Errorf("idle socket-activated verdict: %+v %q", idleOK.Unit, idleOK.Reason)
 	}
@@ -235,9 +236,9 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 // peer said.
 func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	web := config.Check{Name: "web", Unit: "nginx.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}, Probes: []config.Probe{{Target: "127.0.0.1:6379"}}}
-	active := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
-	stopped := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
-	failed := &Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "start-limit-hit"}
+	active := &systemd.Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	stopped := &systemd.Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
+	failed := &systemd.Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "start-limit-hit"}
 	failedSince := *failed
 	failedSince.StateChangeTimestamp = uint64(time.Date(2026, 11, 30, 14, 3, 12, 0, time.UTC).UnixMicro())
 	ok := []probe.Result{{Target: "127.0.0.1:6379", Success: true}}

@@ -37,6 +37,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 const namespace = "warden"
@@ -83,6 +84,10 @@ type Options struct {
 	ProcRoot string
 	// Discovery configures the implicit checks of discovery.enabled.
 	Discovery DiscoveryOptions
+	// Systemd reads the units; nil turns that layer off.
+	Systemd UnitReader
+	// UnitSeries is UnitSeriesCompact or UnitSeriesFull (the zero value).
+	UnitSeries string
 	// Listeners reads the kernel's listeners; nil turns that layer off.
 	Listeners ListenerReader
 	// Probes runs the checks' probes; nil turns the probes off.
@@ -158,6 +163,9 @@ func New(opts Options, sources ...Source) (*Exporter, error) {
 			"Time the collector spent reading its source in this scrape.",
 			[]string{"collector"}, nil,
 		),
+	}
+	if opts.Systemd != nil {
+		sources = append(sources, newSystemdSource(opts.Systemd, opts.UnitSeries, opts.Logger))
 	}
 	if opts.Listeners != nil {
 		e.listeners = opts.Listeners
@@ -352,7 +360,8 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 // readings are the successful readings of one scrape, by kind; nil where a
 // source failed or is off.
 type readings struct {
-	units     *systemdReading
+	units     *systemd.Snapshot
+	unitsRead *systemdReading // for the series of discovered units
 	listeners *listenersReading
 	probes    *probesReading
 }
@@ -360,7 +369,7 @@ type readings struct {
 func (r *readings) add(reading Reading) {
 	switch v := reading.(type) {
 	case *systemdReading:
-		r.units = v
+		r.units, r.unitsRead = v.Snapshot, v
 	case *listenersReading:
 		r.listeners = v
 	case *probesReading:
@@ -406,8 +415,8 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names 
 					extra = append(extra, c.Unit)
 				}
 			}
-			r.units.collectLoadStates(emit, extra)
-			r.units.collectUnits(emit, extra)
+			r.unitsRead.collectLoadStates(emit, extra)
+			r.unitsRead.collectUnits(emit, extra)
 		}
 	}
 	usedNetns := map[uint64]bool{}
@@ -417,7 +426,7 @@ func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names 
 		if c.Unit != "" && r.units != nil {
 			u, _ := r.units.Unit(c.Unit)
 			l.unit = &u
-			l.sockets = r.units.activators(c.Unit)
+			l.sockets = r.units.Activators(c.Unit)
 		}
 		if len(c.Ports) > 0 {
 			// The listeners of the namespace the check looks in; ok is
@@ -484,7 +493,7 @@ func (e *Exporter) withLearnedUnits(cfg *config.Config) *config.Config {
 // unitNetnsListeners reads the listeners of the network namespace of the
 // check's unit (its main process). A unit that is not running has no
 // namespace and so no listeners.
-func (e *Exporter) unitNetnsListeners(ctx context.Context, c config.Check, units *systemdReading, used map[uint64]bool) ([]listeners.Listener, bool) {
+func (e *Exporter) unitNetnsListeners(ctx context.Context, c config.Check, units *systemd.Snapshot, used map[uint64]bool) ([]listeners.Listener, bool) {
 	if e.listeners == nil || units == nil {
 		return nil, false
 	}

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // Discovery learns implicit checks: every loaded service unit that holds a
@@ -567,8 +568,8 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 		}
 		// Socket units declare their ports: learned as soon as seen.
 		declared := map[string]bool{}
-		for _, name := range r.units.snap.names {
-			u := r.units.snap.units[name]
+		for _, name := range r.units.Names() {
+			u, _ := r.units.Unit(name)
 			if !strings.HasSuffix(name, ".socket") {
 				continue
 			}
@@ -730,7 +731,7 @@ func (g gap) detour(key string, lp *learnedPort) bool {
 //
 // A port that vanishes while the unit listens on nothing new is kept:
 // that is the outage the check is for.
-func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returned []gap, units *systemdReading, now time.Time) bool {
+func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returned []gap, units *systemd.Snapshot, now time.Time) bool {
 	u, _ := units.Unit(unit)
 	activeSince := time.UnixMicro(int64(u.ActiveEnterTimestamp))
 	stable := u.ActiveState == "active" && (u.ActiveEnterTimestamp == 0 || now.Sub(activeSince) >= d.opts.RelearnAfter)

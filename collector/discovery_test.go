@@ -31,24 +31,28 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // discoveryScene is a captured view of a host: units and listeners with
 // their owners, as the sources and the owner resolver give them.
 type discoveryScene struct {
-	units     map[string]Unit
+	units     map[string]systemd.Unit
 	listeners []listeners.Listener
 	owners    []Owner
 }
 
 func (s discoveryScene) readings() readings {
-	snap := &unitSnapshot{units: map[string]Unit{}}
+	return readings{units: s.snapshot(), listeners: &listenersReading{Reading: &listeners.Reading{Listeners: s.listeners}}}
+}
+
+func (s discoveryScene) snapshot() *systemd.Snapshot {
+	var units []systemd.Unit
 	for name, u := range s.units {
 		u.Name = name
-		snap.units[name] = u
-		snap.names = append(snap.names, name)
+		units = append(units, u)
 	}
-	return readings{units: &systemdReading{snap: snap}, listeners: &listenersReading{Reading: &listeners.Reading{Listeners: s.listeners}}}
+	return systemd.SnapshotOf(units...)
 }
 
 type clock struct{ t time.Time }
@@ -63,9 +67,9 @@ func learnedChecks(d *discovery, cfg *config.Config, s discoveryScene) []config.
 func TestDiscoveryLearnsAfterMinAgeAndForgets(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, ForgetAfter: time.Hour, Now: c.now})
-	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
+	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	scene := discoveryScene{
-		units:     map[string]Unit{"web.service": loaded, "tool.service": loaded, "web.socket": {LoadState: "loaded", ActiveState: "active", Listen: []ListenSpec{{"Stream", "127.0.0.1:8443"}}}},
+		units:     map[string]systemd.Unit{"web.service": loaded, "tool.service": loaded, "web.socket": {LoadState: "loaded", ActiveState: "active", Listen: []systemd.ListenSpec{{Type: "Stream", Address: "127.0.0.1:8443"}}}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 9999, false), lst("tcp", "127.0.0.1", 22, false)},
 		owners:    []Owner{{Unit: "web.service"}, {Unit: "tool.service"}, {Foreign: true}},
 	}
@@ -101,7 +105,7 @@ func TestDiscoveryLearnsAfterMinAgeAndForgets(t *testing.T) {
 func TestDiscoveryConfiguredCheckReplacesImplicit(t *testing.T) {
 	d := newDiscovery(DiscoveryOptions{})
 	scene := discoveryScene{
-		units:     map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "db.service": {LoadState: "loaded", ActiveState: "active"}},
+		units:     map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "db.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 5432, false)},
 		owners:    []Owner{{Unit: "web.service"}, {Unit: "db.service"}},
 	}
@@ -116,13 +120,13 @@ func TestDiscoveryStateFile(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "learned.json")
 	scene := discoveryScene{
-		units:     map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}},
+		units:     map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)},
 		owners:    []Owner{{Unit: "web.service"}},
 	}
 	learnedChecks(newDiscovery(DiscoveryOptions{StateFile: state}), config.Default(), scene)
 	// A new process, nothing running: it still expects port 80.
-	got := learnedChecks(newDiscovery(DiscoveryOptions{StateFile: state}), config.Default(), discoveryScene{units: map[string]Unit{}})
+	got := learnedChecks(newDiscovery(DiscoveryOptions{StateFile: state}), config.Default(), discoveryScene{units: map[string]systemd.Unit{}})
 	if len(got) != 1 || got[0].Ports[0].Port != 80 {
 		t.Fatalf("after a restart: %+v", got)
 	}
@@ -135,7 +139,7 @@ func TestDiscoveryStateFile(t *testing.T) {
 	var logs bytes.Buffer
 	os.WriteFile(state, []byte(`{"version": 1, "units": {"x": `), 0o644)
 	d := newDiscovery(DiscoveryOptions{StateFile: state, Logger: log.NewLogfmtLogger(&logs)})
-	if got := learnedChecks(d, config.Default(), discoveryScene{units: map[string]Unit{}}); len(got) != 0 {
+	if got := learnedChecks(d, config.Default(), discoveryScene{units: map[string]systemd.Unit{}}); len(got) != 0 {
 		t.Errorf("a corrupt file must be ignored: %+v", got)
 	}
 	if !strings.Contains(logs.String(), "corrupt") {
@@ -155,27 +159,31 @@ func TestDiscoveryStateFile(t *testing.T) {
 	}
 }
 
-// sceneSource serves a captured reading under a real source's name and
-// descriptors, so an Exporter runs its whole scrape over a scene without
-// touching systemd or the kernel.
-type sceneSource struct {
-	Source
-	reading Reading
+// sceneUnits and sceneListeners are the exporter's seams serving a scene.
+type sceneUnits struct{ snap *systemd.Snapshot }
+
+func (s sceneUnits) Snapshot(context.Context, []string) (*systemd.Snapshot, error) {
+	return s.snap, nil
 }
 
-func (s sceneSource) Update(context.Context, *config.Config) (Reading, error) { return s.reading, nil }
+type sceneListeners []listeners.Listener
+
+func (s sceneListeners) Read(context.Context) (*listeners.Reading, error) {
+	return &listeners.Reading{Listeners: s, Backend: "procfs"}, nil
+}
+
+func (sceneListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, uint64, error) {
+	return nil, 0, errors.New("a scene has no other network namespace")
+}
+
+func (sceneListeners) CloseNetnsExcept(map[uint64]bool) {}
 
 // sceneExporter is an Exporter whose systemd and listener sources read
 // scene.
 func sceneExporter(t *testing.T, cfg *config.Config, scene discoveryScene, disc DiscoveryOptions) *Exporter {
 	t.Helper()
-	r := scene.readings()
-	sd := NewSystemdSource(SystemdOptions{})
-	t.Cleanup(sd.Close)
-	ls := newListenersSource(nil)
-	r.units.source, r.listeners.source, r.listeners.Backend = sd, ls, "procfs"
-	e, err := New(Options{Config: func() *config.Config { return cfg }, ProcRoot: t.TempDir(), Discovery: disc},
-		sceneSource{sd, r.units}, sceneSource{ls, r.listeners})
+	e, err := New(Options{Config: func() *config.Config { return cfg }, ProcRoot: t.TempDir(), Discovery: disc,
+		Systemd: sceneUnits{scene.snapshot()}, Listeners: sceneListeners(scene.listeners)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,9 +199,9 @@ func TestDiscoveryHostileStateFileKeepsTheConfiguredChecks(t *testing.T) {
 	os.WriteFile(state, []byte(`{"version":1,"units":{
 		"c.service":{"last_loaded":"`+seen+`","ports":{"x":null}},
 		"db.service":{"last_loaded":"`+seen+`","ports":{"tcp 127.0.0.1 5432":`+good+`}}}}`), 0o600)
-	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
+	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	scene := discoveryScene{
-		units:     map[string]Unit{"web.service": loaded, "db.service": loaded, "c.service": loaded},
+		units:     map[string]systemd.Unit{"web.service": loaded, "db.service": loaded, "c.service": loaded},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)},
 	}
 	cfg := &config.Config{Discovery: config.Discovery{Enabled: true},
@@ -365,7 +373,7 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 	d.st.Units["b.service"] = &learnedUnit{}
 	d.st.Units["c.service"] = &learnedUnit{Ports: map[string]*learnedPort{"tcp  80": nil}}
 	scene := discoveryScene{
-		units:     map[string]Unit{"b.service": {LoadState: "loaded"}, "c.service": {LoadState: "loaded"}, "b.socket": {LoadState: "loaded", Listen: []ListenSpec{{"Stream", "81"}}}},
+		units:     map[string]systemd.Unit{"b.service": {LoadState: "loaded"}, "c.service": {LoadState: "loaded"}, "b.socket": {LoadState: "loaded", Listen: []systemd.ListenSpec{{Type: "Stream", Address: "81"}}}},
 		listeners: []listeners.Listener{},
 	}
 	defer func() {
@@ -521,7 +529,7 @@ func TestDiscoveryStateFileOverTheCaps(t *testing.T) {
 // At a cap observe learns nothing new, and says so once.
 func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
 	c := &clock{t: stateNow}
-	loaded := Unit{LoadState: "loaded", ActiveState: "active"}
+	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	// fill gives units n ports each, all loaded and still listening.
 	fill := func(d *discovery, scene discoveryScene, units, ports int) {
 		for u := range units {
@@ -537,7 +545,7 @@ func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
 	// declare is a socket unit declaring port for svc: learned at once.
 	declare := func(scene discoveryScene, svc string, port int) {
 		scene.units[svc] = loaded
-		scene.units[strings.TrimSuffix(svc, ".service")+".socket"] = Unit{LoadState: "loaded", ActiveState: "active", Listen: []ListenSpec{{"Stream", strconv.Itoa(port)}}}
+		scene.units[strings.TrimSuffix(svc, ".service")+".socket"] = systemd.Unit{LoadState: "loaded", ActiveState: "active", Listen: []systemd.ListenSpec{{Type: "Stream", Address: strconv.Itoa(port)}}}
 	}
 	for _, tc := range []struct {
 		name         string
@@ -551,7 +559,7 @@ func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			d := newDiscovery(DiscoveryOptions{Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
-			scene := discoveryScene{units: map[string]Unit{}, listeners: []listeners.Listener{}}
+			scene := discoveryScene{units: map[string]systemd.Unit{}, listeners: []listeners.Listener{}}
 			fill(d, scene, tc.units, tc.ports)
 			declare(scene, tc.unit, 9)
 			for range 2 {
@@ -576,7 +584,7 @@ func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
 // scene has every unit loaded and every port listening, owned by its unit.
 func stateAtTheCaps(now time.Time) (discoveryState, discoveryScene) {
 	st := discoveryState{Version: discoveryStateVersion, Units: map[string]*learnedUnit{}}
-	scene := discoveryScene{units: map[string]Unit{}}
+	scene := discoveryScene{units: map[string]systemd.Unit{}}
 	ts := now.Add(-2*time.Hour + 123456789).In(time.FixedZone("", 5*3600+30*60))
 	const addr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 	for u := range maxStateUnits {
@@ -593,7 +601,7 @@ func stateAtTheCaps(now time.Time) (discoveryState, discoveryScene) {
 			scene.owners = append(scene.owners, Owner{Unit: name})
 		}
 		st.Units[name] = lu
-		scene.units[name] = Unit{LoadState: "loaded", ActiveState: "active"}
+		scene.units[name] = systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	}
 	return st, scene
 }
@@ -702,7 +710,7 @@ func learnedPorts(checks []config.Check, name string) []int {
 func TestDiscoveryFollowsTheService(t *testing.T) {
 	start := time.Unix(1_800_000_000, 0)
 	web := func(c *clock, since time.Time, ports ...uint16) discoveryScene {
-		s := discoveryScene{units: map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active", ActiveEnterTimestamp: uint64(since.UnixMicro())}}}
+		s := discoveryScene{units: map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active", ActiveEnterTimestamp: uint64(since.UnixMicro())}}}
 		for _, p := range ports {
 			s.listeners = append(s.listeners, lst("tcp", "0.0.0.0", p, false))
 			s.owners = append(s.owners, Owner{Unit: "web.service"})
@@ -792,7 +800,7 @@ func TestDiscoveryFollowsTheService(t *testing.T) {
 func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	scene := discoveryScene{
-		units: map[string]Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "tool-x.service": {LoadState: "loaded", ActiveState: "active"}},
+		units: map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "tool-x.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 40000, false), lst("tcp", "0.0.0.0", 9999, false),
 			lst("tcp", "0.0.0.0", 7000, false)},
 		owners: []Owner{{Unit: "web.service"}, {Unit: "web.service"}, {Unit: "web.service"}, {Unit: "tool-x.service"}},
@@ -827,7 +835,7 @@ func TestDiscoveryForget(t *testing.T) {
 	seen := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
 	port := `{"proto":"tcp","address":"127.0.0.1","port":5432,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
 	os.WriteFile(state, []byte(`{"version":1,"units":{"db.service":{"last_loaded":"`+seen+`","ports":{"tcp 127.0.0.1 5432":`+port+`}}}}`), 0o600)
-	scene := discoveryScene{units: map[string]Unit{"db.service": {LoadState: "loaded", ActiveState: "active"}}}
+	scene := discoveryScene{units: map[string]systemd.Unit{"db.service": {LoadState: "loaded", ActiveState: "active"}}}
 	e := sceneExporter(t, config.Default(), scene, DiscoveryOptions{StateFile: state})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -855,7 +863,7 @@ func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, ForgetAfter: 24 * time.Hour, Now: c.now})
 	scene := discoveryScene{
-		units:     map[string]Unit{"gone.service": {LoadState: "loaded", ActiveState: "active"}, "away.service": {LoadState: "loaded", ActiveState: "active"}},
+		units:     map[string]systemd.Unit{"gone.service": {LoadState: "loaded", ActiveState: "active"}, "away.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 81, false)},
 		owners:    []Owner{{Unit: "gone.service"}, {Unit: "away.service"}},
 	}
@@ -865,7 +873,7 @@ func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
 		t.Fatalf("learned %+v", got)
 	}
 	// gone.service: not-found; away.service: not in the reading at all.
-	scene = discoveryScene{units: map[string]Unit{"gone.service": {LoadState: "not-found", ActiveState: "inactive"}}}
+	scene = discoveryScene{units: map[string]systemd.Unit{"gone.service": {LoadState: "not-found", ActiveState: "inactive"}}}
 	c.t = c.t.Add(5 * time.Minute)
 	if got := learnedChecks(d, config.Default(), scene); len(got) != 2 {
 		t.Fatalf("within ten minutes both stay: %+v", got)

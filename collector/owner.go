@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // Ownership: which unit holds a listener.
@@ -64,7 +65,7 @@ type OwnerResolver struct {
 	mu        sync.Mutex
 	byID      map[uint64]string // cgroup id -> unit
 	indexed   map[string]bool   // units whose cgroup directory is in byID
-	indexedAt *unitSnapshot     // the unit set the index was last rebuilt for
+	indexedAt *systemd.Snapshot // the unit set the index was last rebuilt for
 	byInode   map[uint64]string // socket inode -> unit (fallback 3)
 
 	procMu     sync.Mutex
@@ -84,7 +85,7 @@ func NewOwnerResolver(procRoot string) *OwnerResolver {
 // Owners returns who holds each listener. units is this scrape's systemd
 // reading; checkUnits are the units whose listeners must be found even
 // without cgroup ids.
-func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, listeners []listeners.Listener, checkUnits []string) []Owner {
+func (o *OwnerResolver) Owners(ctx context.Context, units *systemd.Snapshot, listeners []listeners.Listener, checkUnits []string) []Owner {
 	owners := make([]Owner, len(listeners))
 	if units == nil {
 		return owners
@@ -98,7 +99,7 @@ func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, liste
 			continue
 		}
 		unit, ok := o.byID[l.CgroupID]
-		if !ok && o.indexedAt != units.snap {
+		if !ok && !units.SameCache(o.indexedAt) {
 			o.rebuild(units)
 			unit, ok = o.byID[l.CgroupID]
 		}
@@ -106,7 +107,7 @@ func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, liste
 			owners[i].Unit = unit
 			continue
 		}
-		owners[i].Foreign = o.indexedAt == units.snap && o.cgroup2 != ""
+		owners[i].Foreign = units.SameCache(o.indexedAt) && o.cgroup2 != ""
 		unresolved = append(unresolved, i)
 	}
 	if len(unresolved) == 0 {
@@ -130,14 +131,14 @@ func (o *OwnerResolver) Owners(ctx context.Context, units *systemdReading, liste
 }
 
 // rebuild indexes the cgroup directories of every unit we know by inode.
-func (o *OwnerResolver) rebuild(units *systemdReading) {
-	o.indexedAt = units.snap
+func (o *OwnerResolver) rebuild(units *systemd.Snapshot) {
+	o.indexedAt = units
 	if o.cgroup2 == "" {
 		return
 	}
-	index := make(map[uint64]string, len(units.snap.units))
-	indexed := make(map[string]bool, len(units.snap.units))
-	add := func(u Unit) {
+	index := make(map[uint64]string, len(units.Names()))
+	indexed := make(map[string]bool, len(units.Names()))
+	add := func(u systemd.Unit) {
 		if u.ControlGroup == "" {
 			return
 		}
@@ -161,10 +162,11 @@ func (o *OwnerResolver) rebuild(units *systemdReading) {
 			return nil
 		})
 	}
-	for _, u := range units.snap.units {
+	for _, name := range units.Names() {
+		u, _ := units.Unit(name)
 		add(u)
 	}
-	for name := range units.named {
+	for _, name := range units.NamedUnits() {
 		if u, ok := units.Unit(name); ok {
 			add(u)
 		}
@@ -174,20 +176,20 @@ func (o *OwnerResolver) rebuild(units *systemdReading) {
 
 // Knows reports whether a foreign owner rules unit out: its cgroup is
 // indexed, or it is not running (no cgroup, so no sockets of its own).
-func (o *OwnerResolver) Knows(units *systemdReading, unit string) bool {
+func (o *OwnerResolver) Knows(units *systemd.Snapshot, unit string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.indexed[unit] {
 		return true
 	}
 	u, ok := units.Unit(unit)
-	return ok && u.ControlGroup == "" && !UnitUp(u.ActiveState)
+	return ok && u.ControlGroup == "" && !systemd.UnitUp(u.ActiveState)
 }
 
 // resolveByInode maps socket inodes to the checks' units by reading the fds
 // of the processes in each unit's cgroup. Results are cached by inode; a
 // socket's inode is unique while it exists.
-func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemdReading, listeners []listeners.Listener, idx []int, checkUnits []string, owners []Owner) {
+func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemd.Snapshot, listeners []listeners.Listener, idx []int, checkUnits []string, owners []Owner) {
 	want := map[uint64]int{}
 	for _, i := range idx {
 		if unit, ok := o.byInode[listeners[i].Inode]; ok {
@@ -286,10 +288,10 @@ type socketListens []struct {
 	port  uint16
 }
 
-func socketUnits(units *systemdReading) socketListens {
+func socketUnits(units *systemd.Snapshot) socketListens {
 	var out socketListens
-	for _, name := range units.snap.names {
-		u := units.snap.units[name]
+	for _, name := range units.Names() {
+		u, _ := units.Unit(name)
 		for _, l := range u.Listen {
 			proto := ""
 			switch l.Type {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // BenchmarkOwnersAndJoin100Checks is the per-scrape cost of ownership and
@@ -49,20 +50,19 @@ func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
 		b.Fatal(err)
 	}
 	id := st.Ino
-	snap := &unitSnapshot{units: map[string]Unit{}}
+	var all []systemd.Unit
 	cfg := &config.Config{}
 	var ls []listeners.Listener
 	for i := range 100 {
 		name := fmt.Sprintf("svc-%d.service", i)
-		snap.units[name] = Unit{Name: name, LoadState: "loaded", ActiveState: "active", ControlGroup: own}
-		snap.names = append(snap.names, name)
+		all = append(all, systemd.Unit{Name: name, LoadState: "loaded", ActiveState: "active", ControlGroup: own})
 		cfg.Checks = append(cfg.Checks, config.Check{Name: name, Unit: name, Ports: []config.Port{{Port: 10000 + i, Proto: "tcp"}}})
 		ls = append(ls, listeners.Listener{Proto: "tcp", Addr: netip.MustParseAddr("0.0.0.0"), Port: uint16(10000 + i), CgroupID: id})
 	}
 	for i := range 50 {
 		ls = append(ls, listeners.Listener{Proto: "udp", Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(20000 + i), CgroupID: id})
 	}
-	units := &systemdReading{snap: snap}
+	units := systemd.SnapshotOf(all...)
 	names := checkUnits(cfg)
 	ctx := context.Background()
 	triggers := socketTriggers(units)

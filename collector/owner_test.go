@@ -65,7 +65,7 @@ func newPortExporter(t *testing.T, m *systemdtest.Manager, mode string, cfg *con
 		t.Fatal(err)
 	}
 	t.Cleanup(ls.Close)
-	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Listeners: ls}, sd)
+	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Systemd: sd, Listeners: ls})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
@@ -54,14 +55,14 @@ func (s *services) config() *config.Config {
 	}}
 }
 
-func (s *services) exporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint, disc DiscoveryOptions) *Exporter {
+func (s *services) exporter(t *testing.T, cfg *config.Config, ep systemd.Endpoint, disc DiscoveryOptions) *Exporter {
 	t.Helper()
 	return newFullExporter(t, cfg, ep, disc)
 }
 
 // newFullExporter runs every source: systemd at ep, netlink listeners,
 // probes.
-func newFullExporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint, disc DiscoveryOptions) *Exporter {
+func newFullExporter(t *testing.T, cfg *config.Config, ep systemd.Endpoint, disc DiscoveryOptions) *Exporter {
 	t.Helper()
 	sd := newTestSystemdSource(t, ep)
 	ls, err := listeners.New(listeners.Options{Mode: "netlink"})
@@ -69,7 +70,7 @@ func newFullExporter(t *testing.T, cfg *config.Config, ep SystemdEndpoint, disc 
 		t.Fatal(err)
 	}
 	t.Cleanup(ls.Close)
-	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Discovery: disc, Probes: probe.New(probe.Options{}), Listeners: ls}, sd)
+	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return cfg }, Discovery: disc, Probes: probe.New(probe.Options{}), Systemd: sd, Listeners: ls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestScenariosWithRealServices(t *testing.T) {
 		}
 	})
 	t.Run("the systemd source failing: unknown, not down", func(t *testing.T) {
-		broken := s.exporter(t, cfg, SystemdEndpoint{Path: filepath.Join(s.Dir, "no-such-socket"), Direct: true}, DiscoveryOptions{})
+		broken := s.exporter(t, cfg, systemd.Endpoint{Path: filepath.Join(s.Dir, "no-such-socket"), Direct: true}, DiscoveryOptions{})
 		vs := verdicts(t, broken)
 		for _, check := range []string{"nginx", "redis", "ghost"} {
 			if vs[check].Status != "unknown" {

@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/metrictest"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 )
 
@@ -42,10 +42,10 @@ func BenchmarkSystemdScrape(b *testing.B) {
 	}
 	m := systemdtest.Start(b)
 	m.StartOneshots(b, "bench", n)
-	src := NewSystemdSource(SystemdOptions{Endpoint: privateEndpoint(m), Include: defaultInclude, Logger: log.NewNopLogger()})
+	src := systemd.New(systemd.Options{Endpoint: privateEndpoint(m), Include: defaultInclude, Logger: log.NewNopLogger()})
 	b.Cleanup(src.Close)
 	cfg := &config.Config{Checks: []config.Check{{Name: "bench", Unit: "bench-0.service"}}}
-	exp, err := New(Options{Config: func() *config.Config { return cfg }}, src)
+	exp, err := New(Options{Config: func() *config.Config { return cfg }, Systemd: src})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,76 +91,4 @@ func BenchmarkSystemdScrape(b *testing.B) {
 		}
 		b.ReportMetric(float64(series), "series")
 	})
-}
-
-// BenchmarkFetchUnitShapes compares reading every loaded service's
-// properties by pipelined Gets and by GetAll per interface, each with as
-// many units in flight as the call budget allows for its shape. It runs on
-// the bus at WARDEN_BENCH_BUS (e.g. unix:path=/run/dbus/system_bus_socket on
-// a booted host) or, without it, on a test user manager's bus with
-// WARDEN_BENCH_UNITS oneshots (default 300).
-func BenchmarkFetchUnitShapes(b *testing.B) {
-	address := os.Getenv("WARDEN_BENCH_BUS")
-	if address == "" {
-		n := 300
-		if v, err := strconv.Atoi(os.Getenv("WARDEN_BENCH_UNITS")); err == nil && v > 0 {
-			n = v
-		}
-		m := systemdtest.Start(b)
-		m.StartOneshots(b, "shape", n)
-		address = m.BusAddress()
-	}
-	ep, err := ResolveSystemdEndpoint("system", address, os.Getenv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	src := NewSystemdSource(SystemdOptions{Endpoint: ep, Include: defaultInclude, Logger: log.NewNopLogger()})
-	b.Cleanup(src.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := src.Update(ctx, &config.Config{}); err != nil {
-		b.Fatal(err) // connects and fills the cache
-	}
-	cache, err := src.connected(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	listed, err := cache.sd.ListUnitsContext(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var names []string
-	for _, u := range listed {
-		if strings.HasSuffix(u.Name, ".service") && u.LoadState == "loaded" {
-			names = append(names, u.Name)
-		}
-	}
-	for _, shape := range []struct {
-		name  string
-		shape fetchShape
-	}{{"Get", fetchByGet}, {"GetAll", fetchByGetAll}} {
-		b.Run(shape.name, func(b *testing.B) {
-			inFlight := (callBudget - reservedCalls) / callsPerFetch(shape.shape)
-			for b.Loop() {
-				budget := newBusBudget(callBudget)
-				sem := make(chan struct{}, inFlight)
-				errs := make(chan error, len(names))
-				for _, name := range names {
-					sem <- struct{}{}
-					go func() {
-						defer func() { <-sem }()
-						_, _, err := fetchUnit(ctx, cache.conn, budget, shape.shape, name)
-						errs <- err
-					}()
-				}
-				for range names {
-					if err := <-errs; err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(len(names)), "µs/unit")
-			b.ReportMetric(float64(len(names)), "units")
-		})
-	}
 }

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package systemd
 
 import (
 	"cmp"
@@ -241,7 +241,7 @@ type unitCache struct {
 	outstanding map[uint64]int
 	waiting     []barrierRequest
 	results     chan fetchResult
-	snapshot    *unitSnapshot
+	snapshot    *cacheView
 	dirty       bool
 	readyClosed bool
 	fatal       error // set by apply when the connection is no longer usable
@@ -249,11 +249,11 @@ type unitCache struct {
 
 type barrierRequest struct {
 	seq   uint64
-	reply chan *unitSnapshot
+	reply chan *cacheView
 }
 
-// unitSnapshot is an immutable copy of the cache at one barrier.
-type unitSnapshot struct {
+// cacheView is an immutable copy of the cache at one barrier.
+type cacheView struct {
 	units map[string]Unit
 	names []string // sorted
 }
@@ -288,7 +288,7 @@ func newUnitCache(conn *dbus.Conn, sd *sdbus.Conn, signals *signalQueue, watched
 		unloaded:    map[string]bool{},
 		outstanding: map[uint64]int{},
 		results:     make(chan fetchResult, maxUnitFetches+1),
-		snapshot:    &unitSnapshot{units: map[string]Unit{}},
+		snapshot:    &cacheView{units: map[string]Unit{}},
 	}
 }
 
@@ -724,11 +724,11 @@ func (c *unitCache) busyUpTo(seq uint64) bool {
 	return false
 }
 
-func (c *unitCache) snap() *unitSnapshot {
+func (c *unitCache) snap() *cacheView {
 	if !c.dirty {
 		return c.snapshot
 	}
-	s := &unitSnapshot{units: make(map[string]Unit, len(c.units)), names: make([]string, 0, len(c.units))}
+	s := &cacheView{units: make(map[string]Unit, len(c.units)), names: make([]string, 0, len(c.units))}
 	for name, e := range c.units {
 		if e.LoadState == "" {
 			continue // known by a signal only, its fetch is still to come
@@ -742,8 +742,8 @@ func (c *unitCache) snap() *unitSnapshot {
 }
 
 // barrier returns the cache as fresh as of seq, or ctx's error.
-func (c *unitCache) barrier(ctx context.Context, seq uint64) (*unitSnapshot, error) {
-	req := barrierRequest{seq: seq, reply: make(chan *unitSnapshot, 1)}
+func (c *unitCache) barrier(ctx context.Context, seq uint64) (*cacheView, error) {
+	req := barrierRequest{seq: seq, reply: make(chan *cacheView, 1)}
 	select {
 	case c.barriers <- req:
 	case <-c.done:

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package systemd
 
 import (
 	"context"
@@ -86,18 +86,18 @@ func TestBusBudgetGivesUpAtTheDeadline(t *testing.T) {
 }
 
 func TestExplainBusRefusal(t *testing.T) {
-	bus := SystemdEndpoint{Path: "/run/dbus/system_bus_socket"}
+	bus := Endpoint{Path: "/run/dbus/system_bus_socket"}
 	for _, tc := range []struct {
 		name, step string
 		err        error
-		ep         SystemdEndpoint
+		ep         Endpoint
 		want       []string
 	}{
 		{"access denied", "subscribing to unit changes", dbus.Error{Name: errAccessDenied, Body: []any{"denied"}}, bus,
 			[]string{"subscribing to unit changes", "denied", "uid " + strconv.Itoa(os.Getuid()), "static system user", "DynamicUser"}},
 		{"closed at Hello", "registering with the bus", errors.New("dbus: connection closed by user"), bus,
 			[]string{"closed the connection", "DynamicUser=yes", "static system user"}},
-		{"private socket", "registering with the bus", errors.New("eof"), SystemdEndpoint{Path: "/run/systemd/private", Direct: true},
+		{"private socket", "registering with the bus", errors.New("eof"), Endpoint{Path: "/run/systemd/private", Direct: true},
 			[]string{"registering with the bus: eof"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package systemd
 
 import (
 	"context"
@@ -142,7 +142,7 @@ func (b *busBudget) pipeline(ctx context.Context, calls []*busCall) error {
 // the user and the fix. dbus-daemon rejects a user it cannot resolve (a
 // DynamicUser=yes service: systemd issue 22737) by closing the connection
 // during Hello, and answers AccessDenied where its policy forbids a call.
-func explainBusRefusal(err error, step string, ep SystemdEndpoint) error {
+func explainBusRefusal(err error, step string, ep Endpoint) error {
 	uid := strconv.Itoa(os.Getuid())
 	who := "uid " + uid
 	if u, lookupErr := user.LookupId(uid); lookupErr == nil {

@@ -32,6 +32,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
@@ -40,9 +41,9 @@ func anchored(expr string) *regexp.Regexp { return regexp.MustCompile("^(?:" + e
 
 var defaultInclude = anchored(`.+\.(service|socket)`)
 
-func newTestSystemdSource(t *testing.T, ep SystemdEndpoint) *SystemdSource {
+func newTestSystemdSource(t *testing.T, ep systemd.Endpoint) *systemd.Client {
 	t.Helper()
-	s := NewSystemdSource(SystemdOptions{
+	s := systemd.New(systemd.Options{
 		Endpoint:    ep,
 		Include:     defaultInclude,
 		CallTimeout: 5 * time.Second,
@@ -52,8 +53,8 @@ func newTestSystemdSource(t *testing.T, ep SystemdEndpoint) *SystemdSource {
 	return s
 }
 
-func privateEndpoint(m *systemdtest.Manager) SystemdEndpoint {
-	return SystemdEndpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}
+func privateEndpoint(m *systemdtest.Manager) systemd.Endpoint {
+	return systemd.Endpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}
 }
 
 // scraped is one scrape's metrics, indexed for assertions.
@@ -61,9 +62,9 @@ type scraped struct {
 	families map[string]*dto.MetricFamily
 }
 
-func scrapeSource(t *testing.T, src Source, cfg *config.Config, timeout time.Duration) scraped {
+func scrapeSource(t *testing.T, src UnitReader, cfg *config.Config, timeout time.Duration) scraped {
 	t.Helper()
-	e, err := New(Options{Config: func() *config.Config { return cfg }}, src)
+	e, err := New(Options{Config: func() *config.Config { return cfg }, Systemd: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func (s scraped) activeState(t *testing.T, family, unit string) string {
 }
 
 // waitScrape scrapes until cond holds (bounded) and returns the last scrape.
-func waitScrape(t *testing.T, src Source, cfg *config.Config, what string, cond func(scraped) bool) scraped {
+func waitScrape(t *testing.T, src UnitReader, cfg *config.Config, what string, cond func(scraped) bool) scraped {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -278,18 +279,18 @@ func TestSystemdAgainstRealManager(t *testing.T) {
 		waitScrape(t, src, cfg, "t-sock.service to activate", func(s scraped) bool {
 			return s.activeState(t, "warden_unit_state", "t-sock.service") == "active"
 		})
-		r, err := src.Update(context.Background(), cfg)
+		r, err := src.Snapshot(context.Background(), checkUnits(cfg))
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, _ := r.(*systemdReading).Unit("t-sock.socket")
-		if !slices.Contains(u.Listen, ListenSpec{Type: "Stream", Address: "127.0.0.1:" + strconv.Itoa(sockPort)}) {
+		u, _ := r.Unit("t-sock.socket")
+		if !slices.Contains(u.Listen, systemd.ListenSpec{Type: "Stream", Address: "127.0.0.1:" + strconv.Itoa(sockPort)}) {
 			t.Errorf("socket Listen: %+v", u.Listen)
 		}
 		if !strings.HasPrefix(u.ControlGroup, m.CgroupRoot()+"/") {
 			t.Errorf("socket ControlGroup %q", u.ControlGroup)
 		}
-		svc, _ := r.(*systemdReading).Unit("t-sock.service")
+		svc, _ := r.Unit("t-sock.service")
 		if svc.MainPID == 0 || !strings.HasSuffix(svc.ControlGroup, "/t-sock.service") {
 			t.Errorf("service MainPID %d ControlGroup %q", svc.MainPID, svc.ControlGroup)
 		}
@@ -346,7 +347,7 @@ func TestSystemdAgainstRealManager(t *testing.T) {
 
 func TestSystemdOverTheUserBus(t *testing.T) {
 	m := systemdtest.Start(t)
-	ep, err := ResolveSystemdEndpoint("user", "", func(k string) string {
+	ep, err := systemd.ResolveEndpoint("user", "", func(k string) string {
 		if k == "XDG_RUNTIME_DIR" {
 			return m.RuntimeDir
 		}
@@ -392,15 +393,6 @@ func TestSystemdFrozenManagerCostsOneScrape(t *testing.T) {
 	waitScrape(t, src, cfg, "recovery after SIGCONT", func(s scraped) bool { return s.success(t) == 1 })
 }
 
-func countFDs(t *testing.T) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(entries)
-}
-
 func TestSystemdManagerRestartCycles(t *testing.T) {
 	m := systemdtest.Start(t)
 	src := newTestSystemdSource(t, privateEndpoint(m))
@@ -409,7 +401,7 @@ func TestSystemdManagerRestartCycles(t *testing.T) {
 	settle := func() (int, int) {
 		// Let goroutines of the last connection finish.
 		time.Sleep(200 * time.Millisecond)
-		return runtime.NumGoroutine(), countFDs(t)
+		return runtime.NumGoroutine(), testenv.CountFDs(t)
 	}
 	g0, f0 := settle()
 	cycles := 100
@@ -437,94 +429,16 @@ func TestSystemdManagerRestartCycles(t *testing.T) {
 	}
 }
 
-func TestResolveSystemdEndpoint(t *testing.T) {
-	env := map[string]string{"XDG_RUNTIME_DIR": "/run/user/1000"}
-	getenv := func(k string) string { return env[k] }
-	for _, tc := range []struct {
-		scope, address string
-		want           SystemdEndpoint
-		err            bool
-	}{
-		{"system", "", SystemdEndpoint{Path: "/run/dbus/system_bus_socket"}, false},
-		{"user", "", SystemdEndpoint{Path: "/run/user/1000/bus"}, false},
-		{"system", "/run/systemd/private", SystemdEndpoint{Path: "/run/systemd/private", Direct: true}, false},
-		{"system", "unix:path=/run/systemd/private", SystemdEndpoint{Path: "/run/systemd/private", Direct: true}, false},
-		{"system", "unix:path=/tmp/a%20b/bus,guid=123", SystemdEndpoint{Path: "/tmp/a b/bus"}, false},
-		{"system", "unix:abstract=/tmp/dbus-x", SystemdEndpoint{Path: "/tmp/dbus-x", Abstract: true}, false},
-		{"system", "tcp:host=localhost,port=1", SystemdEndpoint{}, true},
-		{"system", "tcp:host=x;unix:path=/x/bus", SystemdEndpoint{Path: "/x/bus"}, false},
-		{"nope", "", SystemdEndpoint{}, true},
-	} {
-		got, err := ResolveSystemdEndpoint(tc.scope, tc.address, getenv)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("(%q, %q): got %+v, %v; want %+v, error %v", tc.scope, tc.address, got, err, tc.want, tc.err)
-		}
-	}
-	env = map[string]string{}
-	if _, err := ResolveSystemdEndpoint("user", "", getenv); err == nil {
-		t.Error("user scope without XDG_RUNTIME_DIR must be an error")
-	}
-	env = map[string]string{"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/custom/sock"}
-	if got, _ := ResolveSystemdEndpoint("system", "", getenv); got.Path != "/custom/sock" {
-		t.Errorf("DBUS_SYSTEM_BUS_ADDRESS ignored: %+v", got)
-	}
-}
-
-func TestGlobsForRegexp(t *testing.T) {
-	for _, tc := range []struct {
-		expr string
-		want []string
-	}{
-		{`.+\.(service|socket)`, []string{"?*.service", "?*.socket"}},
-		{`.+\.service`, []string{"?*.service"}},
-		{`nginx\.service|redis-server\.service`, []string{"nginx.service", "redis-server.service"}},
-		{`getty@.*\.service`, []string{"getty@*.service"}},
-		{`.*`, []string{"*"}},
-		{`[a-z]+\.service`, nil}, // a class: filter here, not in the manager
-		{`foo\.service?`, nil},
-		{`(?i)nginx\.service`, nil},
-	} {
-		got := globsForRegexp(anchored(tc.expr))
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s: got %q, want %q", tc.expr, got, tc.want)
-		}
-	}
-	if globsForRegexp(nil) != nil {
-		t.Error("nil regexp")
-	}
-}
-
-func TestUnitPathRoundTrip(t *testing.T) {
-	for _, name := range []string{"nginx.service", `t-esc\x2dname.service`, "getty@tty1.service", "-.mount", "a_b.service"} {
-		got, ok := unitNameFromPath(unitPath(name))
-		if !ok || got != name {
-			t.Errorf("%q -> %q -> %q", name, unitPath(name), got)
-		}
-	}
-	if _, ok := unitNameFromPath("/org/freedesktop/systemd1"); ok {
-		t.Error("the manager's path is not a unit")
-	}
-}
-
-func TestUnitUp(t *testing.T) {
-	for state, want := range map[string]bool{"active": true, "reloading": true, "activating": false, "inactive": false, "failed": false, "deactivating": false, "": false} {
-		if UnitUp(state) != want {
-			t.Errorf("UnitUp(%q) = %v", state, !want)
-		}
-	}
-
-}
-
 // daemon-reexec drops every private-socket connection; a bus connection
 // survives and sees the manager's bus name change owner. Either way the
 // source must come back with a fresh view.
 func TestSystemdSurvivesDaemonReexec(t *testing.T) {
 	m := systemdtest.Start(t)
-	bus, err := ResolveSystemdEndpoint("user", m.BusAddress(), os.Getenv)
+	bus, err := systemd.ResolveEndpoint("user", m.BusAddress(), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, ep := range map[string]SystemdEndpoint{"private socket": privateEndpoint(m), "bus": bus} {
+	for name, ep := range map[string]systemd.Endpoint{"private socket": privateEndpoint(m), "bus": bus} {
 		t.Run(name, func(t *testing.T) {
 			src := newTestSystemdSource(t, ep)
 			unit := "t-reexec-" + strings.ReplaceAll(name, " ", "-")
@@ -558,7 +472,7 @@ func TestSystemdSurvivesDaemonReexec(t *testing.T) {
 func TestSystemdStaysUnderTheBusReplyLimit(t *testing.T) {
 	m := systemdtest.Start(t)
 	m.StartOneshots(t, "limit", 300)
-	bus, err := ResolveSystemdEndpoint("user", m.BusAddress(), os.Getenv)
+	bus, err := systemd.ResolveEndpoint("user", m.BusAddress(), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,11 +501,11 @@ func TestSystemdStaysUnderTheBusReplyLimit(t *testing.T) {
 func TestSystemdNoFailedScrapeThroughDaemonReexec(t *testing.T) {
 	m := systemdtest.Start(t)
 	m.StartOneshots(t, "reexec", 100)
-	bus, err := ResolveSystemdEndpoint("user", m.BusAddress(), os.Getenv)
+	bus, err := systemd.ResolveEndpoint("user", m.BusAddress(), os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, ep := range map[string]SystemdEndpoint{"private socket": privateEndpoint(m), "bus": bus} {
+	for name, ep := range map[string]systemd.Endpoint{"private socket": privateEndpoint(m), "bus": bus} {
 		t.Run(name, func(t *testing.T) {
 			src := newTestSystemdSource(t, ep)
 			cfg := &config.Config{Checks: []config.Check{{Name: "x", Unit: "reexec-1.service"}}}
@@ -609,7 +523,7 @@ func TestSystemdNoFailedScrapeThroughDaemonReexec(t *testing.T) {
 					default:
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					_, err := src.Update(ctx, cfg)
+					_, err := src.Snapshot(ctx, checkUnits(cfg))
 					cancel()
 					n.scrapes++
 					if err != nil {

@@ -1,0 +1,102 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package systemd
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+)
+
+func anchored(expr string) *regexp.Regexp { return regexp.MustCompile("^(?:" + expr + ")$") }
+
+var defaultInclude = anchored(`.+\.(service|socket)`)
+
+func TestResolveSystemdEndpoint(t *testing.T) {
+	env := map[string]string{"XDG_RUNTIME_DIR": "/run/user/1000"}
+	getenv := func(k string) string { return env[k] }
+	for _, tc := range []struct {
+		scope, address string
+		want           Endpoint
+		err            bool
+	}{
+		{"system", "", Endpoint{Path: "/run/dbus/system_bus_socket"}, false},
+		{"user", "", Endpoint{Path: "/run/user/1000/bus"}, false},
+		{"system", "/run/systemd/private", Endpoint{Path: "/run/systemd/private", Direct: true}, false},
+		{"system", "unix:path=/run/systemd/private", Endpoint{Path: "/run/systemd/private", Direct: true}, false},
+		{"system", "unix:path=/tmp/a%20b/bus,guid=123", Endpoint{Path: "/tmp/a b/bus"}, false},
+		{"system", "unix:abstract=/tmp/dbus-x", Endpoint{Path: "/tmp/dbus-x", Abstract: true}, false},
+		{"system", "tcp:host=localhost,port=1", Endpoint{}, true},
+		{"system", "tcp:host=x;unix:path=/x/bus", Endpoint{Path: "/x/bus"}, false},
+		{"nope", "", Endpoint{}, true},
+	} {
+		got, err := ResolveEndpoint(tc.scope, tc.address, getenv)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("(%q, %q): got %+v, %v; want %+v, error %v", tc.scope, tc.address, got, err, tc.want, tc.err)
+		}
+	}
+	env = map[string]string{}
+	if _, err := ResolveEndpoint("user", "", getenv); err == nil {
+		t.Error("user scope without XDG_RUNTIME_DIR must be an error")
+	}
+	env = map[string]string{"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/custom/sock"}
+	if got, _ := ResolveEndpoint("system", "", getenv); got.Path != "/custom/sock" {
+		t.Errorf("DBUS_SYSTEM_BUS_ADDRESS ignored: %+v", got)
+	}
+}
+
+func TestGlobsForRegexp(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want []string
+	}{
+		{`.+\.(service|socket)`, []string{"?*.service", "?*.socket"}},
+		{`.+\.service`, []string{"?*.service"}},
+		{`nginx\.service|redis-server\.service`, []string{"nginx.service", "redis-server.service"}},
+		{`getty@.*\.service`, []string{"getty@*.service"}},
+		{`.*`, []string{"*"}},
+		{`[a-z]+\.service`, nil}, // a class: filter here, not in the manager
+		{`foo\.service?`, nil},
+		{`(?i)nginx\.service`, nil},
+	} {
+		got := globsForRegexp(anchored(tc.expr))
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.expr, got, tc.want)
+		}
+	}
+	if globsForRegexp(nil) != nil {
+		t.Error("nil regexp")
+	}
+}
+
+func TestUnitPathRoundTrip(t *testing.T) {
+	for _, name := range []string{"nginx.service", `t-esc\x2dname.service`, "getty@tty1.service", "-.mount", "a_b.service"} {
+		got, ok := unitNameFromPath(unitPath(name))
+		if !ok || got != name {
+			t.Errorf("%q -> %q -> %q", name, unitPath(name), got)
+		}
+	}
+	if _, ok := unitNameFromPath("/org/freedesktop/systemd1"); ok {
+		t.Error("the manager's path is not a unit")
+	}
+}
+
+func TestUnitUp(t *testing.T) {
+	for state, want := range map[string]bool{"active": true, "reloading": true, "activating": false, "inactive": false, "failed": false, "deactivating": false, "": false} {
+		if UnitUp(state) != want {
+			t.Errorf("UnitUp(%q) = %v", state, !want)
+		}
+	}
+
+}
