@@ -29,6 +29,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
@@ -133,7 +134,7 @@ func indexListeners(ls []listeners.Listener) listenerIndex {
 // namespace the check looks in, indexed by idx) and their owners. unitKnown
 // tells whether a foreign owner (a cgroup outside every unit we know) rules
 // the check's unit out.
-func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerIndex, owners []Owner, triggers func(string) []string, unitKnown bool) []portResult {
+func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerIndex, owners []owner.Owner, triggers func(string) []string, unitKnown bool) []portResult {
 	out := make([]portResult, 0, len(check.Ports))
 	for _, p := range check.Ports {
 		r := portResult{port: p}
@@ -148,7 +149,7 @@ func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerI
 				continue
 			}
 			r.listening = true
-			var o Owner
+			var o owner.Owner
 			if i < len(owners) {
 				o = owners[i]
 			}
@@ -306,7 +307,7 @@ func (d checkDescs) emitVerdict(emit func(prometheus.Metric), c config.Check, v 
 
 // inventory returns the distinct (proto, address, port, unit) series of the
 // listeners, sorted, at most max of them, and how many were left out.
-func inventory(listeners []listeners.Listener, owners []Owner, max int) ([][4]string, int) {
+func inventory(listeners []listeners.Listener, owners []owner.Owner, max int) ([][4]string, int) {
 	seen := make(map[[4]string]bool, len(listeners))
 	for i, l := range listeners {
 		owner := ""
@@ -625,7 +626,7 @@ func portName(p config.Port) string {
 //
 // processOf, when not nil, names the process behind a listener that is in
 // no known unit (its socket inode).
-func seenListeners(c config.Check, listeners []listeners.Listener, idx listenerIndex, owners []Owner, processOf func(inode uint64) string) [][]SeenListener {
+func seenListeners(c config.Check, listeners []listeners.Listener, idx listenerIndex, owners []owner.Owner, processOf func(inode uint64) string) [][]SeenListener {
 	out := make([][]SeenListener, len(c.Ports))
 	for i, p := range c.Ports {
 		var want netip.Addr
@@ -678,7 +679,7 @@ func clip(s string, n int) string {
 
 // listensOf returns where unit holds listeners, as "proto address:port",
 // sorted and distinct: a port that is down is often one the service moved.
-func listensOf(unit string, listeners []listeners.Listener, owners []Owner) []string {
+func listensOf(unit string, listeners []listeners.Listener, owners []owner.Owner) []string {
 	var out []string
 	for i, l := range listeners {
 		if i < len(owners) && owners[i].Unit == unit {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
@@ -85,19 +86,19 @@ func TestJoinPortsOwnership(t *testing.T) {
 		name      string
 		check     config.Check
 		listeners []listeners.Listener
-		owners    []Owner
+		owners    []owner.Owner
 		listening []bool
 		owned     []ownership
 	}{
-		{"owned", check, []listeners.Listener{l80}, []Owner{{Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign", check, []listeners.Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
-		{"unknown owner", check, []listeners.Listener{l80}, []Owner{{}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"one of two is ours", check, []listeners.Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign and unknown is not a verdict", check, []listeners.Listener{l80, l80b}, []Owner{{Unit: "other.service"}, {}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"socket unit activating the service", check, []listeners.Listener{l80}, []Owner{{Unit: "web.socket"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []listeners.Listener{l80}, []Owner{{Unit: "other.service"}}, []bool{true}, []ownership{ownerUnknown}},
+		{"owned", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "other.service"}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
+		{"unknown owner", check, []listeners.Listener{l80}, []owner.Owner{{}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"one of two is ours", check, []listeners.Listener{l80, l80b}, []owner.Owner{{Unit: "other.service"}, {Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"foreign and unknown is not a verdict", check, []listeners.Listener{l80, l80b}, []owner.Owner{{Unit: "other.service"}, {}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
+		{"socket unit activating the service", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "web.socket"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
+		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []listeners.Listener{l80}, []owner.Owner{{Unit: "other.service"}}, []bool{true}, []ownership{ownerUnknown}},
 		{"no listeners", check, nil, nil, []bool{false, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"foreign cgroup, unit indexed", check, []listeners.Listener{l80}, []Owner{{Foreign: true}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
+		{"foreign cgroup, unit indexed", check, []listeners.Listener{l80}, []owner.Owner{{Foreign: true}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
 	} {
 		got := joinPorts(tc.check, tc.listeners, indexListeners(tc.listeners), tc.owners, noTriggers, true)
 		for i, r := range got {
@@ -111,7 +112,7 @@ func TestJoinPortsOwnership(t *testing.T) {
 func TestForeignNeedsAKnownUnit(t *testing.T) {
 	check := config.Check{Name: "web", Unit: "web.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}}
 	ls := []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)}
-	got := joinPorts(check, ls, indexListeners(ls), []Owner{{Foreign: true}}, nil, false)
+	got := joinPorts(check, ls, indexListeners(ls), []owner.Owner{{Foreign: true}}, nil, false)
 	if got[0].owned != ownerUnknown {
 		t.Errorf("a foreign cgroup proves nothing when the unit's own cgroup is not indexed: %v", got[0].owned)
 	}
@@ -124,7 +125,7 @@ func TestInventoryDedupesSortsAndCaps(t *testing.T) {
 		lst("tcp", "0.0.0.0", 22, false),
 		lst("udp", "127.0.0.1", 53, false),
 	}
-	owners := []Owner{{Unit: "a.service"}, {Unit: "a.service"}, {}, {Unit: "dns.service"}}
+	owners := []owner.Owner{{Unit: "a.service"}, {Unit: "a.service"}, {}, {Unit: "dns.service"}}
 	series, dropped := inventory(ls, owners, -1)
 	want := [][4]string{{"tcp", "0.0.0.0", "22", ""}, {"tcp", "0.0.0.0", "8080", "a.service"}, {"udp", "127.0.0.1", "53", "dns.service"}}
 	if dropped != 0 || len(series) != len(want) {
@@ -138,21 +139,6 @@ func TestInventoryDedupesSortsAndCaps(t *testing.T) {
 	series, dropped = inventory(ls, owners, 2)
 	if len(series) != 2 || dropped != 1 {
 		t.Errorf("capped: %d series, %d dropped", len(series), dropped)
-	}
-}
-
-func TestParseListenAddress(t *testing.T) {
-	for in, want := range map[string]string{"127.0.0.1:80": "127.0.0.1:80", "[::1]:443": "[::1]:443", "[::ffff:10.0.0.1]:1": "10.0.0.1:1"} {
-		a, p, ok := parseListenAddress(in)
-		if !ok || netip.AddrPortFrom(a, p).String() != want {
-			t.Errorf("%s: %v %d %v", in, a, p, ok)
-		}
-	}
-	if a, p, ok := parseListenAddress("8080"); !ok || a.IsValid() || p != 8080 {
-		t.Errorf("a bare port means every address: %v %d %v", a, p, ok)
-	}
-	if _, _, ok := parseListenAddress("/run/foo.sock"); ok {
-		t.Error("a unix socket path is not an address")
 	}
 }
 

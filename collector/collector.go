@@ -36,6 +36,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
@@ -103,7 +104,7 @@ type Exporter struct {
 	config    func() *config.Config
 	sources   []*sourceState
 	listeners ListenerReader // nil when that source is off
-	owners    *OwnerResolver
+	owners    *owner.Resolver
 	maxSeries int
 
 	successDesc  *prometheus.Desc
@@ -149,7 +150,7 @@ func New(opts Options, sources ...Source) (*Exporter, error) {
 	e := &Exporter{
 		logger:    opts.Logger,
 		config:    opts.Config,
-		owners:    NewOwnerResolver(opts.ProcRoot),
+		owners:    owner.New(opts.ProcRoot),
 		discovery: newDiscovery(opts.Discovery),
 		maxSeries: opts.MaxListenerSeries,
 		checks:    newCheckDescs(),
@@ -384,7 +385,7 @@ func (r *readings) add(reading Reading) {
 // names are the units the systemd source read by name: the configured
 // checks' and the learned ones'.
 func (e *Exporter) collectChecks(ctx context.Context, cfg *config.Config, names []string, r readings, emit func(prometheus.Metric)) []Verdict {
-	var owners []Owner
+	var owners []owner.Owner
 	var idx listenerIndex
 	if r.listeners != nil {
 		owners = e.owners.Owners(ctx, r.units, r.listeners.Listeners, names)

@@ -36,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
@@ -512,7 +513,7 @@ func writeFileAtomic(path string, data []byte) error {
 // observe learns from this scrape and returns the implicit checks: one per
 // service unit with learned ports, except units (and names) the configured
 // checks already cover.
-func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, triggers func(string) []string) []config.Check {
+func (d *discovery) observe(cfg *config.Config, r readings, owners []owner.Owner, triggers func(string) []string) []config.Check {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.opts.Now()
@@ -574,7 +575,7 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []Owner, trig
 				continue
 			}
 			for _, ls := range u.Listen {
-				addr, port, ok := parseListenAddress(ls.Address)
+				addr, port, ok := ls.AddrPort()
 				proto := map[string]string{"Stream": "tcp", "Datagram": "udp"}[ls.Type]
 				if !ok || proto == "" {
 					continue

@@ -31,6 +31,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
@@ -39,7 +40,7 @@ import (
 type discoveryScene struct {
 	units     map[string]systemd.Unit
 	listeners []listeners.Listener
-	owners    []Owner
+	owners    []owner.Owner
 }
 
 func (s discoveryScene) readings() readings {
@@ -71,7 +72,7 @@ func TestDiscoveryLearnsAfterMinAgeAndForgets(t *testing.T) {
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"web.service": loaded, "tool.service": loaded, "web.socket": {LoadState: "loaded", ActiveState: "active", Listen: []systemd.ListenSpec{{Type: "Stream", Address: "127.0.0.1:8443"}}}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 9999, false), lst("tcp", "127.0.0.1", 22, false)},
-		owners:    []Owner{{Unit: "web.service"}, {Unit: "tool.service"}, {Foreign: true}},
+		owners:    []owner.Owner{{Unit: "web.service"}, {Unit: "tool.service"}, {Foreign: true}},
 	}
 	cfg := config.Default()
 	got := learnedChecks(d, cfg, scene)
@@ -107,7 +108,7 @@ func TestDiscoveryConfiguredCheckReplacesImplicit(t *testing.T) {
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "db.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 5432, false)},
-		owners:    []Owner{{Unit: "web.service"}, {Unit: "db.service"}},
+		owners:    []owner.Owner{{Unit: "web.service"}, {Unit: "db.service"}},
 	}
 	cfg := &config.Config{Discovery: config.Discovery{Enabled: true}, Checks: []config.Check{{Name: "web", Unit: "web.service"}}}
 	got := learnedChecks(d, cfg, scene)
@@ -122,7 +123,7 @@ func TestDiscoveryStateFile(t *testing.T) {
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)},
-		owners:    []Owner{{Unit: "web.service"}},
+		owners:    []owner.Owner{{Unit: "web.service"}},
 	}
 	learnedChecks(newDiscovery(DiscoveryOptions{StateFile: state}), config.Default(), scene)
 	// A new process, nothing running: it still expects port 80.
@@ -598,7 +599,7 @@ func stateAtTheCaps(now time.Time) (discoveryState, discoveryScene) {
 			port := 60000 + i
 			lu.Ports[learnedKey("tcp", addr, port)] = &learnedPort{Proto: "tcp", Address: addr, Port: port, FirstSeen: ts, LastSeen: ts, Learned: true}
 			scene.listeners = append(scene.listeners, lst("tcp", addr, uint16(port), true))
-			scene.owners = append(scene.owners, Owner{Unit: name})
+			scene.owners = append(scene.owners, owner.Owner{Unit: name})
 		}
 		st.Units[name] = lu
 		scene.units[name] = systemd.Unit{LoadState: "loaded", ActiveState: "active"}
@@ -713,7 +714,7 @@ func TestDiscoveryFollowsTheService(t *testing.T) {
 		s := discoveryScene{units: map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active", ActiveEnterTimestamp: uint64(since.UnixMicro())}}}
 		for _, p := range ports {
 			s.listeners = append(s.listeners, lst("tcp", "0.0.0.0", p, false))
-			s.owners = append(s.owners, Owner{Unit: "web.service"})
+			s.owners = append(s.owners, owner.Owner{Unit: "web.service"})
 		}
 		return s
 	}
@@ -803,7 +804,7 @@ func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 		units: map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "tool-x.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 40000, false), lst("tcp", "0.0.0.0", 9999, false),
 			lst("tcp", "0.0.0.0", 7000, false)},
-		owners: []Owner{{Unit: "web.service"}, {Unit: "web.service"}, {Unit: "web.service"}, {Unit: "tool-x.service"}},
+		owners: []owner.Owner{{Unit: "web.service"}, {Unit: "web.service"}, {Unit: "web.service"}, {Unit: "tool-x.service"}},
 	}
 	cfg, err := config.Parse([]byte("discovery:\n  enabled: true\n  exclude_units: ['tool-.*']\n  exclude_ports: [9999]\n"), "t.yml")
 	if err != nil {
@@ -865,7 +866,7 @@ func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"gone.service": {LoadState: "loaded", ActiveState: "active"}, "away.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 81, false)},
-		owners:    []Owner{{Unit: "gone.service"}, {Unit: "away.service"}},
+		owners:    []owner.Owner{{Unit: "gone.service"}, {Unit: "away.service"}},
 	}
 	learnedChecks(d, config.Default(), scene)
 	c.t = c.t.Add(2 * time.Minute)

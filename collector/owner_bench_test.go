@@ -25,6 +25,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
@@ -32,9 +33,10 @@ import (
 // the port join for 100 checks once the cgroup index is warm: 100 units,
 // 150 listeners (100 of them the checks' ports), resolved by cgroup id.
 func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
-	o := NewOwnerResolver("/proc")
-	if o.cgroup2 == "" {
-		b.Skip("no cgroup v2 hierarchy")
+	o := owner.New("/proc")
+	root, err := listeners.CgroupMount("/proc/self/mountinfo")
+	if err != nil {
+		b.Skip("no cgroup v2 hierarchy:", err)
 	}
 	// Every unit's ControlGroup is the benchmark's own cgroup: a real
 	// directory to stat, one inode for all (the lookup cost is the same).
@@ -46,7 +48,7 @@ func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
 		}
 	}
 	var st unix.Stat_t
-	if err := unix.Stat(o.cgroup2+own, &st); err != nil {
+	if err := unix.Stat(root+own, &st); err != nil {
 		b.Fatal(err)
 	}
 	id := st.Ino

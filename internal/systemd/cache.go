@@ -18,8 +18,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +94,20 @@ type Unit struct {
 type ListenSpec struct {
 	Type    string
 	Address string
+}
+
+// AddrPort reads systemd's spelling of a Listen= address: "127.0.0.1:80",
+// "[::1]:80", or a bare port "80" (all addresses: the zero Addr). ok is
+// false for what is not an IP socket (a path, a netlink family, ...).
+func (l ListenSpec) AddrPort() (addr netip.Addr, port uint16, ok bool) {
+	if p, err := strconv.ParseUint(l.Address, 10, 16); err == nil {
+		return netip.Addr{}, uint16(p), true
+	}
+	ap, err := netip.ParseAddrPort(l.Address)
+	if err != nil {
+		return netip.Addr{}, 0, false
+	}
+	return ap.Addr().Unmap(), ap.Port(), true
 }
 
 type unitEntry struct {

@@ -14,6 +14,7 @@
 package systemd
 
 import (
+	"net/netip"
 	"regexp"
 	"slices"
 	"testing"
@@ -99,4 +100,19 @@ func TestUnitUp(t *testing.T) {
 		}
 	}
 
+}
+
+func TestListenSpecAddrPort(t *testing.T) {
+	for in, want := range map[string]string{"127.0.0.1:80": "127.0.0.1:80", "[::1]:443": "[::1]:443", "[::ffff:10.0.0.1]:1": "10.0.0.1:1"} {
+		a, p, ok := ListenSpec{Address: in}.AddrPort()
+		if !ok || netip.AddrPortFrom(a, p).String() != want {
+			t.Errorf("%s: %v %d %v", in, a, p, ok)
+		}
+	}
+	if a, p, ok := (ListenSpec{Address: "8080"}).AddrPort(); !ok || a.IsValid() || p != 8080 {
+		t.Errorf("a bare port means every address: %v %d %v", a, p, ok)
+	}
+	if _, _, ok := (ListenSpec{Address: "/run/foo.sock"}).AddrPort(); ok {
+		t.Error("a unix socket path is not an address")
+	}
 }

@@ -192,35 +192,3 @@ func gatherExporter(t *testing.T, e *Exporter) scraped {
 	}
 	return indexFamilies(mfs)
 }
-
-// ProcessOf names the process behind a socket by its inode, through the
-// real /proc: here, this test process's own listener.
-func TestProcessOfNamesTheHolder(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	f, err := l.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inode, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]"), 10, 64)
-	if err != nil {
-		t.Fatalf("%q: %v", link, err)
-	}
-	comm, _ := os.ReadFile("/proc/self/comm")
-	o := NewOwnerResolver("/proc")
-	want := strings.TrimSpace(string(comm)) + " (pid " + strconv.Itoa(os.Getpid()) + ")"
-	if got := o.ProcessOf(context.Background(), inode); got != want {
-		t.Errorf("ProcessOf(%d) = %q, want %q", inode, got, want)
-	}
-	if got := o.ProcessOf(context.Background(), 1<<62); got != "" {
-		t.Errorf("an inode no process holds: %q", got)
-	}
-}

@@ -11,7 +11,10 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+// Package owner finds who holds a listener: a systemd unit (by cgroup id, a
+// socket unit's Listen=, or a unit's processes' descriptors), or a process
+// outside every known unit.
+package owner
 
 import (
 	"cmp"
@@ -57,8 +60,8 @@ type Owner struct {
 	Foreign bool
 }
 
-// OwnerResolver finds the units that hold listeners.
-type OwnerResolver struct {
+// Resolver finds the units that hold listeners.
+type Resolver struct {
 	procRoot string
 	cgroup2  string // "" without a v2 hierarchy
 
@@ -76,16 +79,16 @@ type OwnerResolver struct {
 // are few, and a listener's inode is stable while it exists.
 const maxProcCache = 64
 
-// NewOwnerResolver finds the cgroup v2 mount under procRoot's view.
-func NewOwnerResolver(procRoot string) *OwnerResolver {
+// New finds the cgroup v2 mount under procRoot's view.
+func New(procRoot string) *Resolver {
 	root, _ := listeners.CgroupMount(filepath.Join(procRoot, "self/mountinfo"))
-	return &OwnerResolver{procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{}}
+	return &Resolver{procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{}}
 }
 
 // Owners returns who holds each listener. units is this scrape's systemd
 // reading; checkUnits are the units whose listeners must be found even
 // without cgroup ids.
-func (o *OwnerResolver) Owners(ctx context.Context, units *systemd.Snapshot, listeners []listeners.Listener, checkUnits []string) []Owner {
+func (o *Resolver) Owners(ctx context.Context, units *systemd.Snapshot, listeners []listeners.Listener, checkUnits []string) []Owner {
 	owners := make([]Owner, len(listeners))
 	if units == nil {
 		return owners
@@ -131,7 +134,7 @@ func (o *OwnerResolver) Owners(ctx context.Context, units *systemd.Snapshot, lis
 }
 
 // rebuild indexes the cgroup directories of every unit we know by inode.
-func (o *OwnerResolver) rebuild(units *systemd.Snapshot) {
+func (o *Resolver) rebuild(units *systemd.Snapshot) {
 	o.indexedAt = units
 	if o.cgroup2 == "" {
 		return
@@ -176,7 +179,7 @@ func (o *OwnerResolver) rebuild(units *systemd.Snapshot) {
 
 // Knows reports whether a foreign owner rules unit out: its cgroup is
 // indexed, or it is not running (no cgroup, so no sockets of its own).
-func (o *OwnerResolver) Knows(units *systemd.Snapshot, unit string) bool {
+func (o *Resolver) Knows(units *systemd.Snapshot, unit string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.indexed[unit] {
@@ -189,7 +192,7 @@ func (o *OwnerResolver) Knows(units *systemd.Snapshot, unit string) bool {
 // resolveByInode maps socket inodes to the checks' units by reading the fds
 // of the processes in each unit's cgroup. Results are cached by inode; a
 // socket's inode is unique while it exists.
-func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemd.Snapshot, listeners []listeners.Listener, idx []int, checkUnits []string, owners []Owner) {
+func (o *Resolver) resolveByInode(ctx context.Context, units *systemd.Snapshot, listeners []listeners.Listener, idx []int, checkUnits []string, owners []Owner) {
 	want := map[uint64]int{}
 	for _, i := range idx {
 		if unit, ok := o.byInode[listeners[i].Inode]; ok {
@@ -232,7 +235,7 @@ func (o *OwnerResolver) resolveByInode(ctx context.Context, units *systemd.Snaps
 }
 
 // cgroupPIDs lists the processes of a unit's cgroup and its sub-cgroups.
-func (o *OwnerResolver) cgroupPIDs(controlGroup string) []int {
+func (o *Resolver) cgroupPIDs(controlGroup string) []int {
 	if o.cgroup2 == "" {
 		return nil
 	}
@@ -259,7 +262,7 @@ func (o *OwnerResolver) cgroupPIDs(controlGroup string) []int {
 // socketInodes returns the inodes of the sockets pid has open. Reading
 // another user's fds needs root (or CAP_DAC_READ_SEARCH and
 // CAP_SYS_PTRACE); without it the owner stays unknown.
-func (o *OwnerResolver) socketInodes(pid int) []uint64 {
+func (o *Resolver) socketInodes(pid int) []uint64 {
 	dir := filepath.Join(o.procRoot, strconv.Itoa(pid), "fd")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -302,7 +305,7 @@ func socketUnits(units *systemd.Snapshot) socketListens {
 			default:
 				continue // unix sockets, FIFOs, netlink...
 			}
-			addr, port, ok := parseListenAddress(l.Address)
+			addr, port, ok := l.AddrPort()
 			if !ok {
 				continue
 			}
@@ -330,28 +333,6 @@ func (s socketListens) owner(l listeners.Listener) string {
 	return ""
 }
 
-// parseListenAddress reads systemd's spelling of a Listen= address:
-// "127.0.0.1:80", "[::1]:80", or a bare port "80" (all addresses).
-func parseListenAddress(s string) (netip.Addr, uint16, bool) {
-	if p, err := strconv.ParseUint(s, 10, 16); err == nil {
-		return netip.Addr{}, uint16(p), true
-	}
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		return netip.Addr{}, 0, false
-	}
-	return ap.Addr().Unmap(), ap.Port(), true
-}
-
-// netnsID identifies the network namespace of pid (its nsfs inode).
-func netnsID(procRoot string, pid int) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "ns/net"), &st); err != nil {
-		return 0, fmt.Errorf("network namespace of pid %d: %w", pid, err)
-	}
-	return st.Ino, nil
-}
-
 // maxProcFDReads bounds the descriptors ProcessOf reads in one call: a
 // host with thousands of processes costs a scrape at most this many
 // readlinks (about 20 ms), whatever else happens.
@@ -362,7 +343,7 @@ const maxProcFDReads = 50000
 // in no known unit (a shell's nc, a leftover child). "" when not found
 // within maxProcFDReads descriptors and ctx. It is called only for such
 // listeners, and a process whose fds we may not read is skipped.
-func (o *OwnerResolver) ProcessOf(ctx context.Context, inode uint64) string {
+func (o *Resolver) ProcessOf(ctx context.Context, inode uint64) string {
 	o.procMu.Lock()
 	cached, ok := o.procByNode[inode]
 	o.procMu.Unlock()
@@ -385,7 +366,7 @@ func (o *OwnerResolver) ProcessOf(ctx context.Context, inode uint64) string {
 	return found
 }
 
-func (o *OwnerResolver) scanProcFDs(ctx context.Context, inode uint64) string {
+func (o *Resolver) scanProcFDs(ctx context.Context, inode uint64) string {
 	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
 	entries, err := os.ReadDir(o.procRoot)
 	if err != nil {
