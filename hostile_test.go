@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -25,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,22 +41,24 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // newHandlerServer serves newHandler over a real loopback listener, with
 // the config cfg (nil: the embedded default) and the given sources.
-func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, layers collector.Options, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
+func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, layers collector.Options) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
-	return serveHandler(t, opts, "", cfg, layers, sources...)
+	return serveHandler(t, opts, "", cfg, layers)
 }
 
 // serveHandler serves newHandler on a reloader of the file at path ("":
 // the embedded default, replaced by cfg when it is not nil).
 //
 // layers are the Exporter's options: its Logger and Config are set here.
-func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, layers collector.Options, sources ...collector.Source) (*httptest.Server, *prometheus.Registry) {
+func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, layers collector.Options) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
 	logger := log.NewNopLogger()
 	reg := prometheus.NewRegistry()
@@ -66,7 +70,7 @@ func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Con
 		rl.current.Store(cfg)
 	}
 	layers.Logger, layers.Config = logger, rl.Config
-	exp, err := collector.New(layers, sources...)
+	exp, err := collector.New(layers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,23 +88,29 @@ func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Con
 	return srv, reg
 }
 
-// bigSource emits n series with long labels: a response larger than any
-// socket buffer, like the inventory of a host with many units.
-type bigSource struct{ n int }
+// bigListeners reads n listeners on long IPv6 addresses: with no cap on
+// the inventory, a response larger than any socket buffer (~100 bytes a
+// series), like the inventory of a busy host.
+type bigListeners struct{ n int }
 
-var bigDesc = prometheus.NewDesc("warden_test_big", "A large response.", []string{"name"}, nil)
-
-type bigReading struct{ n int }
-
-func (s bigSource) Name() string                        { return "systemd" }
-func (s bigSource) Describe(ch chan<- *prometheus.Desc) { ch <- bigDesc }
-func (s bigSource) Update(context.Context, *config.Config) (collector.Reading, error) {
-	return bigReading(s), nil
-}
-func (r bigReading) Collect(ch chan<- prometheus.Metric) {
-	for i := range r.n {
-		ch <- prometheus.MustNewConstMetric(bigDesc, prometheus.GaugeValue, 1, fmt.Sprintf("%08d-%s", i, strings.Repeat("x", 60)))
+func (b bigListeners) Read(context.Context) (*listeners.Reading, error) {
+	ls := make([]listeners.Listener, b.n)
+	for i := range ls {
+		ls[i] = listeners.Listener{Proto: "tcp", Addr: netip.MustParseAddr("fd00:1234:5678:9abc:def0:1234:5678:9abc"), Port: uint16(i + 1), IPv6: true}
 	}
+	return &listeners.Reading{Listeners: ls, Backend: "netlink"}, nil
+}
+
+func (bigListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, uint64, error) {
+	return nil, 0, errors.New("no namespaces here")
+}
+
+func (bigListeners) CloseNetnsExcept(map[uint64]bool) {}
+
+// bigResponse is an exporter whose /metrics is seriesCount inventory
+// series.
+func bigResponse(seriesCount int) collector.Options {
+	return collector.Options{Listeners: bigListeners{n: seriesCount}, MaxListenerSeries: -1}
 }
 
 // Clients that ask for /metrics and never read must not hold the
@@ -130,7 +140,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	}
 
 	t.Run("their slots are freed once the response is ready", func(t *testing.T) {
-		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Minute}, nil, collector.Options{}, bigSource{n: seriesCount})
+		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Minute}, nil, bigResponse(seriesCount))
 		conns := askAndNeverRead(t, srv, reg, slots)
 		// Each is being answered (its status line came) and not reading.
 		for i, c := range conns {
@@ -142,7 +152,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 		}
 		for i := range 5 {
 			code, body := get(t, srv.URL+"/metrics")
-			if code != http.StatusOK || !strings.Contains(body, "warden_test_big") {
+			if code != http.StatusOK || !strings.Contains(body, "warden_listener_info") {
 				t.Fatalf("scrape %d beside %d clients that never read: %d %.200q", i, slots, code, body)
 			}
 		}
@@ -152,7 +162,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	})
 
 	t.Run("a client that does not read is cut off after the write timeout", func(t *testing.T) {
-		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Second}, nil, collector.Options{}, bigSource{n: seriesCount})
+		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Second}, nil, bigResponse(seriesCount))
 		conns := askAndNeverRead(t, srv, reg, 2)
 		time.Sleep(2 * time.Second) // past the write timeout, not reading
 		for i, c := range conns {
@@ -245,28 +255,30 @@ func TestChecksShareTheLimitAndTheScrape(t *testing.T) {
 	}
 }
 
-// panicSource's reading panics while it is collected, with text that
-// must reach the log but never a client.
-type panicSource struct{}
+// panicUnits panics while the units are read, with text that must reach
+// the log but never a client.
+type panicUnits struct{}
 
-type panicReading struct{}
-
-func (panicSource) Name() string                     { return "systemd" }
-func (panicSource) Describe(chan<- *prometheus.Desc) {}
-func (panicSource) Update(context.Context, *config.Config) (collector.Reading, error) {
-	return panicReading{}, nil
+func (panicUnits) Snapshot(context.Context, []string) (*systemd.Snapshot, error) {
+	panic("secret-internal-state")
 }
-func (panicReading) Collect(chan<- prometheus.Metric) { panic("secret-internal-state") }
 
 func TestChecksShowNoStackTraceToClients(t *testing.T) {
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, collector.Options{}, panicSource{})
+	cfg := &config.Config{Checks: []config.Check{{Name: "web", Unit: "web.service"}}}
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, cfg, collector.Options{Systemd: panicUnits{}})
+	// A layer that panics is that layer's failure: its checks are unknown,
+	// the scrape and /checks are served, and the panic stays in the log.
 	code, body := get(t, srv.URL+"/checks")
-	if code != http.StatusInternalServerError {
-		t.Fatalf("/checks with a panicking source: %d, want 500", code)
+	if code != http.StatusOK || !strings.Contains(body, `"status": "unknown"`) {
+		t.Fatalf("/checks with a panicking layer: %d, want 200 and the check unknown:\n%s", code, body)
+	}
+	metricsCode, metrics := get(t, srv.URL+"/metrics")
+	if metricsCode != http.StatusOK || !strings.Contains(metrics, `warden_collector_success{collector="systemd"} 0`) {
+		t.Fatalf("/metrics with a panicking layer: %d, want 200 and systemd success 0", metricsCode)
 	}
 	for _, leak := range []string{"secret-internal-state", "goroutine", "stack trace", ".go:"} {
-		if strings.Contains(body, leak) {
-			t.Errorf("/checks shows %q to the client:\n%s", leak, body)
+		if strings.Contains(body, leak) || strings.Contains(metrics, leak) {
+			t.Errorf("a client is shown %q", leak)
 		}
 	}
 }

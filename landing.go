@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // landingMaxAge is how old the last evaluation may be for the landing page
@@ -51,7 +52,7 @@ type landingPage struct {
 type landingData struct {
 	Version   string
 	Metrics   string
-	Evaluated *collector.Evaluated
+	Evaluated *collector.Evaluation
 	Age       string
 	Note      string // why no fresh evaluation is shown, if so
 	Rows      []landingRow
@@ -110,8 +111,8 @@ func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // rowOf says per layer what /checks says, in words.
-func rowOf(v collector.Verdict) landingRow {
-	row := landingRow{Check: v.Check, Status: v.Status, Reason: v.Reason, Implicit: v.Implicit}
+func rowOf(v verdict.Verdict) landingRow {
+	row := landingRow{Check: v.Check, Status: string(v.Status), Reason: v.Reason, Implicit: v.Implicit}
 	if u := v.Unit; u != nil {
 		switch {
 		case !u.Known:

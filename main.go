@@ -224,6 +224,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		level.Error(logger).Log("msg", "cannot set up the collectors", "err", err)
 		return 1
 	}
+	// On the way out, what discovery learned last is written.
+	defer exporter.Close()
 	handler := newHandler(serverOptions{
 		telemetryPath:  *metricsPath,
 		maxRequests:    *maxRequests,

@@ -35,6 +35,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // serverOptions is what the HTTP side needs from the flags.
@@ -112,13 +113,13 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 			return
 		}
 		if verdicts == nil {
-			verdicts = []collector.Verdict{}
+			verdicts = []verdict.Verdict{}
 		}
 		var body bytes.Buffer
 		enc := json.NewEncoder(&body)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Checks []collector.Verdict `json:"checks"`
+			Checks []verdict.Verdict `json:"checks"`
 		}{verdicts}); err != nil {
 			level.Error(logger).Log("msg", "encoding /checks failed", "err", err)
 			http.Error(w, "Encoding the checks failed; the exporter's log says why.", http.StatusInternalServerError)
@@ -184,13 +185,14 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// newMetricsHandler serves one scrape per request. Each request gets its own
-// gatherer bound to the request's deadline, because a Gatherer has no
-// context of its own. For the same reason the in-flight limit lives here:
-// promhttp.HandlerOpts.MaxRequestsInFlight counts per handler instance, and
-// we build one per request.
+// newMetricsHandler serves one scrape per request. The request's deadline
+// (from Prometheus's header) bounds the evaluation, which concurrent
+// scrapes share through the Exporter (Evaluate); the response's encodings
+// are derived once per evaluation (Evaluation.Memo), so scrapes that
+// joined one evaluation get the same bytes. The in-flight limit lives
+// here, not in promhttp.HandlerOpts.MaxRequestsInFlight, because /checks
+// and the landing page share it.
 func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
-	shared := &sharedResponses{}
 	errorLog := promhttpLogger{level.Error(logger)}
 	// Instrumented outside the limit, so the 503s are counted too.
 	return promhttp.InstrumentMetricHandler(selfRegistry, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -200,30 +202,45 @@ func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collecto
 			return
 		}
 		timeout := collector.ScrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), opts.timeoutOffset, opts.defaultTimeout)
-		deadline := time.Now().Add(timeout)
-		resp := shared.get(r, deadline, func(w http.ResponseWriter, r *http.Request) {
-			// Detached from the first client: the scrapes that joined it
-			// must not fail when it leaves. The deadline bounds it.
-			ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
-			defer cancel()
-			promhttp.HandlerFor(concatGatherers{selfRegistry, exporter.Gatherer(ctx)}, promhttp.HandlerOpts{
-				ErrorLog:      errorLog,
-				ErrorHandling: promhttp.ContinueOnError,
-				Registry:      selfRegistry, // promhttp_metric_handler_errors_total
-			}).ServeHTTP(w, r.WithContext(ctx))
-		})
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		ev, err := exporter.Evaluate(ctx)
+		var resp *recorder
+		if err != nil {
+			// Out of time before the evaluation this scrape joined ended:
+			// promhttp answers with the error, as it did for a failed
+			// gather, and counts it.
+			resp = encode(r, selfRegistry, errorLog, concatGatherers{selfRegistry, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, err })})
+		} else {
+			key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
+			resp = ev.Memo(key, func() any {
+				return encode(r, selfRegistry, errorLog, concatGatherers{selfRegistry, prometheus.GathererFunc(ev.Families)})
+			}).(*recorder)
+		}
 		// The slot covers the scrape, not the client's reading of it: 40
 		// clients that asked and never read held every slot while their
 		// writes were blocked, and every scrape got 503.
 		release()
-		if resp == nil {
+		if r.Context().Err() != nil {
 			return // the client left before the response was ready
 		}
 		for k, v := range resp.header {
 			w.Header()[k] = v
 		}
-		writeWithin(w, opts.writeTimeout, resp.status, resp.body)
+		writeWithin(w, opts.writeTimeout, resp.status, resp.body.Bytes())
 	}))
+}
+
+// encode is the response promhttp gives r for gatherer: its content
+// negotiation, compression and error handling, recorded.
+func encode(r *http.Request, selfRegistry *prometheus.Registry, errorLog promhttp.Logger, gatherer prometheus.Gatherer) *recorder {
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		ErrorLog:      errorLog,
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      selfRegistry, // promhttp_metric_handler_errors_total
+	}).ServeHTTP(rec, r)
+	return rec
 }
 
 // requestGate is the --web.max-requests limit of the requests that
@@ -258,7 +275,7 @@ var errBusy = errors.New("too many evaluations at once (--web.max-requests)")
 // verdicts runs one evaluation for a person's request (/checks, the
 // landing page): under the limit of a scrape, sharing the evaluation in
 // progress, bounded like a scrape without Prometheus's header.
-func (g *requestGate) verdicts(r *http.Request, exporter *collector.Exporter, timeout time.Duration) ([]collector.Verdict, error) {
+func (g *requestGate) verdicts(r *http.Request, exporter *collector.Exporter, timeout time.Duration) ([]verdict.Verdict, error) {
 	release, ok := g.acquire()
 	if !ok {
 		return nil, errBusy
@@ -288,57 +305,6 @@ func writeWithin(w http.ResponseWriter, timeout time.Duration, status int, body 
 	// The buffered tail too, within the deadline: after the handler
 	// returns, net/http would flush it without one.
 	rc.Flush()
-}
-
-// sharedResponses lets concurrent scrapes that ask for the same encoding
-// share one response: the first gathers and encodes, those arriving while
-// it runs (with a deadline no earlier than its) get the same bytes. Every
-// response is gathered during its request, never before it. Under load it
-// is what keeps latency at about one scrape and CPU flat (bench/load.sh).
-type sharedResponses struct {
-	mu      sync.Mutex
-	flights map[string]*sharedResponse
-}
-
-type sharedResponse struct {
-	done     chan struct{}
-	deadline time.Time
-	status   int
-	header   http.Header
-	body     []byte
-}
-
-// get returns the response to r: produced now, or by the request already
-// producing it. It is nil when r's client left while waiting.
-func (s *sharedResponses) get(r *http.Request, deadline time.Time, produce http.HandlerFunc) *sharedResponse {
-	key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
-	s.mu.Lock()
-	if s.flights == nil {
-		s.flights = map[string]*sharedResponse{}
-	}
-	if f := s.flights[key]; f != nil && !f.deadline.After(deadline) {
-		s.mu.Unlock()
-		select {
-		case <-f.done:
-			return f
-		case <-r.Context().Done():
-			return nil
-		}
-	}
-	f := &sharedResponse{done: make(chan struct{}), deadline: deadline}
-	s.flights[key] = f
-	s.mu.Unlock()
-
-	rec := &recorder{header: http.Header{}, status: http.StatusOK}
-	produce(rec, r)
-	f.status, f.header, f.body = rec.status, rec.header, rec.body.Bytes()
-	close(f.done)
-	s.mu.Lock()
-	if s.flights[key] == f {
-		delete(s.flights, key)
-	}
-	s.mu.Unlock()
-	return f
 }
 
 // recorder is an http.ResponseWriter that keeps the response.

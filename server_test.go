@@ -40,7 +40,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/warden-exporter/warden_exporter/collector"
-	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -191,9 +191,7 @@ type blockingSource struct {
 	release chan struct{}
 }
 
-func (s *blockingSource) Name() string                     { return "systemd" }
-func (s *blockingSource) Describe(chan<- *prometheus.Desc) {}
-func (s *blockingSource) Update(ctx context.Context, _ *config.Config) (collector.Reading, error) {
+func (s *blockingSource) Snapshot(ctx context.Context, _ []string) (*systemd.Snapshot, error) {
 	deadline, _ := ctx.Deadline()
 	s.started <- deadline
 	select {
@@ -204,14 +202,14 @@ func (s *blockingSource) Update(ctx context.Context, _ *config.Config) (collecto
 	}
 }
 
-func newTestServer(t *testing.T, maxRequests int, src collector.Source) *httptest.Server {
+func newTestServer(t *testing.T, maxRequests int, src collector.UnitReader) *httptest.Server {
 	srv, _ := newTestServerWithRegistry(t, maxRequests, src)
 	return srv
 }
 
-func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.Source) (*httptest.Server, *prometheus.Registry) {
+func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.UnitReader) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
-	return newHandlerServer(t, serverOptions{maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond}, nil, collector.Options{}, src)
+	return newHandlerServer(t, serverOptions{maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond}, nil, collector.Options{Systemd: src})
 }
 
 func TestMaxRequestsInFlight(t *testing.T) {

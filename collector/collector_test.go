@@ -19,7 +19,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,68 +29,136 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
-// These sources exercise the framework's contract (concurrency, deadlines,
-// failure reporting); the real sources have their own tests against the
-// real systems.
+// These fake layers exercise the framework's contract (concurrency,
+// deadlines, failure reporting) through the exporter's seams; the real
+// layers have their own tests against the real systems. Each reads one
+// number, which shows in a series of its layer (layerValue).
 
-var fooDesc = prometheus.NewDesc("warden_test_value", "A value read by a test source.", []string{"source"}, nil)
-
-type valueReading struct {
-	source string
-	value  float64
+// fakeLayer reads value for the layer name (systemd, listeners or
+// probes). names are the units the checks name (systemd), or nil.
+type fakeLayer struct {
+	name string
+	read func(ctx context.Context, names []string) (float64, error)
 }
 
-func (r valueReading) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(fooDesc, prometheus.GaugeValue, r.value, r.source)
+type fakeUnits fakeLayer
+
+func (f fakeUnits) Snapshot(ctx context.Context, names []string) (*systemd.Snapshot, error) {
+	v, err := f.read(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	return systemd.SnapshotOf(systemd.Unit{Name: "value.service", LoadState: "loaded", ActiveState: "active", HasRestarts: true, NRestarts: uint32(v)}), nil
 }
 
-// funcSource adapts a function to Source.
-type funcSource struct {
-	name   string
-	update func(ctx context.Context, cfg *config.Config) (Reading, error)
+type fakeListeners fakeLayer
+
+func (f fakeListeners) Read(ctx context.Context) (*listeners.Reading, error) {
+	v, err := f.read(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &listeners.Reading{Backend: "netlink", Listeners: []listeners.Listener{{Proto: "tcp", Addr: netip.MustParseAddr("127.0.0.1"), Port: uint16(v)}}}, nil
 }
 
-func (s funcSource) Name() string                        { return s.name }
-func (s funcSource) Describe(ch chan<- *prometheus.Desc) { ch <- fooDesc }
-func (s funcSource) Update(ctx context.Context, cfg *config.Config) (Reading, error) {
-	return s.update(ctx, cfg)
+func (fakeListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, uint64, error) {
+	return nil, 0, errors.New("no namespaces here")
 }
 
-func constSource(name string, v float64) Source {
-	return funcSource{name, func(context.Context, *config.Config) (Reading, error) {
-		return valueReading{name, v}, nil
-	}}
+func (fakeListeners) CloseNetnsExcept(map[uint64]bool) {}
+
+// fakeProbes cannot fail (a probe's failure is its result's): an error
+// read is returned after the deadline, like a run out of time.
+type fakeProbes fakeLayer
+
+func (f fakeProbes) Run(ctx context.Context, _ []probe.Job) []probe.Result {
+	v, _ := f.read(ctx, nil)
+	return []probe.Result{{Check: "value", Target: "127.0.0.1:1", Success: true, Duration: time.Duration(v * float64(time.Second))}}
 }
 
-func failingSource(name string, err error) Source {
-	return funcSource{name, func(context.Context, *config.Config) (Reading, error) { return nil, err }}
+// layerValue returns the number a fake layer read, from its layer's series.
+func layerValue(mfs []*dto.MetricFamily, layer string) (float64, bool) {
+	family, label := map[string][2]string{
+		"systemd":   {"warden_unit_restarts_total", "unit"},
+		"listeners": {"warden_listener_info", "port"},
+		"probes":    {"warden_probe_duration_seconds", "check"},
+	}[layer][0], map[string]string{"systemd": "unit", "listeners": "port", "probes": "check"}[layer]
+	for _, mf := range mfs {
+		if mf.GetName() != family {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != label {
+					continue
+				}
+				switch layer {
+				case "systemd":
+					return m.GetCounter().GetValue(), true
+				case "listeners":
+					v, err := strconv.ParseFloat(l.GetValue(), 64)
+					return v, err == nil
+				default:
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+func constLayer(name string, v float64) fakeLayer {
+	return fakeLayer{name, func(context.Context, []string) (float64, error) { return v, nil }}
+}
+
+func failingLayer(name string, err error) fakeLayer {
+	return fakeLayer{name, func(context.Context, []string) (float64, error) { return 0, err }}
 }
 
 // waitForCancel honours the context: it returns only when the scrape gives up.
-func waitForCancel(name string) Source {
-	return funcSource{name, func(ctx context.Context, _ *config.Config) (Reading, error) {
+func waitForCancel(name string) fakeLayer {
+	return fakeLayer{name, func(ctx context.Context, _ []string) (float64, error) {
 		<-ctx.Done()
-		return nil, ctx.Err()
+		return 0, ctx.Err()
 	}}
 }
 
-func newTestExporter(t *testing.T, logs *bytes.Buffer, sources ...Source) *Exporter {
+// withLayers sets the fake layers in opts.
+func withLayers(opts Options, layers ...fakeLayer) Options {
+	for _, l := range layers {
+		switch l.name {
+		case "systemd":
+			opts.Systemd = fakeUnits(l)
+		case "listeners":
+			opts.Listeners = fakeListeners(l)
+		case "probes":
+			opts.Probes = fakeProbes(l)
+		default:
+			panic("no layer " + l.name)
+		}
+	}
+	return opts
+}
+
+func newTestExporter(t *testing.T, logs *bytes.Buffer, layers ...fakeLayer) *Exporter {
 	t.Helper()
 	var w log.Logger = log.NewNopLogger()
 	if logs != nil {
 		w = log.NewLogfmtLogger(log.NewSyncWriter(logs))
 	}
-	e, err := New(Options{Logger: w, Config: config.Default}, sources...)
+	e, err := New(withLayers(Options{Logger: w, Config: config.Default}, layers...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +193,8 @@ func gauge(mfs []*dto.MetricFamily, name, collector string) (float64, bool) {
 func TestSuccessAndFailureAreMetricsNotErrors(t *testing.T) {
 	var logs bytes.Buffer
 	e := newTestExporter(t, &logs,
-		constSource("systemd", 42),
-		failingSource("listeners", errors.New("netlink: permission denied")),
+		constLayer("systemd", 42),
+		failingLayer("listeners", errors.New("netlink: permission denied")),
 	)
 	reg := e.Gatherer(context.Background())
 	want := `
@@ -132,11 +202,11 @@ func TestSuccessAndFailureAreMetricsNotErrors(t *testing.T) {
 # TYPE warden_collector_success gauge
 warden_collector_success{collector="listeners"} 0
 warden_collector_success{collector="systemd"} 1
-# HELP warden_test_value A value read by a test source.
-# TYPE warden_test_value gauge
-warden_test_value{source="systemd"} 42
+# HELP warden_unit_restarts_total Times systemd restarted the service automatically (NRestarts).
+# TYPE warden_unit_restarts_total counter
+warden_unit_restarts_total{unit="value.service"} 42
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "warden_collector_success", "warden_test_value"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "warden_collector_success", "warden_unit_restarts_total"); err != nil {
 		t.Fatal(err)
 	}
 	mfs, _ := reg.Gather()
@@ -159,13 +229,13 @@ func TestRecoveryIsLogged(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	fail := true
-	src := funcSource{"probes", func(context.Context, *config.Config) (Reading, error) {
+	src := fakeLayer{"listeners", func(context.Context, []string) (float64, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fail {
-			return nil, errors.New("boom")
+			return 0, errors.New("boom")
 		}
-		return valueReading{"probes", 1}, nil
+		return 1, nil
 	}}
 	e := newTestExporter(t, &logs, src)
 	gatherScrape(t, e, context.Background())
@@ -173,16 +243,16 @@ func TestRecoveryIsLogged(t *testing.T) {
 	fail = false
 	mu.Unlock()
 	mfs := gatherScrape(t, e, context.Background())
-	if v, _ := gauge(mfs, "warden_collector_success", "probes"); v != 1 {
+	if v, _ := gauge(mfs, "warden_collector_success", "listeners"); v != 1 {
 		t.Errorf("success after recovery: got %v", v)
 	}
-	if !strings.Contains(logs.String(), `msg="collector recovered" collector=probes`) {
+	if !strings.Contains(logs.String(), `msg="collector recovered" collector=listeners`) {
 		t.Errorf("recovery not logged:\n%s", logs.String())
 	}
 }
 
 func TestDeadlineFailsOnlyTheSlowSource(t *testing.T) {
-	e := newTestExporter(t, nil, constSource("listeners", 7), waitForCancel("systemd"))
+	e := newTestExporter(t, nil, constLayer("listeners", 7), waitForCancel("systemd"))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	mfs := gatherScrape(t, e, ctx)
@@ -192,7 +262,7 @@ func TestDeadlineFailsOnlyTheSlowSource(t *testing.T) {
 	if v, _ := gauge(mfs, "warden_collector_success", "listeners"); v != 1 {
 		t.Errorf("fast source: success %v, want 1", v)
 	}
-	if v, _ := gauge(mfs, "warden_test_value", "listeners"); v != 7 {
+	if v, _ := layerValue(mfs, "listeners"); v != 7 {
 		t.Errorf("fast source's data must still be served, got %v", v)
 	}
 }
@@ -202,10 +272,10 @@ func TestDeadlineFailsOnlyTheSlowSource(t *testing.T) {
 func TestSourceIgnoringContextDoesNotHangTheScrape(t *testing.T) {
 	release := make(chan struct{})
 	finished := make(chan struct{})
-	stuck := funcSource{"systemd", func(context.Context, *config.Config) (Reading, error) {
+	stuck := fakeLayer{"systemd", func(context.Context, []string) (float64, error) {
 		defer close(finished)
 		<-release
-		return valueReading{"systemd", 99}, nil
+		return 99, nil
 	}}
 	e := newTestExporter(t, nil, stuck)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -214,7 +284,7 @@ func TestSourceIgnoringContextDoesNotHangTheScrape(t *testing.T) {
 	if v, _ := gauge(mfs, "warden_collector_success", "systemd"); v != 0 {
 		t.Errorf("success: got %v, want 0", v)
 	}
-	if _, ok := gauge(mfs, "warden_test_value", "systemd"); ok {
+	if _, ok := layerValue(mfs, "systemd"); ok {
 		t.Error("no data may be served for a source that missed the deadline")
 	}
 	close(release)
@@ -229,12 +299,12 @@ func TestStuckSourceIsNotStartedWithoutBound(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	started := 0
-	stuck := funcSource{"systemd", func(context.Context, *config.Config) (Reading, error) {
+	stuck := fakeLayer{"systemd", func(context.Context, []string) (float64, error) {
 		mu.Lock()
 		started++
 		mu.Unlock()
 		<-release
-		return nil, errors.New("released")
+		return 0, errors.New("released")
 	}}
 	e := newTestExporter(t, nil, stuck)
 	released := false
@@ -243,7 +313,7 @@ func TestStuckSourceIsNotStartedWithoutBound(t *testing.T) {
 			close(release)
 		}
 	}()
-	for range maxAbandonedPerSource + 3 {
+	for range maxAbandonedPerLayer + 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 		gatherScrape(t, e, ctx)
 		cancel()
@@ -251,26 +321,24 @@ func TestStuckSourceIsNotStartedWithoutBound(t *testing.T) {
 	// Every abandoned update is still blocked, so the count is exact.
 	mu.Lock()
 	defer mu.Unlock()
-	if started != maxAbandonedPerSource {
-		t.Errorf("updates started: got %d, want at most %d", started, maxAbandonedPerSource)
+	if started != maxAbandonedPerLayer {
+		t.Errorf("updates started: got %d, want at most %d", started, maxAbandonedPerLayer)
 	}
-	outcomes := e.update(context.Background(), config.Default())
-	if !errors.Is(outcomes[0].err, ErrSourceBusy) {
-		t.Errorf("want ErrSourceBusy, got %v", outcomes[0].err)
+	if err := readLayers(e); !errors.Is(err, ErrLayerBusy) {
+		t.Errorf("want ErrLayerBusy, got %v", err)
 	}
 	mu.Unlock()
 	// Once the stuck updates return, the source is used again.
 	close(release)
 	released = true
 	deadline := time.Now().Add(10 * time.Second)
-	for e.sources[0].abandoned.Load() != 0 {
+	for e.layers[0].abandoned.Load() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("abandoned updates still counted: %d", e.sources[0].abandoned.Load())
+			t.Fatalf("abandoned updates still counted: %d", e.layers[0].abandoned.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	outcomes = e.update(context.Background(), config.Default())
-	if errors.Is(outcomes[0].err, ErrSourceBusy) {
+	if err := readLayers(e); errors.Is(err, ErrLayerBusy) {
 		t.Error("the source stays refused after its updates returned")
 	}
 	mu.Lock()
@@ -279,28 +347,28 @@ func TestStuckSourceIsNotStartedWithoutBound(t *testing.T) {
 // Concurrent scrapes that are on time are not limited per source: only
 // updates abandoned by their scrape count against the bound.
 func TestConcurrentScrapesAreNotRefused(t *testing.T) {
-	const n = 3 * maxAbandonedPerSource
+	const n = 3 * maxAbandonedPerLayer
 	var wg sync.WaitGroup
 	wg.Add(n)
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
-	src := funcSource{"systemd", func(ctx context.Context, _ *config.Config) (Reading, error) {
+	src := fakeLayer{"systemd", func(ctx context.Context, _ []string) (float64, error) {
 		wg.Done()
 		select { // every scrape's update runs at once
 		case <-all:
-			return valueReading{"systemd", 1}, nil
+			return 1, nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return 0, ctx.Err()
 		}
 	}}
 	e := newTestExporter(t, nil, src)
-	// Updates, not Gather: concurrent Gathers share one update.
+	// The layers' reads, not Evaluate: concurrent evaluations share one.
 	results := make(chan error, n)
 	for range n {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			results <- e.update(ctx, config.Default())[0].err
+			results <- readLayersCtx(ctx, e)
 		}()
 	}
 	for range n {
@@ -318,19 +386,19 @@ func TestSourcesRunConcurrently(t *testing.T) {
 	wg.Add(n)
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
-	var sources []Source
+	var layers []fakeLayer
 	for _, name := range []string{"systemd", "listeners", "probes"} {
-		sources = append(sources, funcSource{name, func(ctx context.Context, _ *config.Config) (Reading, error) {
+		layers = append(layers, fakeLayer{name, func(ctx context.Context, _ []string) (float64, error) {
 			wg.Done()
 			select {
 			case <-all:
-				return valueReading{name, 1}, nil
+				return 1, nil
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return 0, ctx.Err()
 			}
 		}})
 	}
-	e := newTestExporter(t, nil, sources...)
+	e := newTestExporter(t, nil, layers...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	mfs := gatherScrape(t, e, ctx)
@@ -342,13 +410,13 @@ func TestSourcesRunConcurrently(t *testing.T) {
 }
 
 func TestConfigIsReadPerScrape(t *testing.T) {
-	var seen []*config.Config
-	src := funcSource{"systemd", func(_ context.Context, cfg *config.Config) (Reading, error) {
-		seen = append(seen, cfg)
-		return valueReading{"systemd", 1}, nil
+	var seen [][]string
+	src := fakeLayer{"systemd", func(_ context.Context, names []string) (float64, error) {
+		seen = append(seen, names)
+		return 1, nil
 	}}
 	current := config.Default()
-	e, err := New(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return current }}, src)
+	e, err := New(withLayers(Options{Logger: log.NewNopLogger(), Config: func() *config.Config { return current }}, src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,14 +424,14 @@ func TestConfigIsReadPerScrape(t *testing.T) {
 	next := &config.Config{Checks: []config.Check{{Name: "x", Unit: "x.service"}}}
 	current = next
 	gatherScrape(t, e, context.Background())
-	if len(seen) != 2 || seen[0] == seen[1] || seen[1] != next {
-		t.Errorf("the source must see the config current at each scrape: %v", seen)
+	if len(seen) != 2 || len(seen[0]) != 0 || !slices.Equal(seen[1], []string{"x.service"}) {
+		t.Errorf("the layers must see the config current at each scrape: %v", seen)
 	}
 }
 
-func TestDuplicateSourceNames(t *testing.T) {
-	_, err := New(Options{Config: config.Default}, constSource("systemd", 1), constSource("systemd", 2))
-	if err == nil || !strings.Contains(err.Error(), `source "systemd" registered twice`) {
+func TestUnknownUnitSeriesIsRefused(t *testing.T) {
+	_, err := New(Options{Config: config.Default, UnitSeries: "some"})
+	if err == nil || !strings.Contains(err.Error(), `unit series "some"`) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -397,12 +465,12 @@ func TestConcurrentScrapesShareOneGather(t *testing.T) {
 	var mu sync.Mutex
 	updates := 0
 	release := make(chan struct{})
-	src := funcSource{"probes", func(ctx context.Context, _ *config.Config) (Reading, error) {
+	src := fakeLayer{"probes", func(ctx context.Context, _ []string) (float64, error) {
 		mu.Lock()
 		updates++
 		mu.Unlock()
 		<-release
-		return valueReading{"probes", 3}, nil
+		return 3, nil
 	}}
 	e := newTestExporter(t, nil, src)
 	deadline := time.Now().Add(30 * time.Second)
@@ -413,7 +481,7 @@ func TestConcurrentScrapesShareOneGather(t *testing.T) {
 			ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Duration(i)*time.Millisecond))
 			defer cancel()
 			mfs, _ := e.Gather(ctx)
-			v, _ := gauge(mfs, "warden_test_value", "probes")
+			v, _ := layerValue(mfs, "probes")
 			results <- v
 		}()
 		time.Sleep(5 * time.Millisecond)
@@ -522,4 +590,43 @@ func probeFailure(mfs []*dto.MetricFamily, check, reason string) float64 {
 		}
 	}
 	return -1
+}
+
+// readLayers reads e's layers once for the default config, as an
+// evaluation does, and returns the first layer's error.
+func readLayers(e *Exporter) error { return readLayersCtx(context.Background(), e) }
+
+func readLayersCtx(ctx context.Context, e *Exporter) error {
+	s := &snapshot{}
+	e.readLayers(ctx, config.Default(), s)
+	return s.outcomes[0].err
+}
+
+func lst(proto, addr string, port uint16, v6only bool) listeners.Listener {
+	a := netip.MustParseAddr(addr)
+	return listeners.Listener{Proto: proto, Addr: a, Port: port, IPv6: a.Is6(), V6Only: v6only, V6OnlyKnown: true}
+}
+
+func TestInventoryDedupesSortsAndCaps(t *testing.T) {
+	ls := []listeners.Listener{
+		lst("tcp", "0.0.0.0", 8080, false),
+		lst("tcp", "0.0.0.0", 8080, false), // SO_REUSEPORT twin: one series
+		lst("tcp", "0.0.0.0", 22, false),
+		lst("udp", "127.0.0.1", 53, false),
+	}
+	owners := []owner.Owner{{Unit: "a.service"}, {Unit: "a.service"}, {}, {Unit: "dns.service"}}
+	series, dropped := inventory(ls, owners, -1)
+	want := []inventoryEntry{{"tcp", "0.0.0.0", 22, ""}, {"tcp", "0.0.0.0", 8080, "a.service"}, {"udp", "127.0.0.1", 53, "dns.service"}}
+	if dropped != 0 || len(series) != len(want) {
+		t.Fatalf("got %v (dropped %d)", series, dropped)
+	}
+	for i := range want {
+		if series[i] != want[i] {
+			t.Errorf("series %d: %v, want %v", i, series[i], want[i])
+		}
+	}
+	series, dropped = inventory(ls, owners, 2)
+	if len(series) != 2 || dropped != 1 {
+		t.Errorf("capped: %d series, %d dropped", len(series), dropped)
+	}
 }

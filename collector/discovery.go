@@ -36,8 +36,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
-	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // Discovery learns implicit checks: every loaded service unit that holds a
@@ -81,10 +81,11 @@ const forgetNotFoundAfter = 10 * time.Minute
 const DefaultRelearnAfter = time.Hour
 
 type discovery struct {
-	opts DiscoveryOptions
-	mu   sync.Mutex
-	st   discoveryState
-	full bool // a cap kept observe from learning, and that was logged
+	opts   DiscoveryOptions
+	mu     sync.Mutex
+	st     discoveryState
+	full   bool // a cap kept observe from learning, and that was logged
+	writer stateWriter
 }
 
 // The caps of what discovery holds. They bound the state file, and the
@@ -151,6 +152,11 @@ func newDiscovery(opts DiscoveryOptions) *discovery {
 		opts.RelearnAfter = DefaultRelearnAfter
 	}
 	d := &discovery{opts: opts, st: discoveryState{Version: discoveryStateVersion, Units: map[string]*learnedUnit{}}}
+	d.writer.write = func(data []byte) {
+		if err := writeFileAtomic(opts.StateFile, data); err != nil {
+			level.Warn(opts.Logger).Log("msg", "cannot write the discovery state file", "file", opts.StateFile, "err", err)
+		}
+	}
 	d.load()
 	return d
 }
@@ -474,19 +480,74 @@ func learnedKey(proto, address string, port int) string {
 	return proto + " " + address + " " + strconv.Itoa(port)
 }
 
-// save writes the state atomically (a temporary file renamed over the
-// old one), so a crash or a full disk never leaves half a file. A failure
-// is logged; the exporter goes on.
-func (d *discovery) save() {
+// saveLocked hands the learned state to the writer (d.mu held): it is
+// encoded here, under the lock, and written and synced by the writer's
+// goroutine, outside the lock and off the evaluation's path (a state at
+// the caps is ~3 MB, and an fsync can take tens of milliseconds).
+func (d *discovery) saveLocked() {
 	if d.opts.StateFile == "" {
 		return
 	}
-	data, err := json.MarshalIndent(d.st, "", " ")
-	if err == nil {
-		err = writeFileAtomic(d.opts.StateFile, data)
-	}
+	data, err := d.encode()
 	if err != nil {
-		level.Warn(d.opts.Logger).Log("msg", "cannot write the discovery state file", "file", d.opts.StateFile, "err", err)
+		level.Warn(d.opts.Logger).Log("msg", "cannot encode the discovery state", "err", err)
+		return
+	}
+	d.writer.submit(data)
+}
+
+// encode is the state file's content (d.mu held).
+func (d *discovery) encode() ([]byte, error) { return json.MarshalIndent(d.st, "", " ") }
+
+// flush waits until the state handed to the writer is on disk.
+func (d *discovery) flush() { d.writer.flush() }
+
+// stateWriter writes the newest state it was given, one write at a time,
+// from a goroutine that lives only while there is something to write: a
+// state handed over while one is being written replaces any older one
+// still waiting, so a burst of changes costs at most two writes.
+type stateWriter struct {
+	write func([]byte)
+
+	mu      sync.Mutex
+	pending []byte        // the newest state not yet written; nil: none
+	running bool          // a goroutine is writing
+	idle    chan struct{} // closed when the current goroutine ends
+}
+
+func (w *stateWriter) submit(data []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = data
+	if w.running {
+		return
+	}
+	w.running, w.idle = true, make(chan struct{})
+	go w.loop()
+}
+
+func (w *stateWriter) loop() {
+	for {
+		w.mu.Lock()
+		data := w.pending
+		w.pending = nil
+		if data == nil {
+			w.running = false
+			close(w.idle)
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		w.write(data)
+	}
+}
+
+func (w *stateWriter) flush() {
+	w.mu.Lock()
+	running, idle := w.running, w.idle
+	w.mu.Unlock()
+	if running {
+		<-idle
 	}
 }
 
@@ -510,17 +571,30 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// observe learns from this scrape and returns the implicit checks: one per
-// service unit with learned ports, except units (and names) the configured
-// checks already cover.
-func (d *discovery) observe(cfg *config.Config, r readings, owners []owner.Owner, triggers func(string) []string) []config.Check {
+// observe learns from one evaluation's units and host listeners (either
+// may be nil: nothing is learned then) and returns the implicit checks:
+// one per service unit with learned ports, except units (and names) the
+// configured checks already cover. The state file is written off this
+// path (see saveLocked).
+func (d *discovery) observe(cfg *config.Config, units *systemd.Snapshot, host *verdict.Namespace) []config.Check {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.opts.Now()
-	changed := false
-	// load admits no nil, but a nil here would panic every scrape and take
-	// every check's series with it: cheap to rule out.
-	ports := 0
+	ports := d.dropNils()
+	if units != nil && host != nil {
+		seen, declared := d.listening(cfg, units, host)
+		changed := d.record(seen, declared, units, ports, now)
+		if d.expire(units, now) || changed {
+			d.saveLocked()
+		}
+	}
+	return d.checks(cfg)
+}
+
+// dropNils removes nil entries and returns how many ports are learned or
+// candidates. load admits no nil, but a nil here would panic every scrape
+// and take every check's series with it: cheap to rule out.
+func (d *discovery) dropNils() (ports int) {
 	for unit, lu := range d.st.Units {
 		if lu == nil {
 			delete(d.st.Units, unit)
@@ -536,143 +610,164 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []owner.Owner
 		}
 		ports += len(lu.Ports)
 	}
-	if r.units != nil && r.listeners != nil {
-		seen := map[string]map[string]learnedPort{}
-		note := func(unit, proto, addr string, port int) {
-			// What load would drop is not learned (a listener with no
-			// address, a Listen= of port 0).
-			if _, err := learnedPortValid(proto, addr, port); err != nil {
-				return
-			}
-			if seen[unit] == nil {
-				seen[unit] = map[string]learnedPort{}
-			}
-			seen[unit][learnedKey(proto, addr, port)] = learnedPort{Proto: proto, Address: addr, Port: port}
+	return ports
+}
+
+// listening returns, per service unit, the ports it holds now (through
+// its listeners' owners) or that its socket units declare (declared, by
+// "unit key": learned as soon as seen).
+func (d *discovery) listening(cfg *config.Config, units *systemd.Snapshot, host *verdict.Namespace) (seen map[string]map[string]learnedPort, declared map[string]bool) {
+	triggers := verdict.Triggers(units)
+	seen, declared = map[string]map[string]learnedPort{}, map[string]bool{}
+	note := func(unit, proto, addr string, port int) {
+		// What load would drop is not learned (a listener with no
+		// address, a Listen= of port 0).
+		if _, err := learnedPortValid(proto, addr, port); err != nil {
+			return
 		}
-		ephemeral := func(port int) bool {
-			lo, hi := d.opts.EphemeralPorts[0], d.opts.EphemeralPorts[1]
-			return !cfg.Discovery.LearnEphemeralPorts && lo > 0 && port >= lo && port <= hi
+		if seen[unit] == nil {
+			seen[unit] = map[string]learnedPort{}
 		}
-		for i, l := range r.listeners.Listeners {
-			if i >= len(owners) || owners[i].Unit == "" {
+		seen[unit][learnedKey(proto, addr, port)] = learnedPort{Proto: proto, Address: addr, Port: port}
+	}
+	ephemeral := func(port int) bool {
+		lo, hi := d.opts.EphemeralPorts[0], d.opts.EphemeralPorts[1]
+		return !cfg.Discovery.LearnEphemeralPorts && lo > 0 && port >= lo && port <= hi
+	}
+	for i, l := range host.Listeners {
+		if i >= len(host.Owners) || host.Owners[i].Unit == "" {
+			continue
+		}
+		port := int(l.Port)
+		if ephemeral(port) || cfg.Discovery.ExcludesPort(port) {
+			continue
+		}
+		for _, svc := range serviceOf(host.Owners[i].Unit, triggers) {
+			if u, ok := units.Unit(svc); ok && u.LoadState == "loaded" && !cfg.Discovery.ExcludesUnit(svc) {
+				note(svc, l.Proto, l.Addr.String(), port)
+			}
+		}
+	}
+	for _, name := range units.Names() {
+		if !strings.HasSuffix(name, ".socket") {
+			continue
+		}
+		u, _ := units.Unit(name)
+		for _, ls := range u.Listen {
+			addr, port, ok := ls.AddrPort()
+			proto := map[string]string{"Stream": "tcp", "Datagram": "udp"}[ls.Type]
+			if !ok || proto == "" {
 				continue
 			}
-			port := int(l.Port)
-			if ephemeral(port) || cfg.Discovery.ExcludesPort(port) {
-				continue
+			a := ""
+			if addr.IsValid() {
+				a = addr.String()
 			}
-			for _, svc := range serviceOf(owners[i].Unit, triggers) {
-				if u, ok := r.units.Unit(svc); ok && u.LoadState == "loaded" && !cfg.Discovery.ExcludesUnit(svc) {
-					note(svc, l.Proto, l.Addr.String(), port)
-				}
-			}
-		}
-		// Socket units declare their ports: learned as soon as seen.
-		declared := map[string]bool{}
-		for _, name := range r.units.Names() {
-			u, _ := r.units.Unit(name)
-			if !strings.HasSuffix(name, ".socket") {
-				continue
-			}
-			for _, ls := range u.Listen {
-				addr, port, ok := ls.AddrPort()
-				proto := map[string]string{"Stream": "tcp", "Datagram": "udp"}[ls.Type]
-				if !ok || proto == "" {
+			for _, svc := range serviceOf(name, triggers) {
+				if cfg.Discovery.ExcludesUnit(svc) || cfg.Discovery.ExcludesPort(int(port)) {
 					continue
 				}
-				a := ""
-				if addr.IsValid() {
-					a = addr.String()
-				}
-				for _, svc := range serviceOf(name, triggers) {
-					if cfg.Discovery.ExcludesUnit(svc) || cfg.Discovery.ExcludesPort(int(port)) {
-						continue
-					}
-					note(svc, proto, a, int(port))
-					declared[svc+" "+learnedKey(proto, a, int(port))] = true
+				note(svc, proto, a, int(port))
+				declared[svc+" "+learnedKey(proto, a, int(port))] = true
+			}
+		}
+	}
+	return seen, declared
+}
+
+// record notes what each unit holds now: new candidates (within the caps),
+// candidates held for the min age (or declared) become learned, and the
+// unit is followed where it moved. It reports whether the learned state
+// changed.
+func (d *discovery) record(seen map[string]map[string]learnedPort, declared map[string]bool, units *systemd.Snapshot, ports int, now time.Time) (changed bool) {
+	// In name and key order: at a cap, what is learned does not depend on
+	// the order of a map.
+	for _, unit := range slices.Sorted(maps.Keys(seen)) {
+		lu := d.st.Units[unit]
+		// When the unit was last seen holding a port: a learned port last
+		// seen before that was missing then.
+		var prevLatest time.Time
+		if lu != nil {
+			for _, lp := range lu.Ports {
+				if lp.LastSeen.After(prevLatest) {
+					prevLatest = lp.LastSeen
 				}
 			}
 		}
-		// In name and key order: at a cap, what is learned does not depend
-		// on the order of a map.
-		for _, unit := range slices.Sorted(maps.Keys(seen)) {
-			lu := d.st.Units[unit]
-			// When the unit was last seen holding a port: a learned port
-			// last seen before that was missing then.
-			var prevLatest time.Time
+		var returned []gap // the learned ports that came back, and from when
+		for _, key := range slices.Sorted(maps.Keys(seen[unit])) {
+			var lp *learnedPort
 			if lu != nil {
-				for _, lp := range lu.Ports {
-					if lp.LastSeen.After(prevLatest) {
-						prevLatest = lp.LastSeen
-					}
-				}
+				lp = lu.Ports[key]
 			}
-			var returned []gap // the learned ports that came back, and from when
-			for _, key := range slices.Sorted(maps.Keys(seen[unit])) {
-				var lp *learnedPort
-				if lu != nil {
-					lp = lu.Ports[key]
-				}
-				if lp != nil && lp.Learned && lp.LastSeen.Before(prevLatest) {
-					returned = append(returned, gap{port: key, firstSeen: lp.FirstSeen, from: lp.LastSeen})
-				}
-				if lp == nil {
-					if !d.room(lu, ports, unit, key) {
-						continue
-					}
-					if lu == nil {
-						lu = &learnedUnit{Ports: map[string]*learnedPort{}}
-						d.st.Units[unit] = lu
-					}
-					p := seen[unit][key]
-					lp = &learnedPort{Proto: p.Proto, Address: p.Address, Port: p.Port, FirstSeen: now}
-					lu.Ports[key] = lp
-					ports++
-				}
-				lp.LastSeen = now
-				if !lp.Learned && (now.Sub(lp.FirstSeen) >= d.opts.MinAge || declared[unit+" "+key]) {
-					lp.Learned, changed = true, true
-				}
+			if lp != nil && lp.Learned && lp.LastSeen.Before(prevLatest) {
+				returned = append(returned, gap{port: key, firstSeen: lp.FirstSeen, from: lp.LastSeen})
 			}
-			if lu != nil && d.follow(unit, lu, seen[unit], returned, r.units, now) {
-				changed = true
+			if lp == nil {
+				if !d.room(lu, ports, unit, key) {
+					continue
+				}
+				if lu == nil {
+					lu = &learnedUnit{Ports: map[string]*learnedPort{}}
+					d.st.Units[unit] = lu
+				}
+				p := seen[unit][key]
+				lp = &learnedPort{Proto: p.Proto, Address: p.Address, Port: p.Port, FirstSeen: now}
+				lu.Ports[key] = lp
+				ports++
+			}
+			lp.LastSeen = now
+			if !lp.Learned && (now.Sub(lp.FirstSeen) >= d.opts.MinAge || declared[unit+" "+key]) {
+				lp.Learned, changed = true, true
 			}
 		}
-		// Candidates not seen again within min-age were ephemeral.
-		for unit, lu := range d.st.Units {
-			for key, lp := range lu.Ports {
-				if !lp.Learned && now.Sub(lp.LastSeen) > d.opts.MinAge {
-					delete(lu.Ports, key)
-				}
-			}
-			if u, ok := r.units.Unit(unit); ok && u.LoadState == "loaded" {
-				if now.Sub(lu.LastLoaded) > time.Hour {
-					changed = true // refresh the file's record now and then
-				}
-				lu.LastLoaded = now
-			} else if !lu.LastLoaded.IsZero() && now.Sub(lu.LastLoaded) > d.opts.ForgetAfter {
-				level.Info(d.opts.Logger).Log("msg", "forgetting a unit gone for longer than --discovery.forget-after", "unit", unit)
-				delete(d.st.Units, unit)
-				changed = true
-				continue
-			} else if ok && u.LoadState == "not-found" && now.Sub(lu.LastLoaded) > forgetNotFoundAfter {
-				// No unit file and not loaded (a transient unit removed, a
-				// package purged): it will not come back by itself. Read by
-				// name, so a unit merely stopped (and unloaded) is loaded,
-				// not not-found.
-				level.Info(d.opts.Logger).Log("msg", "forgetting a learned unit systemd no longer knows", "unit", unit)
-				delete(d.st.Units, unit)
-				changed = true
-				continue
-			}
-			if len(lu.Ports) == 0 {
-				delete(d.st.Units, unit)
-			}
+		if lu != nil && d.follow(unit, lu, seen[unit], returned, units, now) {
+			changed = true
 		}
 	}
-	if changed {
-		d.save()
+	return changed
+}
+
+// expire drops the candidates not seen again within the min age (they
+// were ephemeral) and forgets the units that are gone; it reports whether
+// the state file should be written.
+func (d *discovery) expire(units *systemd.Snapshot, now time.Time) (changed bool) {
+	for unit, lu := range d.st.Units {
+		for key, lp := range lu.Ports {
+			if !lp.Learned && now.Sub(lp.LastSeen) > d.opts.MinAge {
+				delete(lu.Ports, key)
+			}
+		}
+		if u, ok := units.Unit(unit); ok && u.LoadState == "loaded" {
+			if now.Sub(lu.LastLoaded) > time.Hour {
+				changed = true // refresh the file's record now and then
+			}
+			lu.LastLoaded = now
+		} else if !lu.LastLoaded.IsZero() && now.Sub(lu.LastLoaded) > d.opts.ForgetAfter {
+			level.Info(d.opts.Logger).Log("msg", "forgetting a unit gone for longer than --discovery.forget-after", "unit", unit)
+			delete(d.st.Units, unit)
+			changed = true
+			continue
+		} else if ok && u.LoadState == "not-found" && now.Sub(lu.LastLoaded) > forgetNotFoundAfter {
+			// No unit file and not loaded (a transient unit removed, a
+			// package purged): it will not come back by itself. Read by
+			// name, so a unit merely stopped (and unloaded) is loaded, not
+			// not-found.
+			level.Info(d.opts.Logger).Log("msg", "forgetting a learned unit systemd no longer knows", "unit", unit)
+			delete(d.st.Units, unit)
+			changed = true
+			continue
+		}
+		if len(lu.Ports) == 0 {
+			delete(d.st.Units, unit)
+		}
 	}
+	return changed
+}
+
+// checks are the implicit checks: one per unit with learned ports that no
+// configured check covers (by unit or by name), in name order.
+func (d *discovery) checks(cfg *config.Config) []config.Check {
 	configured := map[string]bool{}
 	for _, c := range cfg.Checks {
 		configured[c.Unit] = true
@@ -699,10 +794,6 @@ func (d *discovery) observe(cfg *config.Config, r readings, owners []owner.Owner
 	return out
 }
 
-// room reports whether a new port may be added to lu (nil for a new unit)
-// holding ports in all, and logs the first time one may not: the caps hold
-// until units are forgotten or candidates expire, and a warning per scrape
-// would say nothing new.
 // gap is a learned port that came back: when it was first seen, and when
 // it was last seen before it went away.
 type gap struct {
@@ -789,11 +880,15 @@ func (d *discovery) forget(unit string) error {
 		return fmt.Errorf("%q: %w", unit, ErrNotLearned)
 	}
 	delete(d.st.Units, unit)
-	d.save()
+	d.saveLocked()
 	level.Info(d.opts.Logger).Log("msg", "forgot a learned check on request", "unit", unit)
 	return nil
 }
 
+// room reports whether a new port may be added to lu (nil for a new unit)
+// holding ports in all, and logs the first time one may not: the caps hold
+// until units are forgotten or candidates expire, and a warning per scrape
+// would say nothing new.
 func (d *discovery) room(lu *learnedUnit, ports int, unit, key string) bool {
 	var full string
 	switch {

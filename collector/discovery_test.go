@@ -33,6 +33,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // discoveryScene is a captured view of a host: units and listeners with
@@ -43,8 +44,8 @@ type discoveryScene struct {
 	owners    []owner.Owner
 }
 
-func (s discoveryScene) readings() readings {
-	return readings{units: s.snapshot(), listeners: &listenersReading{Reading: &listeners.Reading{Listeners: s.listeners}}}
+func (s discoveryScene) namespace() *verdict.Namespace {
+	return verdict.NewNamespace(s.listeners, s.owners)
 }
 
 func (s discoveryScene) snapshot() *systemd.Snapshot {
@@ -60,9 +61,11 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
+// learnedChecks observes s and waits for the state file to be written.
 func learnedChecks(d *discovery, cfg *config.Config, s discoveryScene) []config.Check {
-	r := s.readings()
-	return d.observe(cfg, r, s.owners, socketTriggers(r.units))
+	checks := d.observe(cfg, s.snapshot(), s.namespace())
+	d.flush()
+	return checks
 }
 
 func TestDiscoveryLearnsAfterMinAgeAndForgets(t *testing.T) {
@@ -389,7 +392,7 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 	// With no readings observe only lists what it holds.
 	d.st.Units["d.service"] = nil
 	d.st.Units["b.service"].Ports["tcp  82"] = nil
-	d.observe(config.Default(), readings{}, nil, nil)
+	d.observe(config.Default(), nil, nil)
 }
 
 // A state file larger than the cap is refused before it is parsed: the
@@ -613,7 +616,7 @@ func TestDiscoveryStateAtTheCapsFitsTheFile(t *testing.T) {
 	c := &clock{t: stateNow}
 	st, _ := stateAtTheCaps(stateNow)
 	state := filepath.Join(t.TempDir(), "learned.json")
-	(&discovery{opts: DiscoveryOptions{StateFile: state, Logger: log.NewNopLogger()}, st: st}).save()
+	writeState(t, state, st)
 	fi, err := os.Stat(state)
 	if err != nil {
 		t.Fatal(err)
@@ -643,10 +646,9 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 	st, scene := stateAtTheCaps(stateNow)
 	state := filepath.Join(b.TempDir(), "learned.json")
 	opts := DiscoveryOptions{StateFile: state, Now: c.now, ForgetAfter: 24 * time.Hour}
-	(&discovery{opts: DiscoveryOptions{StateFile: state, Logger: log.NewNopLogger()}, st: st}).save()
+	writeState(b, state, st)
 	cfg := config.Default()
-	r := scene.readings()
-	triggers := socketTriggers(r.units)
+	units, ns := scene.snapshot(), scene.namespace()
 	b.Run("load", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -658,15 +660,15 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 		for b.Loop() {
 			// Two hours on, so every iteration's observe writes the file.
 			c.t = c.t.Add(2 * time.Hour)
-			newDiscovery(opts).observe(cfg, r, scene.owners, triggers)
+			newDiscovery(opts).observe(cfg, units, ns)
 		}
 	})
 	b.Run("observe", func(b *testing.B) {
 		d := newDiscovery(opts)
-		d.observe(cfg, r, scene.owners, triggers)
+		d.observe(cfg, units, ns)
 		b.ReportAllocs()
 		for b.Loop() {
-			if got := d.observe(cfg, r, scene.owners, triggers); len(got) != maxStateUnits {
+			if got := d.observe(cfg, units, ns); len(got) != maxStateUnits {
 				b.Fatalf("%d implicit checks", len(got))
 			}
 		}
@@ -811,16 +813,16 @@ func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, EphemeralPorts: [2]int{32768, 60999}, Now: c.now})
-	d.observe(cfg, scene.readings(), scene.owners, nil)
+	d.observe(cfg, scene.snapshot(), scene.namespace())
 	c.t = c.t.Add(2 * time.Minute)
-	got := d.observe(cfg, scene.readings(), scene.owners, nil)
+	got := d.observe(cfg, scene.snapshot(), scene.namespace())
 	if len(got) != 1 || !slices.Equal(learnedPorts(got, "web.service"), []int{80}) {
 		t.Errorf("learned %+v, want only web.service on 80", got)
 	}
 	cfg.Discovery.LearnEphemeralPorts = true
-	d.observe(cfg, scene.readings(), scene.owners, nil)
+	d.observe(cfg, scene.snapshot(), scene.namespace())
 	c.t = c.t.Add(2 * time.Minute)
-	got = d.observe(cfg, scene.readings(), scene.owners, nil)
+	got = d.observe(cfg, scene.snapshot(), scene.namespace())
 	if !slices.Equal(learnedPorts(got, "web.service"), []int{80, 40000}) {
 		t.Errorf("with learn_ephemeral_ports: %+v, want web.service on 80 and 40000", got)
 	}
@@ -852,6 +854,7 @@ func TestDiscoveryForget(t *testing.T) {
 	if v, _ := e.Verdicts(ctx); len(v) != 0 {
 		t.Errorf("after forget: %+v", v)
 	}
+	e.Close() // the state is written off the request's path
 	if data, _ := os.ReadFile(state); strings.Contains(string(data), "db.service") {
 		t.Errorf("the state file still has it: %s", data)
 	}
@@ -883,5 +886,17 @@ func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
 	got := learnedChecks(d, config.Default(), scene)
 	if len(got) != 1 || got[0].Name != "away.service" {
 		t.Errorf("after ten minutes: %+v, want only away.service (gone.service is not-found)", got)
+	}
+}
+
+// writeState writes st to path as the exporter does.
+func writeState(t testing.TB, path string, st discoveryState) {
+	t.Helper()
+	data, err := (&discovery{st: st}).encode()
+	if err == nil {
+		err = writeFileAtomic(path, data)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -27,10 +27,11 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
-// BenchmarkOwnersAndJoin100Checks is the per-scrape cost of ownership and
-// the port join for 100 checks once the cgroup index is warm: 100 units,
+// BenchmarkOwnersAndJoin100Checks is the per-scrape cost of ownership, the
+// port join and the verdicts of 100 checks once the cgroup index is warm: 100 units,
 // 150 listeners (100 of them the checks' ports), resolved by cgroup id.
 func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
 	o := owner.New("/proc")
@@ -67,14 +68,14 @@ func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
 	units := systemd.SnapshotOf(all...)
 	names := checkUnits(cfg)
 	ctx := context.Background()
-	triggers := socketTriggers(units)
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
 	o.Owners(ctx, units, ls, names) // warm the index
 	b.ReportAllocs()
 	for b.Loop() {
 		owners := o.Owners(ctx, units, ls, names)
-		idx := indexListeners(ls)
-		for _, c := range cfg.Checks {
-			joinPorts(c, ls, idx, owners, triggers, true)
-		}
+		verdict.Evaluate(cfg.Checks, nil, &verdict.Snapshot{Units: units, Host: verdict.NewNamespace(ls, owners), KnownUnits: known, ProbesRead: true})
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // The scenarios the verdict must get right, with real nginx and
@@ -77,7 +78,7 @@ func newFullExporter(t *testing.T, cfg *config.Config, ep systemd.Endpoint, disc
 	return e
 }
 
-func verdicts(t *testing.T, e *Exporter) map[string]Verdict {
+func verdicts(t *testing.T, e *Exporter) map[string]verdict.Verdict {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -85,7 +86,7 @@ func verdicts(t *testing.T, e *Exporter) map[string]Verdict {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]Verdict{}
+	out := map[string]verdict.Verdict{}
 	for _, v := range vs {
 		out[v.Check] = v
 	}
@@ -93,14 +94,14 @@ func verdicts(t *testing.T, e *Exporter) map[string]Verdict {
 }
 
 // waitStatus scrapes until every check has the wanted status (bounded).
-func waitStatus(t *testing.T, e *Exporter, want map[string]string) map[string]Verdict {
+func waitStatus(t *testing.T, e *Exporter, want map[string]string) map[string]verdict.Verdict {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		vs := verdicts(t, e)
 		ok := true
 		for check, status := range want {
-			if vs[check].Status != status {
+			if string(vs[check].Status) != status {
 				ok = false
 			}
 		}
@@ -192,6 +193,7 @@ func TestZeroConfigLearnsRealServices(t *testing.T) {
 	if !vs["sc-nginx.service"].Implicit || len(vs["sc-redis.service"].Ports) != 1 || vs["sc-redis.service"].Ports[0].Port != s.RedisPort {
 		t.Errorf("learned checks: %+v %+v", vs["sc-nginx.service"], vs["sc-redis.service"])
 	}
+	e.Close() // the state is written off the scrape's path
 	if data, err := os.ReadFile(state); err != nil || !containsAll(string(data), "sc-nginx.service", "sc-redis.service") {
 		t.Errorf("the state file must hold what was learned: %v\n%s", err, data)
 	}
@@ -278,7 +280,7 @@ func TestSocketActivatedServiceIdleIsUp(t *testing.T) {
 		// /bin/false never accepts: the waiting connection may trigger it
 		// again until the socket unit hits its trigger limit and fails
 		// too. Either way the service layer is down.
-		var v Verdict
+		var v verdict.Verdict
 		deadline := time.Now().Add(20 * time.Second)
 		for v = verdicts(t, e)["sa"]; v.Status != "service_down" && v.Status != "service_and_port_down"; v = verdicts(t, e)["sa"] {
 			if time.Now().After(deadline) {

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package verdict
 
 import (
 	"errors"
@@ -88,17 +88,17 @@ func TestJoinPortsOwnership(t *testing.T) {
 		listeners []listeners.Listener
 		owners    []owner.Owner
 		listening []bool
-		owned     []ownership
+		owned     []Ownership
 	}{
-		{"owned", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "other.service"}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
-		{"unknown owner", check, []listeners.Listener{l80}, []owner.Owner{{}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"one of two is ours", check, []listeners.Listener{l80, l80b}, []owner.Owner{{Unit: "other.service"}, {Unit: "web.service"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"foreign and unknown is not a verdict", check, []listeners.Listener{l80, l80b}, []owner.Owner{{Unit: "other.service"}, {}}, []bool{true, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"socket unit activating the service", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "web.socket"}}, []bool{true, false}, []ownership{ownedByUnit, ownerUnknown}},
-		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []listeners.Listener{l80}, []owner.Owner{{Unit: "other.service"}}, []bool{true}, []ownership{ownerUnknown}},
-		{"no listeners", check, nil, nil, []bool{false, false}, []ownership{ownerUnknown, ownerUnknown}},
-		{"foreign cgroup, unit indexed", check, []listeners.Listener{l80}, []owner.Owner{{Foreign: true}}, []bool{true, false}, []ownership{ownedByOther, ownerUnknown}},
+		{"owned", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "web.service"}}, []bool{true, false}, []Ownership{OwnedByUnit, OwnerUnknown}},
+		{"foreign", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "other.service"}}, []bool{true, false}, []Ownership{OwnedByOther, OwnerUnknown}},
+		{"unknown owner", check, []listeners.Listener{l80}, []owner.Owner{{}}, []bool{true, false}, []Ownership{OwnerUnknown, OwnerUnknown}},
+		{"one of two is ours", check, []listeners.Listener{l80, l80b}, []owner.Owner{{Unit: "other.service"}, {Unit: "web.service"}}, []bool{true, false}, []Ownership{OwnedByUnit, OwnerUnknown}},
+		{"foreign and unknown is not a verdict", check, []listeners.Listener{l80, l80b}, []owner.Owner{{Unit: "other.service"}, {}}, []bool{true, false}, []Ownership{OwnerUnknown, OwnerUnknown}},
+		{"socket unit activating the service", check, []listeners.Listener{l80}, []owner.Owner{{Unit: "web.socket"}}, []bool{true, false}, []Ownership{OwnedByUnit, OwnerUnknown}},
+		{"no unit: ownership not judged", config.Check{Name: "x", Ports: []config.Port{p80}}, []listeners.Listener{l80}, []owner.Owner{{Unit: "other.service"}}, []bool{true}, []Ownership{OwnerUnknown}},
+		{"no listeners", check, nil, nil, []bool{false, false}, []Ownership{OwnerUnknown, OwnerUnknown}},
+		{"foreign cgroup, unit indexed", check, []listeners.Listener{l80}, []owner.Owner{{Foreign: true}}, []bool{true, false}, []Ownership{OwnedByOther, OwnerUnknown}},
 	} {
 		got := joinPorts(tc.check, tc.listeners, indexListeners(tc.listeners), tc.owners, noTriggers, true)
 		for i, r := range got {
@@ -113,32 +113,8 @@ func TestForeignNeedsAKnownUnit(t *testing.T) {
 	check := config.Check{Name: "web", Unit: "web.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}}
 	ls := []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)}
 	got := joinPorts(check, ls, indexListeners(ls), []owner.Owner{{Foreign: true}}, nil, false)
-	if got[0].owned != ownerUnknown {
+	if got[0].owned != OwnerUnknown {
 		t.Errorf("a foreign cgroup proves nothing when the unit's own cgroup is not indexed: %v", got[0].owned)
-	}
-}
-
-func TestInventoryDedupesSortsAndCaps(t *testing.T) {
-	ls := []listeners.Listener{
-		lst("tcp", "0.0.0.0", 8080, false),
-		lst("tcp", "0.0.0.0", 8080, false), // SO_REUSEPORT twin: one series
-		lst("tcp", "0.0.0.0", 22, false),
-		lst("udp", "127.0.0.1", 53, false),
-	}
-	owners := []owner.Owner{{Unit: "a.service"}, {Unit: "a.service"}, {}, {Unit: "dns.service"}}
-	series, dropped := inventory(ls, owners, -1)
-	want := [][4]string{{"tcp", "0.0.0.0", "22", ""}, {"tcp", "0.0.0.0", "8080", "a.service"}, {"udp", "127.0.0.1", "53", "dns.service"}}
-	if dropped != 0 || len(series) != len(want) {
-		t.Fatalf("got %v (dropped %d)", series, dropped)
-	}
-	for i := range want {
-		if series[i] != want[i] {
-			t.Errorf("series %d: %v, want %v", i, series[i], want[i])
-		}
-	}
-	series, dropped = inventory(ls, owners, 2)
-	if len(series) != 2 || dropped != 1 {
-		t.Errorf("capped: %d series, %d dropped", len(series), dropped)
 	}
 }
 
@@ -153,9 +129,9 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 	socketActive := systemd.Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "active", SubState: "listening"}
 	socketFailed := systemd.Unit{Name: "web-alt.socket", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
 	socketStopped := systemd.Unit{Name: "web.socket", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
-	listening := []portResult{{listening: true, owned: ownedByUnit}, {listening: true, owned: ownedByUnit}}
-	oneDown := []portResult{{listening: true, owned: ownedByUnit}, {listening: false}}
-	foreign := []portResult{{listening: true, owned: ownedByOther}, {listening: false}}
+	listening := []portResult{{listening: true, owned: OwnedByUnit}, {listening: true, owned: OwnedByUnit}}
+	oneDown := []portResult{{listening: true, owned: OwnedByUnit}, {listening: false}}
+	foreign := []portResult{{listening: true, owned: OwnedByOther}, {listening: false}}
 	unknownOwner := []portResult{{listening: true}, {listening: true}}
 	probeOK := []probe.Result{{Target: "127.0.0.1:80", Success: true}}
 	probeBad := []probe.Result{{Target: "127.0.0.1:80", Reason: "expect"}}
@@ -197,7 +173,7 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 		{"inactive without a socket unit is down", full, layers{unit: idle, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
 	} {
 		v := judge(tc.check, false, tc.l)
-		if v.Status != tc.want {
+		if string(v.Status) != tc.want {
 			t.Errorf("%s: status %s (%s), want %s", tc.name, v.Status, v.Reason, tc.want)
 		}
 		if v.Reason == "" {
@@ -235,18 +211,18 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	}{
 		{"failed, with systemd's result", layers{unit: failed, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
 			"nginx.service is failed/failed (result start-limit-hit), and nothing listens on tcp *:80"},
-		{"failed, and since when (an absolute time: the reason is a label)", layers{unit: &failedSince, ports: []portResult{{listening: true, owned: ownedByUnit}}, portsOK: true, probes: ok, probesOK: true},
+		{"failed, and since when (an absolute time: the reason is a label)", layers{unit: &failedSince, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probes: ok, probesOK: true},
 			"nginx.service is failed/failed (result start-limit-hit) since 2026-11-30T14:03:12Z"},
 		{"moved: where it listens now", layers{unit: active, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true,
 			unitListens: []string{"tcp 0.0.0.0:8080", "tcp [::]:8080"}},
 			"nothing listens on tcp *:80 while nginx.service is active/running; nginx.service listens on tcp 0.0.0.0:8080, tcp [::]:8080"},
-		{"a stranger on the port, named with its pid", layers{unit: stopped, ports: []portResult{{listening: true, owned: ownedByOther}}, portsOK: true,
+		{"a stranger on the port, named with its pid", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
 			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "nc (pid 4242), outside every known unit"}}}, probes: ok, probesOK: true},
 			"tcp *:80 is held by nc (pid 4242), outside every known unit while nginx.service is inactive/dead"},
-		{"a stranger unit", layers{unit: stopped, ports: []portResult{{listening: true, owned: ownedByOther}}, portsOK: true,
+		{"a stranger unit", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
 			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "stranger.service"}}}, probes: ok, probesOK: true},
 			"tcp *:80 is held by stranger.service while nginx.service is inactive/dead"},
-		{"the probe's peer said why", layers{unit: active, ports: []portResult{{listening: true, owned: ownedByUnit}}, portsOK: true, probesOK: true,
+		{"the probe's peer said why", layers{unit: active, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probesOK: true,
 			probes: []probe.Result{{Target: "127.0.0.1:6379", Reason: "expect", Err: errors.New(`step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`)}}},
 			`probe of 127.0.0.1:6379 (expect) failed: step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`},
 	} {

@@ -1,0 +1,118 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// descs are every series the exporter emits, in one place: the layers'
+// own (units, listeners, probes), the verdicts', and the collectors'
+// health.
+type descs struct {
+	// Collectors' health.
+	success, duration *prometheus.Desc
+
+	// The service layer.
+	unitState, loadState, fileState, restarts, activeEnter *prometheus.Desc
+
+	// The port layer.
+	listenersSource, listenerInfo, listenerDropped *prometheus.Desc
+
+	// The answer layer.
+	probeSuccess, probeFailure, probeDuration, probeConnect, probeCertExpiry *prometheus.Desc
+
+	// The verdicts.
+	checkUp, checkStatus, checkReason, dependency      *prometheus.Desc
+	serviceUp, portListening, portOwned, servicePortUp *prometheus.Desc
+}
+
+func newDescs() *descs {
+	probe := []string{"check", "target"}
+	port := []string{"check", "proto", "address", "port"}
+	return &descs{
+		success: prometheus.NewDesc("warden_collector_success",
+			"1 if the collector read its source successfully in this scrape, 0 if it failed or ran out of time.",
+			[]string{"collector"}, nil),
+		duration: prometheus.NewDesc("warden_collector_duration_seconds",
+			"Time the collector spent reading its source in this scrape.",
+			[]string{"collector"}, nil),
+
+		unitState: prometheus.NewDesc("warden_unit_state",
+			"The unit's ActiveState: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
+		loadState: prometheus.NewDesc("warden_unit_load_state",
+			"The LoadState of a unit a check names: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
+		fileState: prometheus.NewDesc("warden_unit_file_state",
+			"The UnitFileState of a check's unit (configured or discovered) (enabled, disabled, static, masked, ...): whether it starts at boot. Always 1.", []string{"unit", "state"}, nil),
+		restarts: prometheus.NewDesc("warden_unit_restarts_total",
+			"Times systemd restarted the service automatically (NRestarts).", []string{"unit"}, nil),
+		activeEnter: prometheus.NewDesc("warden_unit_active_enter_timestamp_seconds",
+			"When the unit last entered the active state, as a Unix time; 0 if never.", []string{"unit"}, nil),
+
+		listenersSource: prometheus.NewDesc("warden_listeners_source_info",
+			"Which kernel interface the listener source reads (netlink sock_diag, or /proc/net when netlink is unavailable), and why it fell back.",
+			[]string{"source", "fallback_reason"}, nil),
+		listenerInfo: prometheus.NewDesc("warden_listener_info",
+			"Every listening TCP socket and bound UDP socket, with the unit holding it (\"\" if unknown).",
+			[]string{"proto", "address", "port", "unit"}, nil),
+		listenerDropped: prometheus.NewDesc("warden_listener_series_dropped_total",
+			"Listener inventory series left out because of --listeners.max-series.",
+			nil, nil),
+
+		probeSuccess: prometheus.NewDesc("warden_probe_success",
+			"1 if the last dial (and TLS handshake, and send/expect steps) of the target succeeded.", probe, nil),
+		probeFailure: prometheus.NewDesc("warden_probe_failure",
+			"Why the probe failed: exactly one reason is 1 on failure, all are 0 on success.", append(probe, "reason"), nil),
+		probeDuration: prometheus.NewDesc("warden_probe_duration_seconds",
+			"How long the whole probe took.", probe, nil),
+		probeConnect: prometheus.NewDesc("warden_probe_connect_duration_seconds",
+			"How long the TCP connect took (the last one, with several addresses).", probe, nil),
+		probeCertExpiry: prometheus.NewDesc("warden_probe_tls_cert_expiry_timestamp_seconds",
+			"The earliest NotAfter of the certificates the TLS server presented, as a Unix time.", probe, nil),
+
+		checkUp: prometheus.NewDesc("warden_check_up",
+			"1 if every layer of the check is healthy (status ok).", []string{"check"}, nil),
+		checkStatus: prometheus.NewDesc("warden_check_status",
+			"The check's verdict: exactly one status is 1 (ok, service_down, port_down, service_and_port_down, foreign_listener, probe_failed, unknown).",
+			[]string{"check", "status"}, nil),
+		checkReason: prometheus.NewDesc("warden_check_reason_info",
+			"Why a check is not ok, in one line: the reason /checks and the landing page give (unit state and systemd's result, who holds a port, where the unit listens now, the probe's error). Only while the check is not ok; always 1.",
+			[]string{"check", "status", "reason"}, nil),
+		dependency: prometheus.NewDesc("warden_check_dependency_info",
+			"The check depends on depends_on (depends_on in the config): alerts use it to silence dependents while it is down.",
+			[]string{"check", "depends_on"}, nil),
+		serviceUp: prometheus.NewDesc("warden_service_up",
+			"1 if the check's unit is active or reloading (a oneshot that exited successfully with RemainAfterExit=yes is active).", []string{"check", "unit"}, nil),
+		portListening: prometheus.NewDesc("warden_port_listening",
+			"1 if a listening socket matches the check's expected port, 0 if none does.", port, nil),
+		portOwned: prometheus.NewDesc("warden_port_owned",
+			"1 if the expected port is held by the check's unit (or the socket unit that activates it), 0 if by something else; absent when nothing listens or the owner cannot be determined.",
+			port, nil),
+		servicePortUp: prometheus.NewDesc("warden_service_port_up",
+			"service_up x port_listening for each expected port of a check with a unit.",
+			[]string{"check", "unit", "proto", "address", "port"}, nil),
+	}
+}
+
+// describe sends every descriptor.
+func (d *descs) describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{
+		d.success, d.duration,
+		d.unitState, d.loadState, d.fileState, d.restarts, d.activeEnter,
+		d.listenersSource, d.listenerInfo, d.listenerDropped,
+		d.probeSuccess, d.probeFailure, d.probeDuration, d.probeConnect, d.probeCertExpiry,
+		d.checkUp, d.checkStatus, d.checkReason, d.dependency,
+		d.serviceUp, d.portListening, d.portOwned, d.servicePortUp,
+	} {
+		ch <- desc
+	}
+}

@@ -1,0 +1,388 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
+)
+
+// emit builds the metric families of one evaluation from its snapshot and
+// verdicts. The series built per evaluation go through a pedantic
+// registry, which checks them against the descriptions: they are few, and
+// a drift is worth catching in production too. The bulk units' series
+// (many, changing only with the cache) are prebuilt families merged in as
+// they are: checking and sorting thousands of unchanged series again on
+// every scrape would cost more than reading them (see bench/).
+func (e *Exporter) emit(s *snapshot, verdicts []verdict.Verdict) ([]*dto.MetricFamily, error) {
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(emission{e: e, s: s, verdicts: verdicts}); err != nil {
+		return nil, err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return mfs, err
+	}
+	if s.host.Units != nil {
+		mfs = mergeFamilies(mfs, e.unitFamilies.of(e, s.host.Units))
+	}
+	return mfs, nil
+}
+
+// emission is one evaluation as a prometheus.Collector.
+type emission struct {
+	e        *Exporter
+	s        *snapshot
+	verdicts []verdict.Verdict
+}
+
+func (m emission) Describe(ch chan<- *prometheus.Desc) { m.e.descs.describe(ch) }
+
+func (m emission) Collect(ch chan<- prometheus.Metric) {
+	e, s, d := m.e, m.s, m.e.descs
+	emit := func(metric prometheus.Metric) { ch <- metric }
+	for _, o := range s.outcomes {
+		success := 0.0
+		if o.err == nil {
+			success = 1
+		}
+		emit(prometheus.MustNewConstMetric(d.success, prometheus.GaugeValue, success, o.layer.name))
+		emit(prometheus.MustNewConstMetric(d.duration, prometheus.GaugeValue, o.duration.Seconds(), o.layer.name))
+	}
+	if units := s.host.Units; units != nil {
+		e.emitNamedUnits(emit, units)
+		e.emitLearnedUnits(emit, units, s.learnedUnits)
+	}
+	if s.listeners != nil {
+		emit(prometheus.MustNewConstMetric(d.listenersSource, prometheus.GaugeValue, 1, s.listeners.Backend, s.listeners.Fallback))
+	}
+	if s.host.ProbesRead {
+		for _, r := range s.host.Probes {
+			e.emitProbe(emit, r)
+		}
+	}
+	for _, v := range m.verdicts {
+		e.emitVerdict(emit, v)
+	}
+	if s.host.Host != nil {
+		e.emitInventory(emit, s.host.Host.Listeners, s.host.Host.Owners)
+	}
+}
+
+// emitNamedUnits emits the units read by name (the checks'):
+// warden_service_up is the verdicts', since discovered checks have one too.
+func (e *Exporter) emitNamedUnits(emit func(prometheus.Metric), units *systemd.Snapshot) {
+	for _, name := range units.NamedUnits() {
+		u, _ := units.Unit(name)
+		e.emitUnit(emit, u, true)
+		if fs := units.FileState(name); fs != "" {
+			emit(prometheus.MustNewConstMetric(e.descs.fileState, prometheus.GaugeValue, 1, name, fs))
+		}
+	}
+}
+
+// emitLearnedUnits emits the units of the checks discovery learned in this
+// evaluation, which the layers did not read by name: their load state
+// (not-found for a unit systemd does not know), so a discovered unit that
+// is masked or vanishes is as visible; and, when only the checks' units
+// get their series (UnitSeriesCompact), the rest of theirs (otherwise
+// they are in the bulk families already, as is a failed one).
+func (e *Exporter) emitLearnedUnits(emit func(prometheus.Metric), units *systemd.Snapshot, learned []string) {
+	learned = slices.Compact(slices.Sorted(slices.Values(learned)))
+	for _, name := range learned {
+		load := "not-found"
+		if u, ok := units.Unit(name); ok && u.LoadState != "" {
+			load = u.LoadState
+		}
+		e.emitLoadState(emit, name, load)
+	}
+	if e.unitSeries != UnitSeriesCompact {
+		return
+	}
+	for _, name := range learned {
+		if units.Named(name) {
+			continue
+		}
+		if u, ok := units.Unit(name); ok && u.ActiveState != "failed" {
+			e.emitUnit(emit, u, false)
+		}
+	}
+}
+
+// emitLoadState emits a check's unit's warden_unit_load_state: the whole
+// state set, or in UnitSeriesCompact only a unit that is not loaded (the
+// one that is 1: masked, not-found, error, bad-setting).
+func (e *Exporter) emitLoadState(emit func(prometheus.Metric), unit, load string) {
+	if e.unitSeries != UnitSeriesCompact {
+		stateSet(emit, e.descs.loadState, unit, load, systemd.LoadStates)
+	} else if load != "loaded" {
+		emit(prometheus.MustNewConstMetric(e.descs.loadState, prometheus.GaugeValue, 1, unit, load))
+	}
+}
+
+// emitUnit emits one unit's series. withLoadState is for the checks'
+// units: the bulk units are listed only while loaded, so their load state
+// would carry nothing but series.
+func (e *Exporter) emitUnit(emit func(prometheus.Metric), u systemd.Unit, withLoadState bool) {
+	d := e.descs
+	stateSet(emit, d.unitState, u.Name, u.ActiveState, systemd.ActiveStates)
+	if withLoadState {
+		e.emitLoadState(emit, u.Name, u.LoadState)
+	}
+	if u.HasRestarts {
+		emit(prometheus.MustNewConstMetric(d.restarts, prometheus.CounterValue, float64(u.NRestarts), u.Name))
+	}
+	if u.LoadState != "not-found" && u.LoadState != "" {
+		emit(prometheus.MustNewConstMetric(d.activeEnter, prometheus.GaugeValue, float64(u.ActiveEnterTimestamp)/1e6, u.Name))
+	}
+}
+
+// stateSet emits one series per state, 1 for current; a current state
+// outside states gets a series of its own, so exactly one series is 1.
+func stateSet(emit func(prometheus.Metric), desc *prometheus.Desc, unit, current string, states []string) {
+	known := false
+	for _, st := range states {
+		v := 0.0
+		if st == current {
+			v, known = 1, true
+		}
+		emit(prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, unit, st))
+	}
+	if !known && current != "" {
+		emit(prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, unit, current))
+	}
+}
+
+// unitFamilies are the series of every cached unit that no check names.
+// They change only when the cache does, so they are built (and checked)
+// once per cache state and shared by the evaluations after it.
+type unitFamilies struct {
+	mu        sync.Mutex
+	from      *systemd.Snapshot
+	fromNamed []string
+	families  []*dto.MetricFamily
+}
+
+func (f *unitFamilies) of(e *Exporter, units *systemd.Snapshot) []*dto.MetricFamily {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	named := units.NamedUnits()
+	if units.SameCache(f.from) && f.families != nil && slices.Equal(f.fromNamed, named) {
+		return f.families
+	}
+	metrics := make([]prometheus.Metric, 0, len(units.Names())*(len(systemd.ActiveStates)+2))
+	emit := func(m prometheus.Metric) { metrics = append(metrics, m) }
+	compact := e.unitSeries == UnitSeriesCompact
+	for _, name := range units.Names() {
+		if units.Named(name) {
+			continue
+		}
+		u, _ := units.Unit(name)
+		switch {
+		case !compact:
+			e.emitUnit(emit, u, false)
+		case u.ActiveState == "failed":
+			// Every failed unit stays visible, whoever names it: 7
+			// series while it is failed, none once it is not.
+			stateSet(emit, e.descs.unitState, u.Name, u.ActiveState, systemd.ActiveStates)
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(fixedMetrics{descs: e.descs, metrics: metrics})
+	mfs, err := reg.Gather()
+	if err != nil {
+		// A bug (a duplicate series): serve nothing rather than bad data.
+		level.Error(e.logger).Log("msg", "building the unit series failed", "err", err)
+		mfs = nil
+	}
+	f.from, f.fromNamed, f.families = units, named, mfs
+	return mfs
+}
+
+// fixedMetrics hands fixed metrics to a registry.
+type fixedMetrics struct {
+	descs   *descs
+	metrics []prometheus.Metric
+}
+
+func (c fixedMetrics) Describe(ch chan<- *prometheus.Desc) { c.descs.describe(ch) }
+func (c fixedMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.metrics {
+		ch <- m
+	}
+}
+
+// mergeFamilies adds the prebuilt families to mfs: a family of a new name is
+// inserted in name order, one that exists gets the other's series appended.
+// Prebuilt families are shared between evaluations and never modified.
+func mergeFamilies(mfs []*dto.MetricFamily, prebuilt []*dto.MetricFamily) []*dto.MetricFamily {
+	if len(prebuilt) == 0 {
+		return mfs
+	}
+	byName := make(map[string]int, len(mfs))
+	for i, mf := range mfs {
+		byName[mf.GetName()] = i
+	}
+	for _, pf := range prebuilt {
+		i, ok := byName[pf.GetName()]
+		if !ok {
+			byName[pf.GetName()] = len(mfs)
+			mfs = append(mfs, pf)
+			continue
+		}
+		own := mfs[i]
+		merged := &dto.MetricFamily{Name: own.Name, Help: own.Help, Type: own.Type, Unit: own.Unit}
+		merged.Metric = make([]*dto.Metric, 0, len(own.Metric)+len(pf.Metric))
+		merged.Metric = append(append(merged.Metric, pf.Metric...), own.Metric...)
+		mfs[i] = merged
+	}
+	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return mfs
+}
+
+// emitProbe emits one probe's series.
+func (e *Exporter) emitProbe(emit func(prometheus.Metric), r probe.Result) {
+	d := e.descs
+	labels := []string{r.Check, r.Target}
+	ok := 0.0
+	if r.Success {
+		ok = 1
+	}
+	emit(prometheus.MustNewConstMetric(d.probeSuccess, prometheus.GaugeValue, ok, labels...))
+	for _, reason := range probe.Reasons {
+		v := 0.0
+		if !r.Success && r.Reason == reason {
+			v = 1
+		}
+		emit(prometheus.MustNewConstMetric(d.probeFailure, prometheus.GaugeValue, v, r.Check, r.Target, string(reason)))
+	}
+	emit(prometheus.MustNewConstMetric(d.probeDuration, prometheus.GaugeValue, r.Duration.Seconds(), labels...))
+	emit(prometheus.MustNewConstMetric(d.probeConnect, prometheus.GaugeValue, r.Connect.Seconds(), labels...))
+	if !r.CertExpiry.IsZero() {
+		emit(prometheus.MustNewConstMetric(d.probeCertExpiry, prometheus.GaugeValue, float64(r.CertExpiry.Unix()), labels...))
+	}
+}
+
+// emitVerdict emits a check's series: its verdict, the service layer as
+// the check sees it, its ports and their product with the service.
+func (e *Exporter) emitVerdict(emit func(prometheus.Metric), v verdict.Verdict) {
+	d := e.descs
+	up := 0.0
+	if v.Status == verdict.OK {
+		up = 1
+	}
+	emit(prometheus.MustNewConstMetric(d.checkUp, prometheus.GaugeValue, up, v.Check))
+	for _, st := range verdict.Statuses {
+		x := 0.0
+		if st == v.Status {
+			x = 1
+		}
+		emit(prometheus.MustNewConstMetric(d.checkStatus, prometheus.GaugeValue, x, v.Check, string(st)))
+	}
+	if v.Status != verdict.OK {
+		// The diagnosis travels to the alert through this series: one per
+		// failing check, changing only when the diagnosis does.
+		emit(prometheus.MustNewConstMetric(d.checkReason, prometheus.GaugeValue, 1, v.Check, string(v.Status), v.Reason))
+	}
+	for _, dep := range v.DependsOn {
+		emit(prometheus.MustNewConstMetric(d.dependency, prometheus.GaugeValue, 1, v.Check, dep))
+	}
+	serviceKnown := v.Unit != nil && v.Unit.Known
+	if serviceKnown {
+		emit(prometheus.MustNewConstMetric(d.serviceUp, prometheus.GaugeValue, bool01(v.Unit.Up), v.Check, v.Unit.Name))
+	}
+	for _, p := range v.Ports {
+		if !p.Known {
+			continue // the listeners were not read: no port series
+		}
+		port := strconv.Itoa(p.Port)
+		emit(prometheus.MustNewConstMetric(d.portListening, prometheus.GaugeValue, bool01(p.Listening), v.Check, p.Proto, p.Address, port))
+		switch p.Owned {
+		case verdict.OwnedByUnit:
+			emit(prometheus.MustNewConstMetric(d.portOwned, prometheus.GaugeValue, 1, v.Check, p.Proto, p.Address, port))
+		case verdict.OwnedByOther:
+			emit(prometheus.MustNewConstMetric(d.portOwned, prometheus.GaugeValue, 0, v.Check, p.Proto, p.Address, port))
+		}
+		if serviceKnown {
+			emit(prometheus.MustNewConstMetric(d.servicePortUp, prometheus.GaugeValue, bool01(v.Unit.Up && p.Listening), v.Check, v.Unit.Name, p.Proto, p.Address, port))
+		}
+	}
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// emitInventory emits warden_listener_info for every listener (capped at
+// --listeners.max-series) and how many series the cap left out.
+func (e *Exporter) emitInventory(emit func(prometheus.Metric), ls []listeners.Listener, owners []owner.Owner) {
+	series, dropped := inventory(ls, owners, e.maxSeries)
+	for _, s := range series {
+		emit(prometheus.MustNewConstMetric(e.descs.listenerInfo, prometheus.GaugeValue, 1, s.proto, s.address, strconv.Itoa(int(s.port)), s.unit))
+	}
+	if dropped > 0 {
+		e.dropped.Add(uint64(dropped))
+		e.warnedDrop.Do(func() {
+			level.Warn(e.logger).Log("msg", "listener inventory capped: some warden_listener_info series are left out", "listeners", len(series)+dropped, "max_series", e.maxSeries)
+		})
+	}
+	emit(prometheus.MustNewConstMetric(e.descs.listenerDropped, prometheus.CounterValue, float64(e.dropped.Load())))
+}
+
+// inventoryEntry is one warden_listener_info series.
+type inventoryEntry struct {
+	proto, address string
+	port           uint16
+	unit           string
+}
+
+// inventory returns the distinct series of the listeners, sorted (ports
+// numerically), at most max of them, and how many were left out.
+func inventory(ls []listeners.Listener, owners []owner.Owner, max int) ([]inventoryEntry, int) {
+	seen := make(map[inventoryEntry]bool, len(ls))
+	for i, l := range ls {
+		entry := inventoryEntry{proto: l.Proto, address: l.Addr.String(), port: l.Port}
+		if i < len(owners) {
+			entry.unit = owners[i].Unit
+		}
+		seen[entry] = true
+	}
+	all := make([]inventoryEntry, 0, len(seen))
+	for k := range seen {
+		all = append(all, k)
+	}
+	slices.SortFunc(all, func(a, b inventoryEntry) int {
+		return cmp.Or(strings.Compare(a.proto, b.proto), strings.Compare(a.address, b.address), cmp.Compare(a.port, b.port), strings.Compare(a.unit, b.unit))
+	})
+	if max >= 0 && len(all) > max {
+		return all[:max], len(all) - max
+	}
+	return all, 0
+}

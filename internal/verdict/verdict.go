@@ -1,0 +1,590 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+// Package verdict judges checks: pure functions from what one evaluation
+// observed of the host (a Snapshot: units, listeners and their owners,
+// probe results) and the checks to one Verdict per check. No I/O here;
+// everything it needs is in the Snapshot.
+package verdict
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
+)
+
+// PortMatches reports whether listener l satisfies an expected port:
+//
+//   - no address: any local address;
+//   - 0.0.0.0: an IPv4 wildcard bind, or a dual-stack [::] (IPV6_V6ONLY=0);
+//   - ::: an IPv6 wildcard bind;
+//   - a specific address: a bind to that address, or a wildcard bind that
+//     covers it (0.0.0.0 or dual-stack [::] for IPv4, [::] for IPv6).
+func PortMatches(p config.Port, l listeners.Listener) bool {
+	var want netip.Addr
+	if p.Address != "" {
+		var err error
+		if want, err = netip.ParseAddr(p.Address); err != nil {
+			return false
+		}
+	}
+	return portMatches(p, want, l)
+}
+
+// portMatches is PortMatches with the expected address parsed (invalid for
+// "any address").
+func portMatches(p config.Port, want netip.Addr, l listeners.Listener) bool {
+	if p.Proto != l.Proto || p.Port != int(l.Port) {
+		return false
+	}
+	if !want.IsValid() {
+		return true
+	}
+	covers := func() bool { // does l's wildcard cover want's family?
+		if !l.Addr.IsUnspecified() {
+			return false
+		}
+		if want.Is4() {
+			return l.Addr.Is4() || !l.V6Only
+		}
+		return l.Addr.Is6()
+	}
+	if want.IsUnspecified() {
+		return covers()
+	}
+	return l.Addr == want || covers()
+}
+
+// Ownership says who holds an expected port: the check's unit (or the
+// socket unit that activates it), someone else, or not known (nothing
+// listens, or its owner cannot be determined).
+type Ownership string
+
+// The values of Ownership.
+const (
+	OwnerUnknown Ownership = "unknown"
+	OwnedByUnit  Ownership = "yes"
+	OwnedByOther Ownership = "no"
+)
+
+// portResult is the join of one expected port; a zero owned is unknown.
+type portResult struct {
+	port      config.Port
+	listening bool
+	owned     Ownership
+}
+
+// unitOwns reports whether owner is unit, or the socket unit that
+// activates it.
+func unitOwns(unit, owner string, triggers func(socket string) []string) bool {
+	if owner == unit {
+		return true
+	}
+	if strings.HasSuffix(owner, ".socket") {
+		for _, t := range triggers(owner) {
+			if t == unit {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// portKey indexes listeners by protocol and port.
+type portKey struct {
+	proto string
+	port  uint16
+}
+
+// listenerIndex maps each (proto, port) to the listeners on it, so the join
+// looks at the few candidates of a port rather than every listener.
+type listenerIndex map[portKey][]int
+
+func indexListeners(ls []listeners.Listener) listenerIndex {
+	idx := make(listenerIndex, len(ls))
+	for i, l := range ls {
+		k := portKey{l.Proto, l.Port}
+		idx[k] = append(idx[k], i)
+	}
+	return idx
+}
+
+// joinPorts matches a check's expected ports against the listeners (of the
+// namespace the check looks in, indexed by idx) and their owners. unitKnown
+// tells whether a foreign owner (a cgroup outside every unit we know) rules
+// the check's unit out.
+func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerIndex, owners []owner.Owner, triggers func(string) []string, unitKnown bool) []portResult {
+	out := make([]portResult, 0, len(check.Ports))
+	for _, p := range check.Ports {
+		r := portResult{port: p, owned: OwnerUnknown}
+		var want netip.Addr
+		if p.Address != "" {
+			want, _ = netip.ParseAddr(p.Address)
+		}
+		unknown, other := false, false
+		for _, i := range idx[portKey{p.Proto, uint16(p.Port)}] {
+			l := listeners[i]
+			if !portMatches(p, want, l) {
+				continue
+			}
+			r.listening = true
+			var o owner.Owner
+			if i < len(owners) {
+				o = owners[i]
+			}
+			switch {
+			case check.Unit == "":
+				unknown = true
+			case o.Unit != "" && unitOwns(check.Unit, o.Unit, triggers):
+				r.owned = OwnedByUnit
+			case o.Unit != "" || o.Foreign && unitKnown:
+				other = true
+			default:
+				unknown = true
+			}
+		}
+		// Owned if any matching listener is the unit's; not owned only if
+		// every matching listener's owner is known and is someone else.
+		if r.owned != OwnedByUnit && other && !unknown {
+			r.owned = OwnedByOther
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Triggers returns, for a socket unit, the services it activates:
+// Triggers= when systemd reported it, else the service of the same name.
+// units may be nil.
+func Triggers(units *systemd.Snapshot) func(string) []string {
+	return func(socket string) []string {
+		u := systemd.Unit{Name: socket}
+		if units != nil {
+			u, _ = units.Unit(socket)
+			u.Name = socket
+		}
+		return u.Activates()
+	}
+}
+
+// Status is a check's verdict.
+type Status string
+
+// The statuses, in the order of warden_check_status's series.
+const (
+	OK                 Status = "ok"
+	ServiceDown        Status = "service_down"
+	PortDown           Status = "port_down"
+	ServiceAndPortDown Status = "service_and_port_down"
+	ForeignListener    Status = "foreign_listener"
+	ProbeFailed        Status = "probe_failed"
+	Unknown            Status = "unknown"
+)
+
+// Statuses are the series of warden_check_status.
+var Statuses = []Status{OK, ServiceDown, PortDown, ServiceAndPortDown, ForeignListener, ProbeFailed, Unknown}
+
+// Verdict is the judgement of one check in one scrape, with what was
+// expected and seen per layer: what /checks shows.
+type Verdict struct {
+	Check     string         `json:"check"`
+	Implicit  bool           `json:"implicit,omitempty"` // learned by discovery
+	Status    Status         `json:"status"`
+	Reason    string         `json:"reason"` // one line for a human
+	DependsOn []string       `json:"depends_on,omitempty"`
+	Unit      *UnitVerdict   `json:"unit,omitempty"`
+	Ports     []PortVerdict  `json:"ports,omitempty"`
+	Probes    []ProbeVerdict `json:"probes,omitempty"`
+}
+
+// UnitVerdict is the service layer of a check.
+type UnitVerdict struct {
+	Name        string `json:"name"`
+	Known       bool   `json:"known"` // the systemd source answered
+	LoadState   string `json:"load_state,omitempty"`
+	ActiveState string `json:"active_state,omitempty"`
+	SubState    string `json:"sub_state,omitempty"`
+	// Result is systemd's Result of a failed service (exit-code, signal,
+	// core-dump, timeout, start-limit-hit, ...).
+	Result string `json:"result,omitempty"`
+	// Since is when a unit that is not up entered its state (RFC 3339, UTC).
+	Since string `json:"since,omitempty"`
+	// ListensOn is where the unit holds listeners now, when an expected
+	// port is down (at most maxListensOn of them).
+	ListensOn []string `json:"listens_on,omitempty"`
+	Up        bool     `json:"up"`
+	// SocketActivated names the active socket unit that holds the check's
+	// ports while the service is idle (inactive until its first
+	// connection): the service layer is up.
+	SocketActivated string `json:"socket_activated,omitempty"`
+}
+
+// PortVerdict is one expected port of a check.
+type PortVerdict struct {
+	Proto     string         `json:"proto"`
+	Address   string         `json:"address,omitempty"`
+	Port      int            `json:"port"`
+	Known     bool           `json:"known"` // the listeners were read
+	Listening bool           `json:"listening"`
+	Owned     Ownership      `json:"owned"`
+	Seen      []SeenListener `json:"seen,omitempty"`
+}
+
+// SeenListener is a listener that matched an expected port.
+type SeenListener struct {
+	Address string `json:"address"`
+	Owner   string `json:"owner,omitempty"`
+}
+
+// ProbeVerdict is one probe of a check.
+type ProbeVerdict struct {
+	Target          string       `json:"target"`
+	Known           bool         `json:"known"`
+	Success         bool         `json:"success"`
+	Reason          probe.Reason `json:"reason,omitempty"`
+	Error           string       `json:"error,omitempty"`
+	DurationSeconds float64      `json:"duration_seconds"`
+}
+
+// layers is what the join knows of one check; a nil layer could not be
+// read this scrape.
+type layers struct {
+	unit *systemd.Unit // nil: systemd not read; zero Name: unit unknown to systemd
+	// sockets are the socket units that activate unit (Triggers=), as
+	// systemd last reported them.
+	sockets   []systemd.Unit
+	ports     []portResult
+	portsSeen [][]SeenListener
+	portsOK   bool // the listeners were read
+	probes    []probe.Result
+	probesOK  bool
+	// unitListens are the addresses the check's unit holds listeners on,
+	// read this scrape (the diagnosis of a port that is down).
+	unitListens []string
+}
+
+// maxListensOn bounds the addresses a verdict names where the unit listens
+// now: the reason is one line.
+const maxListensOn = 4
+
+// maxReasonDetail bounds what a reason quotes of a probe's error (which
+// carries what the peer sent).
+const maxReasonDetail = 120
+
+// judge decides a check's status. Precedence, first that holds:
+//
+//  1. unknown: a source this check needs failed this scrape;
+//  2. foreign_listener: an expected port is held by something else;
+//  3. service_and_port_down: the unit is not up and an expected port is
+//     not listening;
+//  4. service_down: the unit is not up (its ports, if any, still listen:
+//     a leftover process, or one whose owner is unknown);
+//  5. port_down: the unit is up (or there is none) and an expected port is
+//     not listening;
+//  6. probe_failed: services and ports are fine, a probe fails;
+//  7. ok.
+func judge(c config.Check, implicit bool, l layers) Verdict {
+	v := Verdict{Check: c.Name, Implicit: implicit, DependsOn: c.DependsOn}
+	var unknown []string
+	if c.Unit != "" {
+		v.Unit = judgeUnit(c, l)
+		if !v.Unit.Known {
+			unknown = append(unknown, "unit state")
+		}
+	}
+	ports := judgePorts(c, l)
+	v.Ports = ports.verdicts
+	if len(c.Ports) > 0 && !l.portsOK {
+		unknown = append(unknown, "listeners")
+	}
+	var probeFailed string
+	v.Probes, probeFailed = judgeProbes(c, l)
+	if len(c.Probes) > 0 && !l.probesOK {
+		unknown = append(unknown, "probes")
+	}
+	unitDesc, listensNow := describeUnit(c, v.Unit, ports.down, l.unitListens)
+	svcDown := v.Unit != nil && v.Unit.Known && !v.Unit.Up
+	switch {
+	case len(unknown) > 0:
+		v.Status, v.Reason = Unknown, "could not read: "+strings.Join(unknown, ", ")
+	case ports.foreign != "":
+		v.Status, v.Reason = ForeignListener, ports.foreign+" is held by "+cmp.Or(ports.foreignOwner, "another process or unit")
+		if unitDesc != "" {
+			v.Reason += " while " + unitDesc
+		}
+	case svcDown && ports.down != "":
+		v.Status, v.Reason = ServiceAndPortDown, unitDesc+", and nothing listens on "+ports.down+listensNow
+	case svcDown:
+		v.Status, v.Reason = ServiceDown, unitDesc
+	case ports.down != "":
+		v.Status, v.Reason = PortDown, "nothing listens on "+ports.down
+		if unitDesc != "" {
+			v.Reason += " while " + unitDesc
+		}
+		v.Reason += listensNow
+	case probeFailed != "":
+		v.Status, v.Reason = ProbeFailed, "probe of "+probeFailed
+	default:
+		v.Status, v.Reason = OK, "every layer is healthy"
+	}
+	if v.Unit != nil && v.Unit.SocketActivated != "" {
+		v.Reason += fmt.Sprintf(" (%s idle, socket activated by %s)", c.Unit, v.Unit.SocketActivated)
+	}
+	return v
+}
+
+// judgeUnit is the service layer of a check with a unit.
+func judgeUnit(c config.Check, l layers) *UnitVerdict {
+	uv := &UnitVerdict{Name: c.Unit, Known: l.unit != nil}
+	if l.unit == nil {
+		return uv
+	}
+	uv.LoadState, uv.ActiveState, uv.SubState = l.unit.LoadState, l.unit.ActiveState, l.unit.SubState
+	if uv.ActiveState == "failed" && l.unit.Result != "" && l.unit.Result != "success" {
+		uv.Result = l.unit.Result
+	}
+	if uv.LoadState == "" {
+		uv.LoadState, uv.ActiveState = "not-found", "inactive"
+	}
+	uv.Up = systemd.UnitUp(uv.ActiveState)
+	if !uv.Up {
+		uv.SocketActivated = idleActivator(c, l)
+		uv.Up = uv.SocketActivated != ""
+	}
+	if !uv.Up && l.unit.StateChangeTimestamp > 0 {
+		uv.Since = time.UnixMicro(int64(l.unit.StateChangeTimestamp)).UTC().Format(time.RFC3339)
+	}
+	return uv
+}
+
+// portFindings are the port layer of a check: each port's verdict, the
+// first port down and the first held by someone else (with who holds it).
+type portFindings struct {
+	verdicts      []PortVerdict
+	down, foreign string
+	foreignOwner  string
+}
+
+func judgePorts(c config.Check, l layers) portFindings {
+	var f portFindings
+	for i, p := range c.Ports {
+		pv := PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port, Known: l.portsOK, Owned: OwnerUnknown}
+		if l.portsOK && i < len(l.ports) {
+			r := l.ports[i]
+			pv.Listening = r.listening
+			if r.owned == OwnedByUnit || r.owned == OwnedByOther {
+				pv.Owned = r.owned
+			}
+			if i < len(l.portsSeen) {
+				pv.Seen = l.portsSeen[i]
+			}
+			if r.owned == OwnedByOther && f.foreign == "" {
+				f.foreign, f.foreignOwner = portName(p), ownersOf(pv.Seen)
+			}
+			if !r.listening && f.down == "" {
+				f.down = portName(p)
+			}
+		}
+		f.verdicts = append(f.verdicts, pv)
+	}
+	return f
+}
+
+// judgeProbes is the answer layer of a check: each probe's verdict, and
+// the first failure as a reason ("" when none failed).
+func judgeProbes(c config.Check, l layers) ([]ProbeVerdict, string) {
+	results := make(map[string]probe.Result, len(l.probes))
+	for _, r := range l.probes {
+		results[r.Target] = r
+	}
+	var out []ProbeVerdict
+	failed := ""
+	for _, p := range c.Probes {
+		pv := ProbeVerdict{Target: p.Target, Known: l.probesOK}
+		if r, ok := results[p.Target]; ok && l.probesOK {
+			pv.Success, pv.Reason, pv.DurationSeconds = r.Success, r.Reason, r.Duration.Seconds()
+			if r.Err != nil {
+				pv.Error = r.Err.Error()
+			}
+			if !r.Success && failed == "" {
+				failed = p.Target + " (" + string(r.Reason) + ") failed"
+				if r.Err != nil {
+					failed += ": " + clip(r.Err.Error(), maxReasonDetail)
+				}
+			}
+		}
+		out = append(out, pv)
+	}
+	return out, failed
+}
+
+// describeUnit words the unit's state for a reason ("" without a unit)
+// and, when a port is down, where the unit listens now ("; unit listens on
+// ..."); it records the latter in uv.ListensOn.
+func describeUnit(c config.Check, uv *UnitVerdict, portDown string, unitListens []string) (desc, listensNow string) {
+	if uv == nil {
+		return "", ""
+	}
+	desc = fmt.Sprintf("%s is %s/%s", c.Unit, uv.ActiveState, uv.SubState)
+	if uv.Result != "" {
+		desc += " (result " + uv.Result + ")"
+	}
+	if uv.Since != "" {
+		// An absolute time: the reason is a label, and "5m ago" would
+		// make a new series every scrape.
+		desc += " since " + uv.Since
+	}
+	if uv.LoadState != "loaded" {
+		desc = fmt.Sprintf("%s is %s", c.Unit, uv.LoadState)
+	}
+	if portDown == "" || len(unitListens) == 0 {
+		return desc, ""
+	}
+	uv.ListensOn = unitListens[:min(len(unitListens), maxListensOn)]
+	listensNow = "; " + c.Unit + " listens on " + strings.Join(uv.ListensOn, ", ")
+	if len(unitListens) > maxListensOn {
+		listensNow += fmt.Sprintf(" and %d more", len(unitListens)-maxListensOn)
+	}
+	return desc, listensNow
+}
+
+// idleActivator returns the socket unit that makes an idle service up, or
+// "". Socket activation working as designed leaves the service inactive
+// until the first connection while its socket unit holds the port, so the
+// service layer is up when:
+//
+//   - the service is inactive: never started or exited cleanly (failed is
+//     down: it failed after activation);
+//   - a socket unit that triggers it is active (a failed or stopped socket
+//     unit is down);
+//   - every expected port listens, and none is held by someone else (the
+//     socket unit owns what it listens on; a check without ports needs only
+//     the active socket).
+func idleActivator(c config.Check, l layers) string {
+	if l.unit == nil || l.unit.ActiveState != "inactive" || l.unit.LoadState != "loaded" {
+		return ""
+	}
+	if len(c.Ports) > 0 {
+		if !l.portsOK || len(l.ports) < len(c.Ports) {
+			return ""
+		}
+		for _, r := range l.ports {
+			if !r.listening || r.owned == OwnedByOther {
+				return ""
+			}
+		}
+	}
+	for _, sock := range l.sockets {
+		if sock.ActiveState == "active" {
+			return sock.Name
+		}
+	}
+	return ""
+}
+
+func portName(p config.Port) string {
+	addr := p.Address
+	if addr == "" {
+		addr = "*"
+	}
+	return fmt.Sprintf("%s %s", p.Proto, net.JoinHostPort(addr, strconv.Itoa(p.Port)))
+}
+
+// matching returns, per expected port of c, the indexes of the listeners
+// of ns that match it.
+func matching(c config.Check, ns *Namespace) [][]int {
+	out := make([][]int, len(c.Ports))
+	for i, p := range c.Ports {
+		var want netip.Addr
+		if p.Address != "" {
+			want, _ = netip.ParseAddr(p.Address)
+		}
+		for _, j := range ns.index[portKey{p.Proto, uint16(p.Port)}] {
+			if portMatches(p, want, ns.Listeners[j]) {
+				out[i] = append(out[i], j)
+			}
+		}
+	}
+	return out
+}
+
+// seenListeners lists, per expected port, the listeners that matched it
+// and their owners, for /checks. processes name the process behind a
+// listener that is in no known unit, by its socket inode.
+func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, processes map[uint64]string) [][]SeenListener {
+	ns := &Namespace{Listeners: ls, Owners: owners, index: idx}
+	out := make([][]SeenListener, len(c.Ports))
+	for i, js := range matching(c, ns) {
+		for _, j := range js {
+			s := SeenListener{Address: netip.AddrPortFrom(ls[j].Addr, ls[j].Port).String()}
+			if j < len(owners) {
+				s.Owner = owners[j].Unit
+				if s.Owner == "" && owners[j].Foreign {
+					s.Owner = "(a process outside every known unit)"
+					if p := processes[ls[j].Inode]; p != "" {
+						s.Owner = p + ", outside every known unit"
+					}
+				}
+			}
+			out[i] = append(out[i], s)
+		}
+	}
+	return out
+}
+
+// ownersOf names who holds a port, from what was seen on it.
+func ownersOf(seen []SeenListener) string {
+	var names []string
+	for _, s := range seen {
+		if s.Owner != "" && !slices.Contains(names, s.Owner) {
+			names = append(names, s.Owner)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// clip cuts s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// listensOf returns where unit holds listeners, as "proto address:port",
+// sorted and distinct: a port that is down is often one the service moved.
+func listensOf(unit string, listeners []listeners.Listener, owners []owner.Owner) []string {
+	var out []string
+	for i, l := range listeners {
+		if i < len(owners) && owners[i].Unit == unit {
+			out = append(out, l.Proto+" "+netip.AddrPortFrom(l.Addr, l.Port).String())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
