@@ -22,6 +22,7 @@ declare -A needs=(
 	[/usr/lib/systemd/user/dbus.socket]=dbus-user-session
 	[rpm]=rpm                      # inspects the .rpm `make package` builds (packaging/)
 	[systemd-nspawn]=systemd-container # internal/sysboxtest: this host booted as a system container
+	[chromium]=chromium            # the landing page in a real browser (headless --dump-dom)
 )
 
 missing=()
