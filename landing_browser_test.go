@@ -32,6 +32,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -141,7 +142,7 @@ func TestLandingPageInARealBrowser(t *testing.T) {
 		{Name: "cache", Probes: []config.Probe{{Target: countingServer(t, &dials, "+PONG\r\n", nil), Timeout: model.Duration(2 * time.Second), IPProtocol: "auto", QueryResponse: expect}}},
 		{Name: "queue", Probes: []config.Probe{{Target: closed, Timeout: model.Duration(2 * time.Second), IPProtocol: "auto"}}},
 	}}
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, cfg, collector.NewProbesSource(collector.ProbesOptions{}))
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, cfg, collector.Options{Probes: probe.New(probe.Options{})})
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
 		t.Fatalf("the exporter serves on %s, not loopback", srv.URL)
 	}

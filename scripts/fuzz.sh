@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-15s}
 targets=(
 	"./config FuzzParse"
-	"./collector FuzzParseDiagMessages"
-	"./collector FuzzProcNet"
-	"./collector FuzzExchange"
-	"./collector FuzzStartTLSSMTP"
+	"./internal/listeners FuzzParseDiagMessages"
+	"./internal/listeners FuzzProcNet"
+	"./internal/probe FuzzExchange"
+	"./internal/probe FuzzStartTLSSMTP"
 )
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"

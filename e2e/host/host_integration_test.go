@@ -11,6 +11,8 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
+//go:build linux
+
 // Package host runs the exporter where users run it: installed from its
 // .deb on a booted Debian host (this machine's own, as a throwaway systemd
 // system container), as the packaged service, against the system manager

@@ -11,6 +11,8 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
+//go:build linux
+
 // Package sysboxtest boots this machine's own Debian as a throwaway systemd
 // system container, for tests that need a booted host: systemd as PID 1 of
 // its own namespaces, the real system bus, and the services Debian installs

@@ -430,7 +430,7 @@ func (s *Client) connect(ctx context.Context) (*dbus.Conn, *sdbus.Conn, *signalQ
 	// blocking reads; it is lifted once the connection is ready.
 	nc.SetDeadline(deadline)
 	signals := newSignalQueue()
-	conn, err := dbus.DialUnix(nc.(*net.UnixConn), dbus.WithSignalHandler(signals))
+	conn, err := dialConn(nc, dbus.WithSignalHandler(signals))
 	if err != nil {
 		nc.Close()
 		return nil, nil, nil, err
