@@ -291,12 +291,27 @@ func syntaxError(err error) error {
 	return fieldErrorf("", 0, ErrSyntax, "%s", yamlErrorText(err))
 }
 
+// applyDefaults fills in what the document left out and puts what it gave
+// in one spelling: the one place a parsed config is changed. validate only
+// reports.
 func (c *Config) applyDefaults(dir string) {
+	for _, re := range c.Discovery.ExcludeUnits {
+		if re.Regexp != nil {
+			c.Discovery.excludeUnits = append(c.Discovery.excludeUnits, regexp.MustCompile("^(?:"+re.String()+")$"))
+		}
+	}
 	for i := range c.Checks {
 		ch := &c.Checks[i]
 		for j := range ch.Ports {
-			if ch.Ports[j].Proto == "" {
-				ch.Ports[j].Proto = "tcp"
+			p := &ch.Ports[j]
+			if p.Proto == "" {
+				p.Proto = "tcp"
+			}
+			// One spelling per address, so "::ffff:127.0.0.1", "[::]" and
+			// "::" compare (and label) the same way everywhere; one that
+			// does not parse is left for validate to report.
+			if addr, err := parseAddress(p.Address); p.Address != "" && err == nil {
+				p.Address = addr.Unmap().String()
 			}
 		}
 		for j := range ch.Probes {

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -95,9 +94,7 @@ func (c *Config) validate(d *decoder) {
 		v.addf("discovery.enabled", ErrMissing, "no checks are defined and discovery is disabled: the exporter would watch nothing")
 	}
 	for i, re := range c.Discovery.ExcludeUnits {
-		if re.Regexp != nil {
-			c.Discovery.excludeUnits = append(c.Discovery.excludeUnits, regexp.MustCompile("^(?:"+re.String()+")$"))
-		} else if decoded {
+		if re.Regexp == nil && decoded {
 			v.addf(fmt.Sprintf("discovery.exclude_units[%d]", i), ErrMissing, "an empty pattern")
 		}
 	}
@@ -198,13 +195,8 @@ func (v *validator) port(p *Port, path string) {
 		v.addf(path+".port", ErrOutOfRange, "%d is out of range 1-65535", p.Port)
 	}
 	if p.Address != "" {
-		addr, err := parseAddress(p.Address)
-		if err != nil {
+		if _, err := parseAddress(p.Address); err != nil {
 			v.addf(path+".address", ErrInvalid, "%q is not an IP address (a hostname is not allowed: listeners are bound to addresses)", p.Address)
-		} else {
-			// One spelling per address, so "::ffff:127.0.0.1", "[::]" and
-			// "::" compare (and label) the same way everywhere.
-			p.Address = addr.Unmap().String()
 		}
 	}
 	if p.Proto != "tcp" && p.Proto != "udp" {
