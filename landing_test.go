@@ -27,6 +27,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // countingServer accepts on loopback and answers with answer, once
@@ -34,31 +35,16 @@ import (
 // times the exporter dialed it.
 func countingServer(t *testing.T, dials *atomic.Int64, answer string, release <-chan struct{}) string {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
+	return testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		dials.Add(1)
+		if release != nil {
+			select {
+			case <-release:
+			case <-time.After(30 * time.Second):
 			}
-			dials.Add(1)
-			go func() {
-				defer c.Close()
-				if release != nil {
-					select {
-					case <-release:
-					case <-time.After(30 * time.Second):
-					}
-				}
-				io.WriteString(c, answer)
-			}()
 		}
-	}()
-	return l.Addr().String()
+		io.WriteString(c, answer)
+	})
 }
 
 // The landing page is rendered on the server from the last evaluation:

@@ -42,23 +42,9 @@ import (
 // and returns their addresses.
 func loopbackServers(t *testing.T, n int, handle func(net.Conn)) []string {
 	t.Helper()
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go func() { handle(c); c.Close() }()
-			}
-		}()
-		addrs = append(addrs, l.Addr().String())
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = testenv.Serve(t, "tcp4", "127.0.0.1:0", handle)
 	}
 	return addrs
 }
