@@ -18,10 +18,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,58 +55,6 @@ const (
 	dbusPropsIface    = "org.freedesktop.DBus.Properties"
 	dbusUnitPathPrefx = "/org/freedesktop/systemd1/unit/"
 )
-
-// Unit is what we know of one systemd unit.
-type Unit struct {
-	Name        string
-	LoadState   string
-	ActiveState string
-	SubState    string
-	// ActiveEnterTimestamp is when the unit last entered active, in
-	// microseconds since the epoch; 0 if never.
-	ActiveEnterTimestamp uint64
-	// StateChangeTimestamp is when the unit last changed ActiveState, in
-	// microseconds since the epoch; known for the checks' units only (read
-	// each scrape), 0 otherwise.
-	StateChangeTimestamp uint64
-
-	// Service units.
-	IsService       bool
-	HasRestarts     bool // NRestarts is known (systemd >= 235)
-	NRestarts       uint32
-	ServiceType     string // simple, oneshot, forking, ...
-	RemainAfterExit bool
-	Result          string
-	MainPID         uint32
-
-	// Service and socket units.
-	ControlGroup string
-
-	// Socket units: what they listen on, as (type, address) pairs, e.g.
-	// ("Stream", "127.0.0.1:8080"), and the units they activate.
-	Listen   []ListenSpec
-	Triggers []string
-}
-
-// ListenSpec is one entry of a socket unit's Listen property.
-type ListenSpec struct {
-	Type    string
-	Address string
-}
-
-// AddrPort reads systemd's spelling of a Listen= address: "127.0.0.1:80",
-// "[::1]:80", or a bare port "80" (all addresses: the zero Addr). ok is
-// false for what is not an IP socket (a path, a netlink family, ...).
-func (l ListenSpec) AddrPort() (addr netip.Addr, port uint16, ok bool) {
-	if p, err := strconv.ParseUint(l.Address, 10, 16); err == nil {
-		return netip.Addr{}, uint16(p), true
-	}
-	ap, err := netip.ParseAddrPort(l.Address)
-	if err != nil {
-		return netip.Addr{}, 0, false
-	}
-	return ap.Addr().Unmap(), ap.Port(), true
-}
 
 type unitEntry struct {
 	Unit

@@ -161,13 +161,6 @@ type Client struct {
 
 }
 
-// ActiveStates are the series of warden_unit_state; a state outside them
-// (a newer systemd's) is exported as an extra series.
-var ActiveStates = []string{"active", "reloading", "inactive", "failed", "activating", "deactivating", "maintenance"}
-
-// LoadStates are the series of warden_unit_load_state.
-var LoadStates = []string{"loaded", "not-found", "bad-setting", "error", "masked"}
-
 // New returns a client; it connects on its first Snapshot.
 func New(opts Options) *Client {
 	if opts.CallTimeout <= 0 {
@@ -509,14 +502,6 @@ func firstCall(ctx context.Context, manager dbus.BusObject) error {
 	}
 }
 
-// UnitUp is the service layer's verdict for a unit's ActiveState. A oneshot
-// with RemainAfterExit=yes that exited successfully stays "active"; one that
-// failed is "failed"; a unit waiting to be restarted is "activating"
-// (sub-state auto-restart) and is not up.
-func UnitUp(activeState string) bool {
-	return activeState == "active" || activeState == "reloading"
-}
-
 // Snapshot is one reading of systemd: immutable, safe to share.
 type Snapshot struct {
 	snap  *cacheView
@@ -674,15 +659,6 @@ func (r *Snapshot) FileState(name string) string { return r.extras[name].FileSta
 // alone can be kept from one to the other.
 func (r *Snapshot) SameCache(o *Snapshot) bool {
 	return r != nil && o != nil && r.snap == o.snap
-}
-
-// Activates are the units a socket unit activates: Triggers= when systemd
-// reported it, else the service of the same name (systemd's default).
-func (u Unit) Activates() []string {
-	if len(u.Triggers) > 0 {
-		return u.Triggers
-	}
-	return []string{strings.TrimSuffix(u.Name, ".socket") + ".service"}
 }
 
 // SnapshotOf returns a snapshot holding units as cached, none read by

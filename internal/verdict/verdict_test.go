@@ -16,6 +16,7 @@ package verdict
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,9 +71,11 @@ func TestPortMatches(t *testing.T) {
 		{"specific v6, v4 wildcard does not", config.Port{Port: 80, Proto: "tcp", Address: "::1"}, v4Any, false},
 		{"v4-mapped bind counts as v4", config.Port{Port: 80, Proto: "tcp", Address: "127.0.0.1"}, listeners.Listener{Proto: "tcp", Addr: netip.MustParseAddr("127.0.0.1"), Port: 80, IPv6: true}, true},
 	} {
-		if got := PortMatches(tc.port, tc.l); got != tc.matches {
-			t.Errorf("%s: PortMatches(%+v, %v) = %v", tc.name, tc.port, tc.l.Addr, got)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PortMatches(tc.port, tc.l); got != tc.matches {
+				t.Errorf("PortMatches(%+v, %v) = %v", tc.port, tc.l.Addr, got)
+			}
+		})
 	}
 }
 
@@ -100,12 +103,14 @@ func TestJoinPortsOwnership(t *testing.T) {
 		{"no listeners", check, nil, nil, []bool{false, false}, []Ownership{OwnerUnknown, OwnerUnknown}},
 		{"foreign cgroup, unit indexed", check, []listeners.Listener{l80}, []owner.Owner{{Foreign: true}}, []bool{true, false}, []Ownership{OwnedByOther, OwnerUnknown}},
 	} {
-		got := joinPorts(tc.check, tc.listeners, indexListeners(tc.listeners), tc.owners, noTriggers, true)
-		for i, r := range got {
-			if r.listening != tc.listening[i] || r.owned != tc.owned[i] {
-				t.Errorf("%s: port %d: listening %v owned %v, want %v %v", tc.name, r.port.Port, r.listening, r.owned, tc.listening[i], tc.owned[i])
+		t.Run(tc.name, func(t *testing.T) {
+			got := joinPorts(tc.check, tc.listeners, indexListeners(tc.listeners), tc.owners, noTriggers, true)
+			for i, r := range got {
+				if r.listening != tc.listening[i] || r.owned != tc.owned[i] {
+					t.Errorf("port %d: listening %v owned %v, want %v %v", r.port.Port, r.listening, r.owned, tc.listening[i], tc.owned[i])
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -172,13 +177,15 @@ func TestJudgeEveryStatusAndPrecedence(t *testing.T) {
 		{"failed after activation is down", full, layers{unit: failed, sockets: []systemd.Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
 		{"inactive without a socket unit is down", full, layers{unit: idle, ports: listening, portsOK: true, probes: probeOK, probesOK: true}, "service_down"},
 	} {
-		v := judge(tc.check, false, tc.l)
-		if string(v.Status) != tc.want {
-			t.Errorf("%s: status %s (%s), want %s", tc.name, v.Status, v.Reason, tc.want)
-		}
-		if v.Reason == "" {
-			t.Errorf("%s: no reason", tc.name)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			v := judge(tc.check, false, tc.l)
+			if string(v.Status) != tc.want {
+				t.Errorf("status %s (%s), want %s", v.Status, v.Reason, tc.want)
+			}
+			if v.Reason == "" {
+				t.Error("no reason")
+			}
+		})
 	}
 	idleOK := judge(full, false, layers{unit: idle, sockets: []systemd.Unit{socketActive}, ports: listening, portsOK: true, probes: probeOK, probesOK: true})
 	if idleOK.Unit.SocketActivated != "web.socket" || !idleOK.Unit.Up || !strings.Contains(idleOK.Reason, "idle, socket activated by web.socket") {
@@ -226,13 +233,73 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 			probes: []probe.Result{{Target: "127.0.0.1:6379", Reason: "expect", Err: errors.New(`step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`)}}},
 			`probe of 127.0.0.1:6379 (expect) failed: step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`},
 	} {
-		if v := judge(web, false, tc.l); v.Reason != tc.want {
-			t.Errorf("%s:\n got %q\nwant %q", tc.name, v.Reason, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if v := judge(web, false, tc.l); v.Reason != tc.want {
+				t.Errorf("\n got %q\nwant %q", v.Reason, tc.want)
+			}
+		})
 	}
 	long := errors.New(strings.Repeat("é", 200))
 	v := judge(config.Check{Name: "x", Probes: web.Probes}, false, layers{probesOK: true, probes: []probe.Result{{Target: "127.0.0.1:6379", Reason: "expect", Err: long}}})
 	if len(v.Reason) > 200 || !utf8.ValidString(v.Reason) || !strings.Contains(v.Reason, "…") {
 		t.Errorf("a long error is clipped on a rune boundary: %d bytes %q", len(v.Reason), v.Reason)
+	}
+}
+
+// Evaluate joins what one evaluation observed: the host's listeners and
+// their owners, a unit's own network namespace (or its absence: unread),
+// the process behind a foreign listener, and which units the owner index
+// knows. ForeignInodes names the listeners whose process a verdict needs.
+func TestEvaluateJoinsTheSnapshot(t *testing.T) {
+	up := func(name string) systemd.Unit {
+		return systemd.Unit{Name: name, LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	}
+	stranger := lst("tcp", "0.0.0.0", 5432, false)
+	stranger.Inode = 77
+	snap := &Snapshot{
+		Units: systemd.SnapshotOf(up("web.service"), up("db.service"), up("ns.service"), up("gone-ns.service")),
+		Host: NewNamespace(
+			[]listeners.Listener{lst("tcp", "0.0.0.0", 80, false), stranger},
+			[]owner.Owner{{Unit: "web.service"}, {Foreign: true}}),
+		UnitNamespaces: map[string]*Namespace{
+			"ns.service": NewNamespace([]listeners.Listener{lst("tcp", "127.0.0.1", 8080, false)}, []owner.Owner{{Unit: "ns.service"}}),
+		},
+		KnownUnits: map[string]bool{"web.service": true, "db.service": true, "ns.service": true},
+		Processes:  map[uint64]string{77: "nc (pid 4242)"},
+		ProbesRead: true,
+	}
+	port := func(p int) []config.Port { return []config.Port{{Proto: "tcp", Port: p}} }
+	checks := []config.Check{
+		{Name: "web", Unit: "web.service", Ports: port(80)},
+		{Name: "db", Unit: "db.service", Ports: port(5432)},
+		{Name: "ns", Unit: "ns.service", Ports: port(8080), Netns: "unit"},
+		{Name: "gone-ns", Unit: "gone-ns.service", Ports: port(8080), Netns: "unit"},
+		{Name: "learned", Unit: "web.service", Ports: port(80)},
+	}
+	if got := ForeignInodes(checks, snap); !slices.Equal(got, []uint64{77}) {
+		t.Errorf("ForeignInodes = %v, want [77]", got)
+	}
+	vs := Evaluate(checks, map[string]bool{"learned": true}, snap)
+	for _, tc := range []struct {
+		check    string
+		status   Status
+		reason   string
+		implicit bool
+	}{
+		{check: "web", status: OK, reason: "every layer is healthy"},
+		{check: "db", status: ForeignListener, reason: "tcp *:5432 is held by nc (pid 4242), outside every known unit while db.service is active/running"},
+		{check: "ns", status: OK, reason: "every layer is healthy"},
+		{check: "gone-ns", status: Unknown, reason: "could not read: listeners"},
+		{check: "learned", status: OK, reason: "every layer is healthy", implicit: true},
+	} {
+		t.Run(tc.check, func(t *testing.T) {
+			i := slices.IndexFunc(vs, func(v Verdict) bool { return v.Check == tc.check })
+			if i < 0 {
+				t.Fatalf("no verdict in %+v", vs)
+			}
+			if v := vs[i]; v.Status != tc.status || v.Reason != tc.reason || v.Implicit != tc.implicit {
+				t.Errorf("got %s %q implicit %v, want %s %q implicit %v", v.Status, v.Reason, v.Implicit, tc.status, tc.reason, tc.implicit)
+			}
+		})
 	}
 }

@@ -1,0 +1,96 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package systemd
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Unit is what we know of one systemd unit.
+type Unit struct {
+	Name        string
+	LoadState   string
+	ActiveState string
+	SubState    string
+	// ActiveEnterTimestamp is when the unit last entered active, in
+	// microseconds since the epoch; 0 if never.
+	ActiveEnterTimestamp uint64
+	// StateChangeTimestamp is when the unit last changed ActiveState, in
+	// microseconds since the epoch; known for the checks' units only (read
+	// each scrape), 0 otherwise.
+	StateChangeTimestamp uint64
+
+	// Service units.
+	IsService       bool
+	HasRestarts     bool // NRestarts is known (systemd >= 235)
+	NRestarts       uint32
+	ServiceType     string // simple, oneshot, forking, ...
+	RemainAfterExit bool
+	Result          string
+	MainPID         uint32
+
+	// Service and socket units.
+	ControlGroup string
+
+	// Socket units: what they listen on, as (type, address) pairs, e.g.
+	// ("Stream", "127.0.0.1:8080"), and the units they activate.
+	Listen   []ListenSpec
+	Triggers []string
+}
+
+// ListenSpec is one entry of a socket unit's Listen property.
+type ListenSpec struct {
+	Type    string
+	Address string
+}
+
+// AddrPort reads systemd's spelling of a Listen= address: "127.0.0.1:80",
+// "[::1]:80", or a bare port "80" (all addresses: the zero Addr). ok is
+// false for what is not an IP socket (a path, a netlink family, ...).
+func (l ListenSpec) AddrPort() (addr netip.Addr, port uint16, ok bool) {
+	if p, err := strconv.ParseUint(l.Address, 10, 16); err == nil {
+		return netip.Addr{}, uint16(p), true
+	}
+	ap, err := netip.ParseAddrPort(l.Address)
+	if err != nil {
+		return netip.Addr{}, 0, false
+	}
+	return ap.Addr().Unmap(), ap.Port(), true
+}
+
+// ActiveStates are the series of warden_unit_state; a state outside them
+// (a newer systemd's) is exported as an extra series.
+var ActiveStates = []string{"active", "reloading", "inactive", "failed", "activating", "deactivating", "maintenance"}
+
+// LoadStates are the series of warden_unit_load_state.
+var LoadStates = []string{"loaded", "not-found", "bad-setting", "error", "masked"}
+
+// UnitUp is the service layer's verdict for a unit's ActiveState. A oneshot
+// with RemainAfterExit=yes that exited successfully stays "active"; one that
+// failed is "failed"; a unit waiting to be restarted is "activating"
+// (sub-state auto-restart) and is not up.
+func UnitUp(activeState string) bool {
+	return activeState == "active" || activeState == "reloading"
+}
+
+// Activates are the units a socket unit activates: Triggers= when systemd
+// reported it, else the service of the same name (systemd's default).
+func (u Unit) Activates() []string {
+	if len(u.Triggers) > 0 {
+		return u.Triggers
+	}
+	return []string{strings.TrimSuffix(u.Name, ".socket") + ".service"}
+}
