@@ -101,6 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		lsMax       = app.Flag("listeners.max-series", "Most warden_listener_info series per scrape; beyond it they are counted in warden_listener_series_dropped_total. -1: no cap.").Default("1000").Int()
 		probesOn    = app.Flag("collector.probes", "Dial the checks' probe targets (the answer layer).").Default("true").Bool()
 		probeConc   = app.Flag("probe.concurrency", "Most probes running at once in a scrape.").Default("16").Int()
+		watchEvery  = app.Flag("watch.interval", "Between scrapes, judge every check this often (reading the listeners) and whenever a unit changes (from systemd's signals), for the counters of what happens between scrapes (warden_check_status_changes_total, warden_check_down_seconds_total). 0 turns the watch off; at least 100ms.").Default("1s").Duration()
 		discState   = app.Flag("discovery.state-file", "File that keeps what discovery learned across restarts (written atomically); without it, only for the life of the process.").PlaceHolder("PATH").String()
 		discForget  = app.Flag("discovery.forget-after", "Forget a learned unit that has been gone (not loaded) this long.").Default("24h").Duration()
 		discMinAge  = app.Flag("discovery.min-age", "Learn a port only once it has been seen this long (short-lived listeners are not learned).").Default("1m").Duration()
@@ -172,6 +173,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"write_timeout", *writeTO, "max_connections", *maxConns, "max_requests", *maxRequests)
 		return exitUsage
 	}
+	if *watchEvery < 0 || *watchEvery > 0 && *watchEvery < collector.MinWatchInterval {
+		level.Error(logger).Log("msg", "invalid --watch.interval: at least 100ms (a listener dump and every check's verdict each time), or 0 for no watch", "value", *watchEvery)
+		return exitUsage
+	}
 	if *lsMax == 0 || *lsMax < -1 {
 		level.Error(logger).Log("msg", "invalid --listeners.max-series: use a positive number, or -1 for no cap", "value", *lsMax)
 		return exitUsage
@@ -211,6 +216,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		UnitSeries:        *sdSeries,
 		Listeners:         listenerReader,
 		Probes:            prober,
+		WatchInterval:     *watchEvery,
 		Discovery: collector.DiscoveryOptions{
 			StateFile:      *discState,
 			MinAge:         *discMinAge,
@@ -256,9 +262,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		IdleTimeout: 2 * time.Minute,
 		ConnState:   conns.track,
 	}
+	// Between scrapes: the watch and the probes that have an interval,
+	// until the server shuts down.
+	background, stopBackground := context.WithCancel(context.Background())
+	backgroundDone := make(chan struct{})
+	go func() {
+		exporter.Run(background)
+		close(backgroundDone)
+	}()
 	shutdownDone := make(chan struct{})
 	go func() {
 		handleSignals(signals, server, rl, logger)
+		stopBackground()
+		<-backgroundDone
 		close(shutdownDone)
 	}()
 

@@ -686,12 +686,24 @@ func TestSystemdFlagErrors(t *testing.T) {
 	}
 }
 
+func TestWatchIntervalFlag(t *testing.T) {
+	for _, flag := range []string{"--watch.interval=50ms", "--watch.interval=-1s"} {
+		_, errOut, code := runBinary(t, "--web.listen-address=127.0.0.1:0", flag)
+		if code != 64 || !strings.Contains(errOut, "invalid --watch.interval: at least 100ms") {
+			t.Errorf("%s: code %d, stderr %s", flag, code, errOut)
+		}
+	}
+}
+
 // The default configuration's series on a host with 100 units and 10
 // checks stay within the budget the README's fleet arithmetic uses, while
 // every check's unit and every failed unit stay visible; with
-// --systemd.unit-series=full every watched unit has its ~9 series.
+// --systemd.unit-series=full every watched unit has its ~9 series. The
+// counters of what happens between scrapes (issue 15) add 16 a check with
+// a unit: its status changes (7), seconds down, last change, and its
+// unit's state changes (7).
 func TestDefaultSeriesBudget(t *testing.T) {
-	const units, checks, budget = 100, 10, 250
+	const units, checks, budget = 100, 10, 420
 	m := systemdtest.Start(t)
 	m.StartOneshots(t, "host", units)
 	m.Run(t, "broken.service", "false")

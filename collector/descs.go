@@ -24,16 +24,19 @@ type descs struct {
 
 	// The service layer.
 	unitState, loadState, fileState, restarts, activeEnter *prometheus.Desc
+	unitStateChanges, unitFailures                         *prometheus.Desc
 
 	// The port layer.
 	listenersSource, listenerInfo, listenerDropped *prometheus.Desc
 
 	// The answer layer.
 	probeSuccess, probeFailure, probeDuration, probeConnect, probeCertExpiry *prometheus.Desc
+	probeLastRun, probeFailures                                              *prometheus.Desc
 
 	// The verdicts.
-	checkUp, checkStatus, checkReason, dependency      *prometheus.Desc
-	serviceUp, portListening, portOwned, servicePortUp *prometheus.Desc
+	checkUp, checkStatus, checkReason, dependency         *prometheus.Desc
+	serviceUp, portListening, portOwned, servicePortUp    *prometheus.Desc
+	checkStatusChanges, checkDownSeconds, checkLastChange *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -58,6 +61,13 @@ func newDescs() *descs {
 		activeEnter: prometheus.NewDesc("warden_unit_active_enter_timestamp_seconds",
 			"When the unit last entered the active state, as a Unix time; 0 if never.", []string{"unit"}, nil),
 
+		unitStateChanges: prometheus.NewDesc("warden_unit_state_changes_total",
+			"Times the unit entered each ActiveState since the exporter started watching it, counted from systemd's signals: manual restarts and crashes Restart= undoes between scrapes included.",
+			[]string{"unit", "state"}, nil),
+		unitFailures: prometheus.NewDesc("warden_unit_failures_total",
+			"Times the unit failed (entered failed, or auto-restart with a Result other than success) since the exporter started watching it, by systemd's Result, counted from its signals.",
+			[]string{"unit", "result"}, nil),
+
 		listenersSource: prometheus.NewDesc("warden_listeners_source_info",
 			"Which kernel interface the listener source reads (netlink sock_diag, or /proc/net when netlink is unavailable), and why it fell back.",
 			[]string{"source", "fallback_reason"}, nil),
@@ -78,6 +88,21 @@ func newDescs() *descs {
 			"How long the TCP connect took (the last one, with several addresses).", probe, nil),
 		probeCertExpiry: prometheus.NewDesc("warden_probe_tls_cert_expiry_timestamp_seconds",
 			"The earliest NotAfter of the certificates the TLS server presented, as a Unix time.", probe, nil),
+
+		probeLastRun: prometheus.NewDesc("warden_probe_last_run_timestamp_seconds",
+			"When the probe's last run ended, as a Unix time: a probe with an interval runs in the background and the scrape reads its last result.", probe, nil),
+		probeFailures: prometheus.NewDesc("warden_probe_failures_total",
+			"Failed runs of the probe since the exporter started, by reason: the background runs between scrapes included.", append(probe, "reason"), nil),
+
+		checkStatusChanges: prometheus.NewDesc("warden_check_status_changes_total",
+			"Times the check entered each status since the exporter started, from every evaluation: the scrapes' and the watch's between them.",
+			[]string{"check", "status"}, nil),
+		checkDownSeconds: prometheus.NewDesc("warden_check_down_seconds_total",
+			"Seconds the check spent not ok since the exporter started, to the resolution of the watch's interval (or the scrapes' without a watch).",
+			[]string{"check"}, nil),
+		checkLastChange: prometheus.NewDesc("warden_check_last_change_timestamp_seconds",
+			"When the check last changed status (or was first judged), as a Unix time.",
+			[]string{"check"}, nil),
 
 		checkUp: prometheus.NewDesc("warden_check_up",
 			"1 if every layer of the check is healthy (status ok).", []string{"check"}, nil),
@@ -108,10 +133,13 @@ func (d *descs) describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{
 		d.success, d.duration,
 		d.unitState, d.loadState, d.fileState, d.restarts, d.activeEnter,
+		d.unitStateChanges, d.unitFailures,
 		d.listenersSource, d.listenerInfo, d.listenerDropped,
 		d.probeSuccess, d.probeFailure, d.probeDuration, d.probeConnect, d.probeCertExpiry,
+		d.probeLastRun, d.probeFailures,
 		d.checkUp, d.checkStatus, d.checkReason, d.dependency,
 		d.serviceUp, d.portListening, d.portOwned, d.servicePortUp,
+		d.checkStatusChanges, d.checkDownSeconds, d.checkLastChange,
 	} {
 		ch <- desc
 	}

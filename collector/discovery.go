@@ -862,6 +862,14 @@ func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]lear
 	return changed
 }
 
+// current returns the implicit checks as discovery holds them now,
+// learning nothing.
+func (d *discovery) current(cfg *config.Config) []config.Check {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.checks(cfg)
+}
+
 // learnedUnits returns the units discovery holds, sorted.
 func (d *discovery) learnedUnits() []string {
 	d.mu.Lock()

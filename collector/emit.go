@@ -15,6 +15,7 @@ package collector
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -99,6 +100,7 @@ func (e *Exporter) emitNamedUnits(emit func(prometheus.Metric), units *systemd.S
 	for _, name := range units.NamedUnits() {
 		u, _ := units.Unit(name)
 		e.emitUnit(emit, u, true)
+		e.emitUnitCounters(emit, u)
 		if fs := units.FileState(name); fs != "" {
 			emit(prometheus.MustNewConstMetric(e.descs.fileState, prometheus.GaugeValue, 1, name, fs))
 		}
@@ -129,6 +131,7 @@ func (e *Exporter) emitLearnedUnits(emit func(prometheus.Metric), units *systemd
 		}
 		if u, ok := units.Unit(name); ok && u.ActiveState != "failed" {
 			e.emitUnit(emit, u, false)
+			e.emitUnitCounters(emit, u)
 		}
 	}
 }
@@ -158,6 +161,27 @@ func (e *Exporter) emitUnit(emit func(prometheus.Metric), u systemd.Unit, withLo
 	}
 	if u.LoadState != "not-found" && u.LoadState != "" {
 		emit(prometheus.MustNewConstMetric(d.activeEnter, prometheus.GaugeValue, float64(u.ActiveEnterTimestamp)/1e6, u.Name))
+	}
+}
+
+// emitUnitCounters emits what the signals counted of a unit: a counter per
+// state of warden_unit_state's set (0 until entered, so increase() sees
+// the first), and one per Result the unit failed with. They are the checks'
+// units' (and any unit's while it is failed), whatever
+// --systemd.unit-series: at most warden_unit_state's series, and none for
+// the bulk of a host's units.
+func (e *Exporter) emitUnitCounters(emit func(prometheus.Metric), u systemd.Unit) {
+	d := e.descs
+	for _, st := range systemd.ActiveStates {
+		emit(prometheus.MustNewConstMetric(d.unitStateChanges, prometheus.CounterValue, float64(u.StateChanges[st]), u.Name, st))
+	}
+	for _, st := range slices.Sorted(maps.Keys(u.StateChanges)) {
+		if !slices.Contains(systemd.ActiveStates, st) {
+			emit(prometheus.MustNewConstMetric(d.unitStateChanges, prometheus.CounterValue, float64(u.StateChanges[st]), u.Name, st))
+		}
+	}
+	for _, result := range slices.Sorted(maps.Keys(u.Failures)) {
+		emit(prometheus.MustNewConstMetric(d.unitFailures, prometheus.CounterValue, float64(u.Failures[result]), u.Name, result))
 	}
 }
 
@@ -202,6 +226,9 @@ func (f *unitFamilies) of(e *Exporter, units *systemd.Snapshot) []*dto.MetricFam
 			continue
 		}
 		u, _ := units.Unit(name)
+		if u.ActiveState == "failed" {
+			e.emitUnitCounters(emit, u)
+		}
 		switch {
 		case !compact:
 			e.emitUnit(emit, u, false)
@@ -285,6 +312,14 @@ func (e *Exporter) emitProbe(emit func(prometheus.Metric), r probe.Result) {
 	if !r.CertExpiry.IsZero() {
 		emit(prometheus.MustNewConstMetric(d.probeCertExpiry, prometheus.GaugeValue, float64(r.CertExpiry.Unix()), labels...))
 	}
+	k := probeKey{r.Check, r.Target}
+	if run, ok := e.probes.lastOf(k); ok {
+		emit(prometheus.MustNewConstMetric(d.probeLastRun, prometheus.GaugeValue, float64(run.at.UnixNano())/1e9, labels...))
+	}
+	failures := e.probes.failuresOf(k)
+	for _, reason := range probe.Reasons {
+		emit(prometheus.MustNewConstMetric(d.probeFailures, prometheus.CounterValue, float64(failures[reason]), r.Check, r.Target, string(reason)))
+	}
 }
 
 // emitVerdict emits a check's series: its verdict, the service layer as
@@ -310,6 +345,13 @@ func (e *Exporter) emitVerdict(emit func(prometheus.Metric), v verdict.Verdict) 
 	}
 	for _, dep := range v.DependsOn {
 		emit(prometheus.MustNewConstMetric(d.dependency, prometheus.GaugeValue, 1, v.Check, dep))
+	}
+	if h, ok := e.history.of(v.Check); ok {
+		for _, st := range verdict.Statuses {
+			emit(prometheus.MustNewConstMetric(d.checkStatusChanges, prometheus.CounterValue, float64(h.changes[st]), v.Check, string(st)))
+		}
+		emit(prometheus.MustNewConstMetric(d.checkDownSeconds, prometheus.CounterValue, h.down.Seconds(), v.Check))
+		emit(prometheus.MustNewConstMetric(d.checkLastChange, prometheus.GaugeValue, float64(h.lastChange.UnixNano())/1e9, v.Check))
 	}
 	serviceKnown := v.Unit != nil && v.Unit.Known
 	if serviceKnown {

@@ -103,6 +103,10 @@ type Options struct {
 	ProcRoot string
 	// Discovery configures the implicit checks of discovery.enabled.
 	Discovery DiscoveryOptions
+	// WatchInterval is how often Run's watch reads the listeners and
+	// judges every check between scrapes (it also does when the units
+	// change); 0 turns the watch off. At least MinWatchInterval.
+	WatchInterval time.Duration
 }
 
 // DefaultMaxListenerSeries is the default cap of the listener inventory.
@@ -125,6 +129,11 @@ type Exporter struct {
 	// warden_collector_success series.
 	layers []*layer
 
+	watchInterval time.Duration
+	history       checkHistory                     // what every evaluation said of each check
+	probes        probeStore                       // every probe's last run and failures
+	lastUnits     atomic.Pointer[systemd.Snapshot] // the last scrape's units, for the watch
+
 	unitFamilies unitFamilies // the bulk units' series, kept per cache state
 	dropped      atomic.Uint64
 	warnedDrop   sync.Once
@@ -145,6 +154,9 @@ func New(opts Options) (*Exporter, error) {
 	if opts.MaxListenerSeries == 0 {
 		opts.MaxListenerSeries = DefaultMaxListenerSeries
 	}
+	if opts.WatchInterval != 0 && opts.WatchInterval < MinWatchInterval {
+		return nil, fmt.Errorf("watch interval %s: at least %s, or 0 for no watch", opts.WatchInterval, MinWatchInterval)
+	}
 	switch opts.UnitSeries {
 	case "", UnitSeriesFull, UnitSeriesCompact:
 	default:
@@ -161,6 +173,8 @@ func New(opts Options) (*Exporter, error) {
 		discovery:  newDiscovery(opts.Discovery),
 		maxSeries:  opts.MaxListenerSeries,
 		descs:      newDescs(),
+
+		watchInterval: opts.WatchInterval,
 	}
 	if e.unitReader != nil {
 		e.layers = append(e.layers, &layer{name: layerSystemd})
@@ -279,6 +293,10 @@ type flight struct {
 func (e *Exporter) evaluate(ctx context.Context) *Evaluation {
 	snap := e.observe(ctx, e.config())
 	verdicts := verdict.Evaluate(snap.checks, snap.implicit, &snap.host)
+	e.history.observe(snap.at, verdicts, true)
+	if snap.host.Units != nil {
+		e.lastUnits.Store(snap.host.Units)
+	}
 	ev := &Evaluation{At: snap.at, Verdicts: verdicts}
 	ev.families, ev.err = e.emit(snap, verdicts)
 	// Kept for Last without its families and encodings: the landing page

@@ -96,11 +96,25 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config) *snapshot {
 	layerCfg := e.withLearnedUnits(cfg)
 	e.readLayers(ctx, layerCfg, s)
 	names := checkUnits(layerCfg)
+	e.resolveOwners(ctx, s, names)
+	e.learn(cfg, names, s)
+	e.join(ctx, names, s)
+	return s
+}
+
+// resolveOwners finds who holds each of the host's listeners. names are
+// the units the layers read by name.
+func (e *Exporter) resolveOwners(ctx context.Context, s *snapshot, names []string) {
 	if s.listeners != nil {
 		owners := e.owners.Owners(ctx, s.host.Units, s.listeners.Listeners, names)
 		s.host.Host = verdict.NewNamespace(s.listeners.Listeners, owners)
 	}
-	e.learn(cfg, names, s)
+}
+
+// join does the rest of the evaluation's I/O, for the checks as they are
+// now (learned ones included): the units' network namespaces, which units
+// the owner index knows, the processes behind foreign listeners.
+func (e *Exporter) join(ctx context.Context, names []string, s *snapshot) {
 	e.readUnitNamespaces(ctx, names, s)
 	s.host.KnownUnits = map[string]bool{}
 	if s.host.Units != nil {
@@ -116,7 +130,6 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config) *snapshot {
 			s.host.Processes[inode] = e.owners.ProcessOf(ctx, inode)
 		}
 	}
-	return s
 }
 
 // readLayers reads every layer concurrently and waits for each until ctx
@@ -211,7 +224,7 @@ func (e *Exporter) readLayer(ctx context.Context, name string, cfg *config.Confi
 		}
 		return r, err
 	case layerProbes:
-		return e.prober.Run(ctx, probe.Jobs(cfg)), nil
+		return e.runProbes(ctx, cfg), nil
 	}
 	return nil, fmt.Errorf("unknown layer %q", name)
 }

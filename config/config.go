@@ -129,6 +129,10 @@ type Probe struct {
 	// StartTLS upgrades a plain connection to TLS first: "smtp".
 	StartTLS      string `yaml:"starttls,omitempty"`
 	QueryResponse []Step `yaml:"query_response,omitempty"`
+	// Interval runs the probe in the background every Interval (at least
+	// 1s, and no shorter than Timeout), jittered; a scrape reads its last
+	// result. 0 (the default): the probe runs in every scrape.
+	Interval model.Duration `yaml:"interval,omitempty"`
 }
 
 // Step is one step of a probe's exchange: exactly one of Send, SendFile and

@@ -140,6 +140,18 @@ func TestParseErrors(t *testing.T) {
 			want: "c.yml:5: checks[0].probes[0].timeout: 1h is longer than the limit of 5m0s",
 		},
 		{
+			name: "probe interval below a second",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        interval: 500ms\n",
+			kind: ErrOutOfRange,
+			want: "c.yml:5: checks[0].probes[0].interval: 500ms is shorter than the minimum of 1s",
+		},
+		{
+			name: "probe interval shorter than its timeout",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        timeout: 5s\n        interval: 2s\n",
+			kind: ErrOutOfRange,
+			want: "c.yml:6: checks[0].probes[0].interval: 2s is shorter than the probe's timeout (5s): runs would overlap",
+		},
+		{
 			name: "bad address",
 			yaml: "checks:\n  - name: a\n    ports:\n      - port: 80\n        address: localhost\n",
 			kind: ErrInvalid,

@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	commonconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 )
 
 // MaxChecks bounds the number of checks. Each check is a handful of series
@@ -33,6 +34,10 @@ import (
 // compactly ("- {name: web, unit: web.service, ports: [{port: 80}]}"), all
 // of them fit.
 const MaxChecks = 2000
+
+// MinProbeInterval is the shortest interval a background probe may have:
+// faster, it is load on the service rather than a check of it.
+const MinProbeInterval = time.Second
 
 // MaxProbeTimeout bounds a probe's timeout: Prometheus scrape timeouts are
 // at most a few minutes, and a probe can never outlast its scrape.
@@ -231,6 +236,13 @@ func (v *validator) probe(p *Probe, path string) {
 	}
 	if time.Duration(p.Timeout) > MaxProbeTimeout {
 		v.addf(path+".timeout", ErrOutOfRange, "%s is longer than the limit of %s", p.Timeout, MaxProbeTimeout)
+	}
+	switch interval := time.Duration(p.Interval); {
+	case interval == 0:
+	case interval < MinProbeInterval:
+		v.addf(path+".interval", ErrOutOfRange, "%s is shorter than the minimum of %s", p.Interval, model.Duration(MinProbeInterval))
+	case interval < time.Duration(p.Timeout):
+		v.addf(path+".interval", ErrOutOfRange, "%s is shorter than the probe's timeout (%s): runs would overlap", p.Interval, p.Timeout)
 	}
 	if p.TLSConfig != nil {
 		tp := path + ".tls_config"

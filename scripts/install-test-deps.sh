@@ -23,6 +23,7 @@ declare -A needs=(
 	[rpm]=rpm                      # inspects the .rpm `make package` builds (packaging/)
 	[systemd-nspawn]=systemd-container # internal/sysboxtest: this host booted as a system container
 	[chromium]=chromium            # the landing page in a real browser (headless --dump-dom)
+	[prometheus-node-exporter]=prometheus-node-exporter # side by side: what node_exporter misses between scrapes
 )
 
 missing=()

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
@@ -205,8 +206,20 @@ type unitCache struct {
 	results     chan fetchResult
 	snapshot    *cacheView
 	dirty       bool
-	readyClosed bool
-	fatal       error // set by apply when the connection is no longer usable
+	// latest is the view as of the last change, published for Cached when
+	// publish is set (a watch reads it); onChange is given each view that
+	// follows a change of state of a unit read by name (a check's), so a
+	// watch sees every state such a unit passes through, even those a
+	// batch of signals carries together.
+	publish   *atomic.Bool
+	latest    atomic.Pointer[cacheView]
+	onChange  func(*cacheView)
+	namedMove bool // apply moved a unit read by name to another state
+	// unloadedCounts keeps the counts of the checks' units while they are
+	// unloaded: bounded by the checks, pruned when the checks change.
+	unloadedCounts map[string]unloadedCounts
+	readyClosed    bool
+	fatal          error // set by apply when the connection is no longer usable
 }
 
 type barrierRequest struct {
@@ -233,24 +246,25 @@ type fetchResult struct {
 
 func newUnitCache(conn *dbus.Conn, sd *sdbus.Conn, signals *signalQueue, watched func(string) bool, patterns []string, callTimeout, resyncEvery time.Duration) *unitCache {
 	return &unitCache{
-		conn:        conn,
-		budget:      newBusBudget(callBudget),
-		sd:          sd,
-		signals:     signals,
-		watched:     watched,
-		patterns:    patterns,
-		callTimeout: callTimeout,
-		resyncEvery: resyncEvery,
-		barriers:    make(chan barrierRequest),
-		extra:       make(chan []string, 1),
-		done:        make(chan struct{}),
-		ready:       make(chan struct{}),
-		units:       map[string]*unitEntry{},
-		extraNames:  map[string]bool{},
-		unloaded:    map[string]bool{},
-		outstanding: map[uint64]int{},
-		results:     make(chan fetchResult, maxUnitFetches+1),
-		snapshot:    &cacheView{units: map[string]Unit{}},
+		conn:           conn,
+		budget:         newBusBudget(callBudget),
+		sd:             sd,
+		signals:        signals,
+		watched:        watched,
+		patterns:       patterns,
+		callTimeout:    callTimeout,
+		resyncEvery:    resyncEvery,
+		barriers:       make(chan barrierRequest),
+		extra:          make(chan []string, 1),
+		done:           make(chan struct{}),
+		ready:          make(chan struct{}),
+		units:          map[string]*unitEntry{},
+		extraNames:     map[string]bool{},
+		unloaded:       map[string]bool{},
+		unloadedCounts: map[string]unloadedCounts{},
+		outstanding:    map[uint64]int{},
+		results:        make(chan fetchResult, maxUnitFetches+1),
+		snapshot:       &cacheView{units: map[string]Unit{}},
 	}
 }
 
@@ -274,6 +288,10 @@ func (c *unitCache) loop(ctx context.Context) error {
 			for _, s := range sigs {
 				c.processed++
 				c.apply(s)
+				if c.namedMove {
+					c.namedMove = false
+					c.publishView(true)
+				}
 			}
 			if c.fatal != nil {
 				return c.fatal
@@ -294,6 +312,29 @@ func (c *unitCache) loop(ctx context.Context) error {
 		}
 		c.dispatch()
 		c.answerBarriers()
+		c.publishChange()
+	}
+}
+
+// publishChange publishes the view after a loop iteration that changed
+// the cache, for a watch.
+func (c *unitCache) publishChange() {
+	if !c.dirty && c.latest.Load() != nil {
+		return
+	}
+	c.publishView(false)
+}
+
+// publishView publishes the view as it is now, only while someone watches
+// (a view copies every cached unit); told, the watch is given it too.
+func (c *unitCache) publishView(tell bool) {
+	if !c.readyClosed || c.publish == nil || !c.publish.Load() {
+		return
+	}
+	v := c.snap()
+	c.latest.Store(v)
+	if tell {
+		c.onChange(v)
 	}
 }
 
@@ -312,7 +353,7 @@ func (c *unitCache) apply(s *dbus.Signal) {
 			}
 			// A change of a unit we have not listed yet: fetch all of it.
 			delete(c.unloaded, name)
-			e = &unitEntry{Unit: Unit{Name: name}}
+			e = c.newEntry(name)
 			c.units[name] = e
 			c.want(e, c.processed)
 			return
@@ -321,8 +362,13 @@ func (c *unitCache) apply(s *dbus.Signal) {
 		changed, _ := s.Body[1].(map[string]dbus.Variant)
 		switch iface {
 		case dbusUnitIface:
+			prevActive, prevSub := e.ActiveState, e.SubState
 			before := e.ActiveState + "/" + e.SubState
 			setUnitProps(&e.Unit, changed)
+			e.noteTransition(prevActive, prevSub)
+			if prevActive != e.ActiveState && c.extraNames[name] {
+				c.namedMove = true
+			}
 			e.stateSeq = c.processed
 			c.dirty = true
 			if (e.IsService || strings.HasSuffix(name, ".socket")) && before != e.ActiveState+"/"+e.SubState {
@@ -335,7 +381,7 @@ func (c *unitCache) apply(s *dbus.Signal) {
 		}
 	case dbusManagerIface + ".UnitNew":
 		if name, ok := s.Body[0].(string); ok && c.isWatched(name) && c.units[name] == nil && !c.unloaded[name] {
-			e := &unitEntry{Unit: Unit{Name: name}}
+			e := c.newEntry(name)
 			c.units[name] = e
 			c.want(e, c.processed)
 		}
@@ -392,8 +438,34 @@ func (c *unitCache) remove(e *unitEntry) {
 	case fetchRunningAgain:
 		c.done1(e.againSeq) // the running fetch settles its own count
 	}
+	if c.extraNames[e.Name] {
+		// A check's unit that is unloaded (stopped and collected, a
+		// transient unit ended) keeps its counts for when it is loaded
+		// again: its state changes go on from where they were.
+		c.unloadedCounts[e.Name] = unloadedCounts{e.StateChanges, e.Failures, e.ActiveState}
+	}
 	delete(c.units, e.Name)
 	c.dirty = true
+}
+
+// unloadedCounts are what the cache counted of a check's unit that was
+// unloaded, and the state it was in.
+type unloadedCounts struct {
+	stateChanges, failures map[string]uint64
+	activeState            string
+}
+
+// newEntry returns a new entry for name, with the counts it had when it
+// was unloaded (if it is a check's unit): a unit loaded again enters a
+// state from the one it left in.
+func (c *unitCache) newEntry(name string) *unitEntry {
+	e := &unitEntry{Unit: Unit{Name: name}}
+	if u, ok := c.unloadedCounts[name]; ok {
+		delete(c.unloadedCounts, name)
+		e.StateChanges, e.Failures = u.stateChanges, u.failures
+		e.ActiveState = cmp.Or(u.activeState, "inactive")
+	}
+	return e
 }
 
 func (c *unitCache) startListing() {
@@ -590,6 +662,9 @@ func (c *unitCache) done1(seq uint64) {
 // merge takes fetched or listed values, except those a newer signal set.
 func (c *unitCache) merge(e *unitEntry, u Unit, issueSeq uint64, full bool) {
 	e.LoadState = u.LoadState // never signalled, so the read value is the newest
+	prevActive, prevSub := e.ActiveState, e.SubState
+	// Counted once the fetched Result is in: a failure is named by it.
+	defer e.noteTransition(prevActive, prevSub)
 	if e.stateSeq <= issueSeq {
 		e.ActiveState, e.SubState = u.ActiveState, u.SubState
 		if full {
@@ -620,7 +695,7 @@ func (c *unitCache) applyListing(r fetchResult) {
 		seen[st.Name] = true
 		e := c.units[st.Name]
 		if e == nil {
-			e = &unitEntry{Unit: Unit{Name: st.Name}}
+			e = c.newEntry(st.Name)
 			c.units[st.Name] = e
 			c.merge(e, Unit{LoadState: st.LoadState, ActiveState: st.ActiveState, SubState: st.SubState}, r.issueSeq, false)
 			c.want(e, r.trigSeq)
@@ -655,6 +730,11 @@ func (c *unitCache) setExtra(names []string) {
 		}
 	}
 	c.extraNames = next
+	for name := range c.unloadedCounts {
+		if !next[name] {
+			delete(c.unloadedCounts, name)
+		}
+	}
 	if added {
 		c.startListing()
 	}
@@ -884,7 +964,8 @@ func setTypeProps(u *Unit, changed map[string]dbus.Variant) {
 			u.ControlGroup, _ = v.Value().(string)
 		case "Listen":
 			if pairs, ok := v.Value().([][]any); ok {
-				u.Listen = u.Listen[:0]
+				u.Listen = nil // a new slice: the old one is the snapshots'
+
 				for _, p := range pairs {
 					if len(p) == 2 {
 						t, _ := p[0].(string)

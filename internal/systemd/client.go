@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
@@ -159,6 +160,10 @@ type Client struct {
 	changed chan struct{} // closed when cache or lastErr changes
 	extra   []string      // the checks' units, as last given to the cache
 
+	// A watch's: whether caches publish their views, and the views that
+	// follow a change of state of a unit read by name.
+	watching atomic.Bool
+	changes  chan *Snapshot
 }
 
 // New returns a client; it connects on its first Snapshot.
@@ -178,6 +183,7 @@ func New(opts Options) *Client {
 		done:     make(chan struct{}),
 		poke:     make(chan struct{}, 1),
 		changed:  make(chan struct{}),
+		changes:  make(chan *Snapshot, maxPendingChanges),
 		lastErr:  errors.New("not connected yet"),
 	}
 	return s
@@ -363,6 +369,7 @@ func (s *Client) maintain(ctx context.Context) {
 			s.setState(nil, fmt.Errorf("connecting to systemd at %s: %w", s.opts.Endpoint, err))
 		} else {
 			cache := newUnitCache(conn, sd, signals, s.watched, s.patterns, s.opts.CallTimeout, s.opts.ResyncInterval)
+			cache.publish, cache.onChange = &s.watching, s.notifyChange
 			s.mu.Lock()
 			cache.extraNames = map[string]bool{}
 			for _, n := range s.extra {
@@ -674,4 +681,65 @@ func SnapshotOf(units ...Unit) *Snapshot {
 	}
 	sort.Strings(v.names)
 	return &Snapshot{snap: v}
+}
+
+// maxPendingChanges bounds the views a slow watch has not taken yet;
+// past it the newest is dropped (Cached still has it): a burst of more
+// state changes than this between two looks is coalesced.
+const maxPendingChanges = 64
+
+// Changes returns the views of the units that follow each change of state
+// (ActiveState) of a unit read by name (the checks' units): every state it
+// passes through, in order, as the cache applies the manager's signals.
+// The units read by name are not in them (see WithNamed). Calling it turns
+// the watch on: from then on the cache also publishes its view for Cached.
+func (s *Client) Changes() <-chan *Snapshot {
+	s.watching.Store(true)
+	return s.changes
+}
+
+func (s *Client) notifyChange(v *cacheView) {
+	select {
+	case s.changes <- &Snapshot{snap: v}:
+	default:
+	}
+}
+
+// ErrNoView is Cached's error before the cache has a view to give: not
+// connected or not synced yet, or Changes was never called.
+var ErrNoView = errors.New("no view of the units yet")
+
+// Cached returns the units as the cache last saw them, without a call to
+// the manager: what a watch reads between scrapes, WithNamed(last).
+func (s *Client) Cached(last *Snapshot) (*Snapshot, error) {
+	s.mu.Lock()
+	cache := s.cache
+	s.mu.Unlock()
+	if cache == nil {
+		return nil, ErrNoView
+	}
+	view := cache.latest.Load()
+	if view == nil {
+		return nil, ErrNoView
+	}
+	return (&Snapshot{snap: view}).WithNamed(last), nil
+}
+
+// WithNamed returns r with the units last read by name (in last; nil for
+// none) that r's cache view does not hold (not loaded): they have no
+// object to signal about until they are loaded, which the cache sees.
+func (r *Snapshot) WithNamed(last *Snapshot) *Snapshot {
+	out := &Snapshot{snap: r.snap}
+	if last != nil {
+		for name, st := range last.named {
+			if _, cached := r.snap.units[name]; !cached {
+				if out.named == nil {
+					out.named = map[string]sdbus.UnitStatus{}
+				}
+				out.named[name] = st
+			}
+		}
+		out.extras = last.extras
+	}
+	return out
 }

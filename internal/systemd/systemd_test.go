@@ -14,6 +14,7 @@
 package systemd
 
 import (
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -114,5 +115,52 @@ func TestListenSpecAddrPort(t *testing.T) {
 	}
 	if _, _, ok := (ListenSpec{Address: "/run/foo.sock"}).AddrPort(); ok {
 		t.Error("a unix socket path is not an address")
+	}
+}
+
+// What a state change counts, whatever order and words systemd uses: one
+// failure per crash named by its Result (systemd 252 goes failed, then
+// auto-restart; others go straight to auto-restart), none for a clean stop
+// or a first sighting, and the maps of earlier snapshots never change.
+func TestNoteTransition(t *testing.T) {
+	type state struct{ active, sub, result string }
+	for _, tc := range []struct {
+		name         string
+		steps        []state
+		wantChanges  map[string]uint64
+		wantFailures map[string]uint64
+	}{
+		{name: "first sighting counts nothing", steps: []state{{"active", "running", ""}},
+			wantChanges: nil, wantFailures: nil},
+		{name: "restart by hand", steps: []state{{"active", "running", "success"}, {"deactivating", "stop-sigterm", "success"}, {"inactive", "dead", "success"}, {"activating", "start", "success"}, {"active", "running", "success"}},
+			wantChanges: map[string]uint64{"deactivating": 1, "inactive": 1, "activating": 1, "active": 1}},
+		{name: "crash, systemd 252: failed then auto-restart", steps: []state{{"active", "running", "success"}, {"failed", "failed", "signal"}, {"activating", "auto-restart", "signal"}, {"active", "running", "success"}},
+			wantChanges: map[string]uint64{"failed": 1, "activating": 1, "active": 1}, wantFailures: map[string]uint64{"signal": 1}},
+		{name: "crash straight to auto-restart", steps: []state{{"active", "running", "success"}, {"activating", "auto-restart", "core-dump"}, {"activating", "start", "core-dump"}, {"active", "running", "success"}},
+			wantChanges: map[string]uint64{"activating": 1, "active": 1}, wantFailures: map[string]uint64{"core-dump": 1}},
+		{name: "killed by the OOM killer", steps: []state{{"active", "running", "success"}, {"failed", "failed", "oom-kill"}},
+			wantChanges: map[string]uint64{"failed": 1}, wantFailures: map[string]uint64{"oom-kill": 1}},
+		{name: "Restart=always after a clean exit is no failure", steps: []state{{"active", "running", "success"}, {"activating", "auto-restart", "success"}, {"active", "running", "success"}},
+			wantChanges: map[string]uint64{"activating": 1, "active": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var u Unit
+			// What each step's snapshot held, and a copy taken then.
+			var held, copies []map[string]uint64
+			for _, st := range tc.steps {
+				prevActive, prevSub := u.ActiveState, u.SubState
+				u.ActiveState, u.SubState, u.Result = st.active, st.sub, st.result
+				u.noteTransition(prevActive, prevSub)
+				held, copies = append(held, u.StateChanges), append(copies, maps.Clone(u.StateChanges))
+			}
+			if !maps.Equal(u.StateChanges, tc.wantChanges) || !maps.Equal(u.Failures, tc.wantFailures) {
+				t.Errorf("state changes %v failures %v, want %v %v", u.StateChanges, u.Failures, tc.wantChanges, tc.wantFailures)
+			}
+			for i := range held {
+				if !maps.Equal(held[i], copies[i]) {
+					t.Errorf("step %d: a map an earlier snapshot holds changed: %v, was %v", i, held[i], copies[i])
+				}
+			}
+		})
 	}
 }

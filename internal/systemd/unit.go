@@ -14,6 +14,7 @@
 package systemd
 
 import (
+	"maps"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -49,6 +50,46 @@ type Unit struct {
 	// ("Stream", "127.0.0.1:8080"), and the units they activate.
 	Listen   []ListenSpec
 	Triggers []string
+
+	// StateChanges counts, per ActiveState, the times the unit entered it
+	// while the cache watched it: from the manager's signals (and the
+	// listings and fetches that follow them), so a restart by hand or a
+	// crash that Restart= undoes within a second is counted even when no
+	// scrape sees it. Shared between snapshots: never modified in place.
+	StateChanges map[string]uint64
+	// Failures counts, per systemd Result (exit-code, signal, core-dump,
+	// oom-kill, timeout, watchdog, start-limit-hit, ...), the times the
+	// unit failed: entered failed, or auto-restart with a Result other
+	// than success. Shared like StateChanges.
+	Failures map[string]uint64
+}
+
+// noteTransition counts what changed from (prevActive, prevSub) to u's
+// state. A unit seen for the first time (prevActive "") has entered
+// nothing yet.
+func (u *Unit) noteTransition(prevActive, prevSub string) {
+	if prevActive == "" || u.ActiveState == "" {
+		return
+	}
+	if u.ActiveState != prevActive {
+		u.StateChanges = bump(u.StateChanges, u.ActiveState)
+	}
+	// One failure, however systemd words it: failed then auto-restart
+	// (systemd 252), or auto-restart straight from running.
+	failed := u.ActiveState == "failed" && prevActive != "failed"
+	restarting := u.SubState == "auto-restart" && prevSub != "auto-restart" && prevActive != "failed"
+	if (failed || restarting) && u.Result != "" && u.Result != "success" {
+		u.Failures = bump(u.Failures, u.Result)
+	}
+}
+
+// bump returns a copy of m with k counted once more: the maps are shared
+// with the snapshots already taken.
+func bump(m map[string]uint64, k string) map[string]uint64 {
+	out := make(map[string]uint64, len(m)+1)
+	maps.Copy(out, m)
+	out[k]++
+	return out
 }
 
 // ListenSpec is one entry of a socket unit's Listen property.

@@ -1,0 +1,104 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"sync"
+	"time"
+
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
+)
+
+// checkHistory is what every evaluation (scrapes and the watch's, between
+// them) said of each check: the counters that show what happened between
+// two scrapes. It holds the checks of the last evaluation that judged them
+// all, so its size is the checks'.
+type checkHistory struct {
+	mu     sync.Mutex
+	checks map[string]*checkRecord
+}
+
+type checkRecord struct {
+	status     verdict.Status
+	at         time.Time // of the evaluation that last judged the check
+	changes    map[verdict.Status]uint64
+	down       time.Duration // time spent not ok, between evaluations
+	lastChange time.Time
+}
+
+// observe applies one evaluation's verdicts, taken at at. An evaluation
+// that started before the one the check last saw (overlapping scrapes) is
+// older news and ignored for that check. complete says the verdicts are
+// every check (a scrape's): the checks missing from them are dropped.
+func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complete bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.checks == nil {
+		h.checks = map[string]*checkRecord{}
+	}
+	var seen map[string]bool
+	if complete {
+		seen = make(map[string]bool, len(verdicts))
+	}
+	for _, v := range verdicts {
+		if seen != nil {
+			seen[v.Check] = true
+		}
+		r := h.checks[v.Check]
+		if r == nil {
+			h.checks[v.Check] = &checkRecord{status: v.Status, at: at, changes: map[verdict.Status]uint64{v.Status: 1}, lastChange: at}
+			continue
+		}
+		if !at.After(r.at) {
+			continue
+		}
+		// Not ok from the last evaluation to this one: the time between
+		// two evaluations is the resolution (the watch's interval).
+		if r.status != verdict.OK {
+			r.down += at.Sub(r.at)
+		}
+		if v.Status != r.status {
+			r.changes[v.Status]++
+			r.status, r.lastChange = v.Status, at
+		}
+		r.at = at
+	}
+	for name := range h.checks {
+		if seen != nil && !seen[name] {
+			delete(h.checks, name)
+		}
+	}
+}
+
+// checkCounters are one check's counters, as emitted.
+type checkCounters struct {
+	changes    map[verdict.Status]uint64
+	down       time.Duration
+	lastChange time.Time
+}
+
+// of returns a copy of the check's counters, and whether it has any.
+func (h *checkHistory) of(check string) (checkCounters, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.checks[check]
+	if r == nil {
+		return checkCounters{}, false
+	}
+	changes := make(map[verdict.Status]uint64, len(r.changes))
+	for k, v := range r.changes {
+		changes[k] = v
+	}
+	return checkCounters{changes: changes, down: r.down, lastChange: r.lastChange}, true
+}

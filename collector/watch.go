@@ -1,0 +1,165 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log/level"
+
+	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
+)
+
+// UnitWatcher is a UnitReader that also gives the views that follow every
+// change of state of the checks' units, and its view without a call to the
+// manager: *systemd.Client. The watch follows the units from the signal
+// stream with it, instead of polling.
+type UnitWatcher interface {
+	Changes() <-chan *systemd.Snapshot
+	Cached(last *systemd.Snapshot) (*systemd.Snapshot, error)
+}
+
+// MinWatchInterval is the shortest --watch.interval: a listener dump and
+// the verdicts of every check each time, to see what lasts less.
+const MinWatchInterval = 100 * time.Millisecond
+
+// Run runs what the exporter does between scrapes until ctx ends: the
+// probes that have an interval, and (with a watch interval) the watch. It
+// returns once they have stopped.
+func (e *Exporter) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	if e.prober != nil {
+		wg.Go(func() { e.scheduleProbes(ctx) })
+	}
+	if e.watchInterval > 0 {
+		wg.Go(func() { e.watch(ctx) })
+	}
+	wg.Wait()
+}
+
+// watch evaluates the checks every interval (reading the listeners) and
+// whenever the units change (from the manager's signals, no polling), so
+// the counters see what lasts less than a scrape interval.
+func (e *Exporter) watch(ctx context.Context) {
+	var changes <-chan *systemd.Snapshot
+	if w, ok := e.unitReader.(UnitWatcher); ok {
+		changes = w.Changes()
+	}
+	tick := time.NewTicker(e.watchInterval)
+	defer tick.Stop()
+	for {
+		var units *systemd.Snapshot // nil: the cache's view now
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case changed := <-changes:
+			// Judged in the state the unit passed through, even if it
+			// has moved on since.
+			units = changed.WithNamed(e.lastUnits.Load())
+		}
+		wctx, cancel := context.WithTimeout(ctx, e.watchInterval)
+		s := e.observeBetweenScrapes(wctx, e.config(), units)
+		cancel()
+		e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), false)
+	}
+}
+
+// observeBetweenScrapes is the watch's snapshot: the units given (a view
+// after a change), or as the cache last saw them (no call to the
+// manager), the listeners read now, the
+// probes' last results (a scrape's, or their own interval's). It learns
+// nothing (discovery learns from scrapes) and leaves out the checks whose
+// probes have no result yet: a verdict between scrapes says only what a
+// scrape would.
+func (e *Exporter) observeBetweenScrapes(ctx context.Context, cfg *config.Config, units *systemd.Snapshot) *snapshot {
+	s := &snapshot{at: time.Now(), cfg: cfg, checks: cfg.Checks, implicit: map[string]bool{}}
+	layerCfg := e.withLearnedUnits(cfg)
+	names := checkUnits(layerCfg)
+	switch {
+	case units != nil:
+		s.host.Units = units
+	case e.unitReader != nil:
+		s.host.Units = e.unitsBetweenScrapes(ctx, names)
+	}
+	if e.listeners != nil {
+		if r, err := e.listeners.Read(ctx); err == nil {
+			s.listeners = r
+		} else {
+			level.Debug(e.logger).Log("msg", "the watch could not read the listeners", "err", err)
+		}
+	}
+	e.resolveOwners(ctx, s, names)
+	if cfg.Discovery.Enabled {
+		learned := e.discovery.current(cfg)
+		s.checks = append(slices.Clone(s.checks), learned...)
+		for _, c := range learned {
+			s.implicit[c.Name] = true
+		}
+	}
+	if e.prober != nil {
+		s.checks = e.withProbeResults(s.checks, s)
+	}
+	e.join(ctx, names, s)
+	return s
+}
+
+// unitsBetweenScrapes is the cache's view; before the cache has one (the
+// first tick, a reconnection) it is read like a scrape reads it.
+func (e *Exporter) unitsBetweenScrapes(ctx context.Context, names []string) *systemd.Snapshot {
+	if w, ok := e.unitReader.(UnitWatcher); ok {
+		units, err := w.Cached(e.lastUnits.Load())
+		if err == nil {
+			return units
+		}
+		if !errors.Is(err, systemd.ErrNoView) {
+			level.Debug(e.logger).Log("msg", "the watch could not read the units", "err", err)
+			return nil
+		}
+	}
+	units, err := e.unitReader.Snapshot(ctx, names)
+	if err != nil {
+		level.Debug(e.logger).Log("msg", "the watch could not read the units", "err", err)
+		return nil
+	}
+	return units
+}
+
+// withProbeResults puts the probes' last results in s and returns the
+// checks all of whose probes have one.
+func (e *Exporter) withProbeResults(checks []config.Check, s *snapshot) []config.Check {
+	out := checks[:0:0]
+	s.host.ProbesRead = true
+	for _, c := range checks {
+		known := true
+		for _, p := range c.Probes {
+			run, ok := e.probes.lastOf(probeKey{c.Name, p.Target})
+			if !ok {
+				known = false
+				break
+			}
+			s.host.Probes = append(s.host.Probes, run.result)
+		}
+		if known {
+			out = append(out, c)
+		}
+	}
+	return out
+}
