@@ -31,7 +31,8 @@ type checkHistory struct {
 
 type checkRecord struct {
 	status     verdict.Status
-	at         time.Time // of the evaluation that last judged the check
+	known      verdict.Status // the last status other than unknown ("" before one)
+	at         time.Time      // of the evaluation that last judged the check
 	changes    map[verdict.Status]uint64
 	down       time.Duration // time spent not ok, between evaluations
 	lastChange time.Time
@@ -57,7 +58,14 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 		}
 		r := h.checks[v.Check]
 		if r == nil {
-			h.checks[v.Check] = &checkRecord{status: v.Status, at: at, changes: map[verdict.Status]uint64{v.Status: 1}, lastChange: at}
+			// First judged: no change yet. Every counter starts at 0, so
+			// increase() neither misses the first change nor extrapolates
+			// a start that was not one.
+			r = &checkRecord{status: v.Status, at: at, changes: map[verdict.Status]uint64{}, lastChange: at}
+			if v.Status != verdict.Unknown {
+				r.known = v.Status
+			}
+			h.checks[v.Check] = r
 			continue
 		}
 		if !at.After(r.at) {
@@ -69,8 +77,16 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 			r.down += at.Sub(r.at)
 		}
 		if v.Status != r.status {
-			r.changes[v.Status]++
+			// unknown is the exporter not knowing, not the check changing:
+			// a check that comes back from it in the status it had before
+			// did not enter that status again.
+			if r.status != verdict.Unknown || v.Status != r.known {
+				r.changes[v.Status]++
+			}
 			r.status, r.lastChange = v.Status, at
+			if v.Status != verdict.Unknown {
+				r.known = v.Status
+			}
 		}
 		r.at = at
 	}

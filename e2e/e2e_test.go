@@ -207,11 +207,13 @@ func TestAlertsEndToEnd(t *testing.T) {
 	if err := os.MkdirAll(unitDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(unitDir, "e2e-cache.service"), []byte("[Service]\nExecStart=/bin/sleep infinity\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"e2e-cache.service", "e2e-flap.service"} {
+		if err := os.WriteFile(filepath.Join(unitDir, name), []byte("[Service]\nExecStart=/bin/sleep infinity\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.M.Systemctl(t, "daemon-reload")
-	s.M.Systemctl(t, "start", "e2e-cache.service")
+	s.M.Systemctl(t, "start", "e2e-cache.service", "e2e-flap.service")
 
 	// The exporter, built from this tree.
 	bin := filepath.Join(dir, "warden_exporter")
@@ -246,6 +248,13 @@ func TestAlertsEndToEnd(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "other.yml"), []byte("checks:\n  - name: self\n    ports: [{port: "+otherPort+", address: 127.0.0.1}]\n"), 0o644)
 	start(t, "warden_exporter (second host)", "http://"+otherAddr+"/-/ready", bin,
 		"--web.listen-address="+otherAddr, "--config.file="+filepath.Join(dir, "other.yml"), "--no-collector.systemd", "--no-collector.probes")
+
+	// A third host scraped every 15 s, as Prometheus usually does, for the
+	// outages between scrapes: its watch counts what no scrape sees.
+	slowAddr := testenv.FreeLoopbackAddr(t)
+	os.WriteFile(filepath.Join(dir, "slow.yml"), []byte("checks:\n  - name: flap\n    unit: e2e-flap.service\n"), 0o644)
+	start(t, "warden_exporter (scraped every 15 s)", "http://"+slowAddr+"/-/ready", bin,
+		"--web.listen-address="+slowAddr, "--config.file="+filepath.Join(dir, "slow.yml"), "--systemd.address="+s.M.PrivateAddress(), "--no-collector.probes")
 
 	// Alertmanager with the shipped example config (its route, null
 	// receiver and inhibit rules), its receiver pointed at a webhook and its
@@ -289,7 +298,10 @@ alerting:
 scrape_configs:
   - job_name: warden
     static_configs: [{targets: [%q, %q]}]
-`, amAddr, exporterAddr, otherAddr)
+  - job_name: warden-slow
+    scrape_interval: 15s
+    static_configs: [{targets: [%q]}]
+`, amAddr, exporterAddr, otherAddr, slowAddr)
 	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o644)
 	promAddr := testenv.FreeLoopbackAddr(t)
 	start(t, "prometheus", "http://"+promAddr+"/-/ready", prometheus,
@@ -525,6 +537,33 @@ scrape_configs:
 		}
 		if !firing("WardenUnitMasked", "cache") {
 			t.Error("WardenUnitMasked{check=cache} is not firing (inhibited in Alertmanager, but evaluated)")
+		}
+	})
+	t.Run("a service restarted four times in a minute, up at every scrape: WardenCheckFlapping, one page", func(t *testing.T) {
+		// Counted between scrapes: wait for a scrape of the slow host,
+		// restart between two of its scrapes, and the next one carries it.
+		systemdtest.WaitFor(t, stepTimeout, "the slow host scraped", func() bool {
+			return len(query(`warden_check_up{job="warden-slow",check="flap"} == 1`)) == 1
+		})
+		mark := hook.count()
+		for range 4 {
+			s.M.Systemctl(t, "restart", "e2e-flap.service")
+			time.Sleep(2 * time.Second)
+		}
+		systemdtest.WaitFor(t, 60*time.Second, "WardenCheckFlapping{check=flap} delivered", func() bool {
+			return slices.Contains(hook.pages(mark), "WardenCheckFlapping{check=flap}")
+		})
+		time.Sleep(5 * time.Second) // more would have arrived by now
+		if got := hook.pages(mark); len(got) != 1 {
+			t.Errorf("pages for the flapping check: %v, want exactly [WardenCheckFlapping{check=flap}]", got)
+		}
+		if got := query(`min_over_time(warden_check_up{job="warden-slow",check="flap"}[90s]) == 1`); len(got) != 1 {
+			t.Errorf("a scrape saw the check down (min_over_time warden_check_up: %v): the restarts must fall between scrapes", got)
+		}
+		// 4 (3 if systemd carried one restart's stop and start in one
+		// signal), 5 where increase() extrapolates to the evaluation.
+		if d := hook.description("WardenCheckFlapping", "flap"); !regexp.MustCompile(`left ok and came back [345] times.*Entered: service_down \([345]\)`).MatchString(d) {
+			t.Errorf("the page does not count the outages: %q", d)
 		}
 	})
 }

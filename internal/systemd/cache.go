@@ -362,10 +362,10 @@ func (c *unitCache) apply(s *dbus.Signal) {
 		changed, _ := s.Body[1].(map[string]dbus.Variant)
 		switch iface {
 		case dbusUnitIface:
-			prevActive, prevSub := e.ActiveState, e.SubState
+			prevActive, prevSub, prevEnter := e.ActiveState, e.SubState, e.ActiveEnterTimestamp
 			before := e.ActiveState + "/" + e.SubState
 			setUnitProps(&e.Unit, changed)
-			e.noteTransition(prevActive, prevSub)
+			e.noteTransition(prevActive, prevSub, prevEnter)
 			if prevActive != e.ActiveState && c.extraNames[name] {
 				c.namedMove = true
 			}
@@ -662,9 +662,9 @@ func (c *unitCache) done1(seq uint64) {
 // merge takes fetched or listed values, except those a newer signal set.
 func (c *unitCache) merge(e *unitEntry, u Unit, issueSeq uint64, full bool) {
 	e.LoadState = u.LoadState // never signalled, so the read value is the newest
-	prevActive, prevSub := e.ActiveState, e.SubState
+	prevActive, prevSub, prevEnter := e.ActiveState, e.SubState, e.ActiveEnterTimestamp
 	// Counted once the fetched Result is in: a failure is named by it.
-	defer e.noteTransition(prevActive, prevSub)
+	defer e.noteTransition(prevActive, prevSub, prevEnter)
 	if e.stateSeq <= issueSeq {
 		e.ActiveState, e.SubState = u.ActiveState, u.SubState
 		if full {

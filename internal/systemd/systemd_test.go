@@ -123,24 +123,29 @@ func TestListenSpecAddrPort(t *testing.T) {
 // auto-restart; others go straight to auto-restart), none for a clean stop
 // or a first sighting, and the maps of earlier snapshots never change.
 func TestNoteTransition(t *testing.T) {
-	type state struct{ active, sub, result string }
+	type state struct {
+		active, sub, result string
+		enter               uint64 // ActiveEnterTimestamp
+	}
 	for _, tc := range []struct {
 		name         string
 		steps        []state
 		wantChanges  map[string]uint64
 		wantFailures map[string]uint64
 	}{
-		{name: "first sighting counts nothing", steps: []state{{"active", "running", ""}},
+		{name: "first sighting counts nothing", steps: []state{{"active", "running", "", 0}},
 			wantChanges: nil, wantFailures: nil},
-		{name: "restart by hand", steps: []state{{"active", "running", "success"}, {"deactivating", "stop-sigterm", "success"}, {"inactive", "dead", "success"}, {"activating", "start", "success"}, {"active", "running", "success"}},
+		{name: "restart by hand", steps: []state{{"active", "running", "success", 0}, {"deactivating", "stop-sigterm", "success", 0}, {"inactive", "dead", "success", 0}, {"activating", "start", "success", 0}, {"active", "running", "success", 0}},
 			wantChanges: map[string]uint64{"deactivating": 1, "inactive": 1, "activating": 1, "active": 1}},
-		{name: "crash, systemd 252: failed then auto-restart", steps: []state{{"active", "running", "success"}, {"failed", "failed", "signal"}, {"activating", "auto-restart", "signal"}, {"active", "running", "success"}},
+		{name: "crash, systemd 252: failed then auto-restart", steps: []state{{"active", "running", "success", 0}, {"failed", "failed", "signal", 0}, {"activating", "auto-restart", "signal", 0}, {"active", "running", "success", 0}},
 			wantChanges: map[string]uint64{"failed": 1, "activating": 1, "active": 1}, wantFailures: map[string]uint64{"signal": 1}},
-		{name: "crash straight to auto-restart", steps: []state{{"active", "running", "success"}, {"activating", "auto-restart", "core-dump"}, {"activating", "start", "core-dump"}, {"active", "running", "success"}},
+		{name: "crash straight to auto-restart", steps: []state{{"active", "running", "success", 0}, {"activating", "auto-restart", "core-dump", 0}, {"activating", "start", "core-dump", 0}, {"active", "running", "success", 0}},
 			wantChanges: map[string]uint64{"activating": 1, "active": 1}, wantFailures: map[string]uint64{"core-dump": 1}},
-		{name: "killed by the OOM killer", steps: []state{{"active", "running", "success"}, {"failed", "failed", "oom-kill"}},
+		{name: "killed by the OOM killer", steps: []state{{"active", "running", "success", 0}, {"failed", "failed", "oom-kill", 0}},
 			wantChanges: map[string]uint64{"failed": 1}, wantFailures: map[string]uint64{"oom-kill": 1}},
-		{name: "Restart=always after a clean exit is no failure", steps: []state{{"active", "running", "success"}, {"activating", "auto-restart", "success"}, {"active", "running", "success"}},
+		{name: "a restart systemd signalled as active to active: entered active again", steps: []state{{"active", "running", "success", 100}, {"active", "running", "success", 200}, {"active", "running", "success", 200}},
+			wantChanges: map[string]uint64{"active": 1}},
+		{name: "Restart=always after a clean exit is no failure", steps: []state{{"active", "running", "success", 0}, {"activating", "auto-restart", "success", 0}, {"active", "running", "success", 0}},
 			wantChanges: map[string]uint64{"activating": 1, "active": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,9 +153,9 @@ func TestNoteTransition(t *testing.T) {
 			// What each step's snapshot held, and a copy taken then.
 			var held, copies []map[string]uint64
 			for _, st := range tc.steps {
-				prevActive, prevSub := u.ActiveState, u.SubState
-				u.ActiveState, u.SubState, u.Result = st.active, st.sub, st.result
-				u.noteTransition(prevActive, prevSub)
+				prevActive, prevSub, prevEnter := u.ActiveState, u.SubState, u.ActiveEnterTimestamp
+				u.ActiveState, u.SubState, u.Result, u.ActiveEnterTimestamp = st.active, st.sub, st.result, st.enter
+				u.noteTransition(prevActive, prevSub, prevEnter)
 				held, copies = append(held, u.StateChanges), append(copies, maps.Clone(u.StateChanges))
 			}
 			if !maps.Equal(u.StateChanges, tc.wantChanges) || !maps.Equal(u.Failures, tc.wantFailures) {

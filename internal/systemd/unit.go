@@ -64,14 +64,20 @@ type Unit struct {
 	Failures map[string]uint64
 }
 
-// noteTransition counts what changed from (prevActive, prevSub) to u's
-// state. A unit seen for the first time (prevActive "") has entered
-// nothing yet.
-func (u *Unit) noteTransition(prevActive, prevSub string) {
+// noteTransition counts what changed from (prevActive, prevSub, and
+// prevEnter, the ActiveEnterTimestamp then) to u's state. A unit seen for
+// the first time (prevActive "") has entered nothing yet. A unit active
+// before and after whose ActiveEnterTimestamp moved entered active again:
+// systemd carried its stop and start in one signal (a fast restart), and
+// the states between are not known.
+func (u *Unit) noteTransition(prevActive, prevSub string, prevEnter uint64) {
 	if prevActive == "" || u.ActiveState == "" {
 		return
 	}
-	if u.ActiveState != prevActive {
+	switch {
+	case u.ActiveState != prevActive:
+		u.StateChanges = bump(u.StateChanges, u.ActiveState)
+	case u.ActiveState == "active" && prevEnter != 0 && u.ActiveEnterTimestamp > prevEnter:
 		u.StateChanges = bump(u.StateChanges, u.ActiveState)
 	}
 	// One failure, however systemd words it: failed then auto-restart
