@@ -125,10 +125,7 @@ func (e *Exporter) join(ctx context.Context, names []string, s *snapshot) {
 		}
 	}
 	if inodes := verdict.ForeignInodes(s.checks, &s.host); len(inodes) > 0 {
-		s.host.Processes = make(map[uint64]string, len(inodes))
-		for _, inode := range inodes {
-			s.host.Processes[inode] = e.owners.ProcessOf(ctx, inode)
-		}
+		s.host.Processes = e.owners.ProcessesOf(ctx, inodes)
 	}
 }
 

@@ -75,9 +75,11 @@ type Resolver struct {
 	procByNode map[uint64]string // socket inode -> "comm (pid N)", or "" when ProcessOf found none
 }
 
-// maxProcCache bounds ProcessOf's cache: foreign listeners on checks' ports
-// are few, and a listener's inode is stable while it exists.
-const maxProcCache = 64
+// maxProcCache bounds ProcessesOf's cache: foreign listeners on checks'
+// ports are few (64 was too few for a host whose 100 checks' ports were all
+// held outside units: every evaluation scanned /proc again, 136 ms each),
+// and a listener's inode is stable while it exists.
+const maxProcCache = 4096
 
 // New finds the cgroup v2 mount under procRoot's view.
 func New(procRoot string) *Resolver {
@@ -338,43 +340,60 @@ func (s socketListens) owner(l listeners.Listener) string {
 // readlinks (about 20 ms), whatever else happens.
 const maxProcFDReads = 50000
 
-// ProcessOf names the process holding the socket inode, as "comm (pid N)",
-// by reading /proc/*/fd: the owner of a listener on a check's port that is
-// in no known unit (a shell's nc, a leftover child). "" when not found
-// within maxProcFDReads descriptors and ctx. It is called only for such
-// listeners, and a process whose fds we may not read is skipped.
-func (o *Resolver) ProcessOf(ctx context.Context, inode uint64) string {
+// ProcessesOf names the processes holding the socket inodes, as
+// "comm (pid N)", by reading /proc/*/fd: the owners of listeners on checks'
+// ports that are in no known unit (a shell's nc, a leftover child). One
+// scan serves every inode not cached, within maxProcFDReads descriptors and
+// ctx; an inode not found maps to "". A process whose fds we may not read
+// is skipped.
+func (o *Resolver) ProcessesOf(ctx context.Context, inodes []uint64) map[uint64]string {
+	out := make(map[uint64]string, len(inodes))
+	want := map[string]uint64{}
 	o.procMu.Lock()
-	cached, ok := o.procByNode[inode]
-	o.procMu.Unlock()
-	if ok {
-		return cached
+	for _, inode := range inodes {
+		if name, ok := o.procByNode[inode]; ok {
+			out[inode] = name
+		} else {
+			want["socket:["+strconv.FormatUint(inode, 10)+"]"] = inode
+		}
 	}
-	found := o.scanProcFDs(ctx, inode)
+	o.procMu.Unlock()
+	if len(want) == 0 {
+		return out
+	}
+	found := o.scanProcFDs(ctx, want)
 	// Not found is kept too (a holder in another PID namespace, or past
 	// the read bound): else a foreign listener nobody can name would cost
-	// a /proc scan on every scrape. Unless the scrape ran out of time:
-	// the scan was cut, not done.
-	if ctx.Err() == nil {
-		o.procMu.Lock()
-		if o.procByNode == nil || len(o.procByNode) >= maxProcCache {
-			o.procByNode = map[uint64]string{}
-		}
-		o.procByNode[inode] = found
-		o.procMu.Unlock()
+	// a /proc scan on every evaluation. Unless ctx ended: the scan was
+	// cut, not done.
+	o.procMu.Lock()
+	defer o.procMu.Unlock()
+	if o.procByNode == nil || len(o.procByNode)+len(want) > maxProcCache {
+		o.procByNode = map[uint64]string{}
 	}
-	return found
+	for _, inode := range want {
+		out[inode] = found[inode]
+		if ctx.Err() == nil {
+			o.procByNode[inode] = found[inode]
+		}
+	}
+	return out
 }
 
-func (o *Resolver) scanProcFDs(ctx context.Context, inode uint64) string {
-	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
+// ProcessOf is ProcessesOf for one inode.
+func (o *Resolver) ProcessOf(ctx context.Context, inode uint64) string {
+	return o.ProcessesOf(ctx, []uint64{inode})[inode]
+}
+
+func (o *Resolver) scanProcFDs(ctx context.Context, want map[string]uint64) map[uint64]string {
+	found := map[uint64]string{}
 	entries, err := os.ReadDir(o.procRoot)
 	if err != nil {
-		return ""
+		return found
 	}
 	reads := 0
 	for _, e := range entries {
-		if ctx.Err() != nil || reads >= maxProcFDReads {
+		if ctx.Err() != nil || reads >= maxProcFDReads || len(found) == len(want) {
 			break
 		}
 		pid, err := strconv.Atoi(e.Name())
@@ -386,15 +405,23 @@ func (o *Resolver) scanProcFDs(ctx context.Context, inode uint64) string {
 		if err != nil {
 			continue
 		}
+		comm := ""
 		for _, fd := range fds {
 			if reads++; reads > maxProcFDReads {
 				break
 			}
-			if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil && target == want {
-				comm, _ := os.ReadFile(filepath.Join(o.procRoot, e.Name(), "comm"))
-				return fmt.Sprintf("%s (pid %d)", cmp.Or(strings.TrimSpace(string(comm)), "?"), pid)
+			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+			if err != nil {
+				continue
+			}
+			if inode, ok := want[target]; ok {
+				if comm == "" {
+					b, _ := os.ReadFile(filepath.Join(o.procRoot, e.Name(), "comm"))
+					comm = cmp.Or(strings.TrimSpace(string(b)), "?")
+				}
+				found[inode] = fmt.Sprintf("%s (pid %d)", comm, pid)
 			}
 		}
 	}
-	return ""
+	return found
 }
