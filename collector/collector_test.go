@@ -152,13 +152,21 @@ func withLayers(opts Options, layers ...fakeLayer) Options {
 	return opts
 }
 
+// fakeConfig is the embedded default and the check the fake probe answers
+// for: a probe's result counts only for a probe of the config.
+func fakeConfig() *config.Config {
+	cfg := config.Default()
+	cfg.Checks = append(cfg.Checks, config.Check{Name: "value", Probes: []config.Probe{{Target: "127.0.0.1:1", Timeout: model.Duration(time.Second), IPProtocol: "auto"}}})
+	return cfg
+}
+
 func newTestExporter(t *testing.T, logs *bytes.Buffer, layers ...fakeLayer) *Exporter {
 	t.Helper()
 	var w log.Logger = log.NewNopLogger()
 	if logs != nil {
 		w = log.NewLogfmtLogger(log.NewSyncWriter(logs))
 	}
-	e, err := New(withLayers(Options{Logger: w, Config: config.Default}, layers...))
+	e, err := New(withLayers(Options{Logger: w, Config: fakeConfig}, layers...))
 	if err != nil {
 		t.Fatal(err)
 	}

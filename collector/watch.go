@@ -76,9 +76,11 @@ func (e *Exporter) watch(ctx context.Context) {
 			units = changed.WithNamed(e.lastUnits.Load())
 		}
 		wctx, cancel := context.WithTimeout(ctx, e.watchInterval)
-		s := e.observeBetweenScrapes(wctx, e.config(), units)
+		s, ok := e.observeBetweenScrapes(wctx, e.config(), units)
 		cancel()
-		e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), false)
+		if ok {
+			e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), false)
+		}
 	}
 }
 
@@ -88,23 +90,29 @@ func (e *Exporter) watch(ctx context.Context) {
 // probes' last results (a scrape's, or their own interval's). It learns
 // nothing (discovery learns from scrapes) and leaves out the checks whose
 // probes have no result yet: a verdict between scrapes says only what a
-// scrape would.
-func (e *Exporter) observeBetweenScrapes(ctx context.Context, cfg *config.Config, units *systemd.Snapshot) *snapshot {
-	s := &snapshot{at: time.Now(), cfg: cfg, checks: cfg.Checks, implicit: map[string]bool{}}
+// scrape would. ok is false when a layer could not be read (no view of
+// the units yet, the listeners failing): the watch then judges nothing —
+// "unknown" is the scrapes' to say, and counting it would make outages of
+// the exporter's own.
+func (e *Exporter) observeBetweenScrapes(ctx context.Context, cfg *config.Config, units *systemd.Snapshot) (s *snapshot, ok bool) {
+	s = &snapshot{at: time.Now(), cfg: cfg, checks: cfg.Checks, implicit: map[string]bool{}}
 	layerCfg := e.withLearnedUnits(cfg)
 	names := checkUnits(layerCfg)
 	switch {
 	case units != nil:
 		s.host.Units = units
 	case e.unitReader != nil:
-		s.host.Units = e.unitsBetweenScrapes(ctx, names)
+		if s.host.Units = e.unitsBetweenScrapes(); s.host.Units == nil {
+			return s, false
+		}
 	}
 	if e.listeners != nil {
-		if r, err := e.listeners.Read(ctx); err == nil {
-			s.listeners = r
-		} else {
+		r, err := e.listeners.Read(ctx)
+		if err != nil {
 			level.Debug(e.logger).Log("msg", "the watch could not read the listeners", "err", err)
+			return s, false
 		}
+		s.listeners = r
 	}
 	e.resolveOwners(ctx, s, names)
 	if cfg.Discovery.Enabled {
@@ -118,25 +126,23 @@ func (e *Exporter) observeBetweenScrapes(ctx context.Context, cfg *config.Config
 		s.checks = e.withProbeResults(s.checks, s)
 	}
 	e.join(ctx, names, s)
-	return s
+	return s, true
 }
 
-// unitsBetweenScrapes is the cache's view; before the cache has one (the
-// first tick, a reconnection) it is read like a scrape reads it.
-func (e *Exporter) unitsBetweenScrapes(ctx context.Context, names []string) *systemd.Snapshot {
-	if w, ok := e.unitReader.(UnitWatcher); ok {
-		units, err := w.Cached(e.lastUnits.Load())
-		if err == nil {
-			return units
-		}
+// unitsBetweenScrapes is the cache's view, without a call to the manager:
+// the watch adds no D-Bus traffic. nil before the cache has one (not
+// connected, or not synced since the watch began) or for a reader that
+// cannot watch: the watch then waits for the next scrape.
+func (e *Exporter) unitsBetweenScrapes() *systemd.Snapshot {
+	w, ok := e.unitReader.(UnitWatcher)
+	if !ok {
+		return nil
+	}
+	units, err := w.Cached(e.lastUnits.Load())
+	if err != nil {
 		if !errors.Is(err, systemd.ErrNoView) {
 			level.Debug(e.logger).Log("msg", "the watch could not read the units", "err", err)
-			return nil
 		}
-	}
-	units, err := e.unitReader.Snapshot(ctx, names)
-	if err != nil {
-		level.Debug(e.logger).Log("msg", "the watch could not read the units", "err", err)
 		return nil
 	}
 	return units
