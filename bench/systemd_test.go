@@ -173,8 +173,7 @@ func memoryServer(t *testing.T, body []byte) *httptest.Server {
 func TestSystemdVsNodeExporter(t *testing.T) {
 	units := envInt("WARDEN_BENCH_UNITS", 2000)
 	scrapes := envInt("WARDEN_BENCH_SCRAPES", 30)
-	nodeExporter, err := exec.LookPath("prometheus-node-exporter")
-	if err != nil {
+	if _, err := exec.LookPath("prometheus-node-exporter"); err != nil {
 		t.Fatal("prometheus-node-exporter not found: apt-get install prometheus-node-exporter (bench/systemd.sh does)")
 	}
 
@@ -193,19 +192,7 @@ func TestSystemdVsNodeExporter(t *testing.T) {
 	wardenAddr := testenv.FreeLoopbackAddr(t)
 	startServer(t, "warden_exporter", exec.Command(bin, "--web.listen-address="+wardenAddr, "--systemd.address="+m.PrivateAddress(), "--log.level=warn", "--systemd.unit-series=full"), "http://"+wardenAddr+"/-/healthy")
 
-	// node_exporter only knows the system manager's private socket: give it
-	// ours at that path, in a mount namespace of its own.
-	nodeAddr := testenv.FreeLoopbackAddr(t)
-	script := `set -e
-if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; else mount -t tmpfs tmpfs /run; mkdir -p /run/systemd; fi
-touch /run/systemd/private
-mount --bind "$WARDEN_SOCKET" /run/systemd/private
-exec "$NODE_EXPORTER" --web.listen-address="$NODE_ADDR" --collector.disable-defaults --collector.systemd \
-  --collector.systemd.private --collector.systemd.enable-restarts-metrics --collector.systemd.enable-start-time-metrics \
-  --collector.systemd.unit-include='.+\.(service|socket)'`
-	node := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
-	node.Env = append(os.Environ(), "WARDEN_SOCKET="+filepath.Join(m.RuntimeDir, "systemd", "private"), "NODE_EXPORTER="+nodeExporter, "NODE_ADDR="+nodeAddr)
-	startServer(t, "node_exporter", node, "http://"+nodeAddr+"/metrics")
+	nodeAddr := m.StartNodeExporter(t)
 
 	resp, err := http.Get("http://" + wardenAddr + "/metrics")
 	if err != nil {
