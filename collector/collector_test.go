@@ -90,11 +90,12 @@ func (f fakeProbes) Run(ctx context.Context, _ []probe.Job) []probe.Result {
 
 // layerValue returns the number a fake layer read, from its layer's series.
 func layerValue(mfs []*dto.MetricFamily, layer string) (float64, bool) {
-	family, label := map[string][2]string{
+	where := map[string]struct{ family, label string }{
 		"systemd":   {"warden_unit_restarts_total", "unit"},
 		"listeners": {"warden_listener_info", "port"},
 		"probes":    {"warden_probe_duration_seconds", "check"},
-	}[layer][0], map[string]string{"systemd": "unit", "listeners": "port", "probes": "check"}[layer]
+	}[layer]
+	family, label := where.family, where.label
 	for _, mf := range mfs {
 		if mf.GetName() != family {
 			continue

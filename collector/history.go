@@ -90,9 +90,11 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 		}
 		r.at = at
 	}
-	for name := range h.checks {
-		if seen != nil && !seen[name] {
-			delete(h.checks, name)
+	if complete {
+		for name := range h.checks {
+			if !seen[name] {
+				delete(h.checks, name)
+			}
 		}
 	}
 }

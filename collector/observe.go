@@ -261,11 +261,12 @@ func (e *Exporter) learn(cfg *config.Config, names []string, s *snapshot) {
 	if !cfg.Discovery.Enabled {
 		return
 	}
-	var ns *verdict.Namespace
-	if s.host.Host != nil {
-		ns = s.host.Host
-	}
-	learned := e.discovery.observe(cfg, s.host.Units, ns)
+	s.addLearned(e.discovery.observe(cfg, s.host.Units, s.host.Host), names)
+}
+
+// addLearned adds the checks discovery learned to the snapshot's, and
+// notes their units the layers did not read by name (not in names).
+func (s *snapshot) addLearned(learned []config.Check, names []string) {
 	if len(learned) == 0 {
 		return
 	}

@@ -16,13 +16,13 @@ package collector
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/go-kit/log/level"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
@@ -116,11 +116,7 @@ func (e *Exporter) observeBetweenScrapes(ctx context.Context, cfg *config.Config
 	}
 	e.resolveOwners(ctx, s, names)
 	if cfg.Discovery.Enabled {
-		learned := e.discovery.current(cfg)
-		s.checks = append(slices.Clone(s.checks), learned...)
-		for _, c := range learned {
-			s.implicit[c.Name] = true
-		}
+		s.addLearned(e.discovery.current(cfg), names)
 	}
 	if e.prober != nil {
 		s.checks = e.withProbeResults(s.checks, s)
@@ -154,17 +150,17 @@ func (e *Exporter) withProbeResults(checks []config.Check, s *snapshot) []config
 	out := checks[:0:0]
 	s.host.ProbesRead = true
 	for _, c := range checks {
-		known := true
+		results := make([]probe.Result, 0, len(c.Probes))
 		for _, p := range c.Probes {
 			run, ok := e.probes.lastOf(probeKey{c.Name, p.Target})
 			if !ok {
-				known = false
 				break
 			}
-			s.host.Probes = append(s.host.Probes, run.result)
+			results = append(results, run.result)
 		}
-		if known {
+		if len(results) == len(c.Probes) {
 			out = append(out, c)
+			s.host.Probes = append(s.host.Probes, results...)
 		}
 	}
 	return out
