@@ -262,7 +262,7 @@ func TestReloadGivesItsMemoryBack(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "warden.yml")
 	writeFile(t, cfgPath, "checks:\n  - name: first\n    ports: [{port: 22}]\n")
-	p := startExporter(t, "--config.file="+cfgPath, "--no-collector.systemd", "--no-collector.listeners", "--no-collector.probes")
+	p := startExporter(t, "--config.file="+cfgPath, "--no-collector.systemd", "--no-collector.listeners", "--no-collector.probes", "--web.enable-lifecycle")
 	pid := p.cmd.Process.Pid
 	before := procStatus(t, pid, "VmRSS")
 

@@ -286,7 +286,7 @@ func TestChecksShowNoStackTraceToClients(t *testing.T) {
 // A cross-site form post must not reload the config; curl, config
 // managers and same-origin pages still can.
 func TestReloadRefusesCrossSitePosts(t *testing.T) {
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, collector.Options{})
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4, lifecycle: lifecycleOptions{enabled: true}}, nil, collector.Options{})
 	post := func(header map[string]string) int {
 		return statusOf(t, http.MethodPost, srv.URL+"/-/reload", "x=1",
 			maps.All(map[string]string{"Content-Type": "application/x-www-form-urlencoded"}), maps.All(header))
@@ -392,7 +392,7 @@ func isTimeout(err error) bool {
 // POST /-/forget has a reload's protections: POST only, a check named,
 // cross-site refused; an unknown name is a 404.
 func TestForgetEndpoint(t *testing.T) {
-	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4}, nil, collector.Options{})
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 4, lifecycle: lifecycleOptions{enabled: true}}, nil, collector.Options{})
 	do := func(method, path string, header map[string]string) int {
 		return statusOf(t, method, srv.URL+path, "", maps.All(header))
 	}

@@ -89,6 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		maxRequests = app.Flag("web.max-requests", "Maximum number of scrapes and /checks requests evaluated at once; more get 503. 0 means no limit.").Default("40").Int()
 		writeTO     = app.Flag("web.write-timeout", "Time a client has to take a response once it is ready; a client that does not read is cut off after it (its in-flight slot is freed as soon as the response is ready).").Default("30s").Duration()
 		maxConns    = app.Flag("web.max-connections", "Most client connections held at once; past it the longest-idle kept-alive connection is closed (or the new one, if none is idle). 0 means no limit.").Default("256").Int()
+		lifecycle   = app.Flag("web.enable-lifecycle", "Enable reload and forgetting a learned check via HTTP request (POST /-/reload, /-/forget). Off, they answer 403; SIGHUP and `systemctl reload` reload either way.").Default("false").Bool()
+		lcHosts     = app.Flag("web.lifecycle-allowed-host", "A name the lifecycle endpoints accept in the Host header, besides IP addresses, localhost, this machine's hostname (and its names in /etc/hosts) and the listen addresses' names (others are refused: DNS rebinding). Repeatable.").PlaceHolder("NAME").Strings()
 		offset      = app.Flag("scrape.timeout-offset", "Subtracted from the scrape timeout Prometheus sends (X-Prometheus-Scrape-Timeout-Seconds) to leave room for encoding and the network.").Default("0.5s").Duration()
 		systemdOn   = app.Flag("collector.systemd", "Read unit state from systemd (the service layer).").Default("true").Bool()
 		sdScope     = app.Flag("systemd.scope", "Which systemd manager to read: the system one or the user one of the user running the exporter. One of: [system, user]").Default("system").Enum("system", "user")
@@ -224,6 +226,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			RelearnAfter:   *discRelearn,
 			EphemeralPorts: ephemeralPortRange("/proc/sys/net/ipv4/ip_local_port_range"),
 			Logger:         log.With(logger, "component", "discovery"),
+			Registerer:     selfRegistry,
 		},
 	})
 	if err != nil {
@@ -238,6 +241,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		timeoutOffset:  *offset,
 		defaultTimeout: defaultScrapeTimeout - *offset,
 		writeTimeout:   *writeTO,
+		lifecycle: lifecycleOptions{
+			enabled: *lifecycle,
+			hosts:   lifecycleHosts("/etc/hosts", *webConfig.WebListenAddresses, *lcHosts),
+		},
 	}, exporter, selfRegistry, rl, logger)
 
 	conns := newConnLimiter(*maxConns)

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +105,14 @@ var listeningRe = regexp.MustCompile(`msg="Listening on" address=(\S+)|"address"
 // there instead. The process is killed, by its pid, when the test ends.
 func startExporter(t *testing.T, args ...string) *exporterProcess {
 	t.Helper()
+	return startWrapped(t, nil, args...)
+}
+
+// startWrapped is startExporter with the binary run by the command wrap
+// (its arguments, then the binary's path and args): one that ends by
+// exec'ing it, so the pid is still the exporter's.
+func startWrapped(t *testing.T, wrap []string, args ...string) *exporterProcess {
+	t.Helper()
 	p := &exporterProcess{logs: &syncBuffer{}, done: make(chan struct{})}
 	fixedAddr := ""
 	for _, a := range args {
@@ -114,7 +123,8 @@ func startExporter(t *testing.T, args ...string) *exporterProcess {
 	if fixedAddr == "" {
 		args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
 	}
-	p.cmd = exec.Command(binary, args...)
+	cmdline := append(append(slices.Clone(wrap), binary), args...)
+	p.cmd = exec.Command(cmdline[0], cmdline[1:]...)
 	pr, pw := io.Pipe()
 	p.cmd.Stderr = pw
 	p.cmd.Stdout = p.logs
@@ -454,7 +464,7 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "warden.yml")
 	writeFile(t, cfgPath, "checks:\n  - name: first\n    ports: [{port: 22}]\n")
-	p := startExporter(t, "--config.file="+cfgPath)
+	p := startExporter(t, "--config.file="+cfgPath, "--web.enable-lifecycle")
 
 	_, body := get(t, p.url("/config"))
 	if !strings.Contains(body, "name: first") || !strings.Contains(body, "# source: "+cfgPath) {
@@ -535,7 +545,7 @@ func TestReload(t *testing.T) {
 	if err := os.Symlink(cfgPath, link); err != nil {
 		t.Fatal(err)
 	}
-	p2 := startExporter(t, "--config.file="+link)
+	p2 := startExporter(t, "--config.file="+link, "--web.enable-lifecycle")
 	os.Remove(link)
 	os.Symlink(filepath.Join(dir, "nowhere.yml"), link)
 	if code, body := post(t, p2.url("/-/reload")); code != 500 || !strings.Contains(body, "no such file or directory") {
@@ -570,7 +580,7 @@ func TestConfigFIFOIsRefusedNotWaitedOn(t *testing.T) {
 
 	cfgPath := filepath.Join(dir, "warden.yml")
 	writeFile(t, cfgPath, "checks:\n  - name: first\n    ports: [{port: 22}]\n")
-	p := startExporter(t, "--config.file="+cfgPath)
+	p := startExporter(t, "--config.file="+cfgPath, "--web.enable-lifecycle")
 	if err := os.Rename(fifo, cfgPath); err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,8 @@ type serverOptions struct {
 	// writeTimeout is how long a client has to take a response once it
 	// is ready; 0 means defaultWriteTimeout.
 	writeTimeout time.Duration
+	// lifecycle guards /-/reload and /-/forget (lifecycle.go).
+	lifecycle lifecycleOptions
 }
 
 const defaultWriteTimeout = 30 * time.Second
@@ -73,7 +75,7 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		}
 		fmt.Fprintln(w, "Ready")
 	})
-	mux.Handle("/-/reload", stateChanging("Use POST to reload the configuration.", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/-/reload", opts.lifecycle.guard("Use POST to reload the configuration.", func(w http.ResponseWriter, r *http.Request) {
 		if err := rl.Reload(); err != nil {
 			http.Error(w, fmt.Sprintf("Reload failed, the previous configuration stays in effect (the log has each error in full):\n%s", config.Summary(err)), http.StatusInternalServerError)
 			return
@@ -82,22 +84,8 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 	}))
 	// POST /-/forget?check=NAME drops what discovery learned of one check
 	// (say, a service retired on purpose).
-	mux.Handle("/-/forget", stateChanging("Use POST /-/forget?check=NAME to forget a learned check.", func(w http.ResponseWriter, r *http.Request) {
-		name := r.URL.Query().Get("check")
-		if name == "" {
-			http.Error(w, "Name the learned check: POST /-/forget?check=NAME.", http.StatusBadRequest)
-			return
-		}
-		if err := exporter.Forget(name); err != nil {
-			if errors.Is(err, collector.ErrNotLearned) {
-				http.Error(w, "No learned check of that name.", http.StatusNotFound)
-				return
-			}
-			level.Error(logger).Log("msg", "forgetting a learned check failed", "check", name, "err", err)
-			http.Error(w, "Forgetting failed; the exporter's log says why.", http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "Forgotten. A unit that still listens is learned again after --discovery.min-age unless discovery.exclude_units names it.")
+	mux.Handle("/-/forget", opts.lifecycle.guard("Use POST /-/forget?check=NAME to forget a learned check.", func(w http.ResponseWriter, r *http.Request) {
+		forget(w, r, exporter, logger)
 	}))
 	mux.HandleFunc("/checks", func(w http.ResponseWriter, r *http.Request) {
 		verdicts, err := gate.verdicts(r, exporter, opts.defaultTimeout)
@@ -150,23 +138,6 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		now:           time.Now,
 	})
 	return securityHeaders(mux)
-}
-
-// stateChanging serves h to POST and PUT only (usage answers any other
-// method), and refuses a browser's cross-site request: without auth
-// configured, a page elsewhere must not make a visitor's browser reload
-// the config or forget a check. net/http's CrossOriginProtection refuses
-// by Sec-Fetch-Site, or by an Origin whose host is not the one asked;
-// curl, Prometheus and config managers send neither header and pass.
-func stateChanging(usage string, h http.HandlerFunc) http.Handler {
-	return http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, usage, http.StatusMethodNotAllowed)
-			return
-		}
-		h(w, r)
-	}))
 }
 
 // securityHeaders sets, on every response, the headers that keep a browser

@@ -15,6 +15,7 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,6 @@ import (
 	"maps"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -33,6 +33,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -67,6 +68,9 @@ type DiscoveryOptions struct {
 	// the config's discovery.learn_ephemeral_ports says so. Zero: no range.
 	EphemeralPorts [2]int
 	Logger         log.Logger
+	// Registerer, if set, gets the state file's metrics (its write
+	// failures and last success); only with a StateFile.
+	Registerer prometheus.Registerer
 	// Now is time.Now outside tests.
 	Now func() time.Time
 }
@@ -85,7 +89,14 @@ type discovery struct {
 	mu     sync.Mutex
 	st     discoveryState
 	full   bool // a cap kept observe from learning, and that was logged
-	writer stateWriter
+	writer *stateWriter
+	// started is when the state file was read: a unit's not-found grace
+	// counts from then at the earliest, as the file's last_loaded may be
+	// up to refreshEvery old.
+	started time.Time
+	// saved is when the state was last handed to the writer: the file's
+	// last_loaded of the loaded units is refreshed every refreshEvery.
+	saved time.Time
 }
 
 // The caps of what discovery holds. They bound the state file, and the
@@ -151,12 +162,8 @@ func newDiscovery(opts DiscoveryOptions) *discovery {
 	if opts.RelearnAfter <= 0 {
 		opts.RelearnAfter = DefaultRelearnAfter
 	}
-	d := &discovery{opts: opts, st: discoveryState{Version: discoveryStateVersion, Units: map[string]*learnedUnit{}}}
-	d.writer.write = func(data []byte) {
-		if err := writeFileAtomic(opts.StateFile, data); err != nil {
-			level.Warn(opts.Logger).Log("msg", "cannot write the discovery state file", "file", opts.StateFile, "err", err)
-		}
-	}
+	d := &discovery{opts: opts, st: discoveryState{Version: discoveryStateVersion, Units: map[string]*learnedUnit{}},
+		writer: newStateWriter(opts.StateFile, opts.Logger, opts.Registerer), started: opts.Now()}
 	d.load()
 	return d
 }
@@ -480,97 +487,6 @@ func learnedKey(proto, address string, port int) string {
 	return proto + " " + address + " " + strconv.Itoa(port)
 }
 
-// saveLocked hands the learned state to the writer (d.mu held): it is
-// encoded here, under the lock, and written and synced by the writer's
-// goroutine, outside the lock and off the evaluation's path (a state at
-// the caps is ~3 MB, and an fsync can take tens of milliseconds).
-func (d *discovery) saveLocked() {
-	if d.opts.StateFile == "" {
-		return
-	}
-	data, err := d.encode()
-	if err != nil {
-		level.Warn(d.opts.Logger).Log("msg", "cannot encode the discovery state", "err", err)
-		return
-	}
-	d.writer.submit(data)
-}
-
-// encode is the state file's content (d.mu held).
-func (d *discovery) encode() ([]byte, error) { return json.MarshalIndent(d.st, "", " ") }
-
-// flush waits until the state handed to the writer is on disk.
-func (d *discovery) flush() { d.writer.flush() }
-
-// stateWriter writes the newest state it was given, one write at a time,
-// from a goroutine that lives only while there is something to write: a
-// state handed over while one is being written replaces any older one
-// still waiting, so a burst of changes costs at most two writes.
-type stateWriter struct {
-	write func([]byte)
-
-	mu      sync.Mutex
-	pending []byte        // the newest state not yet written; nil: none
-	running bool          // a goroutine is writing
-	idle    chan struct{} // closed when the current goroutine ends
-}
-
-func (w *stateWriter) submit(data []byte) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.pending = data
-	if w.running {
-		return
-	}
-	w.running, w.idle = true, make(chan struct{})
-	go w.loop()
-}
-
-func (w *stateWriter) loop() {
-	for {
-		w.mu.Lock()
-		data := w.pending
-		w.pending = nil
-		if data == nil {
-			w.running = false
-			close(w.idle)
-			w.mu.Unlock()
-			return
-		}
-		w.mu.Unlock()
-		w.write(data)
-	}
-}
-
-func (w *stateWriter) flush() {
-	w.mu.Lock()
-	running, idle := w.running, w.idle
-	w.mu.Unlock()
-	if running {
-		<-idle
-	}
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // observe learns from one evaluation's units and host listeners (either
 // may be nil: nothing is learned then) and returns the implicit checks:
 // one per service unit with learned ports, except units (and names) the
@@ -732,6 +648,7 @@ func (d *discovery) record(seen map[string]map[string]learnedPort, declared map[
 // were ephemeral) and forgets the units that are gone; it reports whether
 // the state file should be written.
 func (d *discovery) expire(units *systemd.Snapshot, now time.Time) (changed bool) {
+	loaded := false
 	for unit, lu := range d.st.Units {
 		for key, lp := range lu.Ports {
 			if !lp.Learned && now.Sub(lp.LastSeen) > d.opts.MinAge {
@@ -739,16 +656,13 @@ func (d *discovery) expire(units *systemd.Snapshot, now time.Time) (changed bool
 			}
 		}
 		if u, ok := units.Unit(unit); ok && u.LoadState == "loaded" {
-			if now.Sub(lu.LastLoaded) > time.Hour {
-				changed = true // refresh the file's record now and then
-			}
-			lu.LastLoaded = now
+			lu.LastLoaded, loaded = now, true
 		} else if !lu.LastLoaded.IsZero() && now.Sub(lu.LastLoaded) > d.opts.ForgetAfter {
 			level.Info(d.opts.Logger).Log("msg", "forgetting a unit gone for longer than --discovery.forget-after", "unit", unit)
 			delete(d.st.Units, unit)
 			changed = true
 			continue
-		} else if ok && u.LoadState == "not-found" && now.Sub(lu.LastLoaded) > forgetNotFoundAfter {
+		} else if ok && u.LoadState == "not-found" && now.Sub(laterOf(lu.LastLoaded, d.started)) > forgetNotFoundAfter {
 			// No unit file and not loaded (a transient unit removed, a
 			// package purged): it will not come back by itself. Read by
 			// name, so a unit merely stopped (and unloaded) is loaded, not
@@ -762,7 +676,29 @@ func (d *discovery) expire(units *systemd.Snapshot, now time.Time) (changed bool
 			delete(d.st.Units, unit)
 		}
 	}
+	// The file's last_loaded is what a restart judges a unit by: written
+	// only when something else changed, it was the time a unit was
+	// learned, and a restart on a quiet host forgot at once a unit that
+	// was loaded until minutes before.
+	if loaded && now.Sub(d.saved) >= d.refreshEvery() {
+		changed = true
+	}
 	return changed
+}
+
+// refreshEvery is how often the state file's last_loaded is brought up to
+// date while units are loaded: hourly, or 24 times per
+// --discovery.forget-after when that is shorter, so a restart forgets a
+// unit at most a 24th of forget-after early (1h of the default 24h).
+func (d *discovery) refreshEvery() time.Duration {
+	return min(time.Hour, d.opts.ForgetAfter/24)
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // checks are the implicit checks: one per unit with learned ports that no
@@ -880,17 +816,50 @@ func (d *discovery) learnedUnits() []string {
 // ErrNotLearned is returned by Forget for a name discovery has not learned.
 var ErrNotLearned = errors.New("not a learned check")
 
-// forget drops what was learned of unit and saves the state.
-func (d *discovery) forget(unit string) error {
+// ErrNotPersisted is returned by Forget when the state file could not be
+// written: the check is not forgotten, as a restart would bring it back.
+var ErrNotPersisted = errors.New("the discovery state file cannot be written")
+
+// learned reports whether unit is a learned check.
+func (d *discovery) learned(unit string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.st.Units[unit]; !ok {
+	_, ok := d.st.Units[unit]
+	return ok
+}
+
+// forget drops what was learned of unit and waits (within ctx) until the
+// state file says so. When it cannot be written, the unit is put back and
+// the error wraps ErrNotPersisted: answering "forgotten" for a unit a
+// restart would load again is how a full disk went unnoticed.
+func (d *discovery) forget(ctx context.Context, unit string) error {
+	d.mu.Lock()
+	lu, ok := d.st.Units[unit]
+	if !ok {
+		d.mu.Unlock()
 		return fmt.Errorf("%q: %w", unit, ErrNotLearned)
 	}
 	delete(d.st.Units, unit)
+	seq := d.saveLocked()
+	d.mu.Unlock()
+	if seq == 0 { // no state file
+		level.Info(d.opts.Logger).Log("msg", "forgot a learned check on request", "unit", unit)
+		return nil
+	}
+	err := d.writer.wait(ctx, seq)
+	if err == nil {
+		level.Info(d.opts.Logger).Log("msg", "forgot a learned check on request", "unit", unit, "file", d.opts.StateFile)
+		return nil
+	}
+	// Put back as it was (a candidate noted since by a scrape is replaced
+	// by what was learned), and hand the writer that state: its retry
+	// must not write the forget after all.
+	d.mu.Lock()
+	d.st.Units[unit] = lu
 	d.saveLocked()
-	level.Info(d.opts.Logger).Log("msg", "forgot a learned check on request", "unit", unit)
-	return nil
+	d.mu.Unlock()
+	level.Warn(d.opts.Logger).Log("msg", "did not forget a learned check: the state file cannot be written", "unit", unit, "file", d.opts.StateFile, "err", err)
+	return fmt.Errorf("%w (%s): %w", ErrNotPersisted, d.opts.StateFile, err)
 }
 
 // room reports whether a new port may be added to lu (nil for a new unit)

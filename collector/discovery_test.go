@@ -836,19 +836,33 @@ func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 func TestDiscoveryForget(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "learned.json")
 	seen := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	port := `{"proto":"tcp","address":"127.0.0.1","port":5432,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
-	os.WriteFile(state, []byte(`{"version":1,"units":{"db.service":{"last_loaded":"`+seen+`","ports":{"tcp 127.0.0.1 5432":`+port+`}}}}`), 0o600)
-	scene := discoveryScene{units: map[string]systemd.Unit{"db.service": {LoadState: "loaded", ActiveState: "active"}}}
+	unit := func(port int) string {
+		p := `{"proto":"tcp","address":"127.0.0.1","port":` + strconv.Itoa(port) + `,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
+		return `{"last_loaded":"` + seen + `","ports":{"tcp 127.0.0.1 ` + strconv.Itoa(port) + `":` + p + `}}`
+	}
+	os.WriteFile(state, []byte(`{"version":1,"units":{"db.service":`+unit(5432)+`,"retired.service":`+unit(5433)+`}}`), 0o600)
+	scene := discoveryScene{units: map[string]systemd.Unit{"db.service": {LoadState: "loaded", ActiveState: "active"}, "retired.service": {LoadState: "not-found", ActiveState: "inactive"}}}
 	e := sceneExporter(t, config.Default(), scene, DiscoveryOptions{StateFile: state})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if v, _ := e.Verdicts(ctx); len(v) != 1 || v[0].Check != "db.service" {
+	if v, _ := e.Verdicts(ctx); len(v) != 2 {
 		t.Fatalf("before: %+v", v)
 	}
-	if err := e.Forget("nope.service"); !errors.Is(err, ErrNotLearned) {
+	// Its unit file is gone: no force needed.
+	if err := e.Forget(ctx, "retired.service", false); err != nil {
+		t.Fatalf("forgetting a not-found unit: %v", err)
+	}
+	if err := e.Forget(ctx, "nope.service", true); !errors.Is(err, ErrNotLearned) {
 		t.Errorf("forgetting what was never learned: %v", err)
 	}
-	if err := e.Forget("db.service"); err != nil {
+	// systemd still has it loaded: only with force.
+	if err := e.Forget(ctx, "db.service", false); !errors.Is(err, ErrStillLoaded) {
+		t.Fatalf("forgetting a loaded unit without force: %v, want ErrStillLoaded", err)
+	}
+	if v, _ := e.Verdicts(ctx); len(v) != 1 {
+		t.Fatalf("refused, yet forgotten: %+v", v)
+	}
+	if err := e.Forget(ctx, "db.service", true); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := e.Verdicts(ctx); len(v) != 0 {

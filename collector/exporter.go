@@ -188,8 +188,8 @@ func New(opts Options) (*Exporter, error) {
 	return e, nil
 }
 
-// Close writes what discovery learned and is still to be written.
-func (e *Exporter) Close() { e.discovery.flush() }
+// Close writes what discovery learned and is still to be written, once.
+func (e *Exporter) Close() { e.discovery.writer.close() }
 
 // Evaluation is the outcome of one evaluation: the verdicts and the metric
 // families built from them. It is shared by the requests that joined it,
@@ -334,13 +334,6 @@ func (e *Exporter) Verdicts(ctx context.Context) ([]verdict.Verdict, error) {
 // Gatherer returns Gather bound to ctx, as a prometheus.Gatherer.
 func (e *Exporter) Gatherer(ctx context.Context) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return e.Gather(ctx) })
-}
-
-// Forget drops what discovery learned of the check named name (its unit):
-// a unit that still listens is learned again after the min age, unless the
-// config excludes it.
-func (e *Exporter) Forget(name string) error {
-	return e.discovery.forget(name)
 }
 
 // ScrapeTimeout derives the time a scrape may take from Prometheus's
