@@ -132,6 +132,7 @@ type Exporter struct {
 	watchInterval time.Duration
 	history       checkHistory                     // what every evaluation said of each check
 	probes        probeStore                       // every probe's last run and failures
+	prunedFor     atomic.Pointer[config.Config]    // the config history and probes were last pruned for
 	lastUnits     atomic.Pointer[systemd.Snapshot] // the last scrape's units, for the watch
 
 	unitFamilies unitFamilies // the bulk units' series, kept per cache state

@@ -99,6 +99,27 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 	}
 }
 
+// keep drops the checks not in names: a reload removed them. A scrape
+// drops them too (its verdicts are every check), but the watch judges
+// between scrapes and never did: 200 reloads of new check names without a
+// scrape took the exporter from 21 to 47 MB of RSS.
+func (h *checkHistory) keep(names map[string]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name := range h.checks {
+		if !names[name] {
+			delete(h.checks, name)
+		}
+	}
+}
+
+// size is the number of checks the history holds.
+func (h *checkHistory) size() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.checks)
+}
+
 // checkCounters are one check's counters, as emitted.
 type checkCounters struct {
 	changes    map[verdict.Status]uint64

@@ -42,6 +42,9 @@ type probeStore struct {
 	mu       sync.Mutex
 	last     map[probeKey]probeRun
 	failures map[probeKey]map[probe.Reason]uint64
+	// want are the probes of the config last kept (nil: not yet): a run
+	// of a probe a reload removed, ending after keep, is not recorded.
+	want map[probeKey]bool
 }
 
 func (s *probeStore) record(at time.Time, results []probe.Result) {
@@ -52,6 +55,9 @@ func (s *probeStore) record(at time.Time, results []probe.Result) {
 	}
 	for _, r := range results {
 		k := probeKey{r.Check, r.Target}
+		if s.want != nil && !s.want[k] {
+			continue
+		}
 		s.last[k] = probeRun{result: r, at: at}
 		if s.failures[k] == nil {
 			s.failures[k] = map[probe.Reason]uint64{}
@@ -90,12 +96,20 @@ func (s *probeStore) keep(jobs []probe.Job) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.want = want
 	for k := range s.last {
 		if !want[k] {
 			delete(s.last, k)
 			delete(s.failures, k)
 		}
 	}
+}
+
+// size is the number of probes the store holds.
+func (s *probeStore) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.last)
 }
 
 // runProbes is a scrape's probes layer: the probes without an interval run
@@ -149,7 +163,9 @@ func (e *Exporter) scheduleProbes(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		now := time.Now()
-		jobs := probe.Jobs(e.config())
+		cfg := e.config()
+		e.pruneFor(cfg)
+		jobs := probe.Jobs(cfg)
 		var due []probe.Job
 		seen := map[probeKey]bool{}
 		mu.Lock()

@@ -75,13 +75,41 @@ func (e *Exporter) watch(ctx context.Context) {
 			// has moved on since.
 			units = changed.WithNamed(e.lastUnits.Load())
 		}
-		wctx, cancel := context.WithTimeout(ctx, e.watchInterval)
-		s, ok := e.observeBetweenScrapes(wctx, e.config(), units)
-		cancel()
-		if ok {
-			e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), false)
+		e.watchOnce(ctx, units)
+	}
+}
+
+// watchOnce is one look of the watch: every check judged with units (nil:
+// the cache's view now), into the counters.
+func (e *Exporter) watchOnce(ctx context.Context, units *systemd.Snapshot) {
+	cfg := e.config()
+	e.pruneFor(cfg)
+	wctx, cancel := context.WithTimeout(ctx, e.watchInterval)
+	defer cancel()
+	if s, ok := e.observeBetweenScrapes(wctx, cfg, units); ok {
+		e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), false)
+	}
+}
+
+// pruneFor drops, once per config (after a reload), what the counters and
+// the probe store hold of checks and probes cfg no longer has. A scrape
+// prunes both too, but between scrapes only the watch and the probe
+// schedule run, and what they keep must not grow with every reload.
+func (e *Exporter) pruneFor(cfg *config.Config) {
+	if e.prunedFor.Swap(cfg) == cfg {
+		return
+	}
+	names := make(map[string]bool, len(cfg.Checks))
+	for _, c := range cfg.Checks {
+		names[c.Name] = true
+	}
+	if cfg.Discovery.Enabled {
+		for _, c := range e.discovery.current(cfg) {
+			names[c.Name] = true
 		}
 	}
+	e.history.keep(names)
+	e.probes.keep(probe.Jobs(cfg))
 }
 
 // observeBetweenScrapes is the watch's snapshot: the units given (a view
