@@ -140,6 +140,18 @@ func TestParseErrors(t *testing.T) {
 			want: "c.yml:5: checks[0].probes[0].timeout: 1h is longer than the limit of 5m0s",
 		},
 		{
+			name: "check name of 10,000 bytes",
+			yaml: "checks:\n  - name: " + strings.Repeat("a", 10000) + "\n    unit: a.service\n",
+			kind: ErrTooLarge,
+			want: `c.yml:2: checks[0].name: the name ("` + strings.Repeat("a", 32) + `"...) is 10000 bytes, over the limit of 255: it is the check label of every series of the check`,
+		},
+		{
+			name: "probe interval over an hour",
+			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        interval: 2h\n",
+			kind: ErrOutOfRange,
+			want: "c.yml:5: checks[0].probes[0].interval: 2h is longer than the limit of 1h: a scrape would report a result that old",
+		},
+		{
 			name: "probe interval below a second",
 			yaml: "checks:\n  - name: a\n    probes:\n      - target: 127.0.0.1:1\n        interval: 500ms\n",
 			kind: ErrOutOfRange,

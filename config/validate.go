@@ -43,6 +43,18 @@ const MinProbeInterval = time.Second
 // at most a few minutes, and a probe can never outlast its scrape.
 const MaxProbeTimeout = 5 * time.Minute
 
+// MaxProbeInterval bounds a background probe's interval: a scrape reports
+// the probe's last result, and one an hour old (at Prometheus's usual 15 s,
+// 240 scrapes of the same answer) says little of the service now.
+const MaxProbeInterval = time.Hour
+
+// MaxCheckNameBytes bounds a check's name, the check label of each of its
+// series: Prometheus rejects a whole scrape when one label value is longer
+// than the job's label_value_length_limit. 255 bytes is the longest unit
+// name systemd allows, which discovery's checks are named after, so a
+// limit that holds those holds every check (a 10,000-byte name was taken).
+const MaxCheckNameBytes = 255
+
 // unitSuffixes are the unit types systemd knows.
 var unitSuffixes = []string{
 	".service", ".socket", ".target", ".device", ".mount", ".automount",
@@ -148,6 +160,9 @@ func (v *validator) check(ch *Check, path string) {
 	switch {
 	case ch.Name == "":
 		v.addf(path+".name", ErrMissing, "every check needs a name")
+	case len(ch.Name) > MaxCheckNameBytes:
+		// Not quoted whole: the message would be as long as the name.
+		v.addf(path+".name", ErrTooLarge, "the name (%q...) is %d bytes, over the limit of %d: it is the check label of every series of the check", clip(ch.Name, 32), len(ch.Name), MaxCheckNameBytes)
 	case !printable(ch.Name):
 		v.addf(path+".name", ErrInvalid, "%q must be printable UTF-8 text without leading or trailing spaces", ch.Name)
 	}
@@ -241,6 +256,8 @@ func (v *validator) probe(p *Probe, path string) {
 	case interval == 0:
 	case interval < MinProbeInterval:
 		v.addf(path+".interval", ErrOutOfRange, "%s is shorter than the minimum of %s", p.Interval, model.Duration(MinProbeInterval))
+	case interval > MaxProbeInterval:
+		v.addf(path+".interval", ErrOutOfRange, "%s is longer than the limit of %s: a scrape would report a result that old", p.Interval, model.Duration(MaxProbeInterval))
 	case interval < time.Duration(p.Timeout):
 		v.addf(path+".interval", ErrOutOfRange, "%s is shorter than the probe's timeout (%s): runs would overlap", p.Interval, p.Timeout)
 	}
@@ -434,6 +451,17 @@ func validUnitName(name string) error {
 		return errors.New("is a template without an instance (e.g. getty@tty1.service)")
 	}
 	return nil
+}
+
+// clip is the first n bytes of s, cut at a rune's start.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func printable(s string) bool {
