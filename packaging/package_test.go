@@ -157,6 +157,10 @@ func TestPackages(t *testing.T) {
 			if f[1] != "root/root" {
 				t.Errorf("%s is owned by %s", f[5], f[1])
 			}
+			// It may carry TLS keys; postinst gives it to the group.
+			if f[5] == "./etc/warden_exporter/config.yml" && f[0] != "-rw-r-----" {
+				t.Errorf("%s is %s, want -rw-r----- (0640)", f[5], f[0])
+			}
 		}
 		slices.Sort(files)
 		if !slices.Equal(files, debFiles) {
@@ -293,6 +297,9 @@ func TestPackages(t *testing.T) {
 		}
 		if got := lines(run(t, rpm, "-qpc", b.rpm)); !slices.Equal(got, conffiles) {
 			t.Errorf("rpm config files %v, want %v", got, conffiles)
+		}
+		if got := run(t, rpm, "-qp", "--qf", "[%{FILEMODES:perms} %{FILENAMES}\n]", b.rpm); !strings.Contains(got, "-rw-r----- /etc/warden_exporter/config.yml\n") {
+			t.Errorf("rpm: config.yml is not 0640:\n%s", got)
 		}
 		scripts := run(t, rpm, "-qp", "--scripts", b.rpm)
 		for _, s := range []string{"postinstall scriptlet", "preuninstall scriptlet", "postuninstall scriptlet", "[0-9]*)"} {

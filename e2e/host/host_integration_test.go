@@ -218,6 +218,10 @@ done'`)
 		if enabled := strings.TrimSpace(h.sh(`systemctl is-enabled warden_exporter`)); enabled != "enabled" {
 			t.Errorf("is-enabled: %s", enabled)
 		}
+		// The config may carry TLS keys: the service's group reads it, others not.
+		if got := strings.TrimSpace(h.sh(`stat -c '%a %U:%G' /etc/warden_exporter/config.yml`)); got != "640 root:warden_exporter" {
+			t.Errorf("config.yml is %s, want 640 root:warden_exporter", got)
+		}
 		m := successRe.FindStringSubmatch(h.get(metricsURL))
 		if m == nil || m[1] != "1" {
 			t.Fatalf("systemd success after install: %v\n%s", m, h.journal("warden_exporter"))
@@ -431,14 +435,25 @@ systemctl reload warden_exporter`)
 		h.sh(`systemctl stop wdynamic`)
 	})
 
-	t.Run("remove, then purge", func(t *testing.T) {
+	t.Run("remove, install again, remove, purge", func(t *testing.T) {
 		h.sh(`dpkg -r warden-exporter`)
 		if st, _ := h.shMayFail(`systemctl is-active warden_exporter`); strings.TrimSpace(st) == "active" {
 			t.Error("still active after remove")
 		}
 		h.sh(`test ! -e /usr/bin/warden_exporter && test -e /etc/warden_exporter/config.yml && test -d /var/lib/warden_exporter`)
+		// The flag that makes the next install a first one is root's, not
+		// in the service user's directory.
+		h.sh(`test -f /var/lib/warden-exporter-package/removed && test ! -e /var/lib/warden_exporter/.package-removed`)
+		// Installed again: enabled and started like a first install.
+		h.sh(`dpkg -i ` + sysboxtest.Deb(current))
+		h.WaitFor(t, "the reinstalled exporter answers", 30*time.Second, func() bool { return h.get(metricsURL) != "" })
+		if enabled := strings.TrimSpace(h.sh(`systemctl is-enabled warden_exporter`)); enabled != "enabled" {
+			t.Errorf("is-enabled after installing again: %s", enabled)
+		}
+		h.sh(`test ! -e /var/lib/warden-exporter-package`)
+		h.sh(`dpkg -r warden-exporter`)
 		h.sh(`dpkg -P warden-exporter`)
-		h.sh(`test ! -e /etc/warden_exporter/config.yml && test ! -e /var/lib/warden_exporter && test ! -e /etc/default/warden_exporter`)
+		h.sh(`test ! -e /etc/warden_exporter/config.yml && test ! -e /var/lib/warden_exporter && test ! -e /etc/default/warden_exporter && test ! -e /var/lib/warden-exporter-package`)
 	})
 }
 

@@ -9,9 +9,12 @@ set -e
 
 unit=warden_exporter.service
 user=warden_exporter
+config=/etc/warden_exporter/config.yml
 # Left by the deb prerm on remove (not purge), so that installing again
-# enables and starts the service again like a first install.
-removed_flag=/var/lib/warden_exporter/.package-removed
+# enables and starts the service again like a first install. In a directory
+# only root writes: never in the service user's /var/lib/warden_exporter.
+flag_dir=/var/lib/warden-exporter-package
+removed_flag=$flag_dir/removed
 
 case "$1" in
 configure)
@@ -28,6 +31,7 @@ abort-upgrade | abort-remove | abort-deconfigure)
 	exit 0 ;;
 esac
 rm -f "$removed_flag"
+rmdir "$flag_dir" 2>/dev/null || true
 
 # The static system user (never DynamicUser=: dbus-daemon rejects dynamic
 # users on the system bus). systemd-sysusers reads the file the package
@@ -42,6 +46,16 @@ if ! getent passwd "$user" >/dev/null; then
 		useradd --system --user-group --no-create-home --home-dir /nonexistent \
 			--shell /usr/sbin/nologin --comment "warden_exporter Prometheus exporter" "$user"
 	fi
+fi
+
+# The config may hold TLS keys and passwords: readable by the service's
+# group, not by everyone. The package ships it root:root 0640, as the group
+# does not exist when the files are unpacked; it gets the group here, once
+# the user exists. Only a file as shipped: an administrator's own owner or
+# mode (or an edited file the upgrade kept) stays. /etc/warden_exporter is
+# root's, so nothing was planted there.
+if [ -f "$config" ] && [ ! -L "$config" ] && [ "$(stat -c %U:%G:%a "$config")" = root:root:640 ]; then
+	chgrp "$user" "$config"
 fi
 
 systemd_running() { [ -d /run/systemd/system ]; }

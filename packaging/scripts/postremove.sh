@@ -15,6 +15,6 @@ remove | purge | 0)
 	;;
 esac
 if [ "$1" = purge ]; then
-	rm -rf /var/lib/warden_exporter
+	rm -rf /var/lib/warden_exporter /var/lib/warden-exporter-package
 fi
 exit 0

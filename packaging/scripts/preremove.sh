@@ -21,8 +21,15 @@ if command -v systemctl >/dev/null 2>&1; then
 fi
 # deb only: the config files stay until purge; installing again is then a
 # "configure OLD-VERSION", which the flag turns back into a first install.
+# The flag lives in a directory of root's own: this script runs as root, and
+# a file it writes in the service user's state directory could be a symlink
+# that user planted there (to /etc/shadow, say), which the write truncates.
 if [ "$1" = remove ]; then
-	mkdir -p /var/lib/warden_exporter
-	: >/var/lib/warden_exporter/.package-removed
+	flag_dir=/var/lib/warden-exporter-package
+	if [ -L "$flag_dir" ] || ! mkdir -p -m 0755 "$flag_dir"; then
+		echo "warden-exporter: cannot make $flag_dir, a reinstall will not start the service" >&2
+	else
+		: >"$flag_dir/removed"
+	fi
 fi
 exit 0
