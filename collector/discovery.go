@@ -840,13 +840,17 @@ func (d *discovery) forget(ctx context.Context, unit string) error {
 		return fmt.Errorf("%q: %w", unit, ErrNotLearned)
 	}
 	delete(d.st.Units, unit)
-	seq := d.saveLocked()
-	d.mu.Unlock()
-	if seq == 0 { // no state file
+	if d.opts.StateFile == "" {
+		d.mu.Unlock()
 		level.Info(d.opts.Logger).Log("msg", "forgot a learned check on request", "unit", unit)
 		return nil
 	}
-	err := d.writer.wait(ctx, seq)
+	seq := d.saveLocked()
+	d.mu.Unlock()
+	err := errors.New("the state cannot be encoded")
+	if seq != 0 {
+		err = d.writer.wait(ctx, seq)
+	}
 	if err == nil {
 		level.Info(d.opts.Logger).Log("msg", "forgot a learned check on request", "unit", unit, "file", d.opts.StateFile)
 		return nil
