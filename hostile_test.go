@@ -218,6 +218,16 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	t.Run("a client that does not read is cut off after the write timeout", func(t *testing.T) {
 		srv, reg := serve(t, serverOptions{maxRequests: slots, writeTimeout: time.Second})
 		conns := askAndNeverRead(t, srv, reg, 2)
+		// The response is being written once its status line arrives
+		// (building 40,000 series takes seconds under -race): from then
+		// on, not reading for longer than the write timeout.
+		for i, c := range conns {
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			status := make([]byte, len("HTTP/1.1 200"))
+			if _, err := io.ReadFull(c, status); err != nil || string(status) != "HTTP/1.1 200" {
+				t.Fatalf("client %d: %q %v", i, status, err)
+			}
+		}
 		time.Sleep(2 * time.Second) // past the write timeout, not reading
 		for i, c := range conns {
 			// Draining ends (the server closed it) with less than the

@@ -31,7 +31,7 @@ type descs struct {
 
 	// The answer layer.
 	probeSuccess, probeFailure, probeDuration, probeConnect, probeCertExpiry *prometheus.Desc
-	probeLastRun, probeFailures                                              *prometheus.Desc
+	probeLastRun, probeFailures, probesCutShort                              *prometheus.Desc
 
 	// The verdicts.
 	checkUp, checkStatus, checkReason, dependency         *prometheus.Desc
@@ -93,6 +93,8 @@ func newDescs() *descs {
 			"When the probe's last run ended, as a Unix time: a probe with an interval runs in the background and the scrape reads its last result.", probe, nil),
 		probeFailures: prometheus.NewDesc("warden_probe_failures_total",
 			"Failed runs of the probe since the exporter started, by reason: the background runs between scrapes included.", append(probe, "reason"), nil),
+		probesCutShort: prometheus.NewDesc("warden_probe_runs_cut_short_total",
+			"Probe runs a request's deadline ended before the probe's own timeout (a scrape timeout shorter than the probe's): neither failures nor results.", nil, nil),
 
 		checkStatusChanges: prometheus.NewDesc("warden_check_status_changes_total",
 			"Times the check entered each status since the exporter started, from every evaluation: the scrapes' and the watch's between them.",
@@ -136,7 +138,7 @@ func (d *descs) describe(ch chan<- *prometheus.Desc) {
 		d.unitStateChanges, d.unitFailures,
 		d.listenersSource, d.listenerInfo, d.listenerDropped,
 		d.probeSuccess, d.probeFailure, d.probeDuration, d.probeConnect, d.probeCertExpiry,
-		d.probeLastRun, d.probeFailures,
+		d.probeLastRun, d.probeFailures, d.probesCutShort,
 		d.checkUp, d.checkStatus, d.checkReason, d.dependency,
 		d.serviceUp, d.portListening, d.portOwned, d.servicePortUp,
 		d.checkStatusChanges, d.checkDownSeconds, d.checkLastChange,

@@ -86,6 +86,9 @@ func (m emission) Collect(ch chan<- prometheus.Metric) {
 			e.emitProbe(emit, r)
 		}
 	}
+	if e.prober != nil {
+		emit(prometheus.MustNewConstMetric(d.probesCutShort, prometheus.CounterValue, float64(e.probes.cutShortRuns())))
+	}
 	for _, v := range m.verdicts {
 		e.emitVerdict(emit, v)
 	}

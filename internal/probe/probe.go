@@ -105,6 +105,11 @@ type Result struct {
 	Duration      time.Duration
 	Connect       time.Duration
 	CertExpiry    time.Time // zero unless a TLS handshake saw certificates
+	// CutShort says the run was ended by its caller's deadline before the
+	// probe's own timeout: it says nothing of the target (a client that
+	// asked for a 0.6 s scrape made a 200 ms service "time out"), so it is
+	// neither a failure to count nor a result to keep.
+	CutShort bool
 }
 
 // Job is one probe of one check.
@@ -146,7 +151,7 @@ func (s *Prober) Run(ctx context.Context, jobs []Job) []Result {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			// Out of time before this probe could start.
-			results[i] = Result{Check: j.Check, Target: j.Probe.Target, Reason: Timeout, Err: ctx.Err()}
+			results[i] = Result{Check: j.Check, Target: j.Probe.Target, Reason: Timeout, Err: ctx.Err(), CutShort: true}
 			continue
 		}
 		wg.Add(1)
@@ -175,6 +180,7 @@ func deadlineReserve(left time.Duration) time.Duration {
 // Probe runs one probe.
 func (s *Prober) Probe(ctx context.Context, check string, p *config.Probe) Result {
 	start := time.Now()
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.Timeout))
 	defer cancel()
 	r := Result{Check: check, Target: p.Target}
@@ -182,10 +188,24 @@ func (s *Prober) Probe(ctx context.Context, check string, p *config.Probe) Resul
 	r.Duration = time.Since(start)
 	if err != nil {
 		r.Err, r.Reason = err, classify(err)
+		r.CutShort = cutShort(caller, start.Add(time.Duration(p.Timeout)))
 		return r
 	}
 	r.Success = true
 	return r
+}
+
+// cutShort says a probe that failed was ended by its caller's context
+// rather than by its own timeout, which would have come at own. The
+// connection's deadline is the caller's, and the netpoller can fire it
+// microseconds before the context's timer says so: the deadline is
+// compared too, not only the context's error.
+func cutShort(caller context.Context, own time.Time) bool {
+	if caller.Err() != nil {
+		return true
+	}
+	deadline, ok := caller.Deadline()
+	return ok && deadline.Before(own) && !time.Now().Before(deadline)
 }
 
 // probeError marks the step that failed, for classification.
