@@ -313,10 +313,11 @@ func (e *Exporter) flightFor(ctx context.Context, deadline time.Time) *flight {
 	defer e.flightMu.Unlock()
 	switch {
 	case e.running == nil:
-		e.running = &flight{done: make(chan struct{}), deadline: deadline}
-		go e.fly(context.WithoutCancel(ctx), e.running)
+		e.running = &flight{done: make(chan struct{}), deadline: deadline, base: context.WithoutCancel(ctx)}
+		e.startLocked(e.running)
+		go e.fly(e.running)
 		return e.running
-	case !e.running.deadline.Before(deadline.Add(-joinSlack)):
+	case !e.running.deadline.Before(deadline.Add(-joinSlack)), e.running.unhurried:
 		return e.running
 	case e.next == nil:
 		e.next = &flight{done: make(chan struct{}), deadline: deadline, base: context.WithoutCancel(ctx)}
@@ -329,12 +330,9 @@ func (e *Exporter) flightFor(ctx context.Context, deadline time.Time) *flight {
 // fly runs f, then the next evaluation if requests are waiting for one.
 // Detached from the requests: a client leaving must not fail the others
 // that joined; f's deadline still bounds it.
-func (e *Exporter) fly(base context.Context, f *flight) {
+func (e *Exporter) fly(f *flight) {
 	for f != nil {
-		e.flightMu.Lock()
-		deadline := f.deadline // fixed from here: a later request waits for the next
-		e.flightMu.Unlock()
-		f.ev, f.err = e.evaluateContained(base, deadline)
+		f.ev, f.err = e.evaluateContained(f.base, f.deadline)
 		// The next one is running before this one's requests are answered,
 		// so a request arriving now cannot join an evaluation that ended
 		// before it arrived.
@@ -343,11 +341,18 @@ func (e *Exporter) fly(base context.Context, f *flight) {
 		done := f
 		f = e.running
 		if f != nil {
-			base = f.base
+			e.startLocked(f)
 		}
 		e.flightMu.Unlock()
 		close(done.done)
 	}
+}
+
+// startLocked marks f as starting now: its deadline is fixed from here (a
+// later request waits for the next evaluation). flightMu is held.
+func (e *Exporter) startLocked(f *flight) {
+	f.start = time.Now()
+	f.unhurried = f.deadline.Sub(f.start) >= e.evaluationNeeds()
 }
 
 // evaluateContained is evaluate under deadline, a panic its error: it
@@ -365,13 +370,40 @@ func (e *Exporter) evaluateContained(base context.Context, deadline time.Time) (
 	return e.evaluate(ctx), nil
 }
 
+// evaluationNeeds is the time an evaluation needs for nothing in it to be
+// cut short: every probe it runs (those without an interval) its whole
+// timeout, with the probes' reserve before the deadline (at most 250 ms),
+// and at least a second for the layers (reads of milliseconds; a daemon
+// reexec's new manager takes ~100 ms to answer). An evaluation given that
+// long is as good as one given longer: a request with a later deadline
+// joins it, so requests sent a moment apart with the same timeout (HA
+// Prometheus servers, bench/load.sh's 50 clients) share one.
+func (e *Exporter) evaluationNeeds() time.Duration {
+	longest := time.Second
+	if e.prober != nil {
+		for _, j := range probe.Jobs(e.config()) {
+			if j.Probe.Interval <= 0 {
+				longest = max(longest, time.Duration(j.Probe.Timeout))
+			}
+		}
+	}
+	return longest + 250*time.Millisecond
+}
+
 // flight is an evaluation, running or next, that requests join.
 type flight struct {
-	done     chan struct{}
-	deadline time.Time // guarded by Exporter.flightMu until the evaluation starts
-	base     context.Context
-	ev       *Evaluation
-	err      error
+	done chan struct{}
+	// deadline is guarded by Exporter.flightMu until the evaluation
+	// starts (a next one's rises to the latest of its requests').
+	deadline time.Time
+	start    time.Time
+	// unhurried: its deadline leaves it all the time it needs
+	// (evaluationNeeds), so nothing in it is cut short and any request
+	// may join it.
+	unhurried bool
+	base      context.Context
+	ev        *Evaluation
+	err       error
 }
 
 // evaluate is one evaluation: observe every layer, judge every check,
