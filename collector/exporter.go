@@ -137,6 +137,7 @@ type Exporter struct {
 	unitFamilies unitFamilies // the bulk units' series, kept per cache state
 	dropped      atomic.Uint64
 	warnedDrop   sync.Once
+	seriesErrors seriesErrors // the series that could not be built
 
 	flightMu sync.Mutex
 	flight   *flight                    // the evaluation concurrent requests can join
@@ -176,6 +177,7 @@ func New(opts Options) (*Exporter, error) {
 
 		watchInterval: opts.WatchInterval,
 	}
+	e.seriesErrors.logger, e.seriesErrors.now = opts.Logger, time.Now
 	if e.unitReader != nil {
 		e.layers = append(e.layers, &layer{name: layerSystemd})
 	}
