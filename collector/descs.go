@@ -20,7 +20,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // health.
 type descs struct {
 	// Collectors' health.
-	success, duration *prometheus.Desc
+	success, duration, seriesErrors *prometheus.Desc
 
 	// The service layer.
 	unitState, loadState, fileState, restarts, activeEnter *prometheus.Desc
@@ -49,6 +49,9 @@ func newDescs() *descs {
 		duration: prometheus.NewDesc("warden_collector_duration_seconds",
 			"Time the collector spent reading its source in this scrape.",
 			[]string{"collector"}, nil),
+		seriesErrors: prometheus.NewDesc("warden_series_errors_total",
+			"Series left out of a scrape because they could not be built (a bug: a label value that is not valid UTF-8, a label missing), since the exporter started: the rest of the scrape is served. The units no check names count once per change of the unit cache, the rest once per evaluation.",
+			nil, nil),
 
 		unitState: prometheus.NewDesc("warden_unit_state",
 			"The unit's ActiveState: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
@@ -133,7 +136,7 @@ func newDescs() *descs {
 // describe sends every descriptor.
 func (d *descs) describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{
-		d.success, d.duration,
+		d.success, d.duration, d.seriesErrors,
 		d.unitState, d.loadState, d.fileState, d.restarts, d.activeEnter,
 		d.unitStateChanges, d.unitFailures,
 		d.listenersSource, d.listenerInfo, d.listenerDropped,

@@ -140,6 +140,7 @@ type Exporter struct {
 	unitFamilies unitFamilies // the bulk units' series, kept per cache state
 	dropped      atomic.Uint64
 	warnedDrop   sync.Once
+	seriesErrors seriesErrors // the series that could not be built
 
 	flightMu sync.Mutex
 	running  *flight                    // the evaluation running, which requests may join
@@ -180,6 +181,7 @@ func New(opts Options) (*Exporter, error) {
 
 		watchInterval: opts.WatchInterval,
 	}
+	e.seriesErrors.logger, e.seriesErrors.now = opts.Logger, time.Now
 	if e.unitReader != nil {
 		e.layers = append(e.layers, &layer{name: layerSystemd})
 	}

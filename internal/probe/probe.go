@@ -34,6 +34,7 @@ import (
 	commonconfig "github.com/prometheus/common/config"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
 )
 
 // Reason is why a probe failed: the `reason` label of warden_probe_failure.
@@ -187,7 +188,7 @@ func (s *Prober) Probe(ctx context.Context, check string, p *config.Probe) Resul
 	err := s.run(ctx, p, &r)
 	r.Duration = time.Since(start)
 	if err != nil {
-		r.Err, r.Reason = err, classify(err)
+		r.Err, r.Reason = peerText(err), classify(err)
 		r.CutShort = cutShort(caller, start.Add(time.Duration(p.Timeout)))
 		return r
 	}
@@ -206,6 +207,32 @@ func cutShort(caller context.Context, own time.Time) bool {
 	}
 	deadline, ok := caller.Deadline()
 	return ok && deadline.Before(own) && !time.Now().Before(deadline)
+}
+
+// maxErrorText bounds a probe's error text: it quotes what the peer sent
+// (a certificate with 98 names of 195 bytes made one of 19,400 bytes), and
+// it is in /checks, the log and the reason.
+const maxErrorText = 512
+
+// cleanedError is an error whose text was made fit to export; it unwraps
+// to the original.
+type cleanedError struct {
+	text string
+	err  error
+}
+
+func (e *cleanedError) Error() string { return e.text }
+func (e *cleanedError) Unwrap() error { return e.err }
+
+// peerText returns err with its text valid UTF-8 of at most maxErrorText
+// bytes (hosttext): the peer chose part of it, and it ends up in a label
+// value.
+func peerText(err error) error {
+	text := err.Error()
+	if clean := hosttext.Clean(text, maxErrorText); clean != text {
+		return &cleanedError{text: clean, err: err}
+	}
+	return err
 }
 
 // probeError marks the step that failed, for classification.
