@@ -105,6 +105,9 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		case errors.Is(err, errBusy):
 			gate.refuse(w)
 			return
+		case errors.Is(err, collector.ErrNoEvaluationInTime):
+			http.Error(w, "No evaluation ended in time (the one in progress was started for a longer deadline); try again.", http.StatusServiceUnavailable)
+			return
 		case err != nil:
 			// The error can carry a recovered panic's stack trace: it is
 			// for the operator's log, not for whoever asked.
