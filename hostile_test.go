@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,14 +52,16 @@ import (
 // the config cfg (nil: the embedded default) and the given sources.
 func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, layers collector.Options) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
-	return serveHandler(t, opts, "", cfg, layers)
+	return serveHandler(t, opts, "", cfg, layers, nil)
 }
 
 // serveHandler serves newHandler on a reloader of the file at path ("":
 // the embedded default, replaced by cfg when it is not nil).
 //
 // layers are the Exporter's options: its Logger and Config are set here.
-func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, layers collector.Options) (*httptest.Server, *prometheus.Registry) {
+//
+// listener, when not nil, is the one the server accepts on.
+func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, layers collector.Options, listener net.Listener) (*httptest.Server, *prometheus.Registry) {
 	t.Helper()
 	logger := log.NewNopLogger()
 	reg := prometheus.NewRegistry()
@@ -83,9 +86,49 @@ func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Con
 	if opts.defaultTimeout == 0 {
 		opts.defaultTimeout = 9500 * time.Millisecond
 	}
-	srv := httptest.NewServer(newHandler(opts, exp, reg, rl, logger))
+	srv := httptest.NewUnstartedServer(newHandler(opts, exp, reg, rl, logger))
+	if listener != nil {
+		srv.Listener.Close()
+		srv.Listener = listener
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv, reg
+}
+
+// smallSendBufferListener listens on loopback with SO_SNDBUF set, which
+// the kernel doubles, fixes (no autotuning) and passes to every accepted
+// connection. It returns the effective size. Left to autotuning, a
+// connection's send buffer grows to net.ipv4.tcp_wmem's maximum: 4 MiB on
+// one machine of ours, so a 3 MB response was taken whole by the kernel
+// and a client that never read was never cut off.
+func smallSendBufferListener(t *testing.T, size int) (net.Listener, int) {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, size)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listening with SO_SNDBUF %d: %v", size, err)
+	}
+	raw, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		got, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	}); err != nil || gerr != nil {
+		t.Fatalf("reading SO_SNDBUF back: %v %v", err, gerr)
+	}
+	return l, got
 }
 
 // bigListeners reads n listeners on long IPv6 addresses: with no cap on
@@ -120,7 +163,18 @@ func bigResponse(seriesCount int) collector.Options {
 // for as long as the readers stayed.)
 func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	const slots = 4
-	const seriesCount = 40000 // ~3 MB: more than the socket buffers hold
+	const seriesCount = 40000 // ~3 MB
+	// The premise, made rather than assumed: the response is many times
+	// what the kernel holds for a connection (the server's send buffer,
+	// fixed here, and the client's receive buffer, 4 KiB asked), so a
+	// client that does not read blocks the server's write.
+	serve := func(t *testing.T, opts serverOptions) (*httptest.Server, *prometheus.Registry) {
+		l, sndbuf := smallSendBufferListener(t, 64<<10)
+		if held := sndbuf + 2*4096; seriesCount*75 < 8*held {
+			t.Fatalf("a %d-byte send buffer: the response (~%d bytes) is not many times what the kernel holds (%d)", sndbuf, seriesCount*75, held)
+		}
+		return serveHandler(t, opts, "", nil, bigResponse(seriesCount), l)
+	}
 	askAndNeverRead := func(t *testing.T, srv *httptest.Server, reg *prometheus.Registry, n int) []net.Conn {
 		var conns []net.Conn
 		for range n {
@@ -140,7 +194,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	}
 
 	t.Run("their slots are freed once the response is ready", func(t *testing.T) {
-		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Minute}, nil, bigResponse(seriesCount))
+		srv, reg := serve(t, serverOptions{maxRequests: slots, writeTimeout: time.Minute})
 		conns := askAndNeverRead(t, srv, reg, slots)
 		// Each is being answered (its status line came) and not reading.
 		for i, c := range conns {
@@ -162,8 +216,18 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	})
 
 	t.Run("a client that does not read is cut off after the write timeout", func(t *testing.T) {
-		srv, reg := newHandlerServer(t, serverOptions{maxRequests: slots, writeTimeout: time.Second}, nil, bigResponse(seriesCount))
+		srv, reg := serve(t, serverOptions{maxRequests: slots, writeTimeout: time.Second})
 		conns := askAndNeverRead(t, srv, reg, 2)
+		// The response is being written once its status line arrives
+		// (building 40,000 series takes seconds under -race): from then
+		// on, not reading for longer than the write timeout.
+		for i, c := range conns {
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			status := make([]byte, len("HTTP/1.1 200"))
+			if _, err := io.ReadFull(c, status); err != nil || string(status) != "HTTP/1.1 200" {
+				t.Fatalf("client %d: %q %v", i, status, err)
+			}
+		}
 		time.Sleep(2 * time.Second) // past the write timeout, not reading
 		for i, c := range conns {
 			// Draining ends (the server closed it) with less than the

@@ -93,6 +93,9 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		case errors.Is(err, errBusy):
 			gate.refuse(w)
 			return
+		case errors.Is(err, collector.ErrNoEvaluationInTime):
+			http.Error(w, "No evaluation ended in time (the one in progress was started for a longer deadline); try again.", http.StatusServiceUnavailable)
+			return
 		case err != nil:
 			// The error can carry a recovered panic's stack trace: it is
 			// for the operator's log, not for whoever asked.
@@ -176,18 +179,22 @@ func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collecto
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		ev, err := exporter.Evaluate(ctx)
-		var resp *recorder
 		if err != nil {
-			// Out of time before the evaluation this scrape joined ended:
-			// promhttp answers with the error, as it did for a failed
-			// gather, and counts it.
-			resp = encode(r, selfRegistry, errorLog, concatGatherers{selfRegistry, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return nil, err })})
-		} else {
-			key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
-			resp = ev.Memo(key, func() any {
-				return encode(r, selfRegistry, errorLog, concatGatherers{selfRegistry, prometheus.GathererFunc(ev.Families)})
-			}).(*recorder)
+			// No evaluation for this scrape: the one it joined was given
+			// more time than this scrape has and had not ended (or it
+			// failed). A 503 says so; the exporter's own series alone,
+			// with 200, would be a scrape that silently lost every check.
+			release()
+			level.Debug(logger).Log("msg", "scrape answered 503: no evaluation in time", "timeout", timeout, "err", err)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			writeWithin(w, opts.writeTimeout, http.StatusServiceUnavailable,
+				[]byte(fmt.Sprintf("No evaluation ended within this scrape's %s (the one in progress was started for a longer deadline, or failed); the exporter's log says which.\n", timeout)))
+			return
 		}
+		key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
+		resp := ev.Memo(key, func() any {
+			return encode(r, selfRegistry, errorLog, concatGatherers{selfRegistry, prometheus.GathererFunc(ev.Families)})
+		}).(*recorder)
 		// The slot covers the scrape, not the client's reading of it: 40
 		// clients that asked and never read held every slot while their
 		// writes were blocked, and every scrape got 503.

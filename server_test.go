@@ -313,7 +313,7 @@ func TestScrapeDeadlineComesFromPrometheusHeader(t *testing.T) {
 // path, which must load.
 func newTestServerWithConfig(t *testing.T, path string) *httptest.Server {
 	t.Helper()
-	srv, _ := serveHandler(t, serverOptions{lifecycle: lifecycleOptions{enabled: true}}, path, nil, collector.Options{})
+	srv, _ := serveHandler(t, serverOptions{lifecycle: lifecycleOptions{enabled: true}}, path, nil, collector.Options{}, nil)
 	return srv
 }
 

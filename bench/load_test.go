@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,7 +68,8 @@ func TestLoad(t *testing.T) {
 
 	// The checks' ports: real listeners (accepting and closing), and two
 	// silent servers whose probes time out.
-	targets := loopbackServers(t, checks, func(net.Conn) {})
+	var dials atomic.Int64 // of the 8 healthy probe targets (the others are only listened on)
+	targets := loopbackServers(t, checks, func(net.Conn) { dials.Add(1) })
 	silent := loopbackServers(t, 2, func(c net.Conn) { time.Sleep(3 * time.Second) })
 	var yml strings.Builder
 	yml.WriteString("checks:\n")
@@ -162,8 +164,106 @@ func TestLoad(t *testing.T) {
 		t.Errorf("%d client errors, e.g. %s", len(otherErrs), otherErrs[0])
 	}
 
+	shortTimeoutClients(t, url, duration, &dials)
 	slowReaders(t, m, url, addr, duration, maxRequests)
 }
+
+// shortTimeoutClients is TestLoad's header-attack phase (issue #20): three
+// clients loop sending X-Prometheus-Scrape-Timeout-Seconds: 0.6 (a 0.1 s
+// deadline) beside ten scrapers sending 10, as Prometheus would. The ten
+// must see exactly the two checks whose probes time out as failing, in
+// every scrape (before: a request joined any evaluation with an earlier
+// deadline, and the short ones' timed out every probe), with no failure
+// counted for the healthy probes, and the probe targets dialed at most
+// twice a round of the ten scrapers (the running evaluation and the next).
+func shortTimeoutClients(t *testing.T, url string, duration time.Duration, dials *atomic.Int64) {
+	const attackers, scrapers, healthyTargets = 3, 10, 8
+	var mu sync.Mutex
+	codes, attackCodes := map[int]int{}, map[int]int{}
+	falseFailures := 0
+	var otherErrs []string
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: attackers + scrapers}}
+	scrape := func(timeout string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", timeout)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body), nil
+	}
+	dials.Store(0)
+	stop := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	for i := range attackers + scrapers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if i < attackers {
+					code, _, err := scrape("0.6")
+					mu.Lock()
+					if err == nil {
+						attackCodes[code]++
+					}
+					mu.Unlock()
+					continue
+				}
+				code, body, err := scrape("10")
+				mu.Lock()
+				switch {
+				case err != nil:
+					otherErrs = append(otherErrs, err.Error())
+				case code != 200:
+					codes[code]++
+				default:
+					codes[code]++
+					// c000 and c001 time out for real; every other check is up.
+					down := downChecks.FindAllStringSubmatch(body, -1)
+					if strings.Count(body, "warden_check_up{") != 100 || len(down) != 2 || down[0][1] != "c000" || down[1][1] != "c001" {
+						falseFailures++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	_, body, err := scrape("10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthyFailures := 0
+	for _, m := range healthyFailuresRe.FindAllStringSubmatch(body, -1) {
+		n, _ := strconv.Atoi(m[1])
+		healthyFailures += n
+	}
+	rounds := codes[200] / scrapers
+	perTarget := float64(dials.Load()) / healthyTargets
+	fmt.Printf("\nshort scrape timeouts: %d clients sending 0.6 beside %d scrapers sending 10, for %v\n", attackers, scrapers, duration)
+	fmt.Printf("normal scrapes served %d, other statuses %v, errors %d, false failures %d; short-timeout requests %v\n", codes[200], pick(codes, 503, 500), len(otherErrs), falseFailures, attackCodes)
+	fmt.Printf("dials per healthy target %.0f (%.1f/s) over %d rounds of the %d scrapers: %.2f a round; failures counted for healthy probes %d\n",
+		perTarget, perTarget/duration.Seconds(), rounds, scrapers, perTarget/float64(max(rounds, 1)), healthyFailures)
+	fmt.Printf("SUMMARY|load: 3 clients sending a 0.6 s timeout beside 10 scrapers: false failures, dials a round|%d, %.2f|-|-|0, <= 2\n", falseFailures, perTarget/float64(max(rounds, 1)))
+	if falseFailures > 0 || healthyFailures > 0 {
+		t.Errorf("%d of %d normal scrapes saw a healthy check fail, %d failures counted for healthy probes, beside clients sending a 0.6 s timeout", falseFailures, codes[200], healthyFailures)
+	}
+	if codes[200] == 0 || len(pick(codes, 200)) != len(codes) || len(otherErrs) > 0 {
+		t.Errorf("the normal scrapers: %v, %d errors", codes, len(otherErrs))
+	}
+	if perTarget > 2*float64(rounds)+2 {
+		t.Errorf("%.0f dials per healthy target over %d rounds of the scrapers: more than the running evaluation and the next", perTarget, rounds)
+	}
+}
+
+var (
+	// downChecks finds the checks a scrape says are not up.
+	downChecks = regexp.MustCompile(`(?m)^warden_check_up\{check="(c\d+)"\} 0$`)
+	// healthyFailuresRe finds the failure counts of the healthy probes.
+	healthyFailuresRe = regexp.MustCompile(`(?m)^warden_probe_failures_total\{check="c00[2-9]",reason="[a-z]+",target="[^"]+"\} (\d+)$`)
+)
 
 // slowReaderWriteTimeout is the exporter's --web.write-timeout in TestLoad:
 // shorter than the default 30 s so the non-reading clients cycle several

@@ -20,7 +20,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // health.
 type descs struct {
 	// Collectors' health.
-	success, duration *prometheus.Desc
+	success, duration, seriesErrors *prometheus.Desc
 
 	// The service layer.
 	unitState, loadState, fileState, restarts, activeEnter *prometheus.Desc
@@ -31,7 +31,7 @@ type descs struct {
 
 	// The answer layer.
 	probeSuccess, probeFailure, probeDuration, probeConnect, probeCertExpiry *prometheus.Desc
-	probeLastRun, probeFailures                                              *prometheus.Desc
+	probeLastRun, probeFailures, probesCutShort                              *prometheus.Desc
 
 	// The verdicts.
 	checkUp, checkStatus, checkReason, dependency         *prometheus.Desc
@@ -49,6 +49,9 @@ func newDescs() *descs {
 		duration: prometheus.NewDesc("warden_collector_duration_seconds",
 			"Time the collector spent reading its source in this scrape.",
 			[]string{"collector"}, nil),
+		seriesErrors: prometheus.NewDesc("warden_series_errors_total",
+			"Series left out of a scrape because they could not be built (a bug: a label value that is not valid UTF-8, a label missing), since the exporter started: the rest of the scrape is served. The units no check names count once per change of the unit cache, the rest once per evaluation.",
+			nil, nil),
 
 		unitState: prometheus.NewDesc("warden_unit_state",
 			"The unit's ActiveState: exactly one series per unit is 1.", []string{"unit", "state"}, nil),
@@ -93,6 +96,8 @@ func newDescs() *descs {
 			"When the probe's last run ended, as a Unix time: a probe with an interval runs in the background and the scrape reads its last result.", probe, nil),
 		probeFailures: prometheus.NewDesc("warden_probe_failures_total",
 			"Failed runs of the probe since the exporter started, by reason: the background runs between scrapes included.", append(probe, "reason"), nil),
+		probesCutShort: prometheus.NewDesc("warden_probe_runs_cut_short_total",
+			"Probe runs a request's deadline ended before the probe's own timeout (a scrape timeout shorter than the probe's): neither failures nor results.", nil, nil),
 
 		checkStatusChanges: prometheus.NewDesc("warden_check_status_changes_total",
 			"Times the check entered each status since the exporter started, from every evaluation: the scrapes' and the watch's between them.",
@@ -131,12 +136,12 @@ func newDescs() *descs {
 // describe sends every descriptor.
 func (d *descs) describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{
-		d.success, d.duration,
+		d.success, d.duration, d.seriesErrors,
 		d.unitState, d.loadState, d.fileState, d.restarts, d.activeEnter,
 		d.unitStateChanges, d.unitFailures,
 		d.listenersSource, d.listenerInfo, d.listenerDropped,
 		d.probeSuccess, d.probeFailure, d.probeDuration, d.probeConnect, d.probeCertExpiry,
-		d.probeLastRun, d.probeFailures,
+		d.probeLastRun, d.probeFailures, d.probesCutShort,
 		d.checkUp, d.checkStatus, d.checkReason, d.dependency,
 		d.serviceUp, d.portListening, d.portOwned, d.servicePortUp,
 		d.checkStatusChanges, d.checkDownSeconds, d.checkLastChange,

@@ -40,6 +40,12 @@ import (
 // they are: checking and sorting thousands of unchanged series again on
 // every scrape would cost more than reading them (see bench/).
 func (e *Exporter) emit(s *snapshot, verdicts []verdict.Verdict) ([]*dto.MetricFamily, error) {
+	// The bulk units' first: a series of theirs that cannot be built is
+	// then counted in this evaluation's warden_series_errors_total.
+	var prebuilt []*dto.MetricFamily
+	if s.host.Units != nil {
+		prebuilt = e.unitFamilies.of(e, s.host.Units)
+	}
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(emission{e: e, s: s, verdicts: verdicts}); err != nil {
 		return nil, err
@@ -48,10 +54,7 @@ func (e *Exporter) emit(s *snapshot, verdicts []verdict.Verdict) ([]*dto.MetricF
 	if err != nil {
 		return mfs, err
 	}
-	if s.host.Units != nil {
-		mfs = mergeFamilies(mfs, e.unitFamilies.of(e, s.host.Units))
-	}
-	return mfs, nil
+	return mergeFamilies(mfs, prebuilt), nil
 }
 
 // emission is one evaluation as a prometheus.Collector.
@@ -63,46 +66,56 @@ type emission struct {
 
 func (m emission) Describe(ch chan<- *prometheus.Desc) { m.e.descs.describe(ch) }
 
+// Collect emits every series of the evaluation. Each thing's series are
+// built apart (seriesSink.guard): one that cannot be built costs that
+// series, or at worst that thing's, never the scrape's rest.
 func (m emission) Collect(ch chan<- prometheus.Metric) {
 	e, s, d := m.e, m.s, m.e.descs
-	emit := func(metric prometheus.Metric) { ch <- metric }
+	emit := seriesSink{send: func(metric prometheus.Metric) { ch <- metric }, errors: &e.seriesErrors}
 	for _, o := range s.outcomes {
-		success := 0.0
-		if o.err == nil {
-			success = 1
-		}
-		emit(prometheus.MustNewConstMetric(d.success, prometheus.GaugeValue, success, o.layer.name))
-		emit(prometheus.MustNewConstMetric(d.duration, prometheus.GaugeValue, o.duration.Seconds(), o.layer.name))
+		emit.guard("collector", o.layer.name, func() {
+			success := 0.0
+			if o.err == nil {
+				success = 1
+			}
+			emit.gauge(d.success, success, o.layer.name)
+			emit.gauge(d.duration, o.duration.Seconds(), o.layer.name)
+		})
 	}
 	if units := s.host.Units; units != nil {
-		e.emitNamedUnits(emit, units)
-		e.emitLearnedUnits(emit, units, s.learnedUnits)
+		emit.guard("units", "read by name", func() { e.emitNamedUnits(emit, units) })
+		emit.guard("units", "learned", func() { e.emitLearnedUnits(emit, units, s.learnedUnits) })
 	}
 	if s.listeners != nil {
-		emit(prometheus.MustNewConstMetric(d.listenersSource, prometheus.GaugeValue, 1, s.listeners.Backend, s.listeners.Fallback))
+		emit.gauge(d.listenersSource, 1, s.listeners.Backend, s.listeners.Fallback)
 	}
 	if s.host.ProbesRead {
 		for _, r := range s.host.Probes {
-			e.emitProbe(emit, r)
+			emit.guard("probe of check", r.Check, func() { e.emitProbe(emit, r) })
 		}
 	}
+	if e.prober != nil {
+		emit.counter(d.probesCutShort, float64(e.probes.cutShortRuns()))
+	}
 	for _, v := range m.verdicts {
-		e.emitVerdict(emit, v)
+		emit.guard("check", v.Check, func() { e.emitVerdict(emit, v) })
 	}
 	if s.host.Host != nil {
-		e.emitInventory(emit, s.host.Host.Listeners, s.host.Host.Owners)
+		emit.guard("listeners", "inventory", func() { e.emitInventory(emit, s.host.Host.Listeners, s.host.Host.Owners) })
 	}
+	// Last: it counts this evaluation's errors too.
+	emit.counter(d.seriesErrors, float64(e.seriesErrors.total.Load()))
 }
 
 // emitNamedUnits emits the units read by name (the checks'):
 // warden_service_up is the verdicts', since discovered checks have one too.
-func (e *Exporter) emitNamedUnits(emit func(prometheus.Metric), units *systemd.Snapshot) {
+func (e *Exporter) emitNamedUnits(emit seriesSink, units *systemd.Snapshot) {
 	for _, name := range units.NamedUnits() {
 		u, _ := units.Unit(name)
 		e.emitUnit(emit, u, true)
 		e.emitUnitCounters(emit, u)
 		if fs := units.FileState(name); fs != "" {
-			emit(prometheus.MustNewConstMetric(e.descs.fileState, prometheus.GaugeValue, 1, name, fs))
+			emit.gauge(e.descs.fileState, 1, name, fs)
 		}
 	}
 }
@@ -113,7 +126,7 @@ func (e *Exporter) emitNamedUnits(emit func(prometheus.Metric), units *systemd.S
 // is masked or vanishes is as visible; and, when only the checks' units
 // get their series (UnitSeriesCompact), the rest of theirs (otherwise
 // they are in the bulk families already, as is a failed one).
-func (e *Exporter) emitLearnedUnits(emit func(prometheus.Metric), units *systemd.Snapshot, learned []string) {
+func (e *Exporter) emitLearnedUnits(emit seriesSink, units *systemd.Snapshot, learned []string) {
 	learned = slices.Compact(slices.Sorted(slices.Values(learned)))
 	for _, name := range learned {
 		load := "not-found"
@@ -139,28 +152,28 @@ func (e *Exporter) emitLearnedUnits(emit func(prometheus.Metric), units *systemd
 // emitLoadState emits a check's unit's warden_unit_load_state: the whole
 // state set, or in UnitSeriesCompact only a unit that is not loaded (the
 // one that is 1: masked, not-found, error, bad-setting).
-func (e *Exporter) emitLoadState(emit func(prometheus.Metric), unit, load string) {
+func (e *Exporter) emitLoadState(emit seriesSink, unit, load string) {
 	if e.unitSeries != UnitSeriesCompact {
 		stateSet(emit, e.descs.loadState, unit, load, systemd.LoadStates)
 	} else if load != "loaded" {
-		emit(prometheus.MustNewConstMetric(e.descs.loadState, prometheus.GaugeValue, 1, unit, load))
+		emit.gauge(e.descs.loadState, 1, unit, load)
 	}
 }
 
 // emitUnit emits one unit's series. withLoadState is for the checks'
 // units: the bulk units are listed only while loaded, so their load state
 // would carry nothing but series.
-func (e *Exporter) emitUnit(emit func(prometheus.Metric), u systemd.Unit, withLoadState bool) {
+func (e *Exporter) emitUnit(emit seriesSink, u systemd.Unit, withLoadState bool) {
 	d := e.descs
 	stateSet(emit, d.unitState, u.Name, u.ActiveState, systemd.ActiveStates)
 	if withLoadState {
 		e.emitLoadState(emit, u.Name, u.LoadState)
 	}
 	if u.HasRestarts {
-		emit(prometheus.MustNewConstMetric(d.restarts, prometheus.CounterValue, float64(u.NRestarts), u.Name))
+		emit.counter(d.restarts, float64(u.NRestarts), u.Name)
 	}
 	if u.LoadState != "not-found" && u.LoadState != "" {
-		emit(prometheus.MustNewConstMetric(d.activeEnter, prometheus.GaugeValue, float64(u.ActiveEnterTimestamp)/1e6, u.Name))
+		emit.gauge(d.activeEnter, float64(u.ActiveEnterTimestamp)/1e6, u.Name)
 	}
 }
 
@@ -170,34 +183,34 @@ func (e *Exporter) emitUnit(emit func(prometheus.Metric), u systemd.Unit, withLo
 // units' (and any unit's while it is failed), whatever
 // --systemd.unit-series: at most warden_unit_state's series, and none for
 // the bulk of a host's units.
-func (e *Exporter) emitUnitCounters(emit func(prometheus.Metric), u systemd.Unit) {
+func (e *Exporter) emitUnitCounters(emit seriesSink, u systemd.Unit) {
 	d := e.descs
 	for _, st := range systemd.ActiveStates {
-		emit(prometheus.MustNewConstMetric(d.unitStateChanges, prometheus.CounterValue, float64(u.StateChanges[st]), u.Name, st))
+		emit.counter(d.unitStateChanges, float64(u.StateChanges[st]), u.Name, st)
 	}
 	for _, st := range slices.Sorted(maps.Keys(u.StateChanges)) {
 		if !slices.Contains(systemd.ActiveStates, st) {
-			emit(prometheus.MustNewConstMetric(d.unitStateChanges, prometheus.CounterValue, float64(u.StateChanges[st]), u.Name, st))
+			emit.counter(d.unitStateChanges, float64(u.StateChanges[st]), u.Name, st)
 		}
 	}
 	for _, result := range slices.Sorted(maps.Keys(u.Failures)) {
-		emit(prometheus.MustNewConstMetric(d.unitFailures, prometheus.CounterValue, float64(u.Failures[result]), u.Name, result))
+		emit.counter(d.unitFailures, float64(u.Failures[result]), u.Name, result)
 	}
 }
 
 // stateSet emits one series per state, 1 for current; a current state
 // outside states gets a series of its own, so exactly one series is 1.
-func stateSet(emit func(prometheus.Metric), desc *prometheus.Desc, unit, current string, states []string) {
+func stateSet(emit seriesSink, desc *prometheus.Desc, unit, current string, states []string) {
 	known := false
 	for _, st := range states {
 		v := 0.0
 		if st == current {
 			v, known = 1, true
 		}
-		emit(prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, unit, st))
+		emit.gauge(desc, v, unit, st)
 	}
 	if !known && current != "" {
-		emit(prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, unit, current))
+		emit.gauge(desc, 1, unit, current)
 	}
 }
 
@@ -219,24 +232,26 @@ func (f *unitFamilies) of(e *Exporter, units *systemd.Snapshot) []*dto.MetricFam
 		return f.families
 	}
 	metrics := make([]prometheus.Metric, 0, len(units.Names())*(len(systemd.ActiveStates)+2))
-	emit := func(m prometheus.Metric) { metrics = append(metrics, m) }
+	emit := seriesSink{send: func(m prometheus.Metric) { metrics = append(metrics, m) }, errors: &e.seriesErrors}
 	compact := e.unitSeries == UnitSeriesCompact
 	for _, name := range units.Names() {
 		if units.Named(name) {
 			continue
 		}
-		u, _ := units.Unit(name)
-		if u.ActiveState == "failed" {
-			e.emitUnitCounters(emit, u)
-		}
-		switch {
-		case !compact:
-			e.emitUnit(emit, u, false)
-		case u.ActiveState == "failed":
-			// Every failed unit stays visible, whoever names it: 7
-			// series while it is failed, none once it is not.
-			stateSet(emit, e.descs.unitState, u.Name, u.ActiveState, systemd.ActiveStates)
-		}
+		emit.guard("unit", name, func() {
+			u, _ := units.Unit(name)
+			if u.ActiveState == "failed" {
+				e.emitUnitCounters(emit, u)
+			}
+			switch {
+			case !compact:
+				e.emitUnit(emit, u, false)
+			case u.ActiveState == "failed":
+				// Every failed unit stays visible, whoever names it: 7
+				// series while it is failed, none once it is not.
+				stateSet(emit, e.descs.unitState, u.Name, u.ActiveState, systemd.ActiveStates)
+			}
+		})
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(fixedMetrics{descs: e.descs, metrics: metrics})
@@ -292,85 +307,85 @@ func mergeFamilies(mfs []*dto.MetricFamily, prebuilt []*dto.MetricFamily) []*dto
 }
 
 // emitProbe emits one probe's series.
-func (e *Exporter) emitProbe(emit func(prometheus.Metric), r probe.Result) {
+func (e *Exporter) emitProbe(emit seriesSink, r probe.Result) {
 	d := e.descs
 	labels := []string{r.Check, r.Target}
 	ok := 0.0
 	if r.Success {
 		ok = 1
 	}
-	emit(prometheus.MustNewConstMetric(d.probeSuccess, prometheus.GaugeValue, ok, labels...))
+	emit.gauge(d.probeSuccess, ok, labels...)
 	for _, reason := range probe.Reasons {
 		v := 0.0
 		if !r.Success && r.Reason == reason {
 			v = 1
 		}
-		emit(prometheus.MustNewConstMetric(d.probeFailure, prometheus.GaugeValue, v, r.Check, r.Target, string(reason)))
+		emit.gauge(d.probeFailure, v, r.Check, r.Target, string(reason))
 	}
-	emit(prometheus.MustNewConstMetric(d.probeDuration, prometheus.GaugeValue, r.Duration.Seconds(), labels...))
-	emit(prometheus.MustNewConstMetric(d.probeConnect, prometheus.GaugeValue, r.Connect.Seconds(), labels...))
+	emit.gauge(d.probeDuration, r.Duration.Seconds(), labels...)
+	emit.gauge(d.probeConnect, r.Connect.Seconds(), labels...)
 	if !r.CertExpiry.IsZero() {
-		emit(prometheus.MustNewConstMetric(d.probeCertExpiry, prometheus.GaugeValue, float64(r.CertExpiry.Unix()), labels...))
+		emit.gauge(d.probeCertExpiry, float64(r.CertExpiry.Unix()), labels...)
 	}
 	k := probeKey{r.Check, r.Target}
 	if run, ok := e.probes.lastOf(k); ok {
-		emit(prometheus.MustNewConstMetric(d.probeLastRun, prometheus.GaugeValue, float64(run.at.UnixNano())/1e9, labels...))
+		emit.gauge(d.probeLastRun, float64(run.at.UnixNano())/1e9, labels...)
 	}
 	failures := e.probes.failuresOf(k)
 	for _, reason := range probe.Reasons {
-		emit(prometheus.MustNewConstMetric(d.probeFailures, prometheus.CounterValue, float64(failures[reason]), r.Check, r.Target, string(reason)))
+		emit.counter(d.probeFailures, float64(failures[reason]), r.Check, r.Target, string(reason))
 	}
 }
 
 // emitVerdict emits a check's series: its verdict, the service layer as
 // the check sees it, its ports and their product with the service.
-func (e *Exporter) emitVerdict(emit func(prometheus.Metric), v verdict.Verdict) {
+func (e *Exporter) emitVerdict(emit seriesSink, v verdict.Verdict) {
 	d := e.descs
 	up := 0.0
 	if v.Status == verdict.OK {
 		up = 1
 	}
-	emit(prometheus.MustNewConstMetric(d.checkUp, prometheus.GaugeValue, up, v.Check))
+	emit.gauge(d.checkUp, up, v.Check)
 	for _, st := range verdict.Statuses {
 		x := 0.0
 		if st == v.Status {
 			x = 1
 		}
-		emit(prometheus.MustNewConstMetric(d.checkStatus, prometheus.GaugeValue, x, v.Check, string(st)))
+		emit.gauge(d.checkStatus, x, v.Check, string(st))
 	}
 	if v.Status != verdict.OK {
 		// The diagnosis travels to the alert through this series: one per
 		// failing check, changing only when the diagnosis does.
-		emit(prometheus.MustNewConstMetric(d.checkReason, prometheus.GaugeValue, 1, v.Check, string(v.Status), v.Reason))
+		emit.gauge(d.checkReason, 1, v.Check, string(v.Status), v.Reason)
 	}
 	for _, dep := range v.DependsOn {
-		emit(prometheus.MustNewConstMetric(d.dependency, prometheus.GaugeValue, 1, v.Check, dep))
+		emit.gauge(d.dependency, 1, v.Check, dep)
 	}
 	if h, ok := e.history.of(v.Check); ok {
 		for _, st := range verdict.Statuses {
-			emit(prometheus.MustNewConstMetric(d.checkStatusChanges, prometheus.CounterValue, float64(h.changes[st]), v.Check, string(st)))
+			emit.counter(d.checkStatusChanges, float64(h.changes[st]), v.Check, string(st))
 		}
-		emit(prometheus.MustNewConstMetric(d.checkDownSeconds, prometheus.CounterValue, h.down.Seconds(), v.Check))
-		emit(prometheus.MustNewConstMetric(d.checkLastChange, prometheus.GaugeValue, float64(h.lastChange.UnixNano())/1e9, v.Check))
+		emit.counter(d.checkDownSeconds, h.down.Seconds(), v.Check)
+		emit.gauge(d.checkLastChange, float64(h.lastChange.UnixNano())/1e9, v.Check)
 	}
 	serviceKnown := v.Unit != nil && v.Unit.Known
 	if serviceKnown {
-		emit(prometheus.MustNewConstMetric(d.serviceUp, prometheus.GaugeValue, bool01(v.Unit.Up), v.Check, v.Unit.Name))
+		emit.gauge(d.serviceUp, bool01(v.Unit.Up), v.Check, v.Unit.Name)
 	}
 	for _, p := range v.Ports {
 		if !p.Known {
 			continue // the listeners were not read: no port series
 		}
 		port := strconv.Itoa(p.Port)
-		emit(prometheus.MustNewConstMetric(d.portListening, prometheus.GaugeValue, bool01(p.Listening), v.Check, p.Proto, p.Address, port))
+		emit.gauge(d.portListening, bool01(p.Listening), v.Check, p.Proto, p.Address, port)
 		switch p.Owned {
 		case verdict.OwnedByUnit:
-			emit(prometheus.MustNewConstMetric(d.portOwned, prometheus.GaugeValue, 1, v.Check, p.Proto, p.Address, port))
+			emit.gauge(d.portOwned, 1, v.Check, p.Proto, p.Address, port)
 		case verdict.OwnedByOther:
-			emit(prometheus.MustNewConstMetric(d.portOwned, prometheus.GaugeValue, 0, v.Check, p.Proto, p.Address, port))
+			emit.gauge(d.portOwned, 0, v.Check, p.Proto, p.Address, port)
 		}
 		if serviceKnown {
-			emit(prometheus.MustNewConstMetric(d.servicePortUp, prometheus.GaugeValue, bool01(v.Unit.Up && p.Listening), v.Check, v.Unit.Name, p.Proto, p.Address, port))
+			emit.gauge(d.servicePortUp, bool01(v.Unit.Up && p.Listening), v.Check, v.Unit.Name, p.Proto, p.Address, port)
 		}
 	}
 }
@@ -384,10 +399,10 @@ func bool01(b bool) float64 {
 
 // emitInventory emits warden_listener_info for every listener (capped at
 // --listeners.max-series) and how many series the cap left out.
-func (e *Exporter) emitInventory(emit func(prometheus.Metric), ls []listeners.Listener, owners []owner.Owner) {
+func (e *Exporter) emitInventory(emit seriesSink, ls []listeners.Listener, owners []owner.Owner) {
 	series, dropped := inventory(ls, owners, e.maxSeries)
 	for _, s := range series {
-		emit(prometheus.MustNewConstMetric(e.descs.listenerInfo, prometheus.GaugeValue, 1, s.proto, s.address, strconv.Itoa(int(s.port)), s.unit))
+		emit.gauge(e.descs.listenerInfo, 1, s.proto, s.address, strconv.Itoa(int(s.port)), s.unit)
 	}
 	if dropped > 0 {
 		e.dropped.Add(uint64(dropped))
@@ -395,7 +410,7 @@ func (e *Exporter) emitInventory(emit func(prometheus.Metric), ls []listeners.Li
 			level.Warn(e.logger).Log("msg", "listener inventory capped: some warden_listener_info series are left out", "listeners", len(series)+dropped, "max_series", e.maxSeries)
 		})
 	}
-	emit(prometheus.MustNewConstMetric(e.descs.listenerDropped, prometheus.CounterValue, float64(e.dropped.Load())))
+	emit.counter(e.descs.listenerDropped, float64(e.dropped.Load()))
 }
 
 // inventoryEntry is one warden_listener_info series.

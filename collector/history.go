@@ -56,6 +56,12 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 		if seen != nil {
 			seen[v.Check] = true
 		}
+		if v.FailedOnlyByCutShortProbes() {
+			// Not news of the check: a request's deadline cut its probe
+			// before its timeout (the requester sees that; the counters,
+			// which every requester shares, do not).
+			continue
+		}
 		r := h.checks[v.Check]
 		if r == nil {
 			// First judged: no change yet. Every counter starts at 0, so

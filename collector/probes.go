@@ -42,9 +42,18 @@ type probeStore struct {
 	mu       sync.Mutex
 	last     map[probeKey]probeRun
 	failures map[probeKey]map[probe.Reason]uint64
+	cutShort uint64 // runs a request's deadline ended before their timeout
 	// want are the probes of the config last kept (nil: not yet): a run
 	// of a probe a reload removed, ending after keep, is not recorded.
 	want map[probeKey]bool
+}
+
+// cutShortRuns is how many probe runs a request's deadline ended before
+// their own timeout.
+func (s *probeStore) cutShortRuns() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cutShort
 }
 
 func (s *probeStore) record(at time.Time, results []probe.Result) {
@@ -54,6 +63,14 @@ func (s *probeStore) record(at time.Time, results []probe.Result) {
 		s.last, s.failures = map[probeKey]probeRun{}, map[probeKey]map[probe.Reason]uint64{}
 	}
 	for _, r := range results {
+		if r.CutShort {
+			// Ended by the request's deadline, not the probe's timeout:
+			// nothing is known of the target, so nothing is kept or
+			// counted (else a client sending a short scrape timeout
+			// fills warden_probe_failures_total; counted apart).
+			s.cutShort++
+			continue
+		}
 		k := probeKey{r.Check, r.Target}
 		if s.want != nil && !s.want[k] {
 			continue

@@ -88,27 +88,8 @@ func indexFamilies(mfs []*dto.MetricFamily) scraped {
 // value returns the value of the series of name whose labels include all of
 // labels ("k=v" pairs), and whether it exists.
 func (s scraped) value(name string, labels ...string) (float64, bool) {
-	mf := s.families[name]
-	if mf == nil {
-		return 0, false
-	}
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, l := range m.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for _, kv := range labels {
-			k, v, _ := strings.Cut(kv, "=")
-			if have[k] != v {
-				match = false
-				break
-			}
-		}
-		if !match {
-			continue
-		}
-		switch {
+	for _, m := range s.series(name, labels...) {
+		switch m := m.metric; {
 		case m.Gauge != nil:
 			return m.GetGauge().GetValue(), true
 		case m.Counter != nil:
@@ -116,6 +97,33 @@ func (s scraped) value(name string, labels ...string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// labeledSeries is one series and its labels by name.
+type labeledSeries struct {
+	metric *dto.Metric
+	labels map[string]string
+}
+
+// series returns the series of name whose labels include all of labels
+// ("k=v" pairs), in order.
+func (s scraped) series(name string, labels ...string) []labeledSeries {
+	var out []labeledSeries
+	for _, m := range s.families[name].GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for _, kv := range labels {
+			k, v, _ := strings.Cut(kv, "=")
+			match = match && have[k] == v
+		}
+		if match {
+			out = append(out, labeledSeries{m, have})
+		}
+	}
+	return out
 }
 
 func (s scraped) success(t *testing.T) float64 {

@@ -33,6 +33,8 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
 )
 
 // ErrNetlinkUnavailable wraps why sock_diag cannot be used here.
@@ -236,12 +238,18 @@ func (s *Reader) fallBack(err error) {
 	s.setFallbackLocked(err)
 }
 
+// maxFallbackReason bounds warden_listeners_source_info's fallback_reason:
+// netlink's refusals are one errno's text, tens of bytes.
+const maxFallbackReason = 256
+
 func (s *Reader) setFallbackLocked(err error) {
 	d, perr := newProcDumper(s.opts.ProcRoot)
 	if perr != nil {
 		d = nil
 	}
-	s.dumper, s.backend, s.fallback = d, "procfs", err.Error()
+	// The reason is a label value (warden_listeners_source_info): kept
+	// valid UTF-8 and short whatever the error says.
+	s.dumper, s.backend, s.fallback = d, "procfs", hosttext.Clean(err.Error(), maxFallbackReason)
 	level.Warn(s.opts.Logger).Log("msg", "netlink sock_diag unavailable, reading listeners from /proc/net instead (slower with many connections)", "reason", err)
 }
 

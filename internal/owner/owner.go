@@ -20,6 +20,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -30,6 +31,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
@@ -416,12 +418,36 @@ func (o *Resolver) scanProcFDs(ctx context.Context, want map[string]uint64) map[
 			}
 			if inode, ok := want[target]; ok {
 				if comm == "" {
-					b, _ := os.ReadFile(filepath.Join(o.procRoot, e.Name(), "comm"))
-					comm = cmp.Or(strings.TrimSpace(string(b)), "?")
+					comm = cmp.Or(readComm(filepath.Join(o.procRoot, e.Name(), "comm")), "?")
 				}
 				found[inode] = fmt.Sprintf("%s (pid %d)", comm, pid)
 			}
 		}
 	}
 	return found
+}
+
+// maxCommRead bounds what is read of /proc/<pid>/comm: the kernel keeps
+// at most 15 bytes of a name (TASK_COMM_LEN 16), but procRoot may be
+// another mount, and a file is read only as far as we need it.
+const maxCommRead = 64
+
+// maxProcessName bounds a process's name as it is exported: 15 bytes that
+// are each not UTF-8 and alternate with ASCII clean to 8 replacements of 3
+// bytes and 7 letters, 31 bytes.
+const maxProcessName = 64
+
+// readComm returns a process's name from its comm file, as valid UTF-8:
+// any local user can rename a process to bytes that are not
+// (prctl(PR_SET_NAME, "\xff\xfeevil")), and the name is in label values.
+// "" when it cannot be read.
+func readComm(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, maxCommRead)
+	n, _ := io.ReadFull(f, b)
+	return hosttext.Clean(strings.TrimSpace(string(b[:n])), maxProcessName)
 }

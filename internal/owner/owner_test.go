@@ -20,6 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // ProcessOf names the process behind a socket by its inode, through the
@@ -51,5 +54,32 @@ func TestProcessOfNamesTheHolder(t *testing.T) {
 	}
 	if got := o.ProcessOf(context.Background(), 1<<62); got != "" {
 		t.Errorf("an inode no process holds: %q", got)
+	}
+}
+
+// A process any local user renamed to bytes that are not UTF-8 is named in
+// valid UTF-8: the name goes into label values, where "\xff\xfeevil" made
+// building the series panic and every series after it was lost.
+func TestProcessOfNamesARenamedProcessInUTF8(t *testing.T) {
+	p := testenv.StartRenamedListener(t, "\xff\xfeevil", "tcp", "127.0.0.1:0")
+	fdDir := "/proc/" + strconv.Itoa(p.PID) + "/fd"
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inode uint64
+	for _, fd := range fds {
+		link, _ := os.Readlink(fdDir + "/" + fd.Name())
+		if rest, ok := strings.CutPrefix(link, "socket:["); ok {
+			inode, _ = strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 64)
+		}
+	}
+	if inode == 0 {
+		t.Fatalf("pid %d holds no socket", p.PID)
+	}
+	got := New("/proc").ProcessOf(context.Background(), inode)
+	want := "\uFFFDevil (pid " + strconv.Itoa(p.PID) + ")"
+	if got != want || !utf8.ValidString(got) {
+		t.Errorf("ProcessOf(%d) = %q, want %q", inode, got, want)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	commonconfig "github.com/prometheus/common/config"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
 )
 
 // Reason is why a probe failed: the `reason` label of warden_probe_failure.
@@ -105,6 +106,11 @@ type Result struct {
 	Duration      time.Duration
 	Connect       time.Duration
 	CertExpiry    time.Time // zero unless a TLS handshake saw certificates
+	// CutShort says the run was ended by its caller's deadline before the
+	// probe's own timeout: it says nothing of the target (a client that
+	// asked for a 0.6 s scrape made a 200 ms service "time out"), so it is
+	// neither a failure to count nor a result to keep.
+	CutShort bool
 }
 
 // Job is one probe of one check.
@@ -146,7 +152,7 @@ func (s *Prober) Run(ctx context.Context, jobs []Job) []Result {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			// Out of time before this probe could start.
-			results[i] = Result{Check: j.Check, Target: j.Probe.Target, Reason: Timeout, Err: ctx.Err()}
+			results[i] = Result{Check: j.Check, Target: j.Probe.Target, Reason: Timeout, Err: ctx.Err(), CutShort: true}
 			continue
 		}
 		wg.Add(1)
@@ -175,17 +181,58 @@ func deadlineReserve(left time.Duration) time.Duration {
 // Probe runs one probe.
 func (s *Prober) Probe(ctx context.Context, check string, p *config.Probe) Result {
 	start := time.Now()
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(p.Timeout))
 	defer cancel()
 	r := Result{Check: check, Target: p.Target}
 	err := s.run(ctx, p, &r)
 	r.Duration = time.Since(start)
 	if err != nil {
-		r.Err, r.Reason = err, classify(err)
+		r.Err, r.Reason = peerText(err), classify(err)
+		r.CutShort = cutShort(caller, start.Add(time.Duration(p.Timeout)))
 		return r
 	}
 	r.Success = true
 	return r
+}
+
+// cutShort says a probe that failed was ended by its caller's context
+// rather than by its own timeout, which would have come at own. The
+// connection's deadline is the caller's, and the netpoller can fire it
+// microseconds before the context's timer says so: the deadline is
+// compared too, not only the context's error.
+func cutShort(caller context.Context, own time.Time) bool {
+	if caller.Err() != nil {
+		return true
+	}
+	deadline, ok := caller.Deadline()
+	return ok && deadline.Before(own) && !time.Now().Before(deadline)
+}
+
+// maxErrorText bounds a probe's error text: it quotes what the peer sent
+// (a certificate with 98 names of 195 bytes made one of 19,400 bytes), and
+// it is in /checks, the log and the reason.
+const maxErrorText = 512
+
+// cleanedError is an error whose text was made fit to export; it unwraps
+// to the original.
+type cleanedError struct {
+	text string
+	err  error
+}
+
+func (e *cleanedError) Error() string { return e.text }
+func (e *cleanedError) Unwrap() error { return e.err }
+
+// peerText returns err with its text valid UTF-8 of at most maxErrorText
+// bytes (hosttext): the peer chose part of it, and it ends up in a label
+// value.
+func peerText(err error) error {
+	text := err.Error()
+	if clean := hosttext.Clean(text, maxErrorText); clean != text {
+		return &cleanedError{text: clean, err: err}
+	}
+	return err
 }
 
 // probeError marks the step that failed, for classification.

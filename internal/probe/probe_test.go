@@ -23,6 +23,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -37,6 +38,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,14 +100,14 @@ func fullBacklogAddr(t *testing.T) string {
 	return addr
 }
 
-func selfSignedTLS(t *testing.T, dir string) (tls.Certificate, string, time.Time) {
+func selfSignedTLS(t *testing.T, dir string, dnsNames ...string) (tls.Certificate, string, time.Time) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	notAfter := time.Now().Add(72 * time.Hour).Truncate(time.Second)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "warden probe test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: append([]string{"localhost"}, dnsNames...),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true,
 	}
@@ -523,4 +525,54 @@ func TestAnswerTailIsMatchedAtThePause(t *testing.T) {
 	if r.Duration > 10*time.Second {
 		t.Errorf("matched only after %v: the pause must trigger a scan", r.Duration)
 	}
+}
+
+// staticDialer fails every dial with err.
+type staticDialer struct{ err error }
+
+func (d staticDialer) DialContext(context.Context, string, string) (net.Conn, error) {
+	return nil, d.err
+}
+
+// A probe's error quotes what the peer sent, and ends up in /checks, the
+// log and the reason label: its text is valid UTF-8 and bounded, and it
+// still unwraps to what happened.
+func TestProbeErrorTextIsFitToExport(t *testing.T) {
+	t.Run("a certificate with 98 long names", func(t *testing.T) {
+		// Go names up to 99 of them in the error: 19,400 bytes here.
+		var names []string
+		for i := range 98 {
+			names = append(names, fmt.Sprintf("n%03d.%s.%s.%s.example", i, strings.Repeat("a", 60), strings.Repeat("b", 60), strings.Repeat("c", 60)))
+		}
+		cert, caPath, _ := selfSignedTLS(t, t.TempDir(), names...)
+		addr := testenv.Serve(t, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+			tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}}).Handshake()
+		})
+		p := probeOf(addr, 5*time.Second)
+		p.TLS = true
+		p.TLSConfig = &config.TLSConfig{CAFile: caPath, ServerName: "wrong.example"}
+		r := runProbe(t, p)
+		wantResult(t, "wrong server name", r, false, "tls")
+		var hostErr x509.HostnameError
+		if r.Err == nil || !errors.As(r.Err, &hostErr) {
+			t.Fatalf("err %v: want an x509.HostnameError inside", r.Err)
+		}
+		if full := hostErr.Error(); len(full) < 10*maxErrorText {
+			t.Fatalf("the premise: the peer's error is %d bytes, want a long one", len(full))
+		}
+		if text := r.Err.Error(); len(text) > maxErrorText || !strings.Contains(text, "x509: certificate is valid for localhost, n000.") {
+			t.Errorf("error text of %d bytes (want at most %d, its start kept): %.200q", len(text), maxErrorText, text)
+		}
+	})
+	t.Run("bytes that are not UTF-8", func(t *testing.T) {
+		dialErr := fmt.Errorf("dial: %w: \xff\xfeevil", syscall.ECONNREFUSED)
+		r := New(Options{NewDialer: func(net.Addr) Dialer { return staticDialer{dialErr} }}).Probe(context.Background(), "c", probeOf("127.0.0.1:1", time.Second))
+		wantResult(t, "refused", r, false, "refused")
+		if text := r.Err.Error(); text != "dial: connection refused: \uFFFDevil" {
+			t.Errorf("error text %q, want valid UTF-8", text)
+		}
+		if !errors.Is(r.Err, syscall.ECONNREFUSED) {
+			t.Error("the cleaned error no longer unwraps to what happened")
+		}
+	})
 }

@@ -27,6 +27,8 @@ import (
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
+
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
 )
 
 // This file keeps a cache of unit state fed by the manager's signals, so a
@@ -380,13 +382,13 @@ func (c *unitCache) apply(s *dbus.Signal) {
 			c.dirty = true
 		}
 	case dbusManagerIface + ".UnitNew":
-		if name, ok := s.Body[0].(string); ok && c.isWatched(name) && c.units[name] == nil && !c.unloaded[name] {
+		if name, ok := signalName(s); ok && c.isWatched(name) && c.units[name] == nil && !c.unloaded[name] {
 			e := c.newEntry(name)
 			c.units[name] = e
 			c.want(e, c.processed)
 		}
 	case dbusManagerIface + ".UnitRemoved":
-		if name, ok := s.Body[0].(string); ok {
+		if name, ok := signalName(s); ok {
 			if e := c.units[name]; e != nil {
 				c.remove(e)
 			}
@@ -497,6 +499,7 @@ func (c *unitCache) list(ctx context.Context) ([]sdbus.UnitStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing units: %w", err)
 	}
+	cleanStatuses(listed)
 	var extra []string
 	for name := range c.extraNames {
 		extra = append(extra, name)
@@ -518,6 +521,7 @@ func (c *unitCache) listByName(ctx context.Context, names []string) ([]sdbus.Uni
 		listed, err = c.sd.ListUnitsByNamesContext(ctx, names)
 		return err
 	})
+	cleanStatuses(listed)
 	return listed, err
 }
 
@@ -570,7 +574,7 @@ func (c *unitCache) namedExtras(ctx context.Context, statuses []sdbus.UnitStatus
 		var v dbus.Variant
 		// A unit gone meanwhile answers an error: nothing of it this scrape.
 		if call := calls[2*i].call; call.Err == nil && call.Store(&v) == nil {
-			x.FileState, _ = v.Value().(string)
+			x.FileState = propWord(v)
 		}
 		if call := calls[2*i+1].call; call.Err == nil && call.Store(&v) == nil {
 			x.StateChange, _ = v.Value().(uint64)
@@ -934,15 +938,16 @@ func setUnitProps(u *Unit, changed map[string]dbus.Variant) {
 	for k, v := range changed {
 		switch k {
 		case "LoadState":
-			u.LoadState, _ = v.Value().(string)
+			u.LoadState = propWord(v)
 		case "ActiveState":
-			u.ActiveState, _ = v.Value().(string)
+			u.ActiveState = propWord(v)
 		case "SubState":
-			u.SubState, _ = v.Value().(string)
+			u.SubState = propWord(v)
 		case "ActiveEnterTimestamp":
 			u.ActiveEnterTimestamp, _ = v.Value().(uint64)
 		case "Triggers":
-			u.Triggers, _ = v.Value().([]string)
+			triggers, _ := v.Value().([]string)
+			u.Triggers = hosttext.CleanAll(triggers, maxUnitName)
 		}
 	}
 }
@@ -951,11 +956,11 @@ func setTypeProps(u *Unit, changed map[string]dbus.Variant) {
 	for k, v := range changed {
 		switch k {
 		case "Type":
-			u.ServiceType, _ = v.Value().(string)
+			u.ServiceType = propWord(v)
 		case "RemainAfterExit":
 			u.RemainAfterExit, _ = v.Value().(bool)
 		case "Result":
-			u.Result, _ = v.Value().(string)
+			u.Result = propWord(v)
 		case "NRestarts":
 			u.NRestarts, u.HasRestarts = v.Value().(uint32)
 		case "MainPID":
@@ -970,7 +975,7 @@ func setTypeProps(u *Unit, changed map[string]dbus.Variant) {
 					if len(p) == 2 {
 						t, _ := p[0].(string)
 						a, _ := p[1].(string)
-						u.Listen = append(u.Listen, ListenSpec{Type: t, Address: a})
+						u.Listen = append(u.Listen, ListenSpec{Type: hosttext.Clean(t, maxWord), Address: hosttext.Clean(a, maxListenAddress)})
 					}
 				}
 			}
@@ -1006,7 +1011,7 @@ func unitNameFromPath(p dbus.ObjectPath) (string, bool) {
 	if !ok || label == "" {
 		return "", false
 	}
-	return unescapeHex(label, '_'), true
+	return unitName(unescapeHex(label, '_')), true
 }
 
 // unescapeHex replaces each marker+two hex digits in s by the byte they

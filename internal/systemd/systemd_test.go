@@ -18,7 +18,12 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
+
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
 )
 
 func anchored(expr string) *regexp.Regexp { return regexp.MustCompile("^(?:" + expr + ")$") }
@@ -91,6 +96,59 @@ func TestUnitPathRoundTrip(t *testing.T) {
 	}
 	if _, ok := unitNameFromPath("/org/freedesktop/systemd1"); ok {
 		t.Error("the manager's path is not a unit")
+	}
+}
+
+// What the manager sends is valid UTF-8 once read, however it came: names
+// and states go into label values. systemd's own are ASCII; a name decoded
+// from an object path's _xx escapes, or anything a bus peer sends, need
+// not be.
+func TestManagerTextIsCleanedWhereRead(t *testing.T) {
+	long := strings.Repeat("a", 300) + ".service"
+	var u Unit
+	setUnitProps(&u, map[string]dbus.Variant{
+		"LoadState": dbus.MakeVariant("loaded\xff"), "ActiveState": dbus.MakeVariant("\xfeactive"),
+		"SubState": dbus.MakeVariant("run\xffning"), "Triggers": dbus.MakeVariant([]string{"\xff.service", long}),
+	})
+	setTypeProps(&u, map[string]dbus.Variant{
+		"Type": dbus.MakeVariant("simple\xff"), "Result": dbus.MakeVariant(strings.Repeat("\xffx", 100)),
+		"Listen": dbus.MakeVariant([][]any{{"Stream\xff", "127.0.0.1:80\xfe"}}),
+	})
+	statuses := []sdbus.UnitStatus{{Name: "\xff\xfeevil.service", LoadState: "loaded\xff", ActiveState: "a\xffctive", SubState: "\xff"}}
+	cleanStatuses(statuses)
+	fromPath, _ := unitNameFromPath("/org/freedesktop/systemd1/unit/_ff_feevil_2eservice")
+	fromSignal, _ := signalName(&dbus.Signal{Body: []any{"\xff\xfeevil.service", dbus.ObjectPath("/")}})
+	for _, tc := range []struct {
+		name, got string
+		max       int
+	}{
+		{"LoadState", u.LoadState, maxWord},
+		{"ActiveState", u.ActiveState, maxWord},
+		{"SubState", u.SubState, maxWord},
+		{"Triggers[0]", u.Triggers[0], maxUnitName},
+		{"Triggers[1] (too long)", u.Triggers[1], maxUnitName},
+		{"Type", u.ServiceType, maxWord},
+		{"Result (too long)", u.Result, maxWord},
+		{"Listen type", u.Listen[0].Type, maxWord},
+		{"Listen address", u.Listen[0].Address, maxListenAddress},
+		{"a listing's name", statuses[0].Name, maxUnitName},
+		{"a listing's LoadState", statuses[0].LoadState, maxWord},
+		{"a listing's ActiveState", statuses[0].ActiveState, maxWord},
+		{"a listing's SubState", statuses[0].SubState, maxWord},
+		{"a name from an object path", fromPath, maxUnitName},
+		{"a name from UnitNew", fromSignal, maxUnitName},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !utf8.ValidString(tc.got) || len(tc.got) > tc.max {
+				t.Errorf("%q: want valid UTF-8 of at most %d bytes", tc.got, tc.max)
+			}
+		})
+	}
+	if fromPath != "\uFFFDevil.service" || fromSignal != fromPath || statuses[0].Name != fromPath {
+		t.Errorf("one name read three ways: %q, %q, %q; want %q each", fromPath, fromSignal, statuses[0].Name, "\uFFFDevil.service")
+	}
+	if u.ActiveState != "\uFFFDactive" {
+		t.Errorf("ActiveState %q: the valid text is kept", u.ActiveState)
 	}
 }
 

@@ -18,6 +18,11 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
 )
 
 // Unit is what we know of one systemd unit.
@@ -140,4 +145,52 @@ func (u Unit) Activates() []string {
 		return u.Triggers
 	}
 	return []string{strings.TrimSuffix(u.Name, ".socket") + ".service"}
+}
+
+// The manager's strings are cleaned where they are read (hosttext): unit
+// names and states end up in label values, which must be valid UTF-8.
+// systemd's own are ASCII (unit_name_is_valid: letters, digits and ":-_.\@"),
+// but a name decoded from an object path (_xx escapes) can be any bytes,
+// and nothing on a bus checks what a peer sends. A unit name cleaned this
+// way is not systemd's: it is fetched as not found, and so left out.
+const (
+	// maxUnitName is systemd's UNIT_NAME_MAX (256, the NUL included).
+	maxUnitName = 256
+	// maxWord bounds a state, a result, a type, a file state: systemd's
+	// longest is 20 bytes (deactivating-sigterm).
+	maxWord = 64
+	// maxListenAddress bounds a socket unit's Listen= address: an IP one
+	// is at most 47 bytes ([v6%zone]:port), a path at most 108 (sun_path).
+	maxListenAddress = 256
+)
+
+// unitName is a unit name as read from the manager, cleaned.
+func unitName(s string) string { return hosttext.Clean(s, maxUnitName) }
+
+// propWord is a string property (a state, a result, a type), cleaned; ""
+// when it is not a string.
+func propWord(v dbus.Variant) string {
+	s, _ := v.Value().(string)
+	return hosttext.Clean(s, maxWord)
+}
+
+// signalName is the unit name a manager's signal (UnitNew, UnitRemoved)
+// carries first, cleaned.
+func signalName(s *dbus.Signal) (string, bool) {
+	if len(s.Body) == 0 {
+		return "", false
+	}
+	name, ok := s.Body[0].(string)
+	return unitName(name), ok
+}
+
+// cleanStatuses cleans, in place, what is used of a listing's units.
+func cleanStatuses(statuses []sdbus.UnitStatus) {
+	for i := range statuses {
+		st := &statuses[i]
+		st.Name = unitName(st.Name)
+		st.LoadState = hosttext.Clean(st.LoadState, maxWord)
+		st.ActiveState = hosttext.Clean(st.ActiveState, maxWord)
+		st.SubState = hosttext.Clean(st.SubState, maxWord)
+	}
 }

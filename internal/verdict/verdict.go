@@ -266,6 +266,25 @@ type ProbeVerdict struct {
 	Reason          probe.Reason `json:"reason,omitempty"`
 	Error           string       `json:"error,omitempty"`
 	DurationSeconds float64      `json:"duration_seconds"`
+	// CutShort: the request's deadline ended the probe before its own
+	// timeout (a scrape timeout shorter than the probe's).
+	CutShort bool `json:"cut_short,omitempty"`
+}
+
+// FailedOnlyByCutShortProbes says the check failed only because a
+// request's deadline cut its probes short: without them it would be ok.
+// Such a verdict is the requester's, not news of the service (the
+// counters every requester shares leave it out).
+func (v Verdict) FailedOnlyByCutShortProbes() bool {
+	if v.Status != ProbeFailed {
+		return false
+	}
+	for _, p := range v.Probes {
+		if p.Known && !p.Success && !p.CutShort {
+			return false
+		}
+	}
+	return true
 }
 
 // layers is what the join knows of one check; a nil layer could not be
@@ -425,8 +444,12 @@ func judgeProbes(c config.Check, l layers) ([]ProbeVerdict, string) {
 		pv := ProbeVerdict{Target: p.Target, Known: l.probesOK}
 		if r, ok := results[p.Target]; ok && l.probesOK {
 			pv.Success, pv.Reason, pv.DurationSeconds = r.Success, r.Reason, r.Duration.Seconds()
+			pv.CutShort = r.CutShort && !r.Success
 			if r.Err != nil {
 				pv.Error = r.Err.Error()
+			}
+			if pv.CutShort {
+				pv.Error += " (cut short by the request's deadline, before the probe's timeout)"
 			}
 			if !r.Success && failed == "" {
 				failed = p.Target + " (" + string(r.Reason) + ") failed"
