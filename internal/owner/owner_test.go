@@ -46,10 +46,10 @@ func TestProcessOfNamesTheHolder(t *testing.T) {
 	comm, _ := os.ReadFile("/proc/self/comm")
 	o := New("/proc")
 	want := strings.TrimSpace(string(comm)) + " (pid " + strconv.Itoa(os.Getpid()) + ")"
-	if got := o.ProcessOf(context.Background(), inode); got != want {
+	if got := o.ProcessOf(context.Background(), inode); got.String() != want {
 		t.Errorf("ProcessOf(%d) = %q, want %q", inode, got, want)
 	}
-	if got := o.ProcessOf(context.Background(), 1<<62); got != "" {
+	if got := o.ProcessOf(context.Background(), 1<<62); got != (Process{}) {
 		t.Errorf("an inode no process holds: %q", got)
 	}
 }
