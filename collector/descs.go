@@ -115,7 +115,7 @@ func newDescs() *descs {
 			"The check's verdict: exactly one status is 1 (ok, service_down, port_down, service_and_port_down, foreign_listener, probe_failed, unknown).",
 			[]string{"check", "status"}, nil),
 		checkReason: prometheus.NewDesc("warden_check_reason_info",
-			"Why a check is not ok, in one line: the reason /checks and the landing page give (unit state and systemd's result, who holds a port, where the unit listens now, the probe's error). Only while the check is not ok; always 1.",
+			"Why a check is not ok, in one line that changes only when the diagnosis does: the unit's state and systemd's result, who holds a port (by name), where the unit listens now, how the probe failed and what it expected; at most 256 bytes. /checks and the landing page give the full reason (since when, PIDs, the probe's error). Only while the check is not ok; always 1.",
 			[]string{"check", "status", "reason"}, nil),
 		dependency: prometheus.NewDesc("warden_check_dependency_info",
 			"The check depends on depends_on (depends_on in the config): alerts use it to silence dependents while it is down.",

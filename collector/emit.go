@@ -355,8 +355,10 @@ func (e *Exporter) emitVerdict(emit seriesSink, v verdict.Verdict) {
 	}
 	if v.Status != verdict.OK {
 		// The diagnosis travels to the alert through this series: one per
-		// failing check, changing only when the diagnosis does.
-		emit.gauge(d.checkReason, 1, v.Check, string(v.Status), v.Reason)
+		// failing check, changing only when the diagnosis does (not
+		// v.Reason: its local port, clock or peer's bytes made 30 series
+		// in 30 scrapes of a silent peer).
+		emit.gauge(d.checkReason, 1, v.Check, string(v.Status), v.Diagnosis)
 	}
 	for _, dep := range v.DependsOn {
 		emit.gauge(d.dependency, 1, v.Check, dep)

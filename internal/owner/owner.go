@@ -74,7 +74,7 @@ type Resolver struct {
 	byInode   map[uint64]string // socket inode -> unit (fallback 3)
 
 	procMu     sync.Mutex
-	procByNode map[uint64]string // socket inode -> "comm (pid N)", or "" when ProcessOf found none
+	procByNode map[uint64]Process // socket inode -> its holder, or the zero Process when ProcessOf found none
 }
 
 // maxProcCache bounds ProcessesOf's cache: foreign listeners on checks'
@@ -342,14 +342,23 @@ func (s socketListens) owner(l listeners.Listener) string {
 // readlinks (about 20 ms), whatever else happens.
 const maxProcFDReads = 50000
 
-// ProcessesOf names the processes holding the socket inodes, as
-// "comm (pid N)", by reading /proc/*/fd: the owners of listeners on checks'
-// ports that are in no known unit (a shell's nc, a leftover child). One
-// scan serves every inode not cached, within maxProcFDReads descriptors and
-// ctx; an inode not found maps to "". A process whose fds we may not read
-// is skipped.
-func (o *Resolver) ProcessesOf(ctx context.Context, inodes []uint64) map[uint64]string {
-	out := make(map[uint64]string, len(inodes))
+// Process is a process that holds a socket.
+type Process struct {
+	Comm string // its name (/proc/PID/comm), "?" when unreadable
+	PID  int
+}
+
+// String is "comm (pid N)".
+func (p Process) String() string { return fmt.Sprintf("%s (pid %d)", p.Comm, p.PID) }
+
+// ProcessesOf finds the processes holding the socket inodes by reading
+// /proc/*/fd: the owners of listeners on checks' ports that are in no known
+// unit (a shell's nc, a leftover child). One scan serves every inode not
+// cached, within maxProcFDReads descriptors and ctx; an inode not found
+// maps to the zero Process. A process whose fds we may not read is
+// skipped.
+func (o *Resolver) ProcessesOf(ctx context.Context, inodes []uint64) map[uint64]Process {
+	out := make(map[uint64]Process, len(inodes))
 	want := map[string]uint64{}
 	o.procMu.Lock()
 	for _, inode := range inodes {
@@ -371,7 +380,7 @@ func (o *Resolver) ProcessesOf(ctx context.Context, inodes []uint64) map[uint64]
 	o.procMu.Lock()
 	defer o.procMu.Unlock()
 	if o.procByNode == nil || len(o.procByNode)+len(want) > maxProcCache {
-		o.procByNode = map[uint64]string{}
+		o.procByNode = map[uint64]Process{}
 	}
 	for _, inode := range want {
 		out[inode] = found[inode]
@@ -383,12 +392,12 @@ func (o *Resolver) ProcessesOf(ctx context.Context, inodes []uint64) map[uint64]
 }
 
 // ProcessOf is ProcessesOf for one inode.
-func (o *Resolver) ProcessOf(ctx context.Context, inode uint64) string {
+func (o *Resolver) ProcessOf(ctx context.Context, inode uint64) Process {
 	return o.ProcessesOf(ctx, []uint64{inode})[inode]
 }
 
-func (o *Resolver) scanProcFDs(ctx context.Context, want map[string]uint64) map[uint64]string {
-	found := map[uint64]string{}
+func (o *Resolver) scanProcFDs(ctx context.Context, want map[string]uint64) map[uint64]Process {
+	found := map[uint64]Process{}
 	entries, err := os.ReadDir(o.procRoot)
 	if err != nil {
 		return found
@@ -420,7 +429,7 @@ func (o *Resolver) scanProcFDs(ctx context.Context, want map[string]uint64) map[
 				if comm == "" {
 					comm = cmp.Or(readComm(filepath.Join(o.procRoot, e.Name(), "comm")), "?")
 				}
-				found[inode] = fmt.Sprintf("%s (pid %d)", comm, pid)
+				found[inode] = Process{Comm: comm, PID: pid}
 			}
 		}
 	}

@@ -49,10 +49,10 @@ func TestProcessOfNamesTheHolder(t *testing.T) {
 	comm, _ := os.ReadFile("/proc/self/comm")
 	o := New("/proc")
 	want := strings.TrimSpace(string(comm)) + " (pid " + strconv.Itoa(os.Getpid()) + ")"
-	if got := o.ProcessOf(context.Background(), inode); got != want {
+	if got := o.ProcessOf(context.Background(), inode); got.String() != want {
 		t.Errorf("ProcessOf(%d) = %q, want %q", inode, got, want)
 	}
-	if got := o.ProcessOf(context.Background(), 1<<62); got != "" {
+	if got := o.ProcessOf(context.Background(), 1<<62); got != (Process{}) {
 		t.Errorf("an inode no process holds: %q", got)
 	}
 }
@@ -78,8 +78,8 @@ func TestProcessOfNamesARenamedProcessInUTF8(t *testing.T) {
 		t.Fatalf("pid %d holds no socket", p.PID)
 	}
 	got := New("/proc").ProcessOf(context.Background(), inode)
-	want := "\uFFFDevil (pid " + strconv.Itoa(p.PID) + ")"
-	if got != want || !utf8.ValidString(got) {
+	want := Process{Comm: "\uFFFDevil", PID: p.PID}
+	if got != want || !utf8.ValidString(got.Comm) {
 		t.Errorf("ProcessOf(%d) = %q, want %q", inode, got, want)
 	}
 }

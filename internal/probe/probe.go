@@ -17,7 +17,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +25,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-kit/log"
@@ -102,10 +100,14 @@ type Result struct {
 	Check, Target string
 	Success       bool
 	Reason        Reason // one of Reasons when !Success
-	Err           error
-	Duration      time.Duration
-	Connect       time.Duration
-	CertExpiry    time.Time // zero unless a TLS handshake saw certificates
+	// Failure is where a failed probe stopped: what stays the same from
+	// one run to the next, which Err's text does not (it carries the local
+	// port, the clock, the peer's bytes).
+	Failure    Failure
+	Err        error
+	Duration   time.Duration
+	Connect    time.Duration
+	CertExpiry time.Time // zero unless a TLS handshake saw certificates
 	// CutShort says the run was ended by its caller's deadline before the
 	// probe's own timeout: it says nothing of the target (a client that
 	// asked for a 0.6 s scrape made a 200 ms service "time out"), so it is
@@ -152,7 +154,7 @@ func (s *Prober) Run(ctx context.Context, jobs []Job) []Result {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			// Out of time before this probe could start.
-			results[i] = Result{Check: j.Check, Target: j.Probe.Target, Reason: Timeout, Err: ctx.Err(), CutShort: true}
+			results[i] = Result{Check: j.Check, Target: j.Probe.Target, Reason: Timeout, Failure: Failure{Kind: "not started"}, Err: ctx.Err(), CutShort: true}
 			continue
 		}
 		wg.Add(1)
@@ -189,10 +191,11 @@ func (s *Prober) Probe(ctx context.Context, check string, p *config.Probe) Resul
 	r.Duration = time.Since(start)
 	if err != nil {
 		r.Err, r.Reason = peerText(err), classify(err)
+		r.Failure.Kind = kindOf(r.Reason, err)
 		r.CutShort = cutShort(caller, start.Add(time.Duration(p.Timeout)))
 		return r
 	}
-	r.Success = true
+	r.Success, r.Failure = true, Failure{}
 	return r
 }
 
@@ -251,6 +254,7 @@ func (s *Prober) run(ctx context.Context, p *config.Probe, r *Result) error {
 	if err != nil {
 		return fail("other", err)
 	}
+	r.Failure = Failure{Phase: PhaseResolve}
 	addrs, err := s.resolve(ctx, host, p.IPProtocol)
 	if err != nil {
 		return err
@@ -341,6 +345,7 @@ func (s *Prober) resolve(ctx context.Context, host, ipProtocol string) ([]netip.
 
 // probeAddr dials one address and runs the exchange on it.
 func (s *Prober) probeAddr(ctx context.Context, dialer Dialer, p *config.Probe, host, addr, port string, r *Result) error {
+	r.Failure = Failure{Phase: PhaseConnect}
 	t0 := time.Now()
 	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(addr, port))
 	r.Connect = time.Since(t0)
@@ -359,9 +364,11 @@ func (s *Prober) probeAddr(ctx context.Context, dialer Dialer, p *config.Probe, 
 	if p.TLS {
 		if p.StartTLS == "smtp" {
 			if err := startTLSSMTP(rw); err != nil {
+				r.Failure = rw.at
 				return err
 			}
 		}
+		r.Failure = Failure{Phase: PhaseTLS}
 		tlsConn, expiry, err := handshake(ctx, conn, p, host)
 		if err != nil {
 			return err
@@ -369,7 +376,9 @@ func (s *Prober) probeAddr(ctx context.Context, dialer Dialer, p *config.Probe, 
 		r.CertExpiry = expiry
 		rw = newExchange(ctx, tlsConn)
 	}
-	return rw.run(p.QueryResponse)
+	err = rw.run(p.QueryResponse)
+	r.Failure = rw.at
+	return err
 }
 
 func handshake(ctx context.Context, conn net.Conn, p *config.Probe, host string) (*tls.Conn, time.Time, error) {
@@ -377,7 +386,7 @@ func handshake(ctx context.Context, conn net.Conn, p *config.Probe, host string)
 	if p.TLSConfig != nil {
 		var err error
 		if cfg, err = commonconfig.NewTLSConfig(p.TLSConfig.Common()); err != nil {
-			return nil, time.Time{}, fail("tls", err)
+			return nil, time.Time{}, fail("tls", &tlsConfigError{err})
 		}
 	} else {
 		cfg = &tls.Config{}
@@ -414,13 +423,17 @@ type exchange struct {
 	// scanned counts the bytes the expect regexes ran over, to keep the
 	// cost of a dribbling peer measurable (FuzzExchange bounds it).
 	scanned int
+	// at is the step (or STARTTLS reply) running: where a failure stopped.
+	at Failure
 }
 
 func newExchange(ctx context.Context, c net.Conn) *exchange { return &exchange{conn: c, ctx: ctx} }
 
 func (x *exchange) run(steps []config.Step) error {
 	for i, st := range steps {
+		x.at = Failure{Phase: PhaseStep, Step: i}
 		if st.Expect != nil {
+			x.at.Want = st.Expect.String()
 			if err := x.expect(st.Expect); err != nil {
 				return fmt.Errorf("step %d (expect %q): %w", i, st.Expect.String(), err)
 			}
@@ -546,6 +559,7 @@ func startTLSSMTP(x *exchange) error {
 	br := bufio.NewReaderSize(x.conn, maxSMTPLine)
 	total := 0
 	reply := func(code string) error {
+		x.at = Failure{Phase: PhaseStartTLS, Want: code}
 		for {
 			line, err := br.ReadSlice('\n')
 			total += len(line)
@@ -581,6 +595,7 @@ func startTLSSMTP(x *exchange) error {
 		return err
 	}
 	if br.Buffered() > 0 {
+		x.at = Failure{Phase: PhaseStartTLS}
 		return fail("other", errors.New("starttls: the server sent data before the handshake"))
 	}
 	return nil
@@ -589,36 +604,4 @@ func startTLSSMTP(x *exchange) error {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-}
-
-// classify names why a probe failed.
-func classify(err error) Reason {
-	var pe *probeError
-	reason := ""
-	if errors.As(err, &pe) {
-		reason = pe.reason
-	}
-	var dnsErr *net.DNSError
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var alert tls.AlertError
-	var recordErr tls.RecordHeaderError
-	switch {
-	case reason == "dns" || errors.As(err, &dnsErr):
-		return DNS
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return Refused
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
-		return Reset
-	case reason == "expect":
-		return Expect
-	case isTimeout(err):
-		return Timeout
-	case reason == "tls" || errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) ||
-		errors.As(err, &invalid) || errors.As(err, &alert) || errors.As(err, &recordErr):
-		return TLS
-	}
-	return Other
 }

@@ -38,9 +38,9 @@ type Snapshot struct {
 	// KnownUnits are the units whose cgroup the owner index holds: a
 	// listener in a cgroup outside every known unit rules them out.
 	KnownUnits map[string]bool
-	// Processes name the holders of foreign listeners on the checks'
-	// ports ("comm (pid N)"), by socket inode (see ForeignInodes).
-	Processes map[uint64]string
+	// Processes are the holders of foreign listeners on the checks'
+	// ports, by socket inode (see ForeignInodes).
+	Processes map[uint64]owner.Process
 	// Probes are the probes' results; ProbesRead is false when the probes
 	// did not run.
 	Probes     []probe.Result

@@ -18,7 +18,6 @@
 package verdict
 
 import (
-	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -26,7 +25,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
@@ -209,10 +207,14 @@ var Statuses = []Status{OK, ServiceDown, PortDown, ServiceAndPortDown, ForeignLi
 // Verdict is the judgement of one check in one scrape, with what was
 // expected and seen per layer: what /checks shows.
 type Verdict struct {
-	Check     string         `json:"check"`
-	Implicit  bool           `json:"implicit,omitempty"` // learned by discovery
-	Status    Status         `json:"status"`
-	Reason    string         `json:"reason"` // one line for a human
+	Check    string `json:"check"`
+	Implicit bool   `json:"implicit,omitempty"` // learned by discovery
+	Status   Status `json:"status"`
+	Reason   string `json:"reason"` // one line for a human
+	// Diagnosis is Reason without what changes while the failure does not
+	// (a time, a PID, a local port, the peer's bytes), bounded to
+	// MaxDiagnosis bytes: warden_check_reason_info's label.
+	Diagnosis string         `json:"diagnosis"`
 	DependsOn []string       `json:"depends_on,omitempty"`
 	Unit      *UnitVerdict   `json:"unit,omitempty"`
 	Ports     []PortVerdict  `json:"ports,omitempty"`
@@ -256,6 +258,10 @@ type PortVerdict struct {
 type SeenListener struct {
 	Address string `json:"address"`
 	Owner   string `json:"owner,omitempty"`
+	// Process and PID name the process that holds a listener outside
+	// every known unit, when it was found.
+	Process string `json:"process,omitempty"`
+	PID     int    `json:"pid,omitempty"`
 }
 
 // ProbeVerdict is one probe of a check.
@@ -304,14 +310,6 @@ type layers struct {
 	unitListens []string
 }
 
-// maxListensOn bounds the addresses a verdict names where the unit listens
-// now: the reason is one line.
-const maxListensOn = 4
-
-// maxReasonDetail bounds what a reason quotes of a probe's error (which
-// carries what the peer sent).
-const maxReasonDetail = 120
-
 // judge decides a check's status. Precedence, first that holds:
 //
 //  1. unknown: a source this check needs failed this scrape;
@@ -338,39 +336,46 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	if len(c.Ports) > 0 && !l.portsOK {
 		unknown = append(unknown, "listeners")
 	}
-	var probeFailed string
-	v.Probes, probeFailed = judgeProbes(c, l)
+	var probeFull, probeStable string
+	v.Probes, probeFull, probeStable = judgeProbes(c, l)
 	if len(c.Probes) > 0 && !l.probesOK {
 		unknown = append(unknown, "probes")
 	}
-	unitDesc, listensNow := describeUnit(c, v.Unit, ports.down, l.unitListens)
 	svcDown := v.Unit != nil && v.Unit.Known && !v.Unit.Up
 	switch {
 	case len(unknown) > 0:
-		v.Status, v.Reason = Unknown, "could not read: "+strings.Join(unknown, ", ")
+		v.Status = Unknown
 	case ports.foreign != "":
-		v.Status, v.Reason = ForeignListener, ports.foreign+" is held by "+cmp.Or(ports.foreignOwner, "another process or unit")
-		if unitDesc != "" {
-			v.Reason += " while " + unitDesc
-		}
+		v.Status = ForeignListener
 	case svcDown && ports.down != "":
-		v.Status, v.Reason = ServiceAndPortDown, unitDesc+", and nothing listens on "+ports.down+listensNow
+		v.Status = ServiceAndPortDown
 	case svcDown:
-		v.Status, v.Reason = ServiceDown, unitDesc
+		v.Status = ServiceDown
 	case ports.down != "":
-		v.Status, v.Reason = PortDown, "nothing listens on "+ports.down
-		if unitDesc != "" {
-			v.Reason += " while " + unitDesc
-		}
-		v.Reason += listensNow
-	case probeFailed != "":
-		v.Status, v.Reason = ProbeFailed, "probe of "+probeFailed
+		v.Status = PortDown
+	case probeFull != "":
+		v.Status = ProbeFailed
 	default:
-		v.Status, v.Reason = OK, "every layer is healthy"
+		v.Status = OK
 	}
-	if v.Unit != nil && v.Unit.SocketActivated != "" {
-		v.Reason += fmt.Sprintf(" (%s idle, socket activated by %s)", c.Unit, v.Unit.SocketActivated)
+	if v.Unit != nil && ports.down != "" && len(l.unitListens) > 0 {
+		v.Unit.ListensOn = l.unitListens[:min(len(l.unitListens), maxListensOn)]
 	}
+	// One sentence, two wordings: the full one for a human, the stable one
+	// for the label (no since: a crash loop enters a new state at every
+	// restart, and would make a new series each time).
+	v.Reason = sentence(&v, unknown, ports, wording{
+		unit:    describeUnit(c, v.Unit, true),
+		listens: listensNow(c, ports.down, l.unitListens, maxListensOn),
+		owners:  ownersOf(ports.foreignSeen, maxOwnersNamed, " more", func(s SeenListener) string { return s.Owner }),
+		probe:   probeFull,
+	})
+	v.Diagnosis = clipLabel(sentence(&v, unknown, ports, wording{
+		unit:    describeUnit(c, v.Unit, false),
+		listens: listensNow(c, ports.down, l.unitListens, maxListensOnInDiagnosis),
+		owners:  ownersOf(ports.foreignSeen, maxOwnersInDiagnosis, " others", ownerName),
+		probe:   probeStable,
+	}))
 	return v
 }
 
@@ -403,7 +408,7 @@ func judgeUnit(c config.Check, l layers) *UnitVerdict {
 type portFindings struct {
 	verdicts      []PortVerdict
 	down, foreign string
-	foreignOwner  string
+	foreignSeen   []SeenListener // what listens on the foreign port
 }
 
 func judgePorts(c config.Check, l layers) portFindings {
@@ -420,7 +425,7 @@ func judgePorts(c config.Check, l layers) portFindings {
 				pv.Seen = l.portsSeen[i]
 			}
 			if r.owned == OwnedByOther && f.foreign == "" {
-				f.foreign, f.foreignOwner = portName(p), ownersOf(pv.Seen)
+				f.foreign, f.foreignSeen = portName(p), pv.Seen
 			}
 			if !r.listening && f.down == "" {
 				f.down = portName(p)
@@ -432,14 +437,12 @@ func judgePorts(c config.Check, l layers) portFindings {
 }
 
 // judgeProbes is the answer layer of a check: each probe's verdict, and
-// the first failure as a reason ("" when none failed).
-func judgeProbes(c config.Check, l layers) ([]ProbeVerdict, string) {
+// the first failure in a reason's two wordings ("" when none failed).
+func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable string) {
 	results := make(map[string]probe.Result, len(l.probes))
 	for _, r := range l.probes {
 		results[r.Target] = r
 	}
-	var out []ProbeVerdict
-	failed := ""
 	for _, p := range c.Probes {
 		pv := ProbeVerdict{Target: p.Target, Known: l.probesOK}
 		if r, ok := results[p.Target]; ok && l.probesOK {
@@ -451,46 +454,17 @@ func judgeProbes(c config.Check, l layers) ([]ProbeVerdict, string) {
 			if pv.CutShort {
 				pv.Error += " (cut short by the request's deadline, before the probe's timeout)"
 			}
-			if !r.Success && failed == "" {
-				failed = p.Target + " (" + string(r.Reason) + ") failed"
+			if !r.Success && full == "" {
+				full = p.Target + " (" + string(r.Reason) + ") failed"
 				if r.Err != nil {
-					failed += ": " + clip(r.Err.Error(), maxReasonDetail)
+					full += ": " + clip(r.Err.Error(), maxReasonDetail)
 				}
+				stable = p.Target + " failed: " + r.Diagnosis()
 			}
 		}
 		out = append(out, pv)
 	}
-	return out, failed
-}
-
-// describeUnit words the unit's state for a reason ("" without a unit)
-// and, when a port is down, where the unit listens now ("; unit listens on
-// ..."); it records the latter in uv.ListensOn.
-func describeUnit(c config.Check, uv *UnitVerdict, portDown string, unitListens []string) (desc, listensNow string) {
-	if uv == nil {
-		return "", ""
-	}
-	desc = fmt.Sprintf("%s is %s/%s", c.Unit, uv.ActiveState, uv.SubState)
-	if uv.Result != "" {
-		desc += " (result " + uv.Result + ")"
-	}
-	if uv.Since != "" {
-		// An absolute time: the reason is a label, and "5m ago" would
-		// make a new series every scrape.
-		desc += " since " + uv.Since
-	}
-	if uv.LoadState != "loaded" {
-		desc = fmt.Sprintf("%s is %s", c.Unit, uv.LoadState)
-	}
-	if portDown == "" || len(unitListens) == 0 {
-		return desc, ""
-	}
-	uv.ListensOn = unitListens[:min(len(unitListens), maxListensOn)]
-	listensNow = "; " + c.Unit + " listens on " + strings.Join(uv.ListensOn, ", ")
-	if len(unitListens) > maxListensOn {
-		listensNow += fmt.Sprintf(" and %d more", len(unitListens)-maxListensOn)
-	}
-	return desc, listensNow
+	return out, full, stable
 }
 
 // idleActivator returns the socket unit that makes an idle service up, or
@@ -556,7 +530,7 @@ func matching(c config.Check, ns *Namespace) [][]int {
 // seenListeners lists, per expected port, the listeners that matched it
 // and their owners, for /checks. processes name the process behind a
 // listener that is in no known unit, by its socket inode.
-func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, processes map[uint64]string) [][]SeenListener {
+func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, processes map[uint64]owner.Process) [][]SeenListener {
 	ns := &Namespace{Listeners: ls, Owners: owners, index: idx}
 	out := make([][]SeenListener, len(c.Ports))
 	for i, js := range matching(c, ns) {
@@ -566,8 +540,8 @@ func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, o
 				s.Owner = owners[j].Unit
 				if s.Owner == "" && owners[j].Foreign {
 					s.Owner = "(a process outside every known unit)"
-					if p := processes[ls[j].Inode]; p != "" {
-						s.Owner = p + ", outside every known unit"
+					if p := processes[ls[j].Inode]; p.Comm != "" {
+						s.Owner, s.Process, s.PID = p.String()+", outside every known unit", p.Comm, p.PID
 					}
 				}
 			}
@@ -575,28 +549,6 @@ func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, o
 		}
 	}
 	return out
-}
-
-// ownersOf names who holds a port, from what was seen on it.
-func ownersOf(seen []SeenListener) string {
-	var names []string
-	for _, s := range seen {
-		if s.Owner != "" && !slices.Contains(names, s.Owner) {
-			names = append(names, s.Owner)
-		}
-	}
-	return strings.Join(names, ", ")
-}
-
-// clip cuts s to at most n bytes on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // listensOf returns where unit holds listeners, as "proto address:port",

@@ -14,7 +14,9 @@
 package verdict
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -212,30 +214,37 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	failedSince.StateChangeTimestamp = uint64(time.Date(2026, 11, 30, 14, 3, 12, 0, time.UTC).UnixMicro())
 	ok := []probe.Result{{Target: "127.0.0.1:6379", Success: true}}
 	for _, tc := range []struct {
-		name string
-		l    layers
-		want string
+		name        string
+		l           layers
+		want, label string // label "": the reason
 	}{
 		{"failed, with systemd's result", layers{unit: failed, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
-			"nginx.service is failed/failed (result start-limit-hit), and nothing listens on tcp *:80"},
-		{"failed, and since when (an absolute time: the reason is a label)", layers{unit: &failedSince, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probes: ok, probesOK: true},
-			"nginx.service is failed/failed (result start-limit-hit) since 2026-11-30T14:03:12Z"},
+			"nginx.service is failed/failed (result start-limit-hit), and nothing listens on tcp *:80", ""},
+		{"failed, and since when (an absolute time); the label says no time", layers{unit: &failedSince, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probes: ok, probesOK: true},
+			"nginx.service is failed/failed (result start-limit-hit) since 2026-11-30T14:03:12Z", "nginx.service is failed/failed (result start-limit-hit)"},
 		{"moved: where it listens now", layers{unit: active, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true,
 			unitListens: []string{"tcp 0.0.0.0:8080", "tcp [::]:8080"}},
-			"nothing listens on tcp *:80 while nginx.service is active/running; nginx.service listens on tcp 0.0.0.0:8080, tcp [::]:8080"},
-		{"a stranger on the port, named with its pid", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
-			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "nc (pid 4242), outside every known unit"}}}, probes: ok, probesOK: true},
-			"tcp *:80 is held by nc (pid 4242), outside every known unit while nginx.service is inactive/dead"},
+			"nothing listens on tcp *:80 while nginx.service is active/running; nginx.service listens on tcp 0.0.0.0:8080, tcp [::]:8080", ""},
+		{"a stranger on the port, named with its pid; the label without", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
+			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "nc (pid 4242), outside every known unit", Process: "nc", PID: 4242}}}, probes: ok, probesOK: true},
+			"tcp *:80 is held by nc (pid 4242), outside every known unit while nginx.service is inactive/dead",
+			"tcp *:80 is held by process nc while nginx.service is inactive/dead"},
 		{"a stranger unit", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
 			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "stranger.service"}}}, probes: ok, probesOK: true},
-			"tcp *:80 is held by stranger.service while nginx.service is inactive/dead"},
-		{"the probe's peer said why", layers{unit: active, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probesOK: true,
-			probes: []probe.Result{{Target: "127.0.0.1:6379", Reason: "expect", Err: errors.New(`step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`)}}},
-			`probe of 127.0.0.1:6379 (expect) failed: step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`},
+			"tcp *:80 is held by stranger.service while nginx.service is inactive/dead", ""},
+		{"the probe's peer said why; the label says what was expected", layers{unit: active, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probesOK: true,
+			probes: []probe.Result{{Target: "127.0.0.1:6379", Reason: "expect", Failure: probe.Failure{Phase: probe.PhaseStep, Step: 1, Want: `^\+PONG`},
+				Err: errors.New(`step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`)}}},
+			`probe of 127.0.0.1:6379 (expect) failed: step 1 (expect "^\\+PONG"): connection closed, got "-NOAUTH Authentication required.\r\n"`,
+			`probe of 127.0.0.1:6379 failed: expect (step 1: "^\\+PONG")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if v := judge(web, false, tc.l); v.Reason != tc.want {
+			v := judge(web, false, tc.l)
+			if v.Reason != tc.want {
 				t.Errorf("\n got %q\nwant %q", v.Reason, tc.want)
+			}
+			if label := cmp.Or(tc.label, tc.want); v.Diagnosis != label {
+				t.Errorf("label\n got %q\nwant %q", v.Diagnosis, label)
 			}
 		})
 	}
@@ -265,7 +274,7 @@ func TestEvaluateJoinsTheSnapshot(t *testing.T) {
 			"ns.service": NewNamespace([]listeners.Listener{lst("tcp", "127.0.0.1", 8080, false)}, []owner.Owner{{Unit: "ns.service"}}),
 		},
 		KnownUnits: map[string]bool{"web.service": true, "db.service": true, "ns.service": true},
-		Processes:  map[uint64]string{77: "nc (pid 4242)"},
+		Processes:  map[uint64]owner.Process{77: {Comm: "nc", PID: 4242}},
 		ProbesRead: true,
 	}
 	port := func(p int) []config.Port { return []config.Port{{Proto: "tcp", Port: p}} }
@@ -281,13 +290,14 @@ func TestEvaluateJoinsTheSnapshot(t *testing.T) {
 	}
 	vs := Evaluate(checks, map[string]bool{"learned": true}, snap)
 	for _, tc := range []struct {
-		check    string
-		status   Status
-		reason   string
-		implicit bool
+		check         string
+		status        Status
+		reason, label string // label "": the reason
+		implicit      bool
 	}{
 		{check: "web", status: OK, reason: "every layer is healthy"},
-		{check: "db", status: ForeignListener, reason: "tcp *:5432 is held by nc (pid 4242), outside every known unit while db.service is active/running"},
+		{check: "db", status: ForeignListener, reason: "tcp *:5432 is held by nc (pid 4242), outside every known unit while db.service is active/running",
+			label: "tcp *:5432 is held by process nc while db.service is active/running"},
 		{check: "ns", status: OK, reason: "every layer is healthy"},
 		{check: "gone-ns", status: Unknown, reason: "could not read: listeners"},
 		{check: "learned", status: OK, reason: "every layer is healthy", implicit: true},
@@ -297,8 +307,65 @@ func TestEvaluateJoinsTheSnapshot(t *testing.T) {
 			if i < 0 {
 				t.Fatalf("no verdict in %+v", vs)
 			}
-			if v := vs[i]; v.Status != tc.status || v.Reason != tc.reason || v.Implicit != tc.implicit {
-				t.Errorf("got %s %q implicit %v, want %s %q implicit %v", v.Status, v.Reason, v.Implicit, tc.status, tc.reason, tc.implicit)
+			label := cmp.Or(tc.label, tc.reason)
+			if v := vs[i]; v.Status != tc.status || v.Reason != tc.reason || v.Diagnosis != label || v.Implicit != tc.implicit {
+				t.Errorf("got %s %q (label %q) implicit %v, want %s %q (label %q) implicit %v", v.Status, v.Reason, v.Diagnosis, v.Implicit, tc.status, tc.reason, label, tc.implicit)
+			}
+		})
+	}
+}
+
+// The diagnosis is a label value: every part of it bounded (owners,
+// addresses, the expect pattern) and the whole at most MaxDiagnosis bytes
+// of valid UTF-8, whatever the host's names; the reason names more.
+func TestDiagnosisIsBounded(t *testing.T) {
+	longUnit := strings.Repeat("é", 150) + ".service" // systemd allows 255 bytes
+	check := func(unit string) config.Check {
+		return config.Check{Name: "c", Unit: unit, Ports: []config.Port{{Port: 80, Proto: "tcp"}}}
+	}
+	unit := func(name string) *systemd.Unit {
+		return &systemd.Unit{Name: name, LoadState: "loaded", ActiveState: "active", SubState: "running"}
+	}
+	held := func(owners ...SeenListener) layers {
+		return layers{unit: unit("web.service"), ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true, portsSeen: [][]SeenListener{owners}}
+	}
+	var units, procs []SeenListener
+	for i := range 30 {
+		units = append(units, SeenListener{Owner: fmt.Sprintf("squat-%02d.service", i)})
+		procs = append(procs, SeenListener{Owner: fmt.Sprintf("nc (pid %d), outside every known unit", 1000+i), Process: "nc", PID: 1000 + i})
+	}
+	for _, tc := range []struct {
+		name        string
+		c           config.Check
+		l           layers
+		label       string // want; "" to check the bounds only
+		reasonHas   string
+		reasonLacks string
+	}{
+		{"30 units on the port: three named", check("web.service"), held(units...),
+			"tcp *:80 is held by squat-00.service, squat-01.service, squat-02.service and 27 others while web.service is active/running",
+			"squat-07.service and 22 more", "squat-08"},
+		{"30 processes of one name: one, without PIDs", check("web.service"), held(procs...),
+			"tcp *:80 is held by process nc while web.service is active/running", "nc (pid 1000)", "nc (pid 1008)"},
+		{"where the unit listens now: two addresses", check("web.service"),
+			layers{unit: unit("web.service"), ports: []portResult{{}}, portsOK: true, unitListens: []string{"tcp 0.0.0.0:81", "tcp 0.0.0.0:82", "tcp 0.0.0.0:83", "tcp 0.0.0.0:84", "tcp 0.0.0.0:85"}},
+			"nothing listens on tcp *:80 while web.service is active/running; web.service listens on tcp 0.0.0.0:81, tcp 0.0.0.0:82 and 3 more",
+			"tcp 0.0.0.0:84 and 1 more", ""},
+		{"a unit name of 300 bytes: clipped on a rune boundary", check(longUnit), layers{unit: unit(longUnit), ports: []portResult{{}}, portsOK: true, unitListens: []string{"tcp 0.0.0.0:81"}},
+			"", "tcp 0.0.0.0:81", ""},
+		{"a process name that is not UTF-8", check("web.service"), held(SeenListener{Owner: "\xff\xfeevil (pid 7), outside every known unit", Process: "\xff\xfeevil", PID: 7}),
+			"tcp *:80 is held by process \uFFFDevil while web.service is active/running", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := judge(tc.c, false, tc.l)
+			if len(v.Diagnosis) > MaxDiagnosis || !utf8.ValidString(v.Diagnosis) {
+				t.Errorf("label of %d bytes (valid UTF-8 %v), want ≤ %d: %q", len(v.Diagnosis), utf8.ValidString(v.Diagnosis), MaxDiagnosis, v.Diagnosis)
+			}
+			if tc.label != "" && v.Diagnosis != tc.label {
+				t.Errorf("label\n got %q\nwant %q", v.Diagnosis, tc.label)
+			}
+			if !strings.Contains(v.Reason, tc.reasonHas) || tc.reasonLacks != "" && strings.Contains(v.Reason, tc.reasonLacks) {
+				t.Errorf("reason %q: want %q in it and not %q", v.Reason, tc.reasonHas, tc.reasonLacks)
 			}
 		})
 	}
