@@ -414,7 +414,7 @@ type flight struct {
 func (e *Exporter) evaluate(ctx context.Context) *Evaluation {
 	snap := e.observe(ctx, e.config())
 	verdicts := verdict.Evaluate(snap.checks, snap.implicit, &snap.host)
-	e.history.observe(snap.at, verdicts, true)
+	e.logStatusChanges(e.history.observe(snap.at, verdicts, true))
 	if snap.host.Units != nil {
 		e.lastUnits.Store(snap.host.Units)
 	}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-kit/log/level"
+
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
@@ -42,7 +44,11 @@ type checkRecord struct {
 // that started before the one the check last saw (overlapping scrapes) is
 // older news and ignored for that check. complete says the verdicts are
 // every check (a scrape's): the checks missing from them are dropped.
-func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complete bool) {
+//
+// It returns the verdicts of the checks whose status changed, for the log:
+// the full reason (PIDs, times, what the peer sent) is there and on
+// /checks, while the reason label says only the diagnosis.
+func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complete bool) (changed []statusChange) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.checks == nil {
@@ -68,6 +74,9 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 			// increase() neither misses the first change nor extrapolates
 			// a start that was not one.
 			r = &checkRecord{status: v.Status, at: at, changes: map[verdict.Status]uint64{}, lastChange: at}
+			if v.Status != verdict.OK {
+				changed = append(changed, statusChange{to: v}) // logged as from ""
+			}
 			if v.Status != verdict.Unknown {
 				r.known = v.Status
 			}
@@ -89,6 +98,7 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 			if r.status != verdict.Unknown || v.Status != r.known {
 				r.changes[v.Status]++
 			}
+			changed = append(changed, statusChange{from: r.status, to: v})
 			r.status, r.lastChange = v.Status, at
 			if v.Status != verdict.Unknown {
 				r.known = v.Status
@@ -102,6 +112,21 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 				delete(h.checks, name)
 			}
 		}
+	}
+	return changed
+}
+
+// statusChange is a check that left status from for its verdict to.
+type statusChange struct {
+	from verdict.Status
+	to   verdict.Verdict
+}
+
+// logStatusChanges logs each change of a check's status with its full
+// reason, once per change (a check's status changes, not every scrape).
+func (e *Exporter) logStatusChanges(changes []statusChange) {
+	for _, c := range changes {
+		level.Info(e.logger).Log("msg", "check status changed", "check", c.to.Check, "from", c.from, "to", c.to.Status, "reason", c.to.Reason)
 	}
 }
 

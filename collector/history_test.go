@@ -14,7 +14,9 @@
 package collector
 
 import (
+	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,5 +69,34 @@ func TestCheckHistory(t *testing.T) {
 	h.observe(t0.Add(2*time.Second), []verdict.Verdict{{Check: "kept"}}, true)
 	if _, ok := h.of("removed"); ok {
 		t.Error("a check no scrape judges any more must be dropped")
+	}
+}
+
+// The log gets each change of a check's status, with its full reason, and
+// a check first judged not ok; not every evaluation, and not a verdict that
+// a request's deadline made (a cut-short probe).
+func TestCheckHistoryReturnsTheChangesToLog(t *testing.T) {
+	var h checkHistory
+	t0 := time.Unix(1_000_000, 0)
+	cut := verdict.Verdict{Check: "c", Status: verdict.ProbeFailed, Reason: "cut", Probes: []verdict.ProbeVerdict{{Known: true, CutShort: true}}}
+	for i, step := range []struct {
+		verdicts []verdict.Verdict
+		want     []string // "check from->to reason"
+	}{
+		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.OK}, {Check: "d", Status: verdict.PortDown, Reason: "nothing listens on tcp *:80 (pid 42)"}},
+			want: []string{"d ->port_down nothing listens on tcp *:80 (pid 42)"}},
+		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.OK}, {Check: "d", Status: verdict.PortDown, Reason: "nothing listens on tcp *:80 (pid 42)"}}},
+		{verdicts: []verdict.Verdict{cut, {Check: "d", Status: verdict.OK, Reason: "every layer is healthy"}},
+			want: []string{"d port_down->ok every layer is healthy"}},
+		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.ServiceDown, Reason: "c.service is failed/failed since 2026-12-04T01:00:00Z"}},
+			want: []string{"c ok->service_down c.service is failed/failed since 2026-12-04T01:00:00Z"}},
+	} {
+		var got []string
+		for _, c := range h.observe(t0.Add(time.Duration(i)*time.Second), step.verdicts, false) {
+			got = append(got, fmt.Sprintf("%s %s->%s %s", c.to.Check, c.from, c.to.Status, c.to.Reason))
+		}
+		if !slices.Equal(got, step.want) {
+			t.Errorf("evaluation %d: changes %q, want %q", i, got, step.want)
+		}
 	}
 }
