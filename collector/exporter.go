@@ -412,9 +412,13 @@ type flight struct {
 // evaluate is one evaluation: observe every layer, judge every check,
 // emit.
 func (e *Exporter) evaluate(ctx context.Context) *Evaluation {
+	kind := byScrape
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < e.evaluationNeeds() {
+		kind = byHurriedScrape
+	}
 	snap := e.observe(ctx, e.config())
 	verdicts := verdict.Evaluate(snap.checks, snap.implicit, &snap.host)
-	e.logStatusChanges(e.history.observe(snap.at, verdicts, true))
+	e.logStatusChanges(e.history.observe(snap.at, verdicts, kind))
 	if snap.host.Units != nil {
 		e.lastUnits.Store(snap.host.Units)
 	}

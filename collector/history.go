@@ -42,13 +42,14 @@ type checkRecord struct {
 
 // observe applies one evaluation's verdicts, taken at at. An evaluation
 // that started before the one the check last saw (overlapping scrapes) is
-// older news and ignored for that check. complete says the verdicts are
-// every check (a scrape's): the checks missing from them are dropped.
+// older news and ignored for that check. A scrape's verdicts are every
+// check: the checks missing from them are dropped.
 //
 // It returns the verdicts of the checks whose status changed, for the log:
 // the full reason (PIDs, times, what the peer sent) is there and on
 // /checks, while the reason label says only the diagnosis.
-func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complete bool) (changed []statusChange) {
+func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, from evaluationKind) (changed []statusChange) {
+	complete := from != byWatch
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.checks == nil {
@@ -62,10 +63,11 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 		if seen != nil {
 			seen[v.Check] = true
 		}
-		if v.FailedOnlyByCutShortProbes() {
+		if v.FailedOnlyByCutShortProbes() || from == byHurriedScrape && v.Status == verdict.Unknown {
 			// Not news of the check: a request's deadline cut its probe
-			// before its timeout (the requester sees that; the counters,
-			// which every requester shares, do not).
+			// before its timeout, or ended a layer's read, in an
+			// evaluation given less time than it needs (the requester sees
+			// that; the counters, which every requester shares, do not).
 			continue
 		}
 		r := h.checks[v.Check]
@@ -115,6 +117,20 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, complet
 	}
 	return changed
 }
+
+// evaluationKind is what made the verdicts the history observes.
+type evaluationKind int
+
+const (
+	// byWatch: the watch between scrapes, which judges some checks only.
+	byWatch evaluationKind = iota
+	// byScrape: an evaluation (a scrape, /checks) of every check, given
+	// the time it needs (Exporter.evaluationNeeds).
+	byScrape
+	// byHurriedScrape: one whose request allowed it less: a layer it gave
+	// up on is the request's deadline, not the host.
+	byHurriedScrape
+)
 
 // statusChange is a check that left status from for its verdict to.
 type statusChange struct {

@@ -49,7 +49,7 @@ func TestCheckHistory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var h checkHistory
 			for _, s := range tc.steps {
-				h.observe(t0.Add(s.after), []verdict.Verdict{{Check: "c", Status: s.status}}, s.complete)
+				h.observe(t0.Add(s.after), []verdict.Verdict{{Check: "c", Status: s.status}}, kindOf(s.complete))
 			}
 			got, ok := h.of("c")
 			if !ok {
@@ -61,12 +61,12 @@ func TestCheckHistory(t *testing.T) {
 		})
 	}
 	var h checkHistory
-	h.observe(t0, []verdict.Verdict{{Check: "kept"}, {Check: "removed"}}, true)
-	h.observe(t0.Add(time.Second), []verdict.Verdict{{Check: "kept"}}, false)
+	h.observe(t0, []verdict.Verdict{{Check: "kept"}, {Check: "removed"}}, byScrape)
+	h.observe(t0.Add(time.Second), []verdict.Verdict{{Check: "kept"}}, byWatch)
 	if _, ok := h.of("removed"); !ok {
 		t.Error("a watch's evaluation that left a check out must not drop it")
 	}
-	h.observe(t0.Add(2*time.Second), []verdict.Verdict{{Check: "kept"}}, true)
+	h.observe(t0.Add(2*time.Second), []verdict.Verdict{{Check: "kept"}}, byScrape)
 	if _, ok := h.of("removed"); ok {
 		t.Error("a check no scrape judges any more must be dropped")
 	}
@@ -81,6 +81,7 @@ func TestCheckHistoryReturnsTheChangesToLog(t *testing.T) {
 	cut := verdict.Verdict{Check: "c", Status: verdict.ProbeFailed, Reason: "cut", Probes: []verdict.ProbeVerdict{{Known: true, CutShort: true}}}
 	for i, step := range []struct {
 		verdicts []verdict.Verdict
+		kind     evaluationKind
 		want     []string // "check from->to reason"
 	}{
 		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.OK}, {Check: "d", Status: verdict.PortDown, Reason: "nothing listens on tcp *:80 (pid 42)"}},
@@ -88,15 +89,25 @@ func TestCheckHistoryReturnsTheChangesToLog(t *testing.T) {
 		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.OK}, {Check: "d", Status: verdict.PortDown, Reason: "nothing listens on tcp *:80 (pid 42)"}}},
 		{verdicts: []verdict.Verdict{cut, {Check: "d", Status: verdict.OK, Reason: "every layer is healthy"}},
 			want: []string{"d port_down->ok every layer is healthy"}},
+		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.Unknown, Reason: "could not read: probes"}}, kind: byHurriedScrape},
 		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.ServiceDown, Reason: "c.service is failed/failed since 2026-12-04T01:00:00Z"}},
 			want: []string{"c ok->service_down c.service is failed/failed since 2026-12-04T01:00:00Z"}},
+		{verdicts: []verdict.Verdict{{Check: "c", Status: verdict.Unknown, Reason: "could not read: unit state"}}, kind: byScrape,
+			want: []string{"c service_down->unknown could not read: unit state"}},
 	} {
 		var got []string
-		for _, c := range h.observe(t0.Add(time.Duration(i)*time.Second), step.verdicts, false) {
+		for _, c := range h.observe(t0.Add(time.Duration(i)*time.Second), step.verdicts, step.kind) {
 			got = append(got, fmt.Sprintf("%s %s->%s %s", c.to.Check, c.from, c.to.Status, c.to.Reason))
 		}
 		if !slices.Equal(got, step.want) {
 			t.Errorf("evaluation %d: changes %q, want %q", i, got, step.want)
 		}
 	}
+}
+
+func kindOf(complete bool) evaluationKind {
+	if complete {
+		return byScrape
+	}
+	return byWatch
 }

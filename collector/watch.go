@@ -87,7 +87,7 @@ func (e *Exporter) watchOnce(ctx context.Context, units *systemd.Snapshot) {
 	wctx, cancel := context.WithTimeout(ctx, e.watchInterval)
 	defer cancel()
 	if s, ok := e.observeBetweenScrapes(wctx, cfg, units); ok {
-		e.logStatusChanges(e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), false))
+		e.logStatusChanges(e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), byWatch))
 	}
 }
 
