@@ -169,6 +169,7 @@ func (q *signalQueue) count() uint64 {
 // unitCache is one connection's view of the manager. Its loop goroutine owns
 // all state; everything else talks to it through channels.
 type unitCache struct {
+	number      uint64 // the client's count of connections, this one's
 	conn        *dbus.Conn
 	budget      *busBudget // every call on conn goes through it
 	sd          *sdbus.Conn
@@ -220,6 +221,10 @@ type unitCache struct {
 	unloadedCounts map[string]unloadedCounts
 	readyClosed    bool
 	fatal          error // set by apply when the connection is no longer usable
+	// reloading is set between the manager's Reloading(true) and
+	// Reloading(false) signals: a daemon-reload, or the start of a
+	// daemon-reexec (which drops the connection).
+	reloading bool
 }
 
 type barrierRequest struct {
@@ -294,10 +299,10 @@ func (c *unitCache) loop(ctx context.Context) error {
 				}
 			}
 			if c.fatal != nil {
-				return c.fatal
+				return c.announced(c.fatal)
 			}
 			if closed {
-				return errors.New("connection to systemd closed")
+				return c.announced(errors.New("connection to systemd closed"))
 			}
 		case r := <-c.results:
 			if err := c.finish(r); err != nil {
@@ -314,6 +319,20 @@ func (c *unitCache) loop(ctx context.Context) error {
 		c.answerBarriers()
 		c.publishChange()
 	}
+}
+
+// errReexecuting marks a connection lost after the manager announced a
+// reload (Reloading true) and before it said the reload was over: it is
+// re-executing (daemon-reexec, a systemd upgrade) and comes back.
+var errReexecuting = errors.New("the manager went away in the middle of a reload: daemon-reexec")
+
+// announced wraps why the connection ended with errReexecuting when the
+// manager had announced it.
+func (c *unitCache) announced(err error) error {
+	if c.reloading {
+		return fmt.Errorf("%w (%w)", errReexecuting, err)
+	}
+	return err
 }
 
 // publishChange publishes the view after a loop iteration that changed
@@ -398,9 +417,16 @@ func (c *unitCache) apply(s *dbus.Signal) {
 	case dbusManagerIface + ".Reloading":
 		// LoadState changes only on reload and is never signalled: list
 		// again once the reload is over.
-		if active, ok := s.Body[0].(bool); ok && !active {
-			c.startListing()
+		active, ok := s.Body[0].(bool)
+		if !ok {
+			return
 		}
+		if active {
+			c.reloading = true
+			return
+		}
+		c.reloading = false
+		c.startListing()
 	}
 }
 
