@@ -723,7 +723,7 @@ func (c *unitCache) merge(e *unitEntry, u Unit, issueSeq uint64, full bool) {
 		if e.serviceSeq <= issueSeq {
 			e.NRestarts, e.HasRestarts, e.Result, e.MainPID = u.NRestarts, u.HasRestarts, u.Result, u.MainPID
 		}
-		e.IsService, e.ServiceType, e.RemainAfterExit = u.IsService, u.ServiceType, u.RemainAfterExit
+		e.IsService = u.IsService
 		e.ControlGroup, e.Listen, e.Triggers = u.ControlGroup, u.Listen, u.Triggers
 	}
 	c.dirty = true
@@ -860,10 +860,12 @@ func (c *unitCache) setExtraNames(names []string) {
 	}
 }
 
-// The properties we read per unit.
+// The properties we read per unit. Not a service's Type or
+// RemainAfterExit: nothing reads them, and a service's fetch is 8 calls
+// instead of 10.
 var (
 	unitProps    = []string{"LoadState", "ActiveState", "SubState", "ActiveEnterTimestamp"}
-	serviceProps = []string{"Type", "RemainAfterExit", "Result", "NRestarts", "MainPID", "ControlGroup"}
+	serviceProps = []string{"Result", "NRestarts", "MainPID", "ControlGroup"}
 	socketProps  = []string{"ControlGroup", "Listen"}
 )
 
@@ -998,10 +1000,6 @@ func setUnitProps(u *Unit, changed map[string]dbus.Variant) {
 func setTypeProps(u *Unit, changed map[string]dbus.Variant) {
 	for k, v := range changed {
 		switch k {
-		case "Type":
-			u.ServiceType, _ = v.Value().(string)
-		case "RemainAfterExit":
-			u.RemainAfterExit, _ = v.Value().(bool)
 		case "Result":
 			u.Result, _ = v.Value().(string)
 		case "NRestarts":
