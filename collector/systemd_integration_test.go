@@ -552,7 +552,9 @@ func TestSystemdNoFailedScrapeThroughDaemonReexec(t *testing.T) {
 			for i := range 3 {
 				before = append(before, src.Connections())
 				start(fmt.Sprintf("reexec %d: started before", i+1))
-				cmd := exec.Command("systemctl", "--user", "daemon-reexec")
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, "systemctl", "--user", "daemon-reexec")
 				cmd.Env = m.Env()
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)

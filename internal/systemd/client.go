@@ -148,9 +148,10 @@ const (
 	// old one ("recipient disconnected").
 	reexecRetry = 50 * time.Millisecond
 	// reexecWindow bounds how long such a manager is expected back: a
-	// user manager with 130 units re-executes in ~0.1 s idle, ~0.5 s under
-	// load; one that is not back within the window is gone, and a scrape
-	// fails at its first attempt again.
+	// scrape caught in three back-to-back reexecs of a user manager with
+	// 130 units waited at most 0.42 s idle, 0.72 s under two busy loops;
+	// one not back within the window is gone, and a scrape fails at its
+	// first attempt again.
 	reexecWindow = 30 * time.Second
 )
 
@@ -227,9 +228,9 @@ func (s *Client) Close() {
 // manager (reconnect, first sync, answer) rather than fail, and is never
 // answered from the old connection's cache. Seen on a booted host: 1 scrape
 // in ~170 failed across a daemon-reexec without the retry; with three
-// attempts only, 3 runs in 4 under load (two busy loops on 2 cores) failed
-// a scrape that three back-to-back reexecs, each followed by a ~0.5 s
-// first sync of 130 units, outlasted.
+// attempts, and one connection attempt while the new manager was not up
+// yet, 3-7 of 9 scrapes around three back-to-back reexecs failed in 5 runs
+// of 5 under two busy loops on 2 cores (130 units).
 func (s *Client) Snapshot(ctx context.Context, names []string) (*Snapshot, error) {
 	s.start.Do(func() {
 		life, cancel := context.WithCancel(context.Background())
