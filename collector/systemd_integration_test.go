@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -503,9 +505,19 @@ func TestSystemdStaysUnderTheBusReplyLimit(t *testing.T) {
 	}
 }
 
+// scrapeDeadline is a scrape's deadline by default: Prometheus's default
+// scrape_timeout (10 s) less the exporter's default --scrape.timeout-offset.
+const scrapeDeadline = 9500 * time.Millisecond
+
 // A connection lost under a scrape (daemon-reexec) is replaced within the
-// scrape's deadline: scrapes running back to back through three re-execs
-// all succeed, over the bus and the private socket.
+// scrape's deadline, over the bus and the private socket. Three reexecs
+// back to back, as a package upgrade may do; around each, three scrapes
+// with the default deadline: one started just before it, one while
+// systemctl waits for it, one as systemctl returns (the old manager has
+// stopped answering: that one must wait for the new manager). None
+// fails, however many reexecs a scrape outlives: a busy machine makes a
+// scrape outlive several (each new connection first lists and reads every
+// unit, 130 here).
 func TestSystemdNoFailedScrapeThroughDaemonReexec(t *testing.T) {
 	m := systemdtest.Start(t)
 	m.StartOneshots(t, "reexec", 100)
@@ -518,39 +530,68 @@ func TestSystemdNoFailedScrapeThroughDaemonReexec(t *testing.T) {
 			src := newTestSystemdSource(t, ep)
 			cfg := &config.Config{Checks: []config.Check{{Name: "x", Unit: "reexec-1.service"}}}
 			waitScrape(t, src, cfg, "first connection", func(s scraped) bool { return s.success(t) == 1 })
-			stop := make(chan struct{})
-			type tally struct{ scrapes, failed int }
-			result := make(chan tally)
-			go func() {
-				var n tally
-				for {
-					select {
-					case <-stop:
-						result <- n
-						return
-					default:
+			type scrape struct {
+				what string
+				conn uint64 // the connection it was read on
+				err  error
+				took time.Duration
+			}
+			var scrapes []*scrape
+			var wg sync.WaitGroup
+			start := func(what string) *scrape {
+				sc := &scrape{what: what}
+				scrapes = append(scrapes, sc)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), scrapeDeadline)
+					defer cancel()
+					began := time.Now()
+					r, err := src.Snapshot(ctx, checkUnits(cfg))
+					sc.took, sc.err = time.Since(began), err
+					if err == nil {
+						sc.conn = r.Connection()
 					}
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					_, err := src.Snapshot(ctx, checkUnits(cfg))
-					cancel()
-					n.scrapes++
-					if err != nil {
-						n.failed++
-						t.Logf("scrape %d: %v", n.scrapes, err)
-					}
-					time.Sleep(10 * time.Millisecond)
+				}()
+				return sc
+			}
+			var after []*scrape
+			var before []uint64 // connections made before each reexec
+			for i := range 3 {
+				before = append(before, src.Connections())
+				start(fmt.Sprintf("reexec %d: started before", i+1))
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, "systemctl", "--user", "daemon-reexec")
+				cmd.Env = m.Env()
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
 				}
-			}()
-			for range 3 {
-				m.Systemctl(t, "daemon-reexec")
-				time.Sleep(300 * time.Millisecond)
+				start(fmt.Sprintf("reexec %d: started while systemctl waits", i+1))
+				if err := cmd.Wait(); err != nil {
+					t.Fatalf("systemctl --user daemon-reexec: %v", err)
+				}
+				after = append(after, start(fmt.Sprintf("reexec %d: started as systemctl returned", i+1)))
 			}
-			close(stop)
-			n := <-result
-			if n.failed > 0 || n.scrapes < 10 {
-				t.Fatalf("%d of %d scrapes failed through three daemon-reexecs (want 0 of >= 10)", n.failed, n.scrapes)
+			wg.Wait()
+			failed := 0
+			for _, sc := range scrapes {
+				t.Logf("%s: read on connection %d in %v (err %v)", sc.what, sc.conn, sc.took.Round(time.Millisecond), sc.err)
+				if sc.err != nil {
+					failed++
+				}
 			}
-			t.Logf("%d scrapes, none failed", n.scrapes)
+			if failed > 0 {
+				t.Fatalf("%d of %d scrapes failed through three daemon-reexecs", failed, len(scrapes))
+			}
+			// The premise: systemctl returns once the old manager has dropped
+			// its connections and answers nothing more, so the scrape started
+			// then was read on a connection made after the reexec began.
+			for i, sc := range after {
+				if sc.conn <= before[i] {
+					t.Errorf("%s: read on connection %d, made before the reexec (%d made by then)", sc.what, sc.conn, before[i])
+				}
+			}
 		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -55,7 +56,8 @@ const (
 // busBudget bounds the calls in flight on one connection and retries the
 // ones the bus refuses for its limits.
 type busBudget struct {
-	sem *semaphore.Weighted
+	sem   *semaphore.Weighted
+	calls atomic.Uint64 // calls issued, refused ones included
 }
 
 func newBusBudget(calls int64) *busBudget { return &busBudget{sem: semaphore.NewWeighted(calls)} }
@@ -89,6 +91,7 @@ func (b *busBudget) do(ctx context.Context, f func(context.Context) error) error
 	}
 	defer b.sem.Release(1)
 	for attempt := 0; ; attempt++ {
+		b.calls.Add(1)
 		err := f(ctx)
 		if !isLimitsExceeded(err) {
 			return err
@@ -118,6 +121,7 @@ func (b *busBudget) pipeline(ctx context.Context, calls []*busCall) error {
 	defer b.sem.Release(n)
 	pending := calls
 	for attempt := 0; ; attempt++ {
+		b.calls.Add(uint64(len(pending)))
 		for _, c := range pending {
 			c.call = c.obj.GoWithContext(ctx, c.method, 0, nil, c.args...)
 		}

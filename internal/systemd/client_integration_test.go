@@ -15,6 +15,8 @@ package systemd
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // A crash that Restart= undoes within a second is counted from the
@@ -63,5 +66,113 @@ func TestCrashLoopIsCountedFromSignals(t *testing.T) {
 		if result != "signal" {
 			t.Errorf("failures %v: the unit only ever died by SIGKILL", u.Failures)
 		}
+	}
+}
+
+// calls returns how many calls the client's live connection has made.
+func (s *Client) calls(t *testing.T) uint64 {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cache == nil {
+		t.Fatal("not connected")
+	}
+	return s.cache.budget.calls.Load()
+}
+
+// A daemon-reload announces every unit removed and new again; their state
+// lives through it. The cache keeps them: the reload costs a listing and
+// the socket units' reads (Listen= and Triggers= come from the unit file),
+// not a read of every unit (8-10 calls each, ~2,000 calls here for each
+// client). What the reload changed is seen: a socket's new address, a
+// unit whose file is gone, and the counts of a unit's state changes
+// carry on.
+func TestDaemonReloadKeepsTheCache(t *testing.T) {
+	m := systemdtest.Start(t)
+	const bulk = 200
+	m.StartOneshots(t, "reload", bulk)
+	dir := filepath.Join(m.RuntimeDir, "systemd", "user")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port1, port2 := testenv.FreePort(t), testenv.FreePort(t)
+	socket := func(port int) string { return fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\n", port) }
+	write("rl-sock.socket", socket(port1))
+	write("rl-sock.service", "[Service]\nExecStart=/bin/sleep infinity\n")
+	write("rl-gone.service", "[Service]\nExecStart=/bin/sleep infinity\n")
+	write("rl-kept.service", "[Service]\nExecStart=/bin/sleep infinity\n")
+	m.Systemctl(t, "daemon-reload")
+	m.Systemctl(t, "start", "rl-sock.socket", "rl-gone.service", "rl-kept.service")
+	bus, err := ResolveEndpoint("user", m.BusAddress(), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ep   Endpoint
+	}{
+		{"private socket", Endpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}},
+		{"bus", bus},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			write("rl-sock.socket", socket(port1))
+			write("rl-gone.service", "[Service]\nExecStart=/bin/sleep infinity\n")
+			m.Systemctl(t, "daemon-reload")
+			m.Systemctl(t, "restart", "rl-sock.socket")
+			m.Systemctl(t, "start", "rl-gone.service")
+			c := New(Options{Endpoint: tc.ep, Include: defaultInclude, Logger: log.NewNopLogger()})
+			t.Cleanup(c.Close)
+			read := func() *Snapshot {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				s, err := c.Snapshot(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			read()
+			m.Systemctl(t, "restart", "rl-kept.service")
+			before := read()
+			if got := before.snap.units["rl-kept.service"].StateChanges["active"]; got == 0 {
+				t.Fatalf("the restart before the reload was not counted: %v", before.snap.units["rl-kept.service"].StateChanges)
+			}
+			if got := before.snap.units["rl-sock.socket"].Listen; len(got) != 1 || got[0].Address != fmt.Sprintf("127.0.0.1:%d", port1) {
+				t.Fatalf("rl-sock.socket listens on %v before the reload", got)
+			}
+			calls := c.calls(t)
+
+			m.Systemctl(t, "stop", "rl-gone.service")
+			if err := os.Remove(filepath.Join(dir, "rl-gone.service")); err != nil {
+				t.Fatal(err)
+			}
+			write("rl-sock.socket", socket(port2))
+			m.Systemctl(t, "daemon-reload")
+			after := read()
+			if spent := c.calls(t) - calls; spent >= bulk {
+				t.Errorf("the reload cost %d calls with %d units: every unit was read again", spent, len(after.Names()))
+			} else {
+				t.Logf("the reload cost %d calls with %d units", spent, len(after.Names()))
+			}
+			if got := after.snap.units["rl-sock.socket"].Listen; len(got) != 1 || got[0].Address != fmt.Sprintf("127.0.0.1:%d", port2) {
+				t.Errorf("rl-sock.socket listens on %v after the reload, want 127.0.0.1:%d", got, port2)
+			}
+			if u, ok := after.snap.units["rl-gone.service"]; ok {
+				t.Errorf("rl-gone.service, stopped and its file removed, is still cached after the reload: %+v", u)
+			}
+			if b, a := before.snap.units["rl-kept.service"].StateChanges, after.snap.units["rl-kept.service"].StateChanges; a["active"] != b["active"] {
+				t.Errorf("rl-kept.service's state changes %v before the reload, %v after", b, a)
+			}
+			if u := after.snap.units["reload-7.service"]; u.ActiveState != "active" || u.ActiveEnterTimestamp == 0 || u.LoadState != "loaded" {
+				t.Errorf("reload-7.service after the reload: %+v", u)
+			}
+		})
 	}
 }

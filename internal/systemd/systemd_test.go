@@ -111,7 +111,7 @@ func TestManagerTextIsCleanedWhereRead(t *testing.T) {
 		"SubState": dbus.MakeVariant("run\xffning"), "Triggers": dbus.MakeVariant([]string{"\xff.service", long}),
 	})
 	setTypeProps(&u, map[string]dbus.Variant{
-		"Type": dbus.MakeVariant("simple\xff"), "Result": dbus.MakeVariant(strings.Repeat("\xffx", 100)),
+		"Result": dbus.MakeVariant(strings.Repeat("\xffx", 100)),
 		"Listen": dbus.MakeVariant([][]any{{"Stream\xff", "127.0.0.1:80\xfe"}}),
 	})
 	statuses := []sdbus.UnitStatus{{Name: "\xff\xfeevil.service", LoadState: "loaded\xff", ActiveState: "a\xffctive", SubState: "\xff"}}
@@ -127,7 +127,6 @@ func TestManagerTextIsCleanedWhereRead(t *testing.T) {
 		{"SubState", u.SubState, maxWord},
 		{"Triggers[0]", u.Triggers[0], maxUnitName},
 		{"Triggers[1] (too long)", u.Triggers[1], maxUnitName},
-		{"Type", u.ServiceType, maxWord},
 		{"Result (too long)", u.Result, maxWord},
 		{"Listen type", u.Listen[0].Type, maxWord},
 		{"Listen address", u.Listen[0].Address, maxListenAddress},

@@ -40,13 +40,11 @@ type Unit struct {
 	StateChangeTimestamp uint64
 
 	// Service units.
-	IsService       bool
-	HasRestarts     bool // NRestarts is known (systemd >= 235)
-	NRestarts       uint32
-	ServiceType     string // simple, oneshot, forking, ...
-	RemainAfterExit bool
-	Result          string
-	MainPID         uint32
+	IsService   bool
+	HasRestarts bool // NRestarts is known (systemd >= 235)
+	NRestarts   uint32
+	Result      string
+	MainPID     uint32
 
 	// Service and socket units.
 	ControlGroup string
