@@ -70,7 +70,7 @@ func startOwned(t, owner *testing.T, name string, url string, bin string, args .
 	owner.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
-		if t.Failed() {
+		if t.Failed() || owner.Failed() {
 			mu.Lock()
 			t.Logf("%s output:\n%s", name, logs.String())
 			mu.Unlock()
@@ -236,7 +236,13 @@ func TestAlertsEndToEnd(t *testing.T) {
 `, servicestest.NginxUnit, s.NginxPort, s.NginxPort, servicestest.RedisUnit, s.RedisPort, s.RedisPort)
 	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(cfg), 0o644)
 	exporterAddr := testenv.FreeLoopbackAddr(t)
-	exporterArgs := []string{"--web.listen-address=" + exporterAddr, "--config.file=" + filepath.Join(dir, "warden.yml"), "--systemd.address=" + s.M.PrivateAddress()}
+	// Prometheus scrapes every second here, so its timeout is 1 s: the
+	// shipped 0.5 s offset would leave a scrape 0.5 s, and on a CI
+	// machine running every package's tests at once (a booted system
+	// container among them) a systemd read right after a daemon-reload
+	// can take that long. The offset is for the network and encoding;
+	// on loopback 0.1 s is plenty.
+	exporterArgs := []string{"--web.listen-address=" + exporterAddr, "--config.file=" + filepath.Join(dir, "warden.yml"), "--systemd.address=" + s.M.PrivateAddress(), "--scrape.timeout-offset=0.1s"}
 	exporter := start(t, "warden_exporter", "http://"+exporterAddr+"/-/ready", bin, exporterArgs...)
 	// A second host for the fleet panels: an exporter watching only its own
 	// port, which stays ok.
