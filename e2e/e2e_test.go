@@ -236,13 +236,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 `, servicestest.NginxUnit, s.NginxPort, s.NginxPort, servicestest.RedisUnit, s.RedisPort, s.RedisPort)
 	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(cfg), 0o644)
 	exporterAddr := testenv.FreeLoopbackAddr(t)
-	// Prometheus scrapes every second here, so its timeout is 1 s: the
-	// shipped 0.5 s offset would leave a scrape 0.5 s, and on a CI
-	// machine running every package's tests at once (a booted system
-	// container among them) a systemd read right after a daemon-reload
-	// can take that long. The offset is for the network and encoding;
-	// on loopback 0.1 s is plenty.
-	exporterArgs := []string{"--web.listen-address=" + exporterAddr, "--config.file=" + filepath.Join(dir, "warden.yml"), "--systemd.address=" + s.M.PrivateAddress(), "--scrape.timeout-offset=0.1s"}
+	exporterArgs := []string{"--web.listen-address=" + exporterAddr, "--config.file=" + filepath.Join(dir, "warden.yml"), "--systemd.address=" + s.M.PrivateAddress()}
 	exporter := start(t, "warden_exporter", "http://"+exporterAddr+"/-/ready", bin, exporterArgs...)
 	// A second host for the fleet panels: an exporter watching only its own
 	// port, which stays ok.
@@ -358,6 +352,29 @@ scrape_configs:
 		return false
 	}
 
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// How Prometheus's scrapes went: a target's last error and how
+		// long its last scrape took.
+		var r struct {
+			Data struct {
+				ActiveTargets []struct {
+					ScrapeURL          string  `json:"scrapeUrl"`
+					Health             string  `json:"health"`
+					LastError          string  `json:"lastError"`
+					LastScrapeDuration float64 `json:"lastScrapeDuration"`
+				} `json:"activeTargets"`
+			} `json:"data"`
+		}
+		getJSON(t, "http://"+promAddr+"/api/v1/targets", &r)
+		for _, tg := range r.Data.ActiveTargets {
+			t.Logf("target %s: %s, last scrape %.3fs, last error %q", tg.ScrapeURL, tg.Health, tg.LastScrapeDuration, tg.LastError)
+		}
+		t.Logf("statuses: %v", query(`warden_check_status == 1`))
+		t.Logf("collectors: %v", query(`warden_collector_success`))
+	})
 	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the four checks of both hosts as up", func() bool {
 		return len(query(`warden_check_up == 1`)) == 4
 	})
