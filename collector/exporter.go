@@ -267,7 +267,7 @@ func (e *Exporter) Last() *Evaluation { return e.last.Load() }
 func (e *Exporter) Evaluate(ctx context.Context) (*Evaluation, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	if !hasDeadline {
-		return e.evaluate(ctx), nil
+		return e.evaluate(ctx, byScrape), nil
 	}
 	f := e.flightFor(ctx, deadline)
 	select {
@@ -335,7 +335,7 @@ func (e *Exporter) flightFor(ctx context.Context, deadline time.Time) *flight {
 // that joined; f's deadline still bounds it.
 func (e *Exporter) fly(f *flight) {
 	for f != nil {
-		f.ev, f.err = e.evaluateContained(f.base, f.deadline)
+		f.ev, f.err = e.evaluateContained(f)
 		// The next one is running before this one's requests are answered,
 		// so a request arriving now cannot join an evaluation that ended
 		// before it arrived.
@@ -354,23 +354,27 @@ func (e *Exporter) fly(f *flight) {
 // startLocked marks f as starting now: its deadline is fixed from here (a
 // later request waits for the next evaluation). flightMu is held.
 func (e *Exporter) startLocked(f *flight) {
-	f.start = time.Now()
-	f.unhurried = f.deadline.Sub(f.start) >= e.evaluationNeeds()
+	f.unhurried = time.Until(f.deadline) >= e.evaluationNeeds()
 }
 
-// evaluateContained is evaluate under deadline, a panic its error: it
-// runs on a goroutine of its own, where a panic would end the process
-// (net/http recovers its handlers' panics, not ours).
-func (e *Exporter) evaluateContained(base context.Context, deadline time.Time) (ev *Evaluation, err error) {
-	ctx, cancel := context.WithDeadline(base, deadline)
+// evaluateContained is f's evaluation, a panic its error: it runs on a
+// goroutine of its own, where a panic would end the process (net/http
+// recovers its handlers' panics, not ours). f has started: its deadline
+// is fixed.
+func (e *Exporter) evaluateContained(f *flight) (ev *Evaluation, err error) {
+	ctx, cancel := context.WithDeadline(f.base, f.deadline)
 	defer cancel()
+	kind := byScrape
+	if !f.unhurried {
+		kind = byHurriedScrape
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			level.Error(e.logger).Log("msg", "evaluation panicked", "panic", p, "stack", string(debug.Stack()))
 			ev, err = nil, errors.New("the evaluation failed (see the exporter's log)")
 		}
 	}()
-	return e.evaluate(ctx), nil
+	return e.evaluate(ctx, kind), nil
 }
 
 // evaluationNeeds is the time an evaluation needs for nothing in it to be
@@ -399,7 +403,6 @@ type flight struct {
 	// deadline is guarded by Exporter.flightMu until the evaluation
 	// starts (a next one's rises to the latest of its requests').
 	deadline time.Time
-	start    time.Time
 	// unhurried: its deadline leaves it all the time it needs
 	// (evaluationNeeds), so nothing in it is cut short and any request
 	// may join it.
@@ -410,12 +413,9 @@ type flight struct {
 }
 
 // evaluate is one evaluation: observe every layer, judge every check,
-// emit.
-func (e *Exporter) evaluate(ctx context.Context) *Evaluation {
-	kind := byScrape
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < e.evaluationNeeds() {
-		kind = byHurriedScrape
-	}
+// emit. kind says whether it was given the time it needs (a hurried one's
+// unknowns are its request's deadline, not news for the counters).
+func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) *Evaluation {
 	snap := e.observe(ctx, e.config())
 	verdicts := verdict.Evaluate(snap.checks, snap.implicit, &snap.host)
 	e.logStatusChanges(e.history.observe(snap.at, verdicts, kind))
