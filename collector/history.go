@@ -109,11 +109,7 @@ func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, from ev
 		r.at = at
 	}
 	if complete {
-		for name := range h.checks {
-			if !seen[name] {
-				delete(h.checks, name)
-			}
-		}
+		h.dropExcept(seen)
 	}
 	return changed
 }
@@ -153,6 +149,11 @@ func (e *Exporter) logStatusChanges(changes []statusChange) {
 func (h *checkHistory) keep(names map[string]bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.dropExcept(names)
+}
+
+// dropExcept drops the checks not in names. h.mu is held.
+func (h *checkHistory) dropExcept(names map[string]bool) {
 	for name := range h.checks {
 		if !names[name] {
 			delete(h.checks, name)
