@@ -45,7 +45,15 @@ func Clean(s string, maxBytes int) string {
 	if maxBytes < len(cutMark) {
 		return ""
 	}
-	n := maxBytes - len(cutMark)
+	return Clip(s, maxBytes-len(cutMark))
+}
+
+// Clip cuts s to at most n bytes on a rune boundary and marks the cut
+// with "…" (3 bytes more); s no longer than n is returned as it is.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}

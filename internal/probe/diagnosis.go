@@ -24,7 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
+
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
 )
 
 // Phase is the part of a probe that was running when it failed.
@@ -87,9 +88,9 @@ func (r Result) Diagnosis() string {
 		case f.Want == "":
 			where += "send"
 		case r.Reason == Expect:
-			where += strconv.Quote(clipString(f.Want, maxWantInDiagnosis))
+			where += strconv.Quote(hosttext.Clip(f.Want, maxWantInDiagnosis))
 		default:
-			where += "expect " + strconv.Quote(clipString(f.Want, maxWantInDiagnosis))
+			where += "expect " + strconv.Quote(hosttext.Clip(f.Want, maxWantInDiagnosis))
 		}
 		parts = append(parts, where)
 	case PhaseStartTLS:
@@ -110,17 +111,6 @@ func (r Result) Diagnosis() string {
 		return string(r.Reason)
 	}
 	return string(r.Reason) + " (" + strings.Join(parts, ", ") + ")"
-}
-
-// clipString cuts s to at most n bytes on a rune boundary, marking the cut.
-func clipString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // tlsConfigError is a probe's tls_config that cannot be used (a CA file
@@ -179,7 +169,7 @@ func tlsKind(err error) string {
 	case errors.As(err, &opErr) && opErr.Op == "remote error":
 		// The alert's name comes from crypto/tls's table of alerts (an
 		// unknown one is "alert(N)", N < 256): a closed set.
-		return "peer alert: " + clipString(strings.TrimPrefix(opErr.Err.Error(), "tls: "), 40)
+		return "peer alert: " + hosttext.Clip(strings.TrimPrefix(opErr.Err.Error(), "tls: "), 40)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed"
 	}
