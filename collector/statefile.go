@@ -346,7 +346,6 @@ type stateWriter struct {
 	err     error         // ...and how it ended
 	ended   chan struct{} // closed, and replaced, when a write ends
 	running bool          // a goroutine is writing
-	idle    chan struct{} // closed when the current goroutine ends
 	failing bool          // the last write failed (logged once per streak)
 	stopped bool          // Close: no more retries
 	wake    chan struct{} // cuts a retry's backoff short: someone waits
@@ -388,7 +387,7 @@ func (w *stateWriter) submit(data []byte) uint64 {
 	w.seq++
 	w.pending = data
 	if !w.running {
-		w.running, w.idle = true, make(chan struct{})
+		w.running = true
 		go w.loop()
 	}
 	return w.seq
@@ -451,7 +450,6 @@ func (w *stateWriter) loop() {
 		data, seq := w.pending, w.seq
 		if data == nil {
 			w.running = false
-			close(w.idle)
 			w.mu.Unlock()
 			return
 		}
