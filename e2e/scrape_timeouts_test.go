@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -49,7 +48,7 @@ func TestTwoScrapeJobsWithDifferentTimeouts(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		io.WriteString(c, "+PONG\r\n")
 	})
-	bin := exporterBinary(t, dir)
+	bin := buildExporter(t, dir)
 	cfg := fmt.Sprintf("checks:\n  - name: slow\n    probes:\n      - target: %s\n        timeout: 2s\n        query_response: [{expect: \"^\\\\+PONG\"}]\n", target)
 	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(cfg), 0o644)
 	exporterAddr := testenv.FreeLoopbackAddr(t)
@@ -144,19 +143,4 @@ scrape_configs:
 	}
 	t.Logf("normal job: %v scrapes, all up; short job %v scrapes; %d looping requests; %d dials; %v runs cut short",
 		normal, scalar(`count_over_time(up{job="short"}[10m])`), sent.Load(), dials.Load(), scalar(`max(warden_probe_runs_cut_short_total)`))
-}
-
-// exporterBinary builds the exporter from this tree into dir, or returns
-// WARDEN_TEST_BINARY: scripts/test-unprivileged.sh builds it as root and
-// runs the tests as nobody, who has no Go toolchain.
-func exporterBinary(t *testing.T, dir string) string {
-	t.Helper()
-	if prebuilt := os.Getenv("WARDEN_TEST_BINARY"); prebuilt != "" {
-		return prebuilt
-	}
-	bin := filepath.Join(dir, "warden_exporter")
-	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
 }
