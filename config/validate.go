@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,6 +155,75 @@ func (c *Config) validate(d *decoder) {
 			}
 		}
 	}
+	v.dependencyCycles(c.Checks, d.broken)
+}
+
+// maxCycleNames is how many check names a cycle's error spells out: a
+// cycle through all 2,000 checks of 255-byte names would otherwise be a
+// 500 KB message.
+const maxCycleNames = 8
+
+// dependencyCycles refuses depends_on cycles longer than one (a check
+// naming itself is refused above). In a cycle every check inhibits the
+// others' alerts while they are down (WardenDependencyDown), so two checks
+// down together page nobody. Each cycle is reported at the depends_on
+// entry that closes it, walking the checks in file order: the entry that
+// leads back to a check whose dependencies are still being followed.
+func (v *validator) dependencyCycles(checks []Check, broken map[string]bool) {
+	index := make(map[string]int, len(checks))
+	for i := range checks {
+		if _, dup := index[checks[i].Name]; !dup && checks[i].Name != "" {
+			index[checks[i].Name] = i
+		}
+	}
+	const (
+		unseen = iota
+		open   // on the path being followed
+		done
+	)
+	state := make([]int, len(checks))
+	var path []int
+	var visit func(i int)
+	visit = func(i int) {
+		state[i] = open
+		path = append(path, i)
+		for j, dep := range checks[i].DependsOn {
+			k, ok := index[dep]
+			if !ok || k == i || broken[fmt.Sprintf("checks[%d]", k)] {
+				continue
+			}
+			switch state[k] {
+			case unseen:
+				visit(k)
+			case open:
+				from := slices.Index(path, k)
+				v.addf(fmt.Sprintf("checks[%d].depends_on[%d]", i, j), ErrInvalid,
+					"depends_on cycle: %s: every check of a cycle would silence the others' alerts while they are down together",
+					cycleText(checks, path[from:]))
+			}
+		}
+		path = path[:len(path)-1]
+		state[i] = done
+	}
+	for i := range checks {
+		if state[i] == unseen && !broken[fmt.Sprintf("checks[%d]", i)] {
+			visit(i)
+		}
+	}
+}
+
+// cycleText spells a cycle "a -> b -> a", at most maxCycleNames names.
+func cycleText(checks []Check, cycle []int) string {
+	var b strings.Builder
+	for n, i := range cycle {
+		if n == maxCycleNames {
+			fmt.Fprintf(&b, "... (%d checks) -> ", len(cycle))
+			break
+		}
+		fmt.Fprintf(&b, "%q -> ", clip(checks[i].Name, 64))
+	}
+	fmt.Fprintf(&b, "%q", clip(checks[cycle[0]].Name, 64))
+	return b.String()
 }
 
 func (v *validator) check(ch *Check, path string) {
