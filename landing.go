@@ -56,6 +56,8 @@ type landingData struct {
 	Age       string
 	Note      string // why no fresh evaluation is shown, if so
 	Rows      []landingRow
+	// Failed are the host's failed units (see verdict.FailedUnits).
+	Failed verdict.FailedUnits
 }
 
 type landingRow struct {
@@ -82,7 +84,7 @@ func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No recent evaluation: run one, through the same limit and
 		// sharing as a scrape; refused, the page says so and shows the
 		// last one it has.
-		_, err := p.gate.verdicts(r, p.exporter, p.timeout)
+		_, err := p.gate.evaluate(r, p.exporter, p.timeout)
 		switch {
 		case errors.Is(err, errBusy):
 			data.Note = "Busy: too many evaluations at once (--web.max-requests); showing the last one."
@@ -98,6 +100,7 @@ func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, v := range last.Verdicts {
 			data.Rows = append(data.Rows, rowOf(v))
 		}
+		data.Failed = last.FailedUnits
 	}
 	var body bytes.Buffer
 	if err := landingTemplate.Execute(&body, data); err != nil {
@@ -181,6 +184,8 @@ main { padding: 1em; }
 #warden-checks tr.ok td.status { background: #c8f0c8; }
 #warden-checks tr td.status { background: #f8c8c8; }
 #warden-checks tr.unknown td.status, #warden-checks tr.probe_failed td.status { background: #f8e8b0; }
+#warden-failed-units { border-collapse: collapse; }
+#warden-failed-units td, #warden-failed-units th { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 </style>
 </head>
 <body>
@@ -207,6 +212,17 @@ main { padding: 1em; }
 {{end}}</tbody>
 </table>
 {{else}}<p>No evaluation yet.</p>{{end}}
+{{if .Evaluated}}<h2>Failed units</h2>
+{{with .Failed}}{{if not .Known}}<p>unknown: systemd was not read</p>
+{{else if .Units}}<table id="warden-failed-units">
+<thead><tr><th>unit</th><th>result</th><th>failed since</th><th>check</th></tr></thead>
+<tbody>
+{{range .Units}}<tr><td>{{.Unit}}</td><td>{{.Result}}</td><td>{{.Since}}</td><td>{{with .Check}}{{.}}{{else}}<i>none</i>{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+{{if .More}}<p>and {{.More}} more failed units (systemctl --failed lists them all).</p>{{end}}
+{{else}}<p>none</p>
+{{end}}{{end}}{{end}}
 </main>
 </body>
 </html>

@@ -88,7 +88,7 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		forget(w, r, exporter, logger)
 	}))
 	mux.HandleFunc("/checks", func(w http.ResponseWriter, r *http.Request) {
-		verdicts, err := gate.verdicts(r, exporter, opts.defaultTimeout)
+		ev, err := gate.evaluate(r, exporter, opts.defaultTimeout)
 		switch {
 		case errors.Is(err, errBusy):
 			gate.refuse(w)
@@ -103,6 +103,7 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 			http.Error(w, "Evaluating the checks failed; the exporter's log says why.", http.StatusInternalServerError)
 			return
 		}
+		verdicts := ev.Verdicts
 		if verdicts == nil {
 			verdicts = []verdict.Verdict{}
 		}
@@ -110,8 +111,9 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		enc := json.NewEncoder(&body)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Checks []verdict.Verdict `json:"checks"`
-		}{verdicts}); err != nil {
+			Checks      []verdict.Verdict   `json:"checks"`
+			FailedUnits verdict.FailedUnits `json:"failed_units"`
+		}{verdicts, ev.FailedUnits}); err != nil {
 			level.Error(logger).Log("msg", "encoding /checks failed", "err", err)
 			http.Error(w, "Encoding the checks failed; the exporter's log says why.", http.StatusInternalServerError)
 			return
@@ -250,10 +252,10 @@ func (g *requestGate) acquire() (release func(), ok bool) {
 // errBusy is gate.verdicts refused by the limit.
 var errBusy = errors.New("too many evaluations at once (--web.max-requests)")
 
-// verdicts runs one evaluation for a person's request (/checks, the
+// evaluate runs one evaluation for a person's request (/checks, the
 // landing page): under the limit of a scrape, sharing the evaluation in
 // progress, bounded like a scrape without Prometheus's header.
-func (g *requestGate) verdicts(r *http.Request, exporter *collector.Exporter, timeout time.Duration) ([]verdict.Verdict, error) {
+func (g *requestGate) evaluate(r *http.Request, exporter *collector.Exporter, timeout time.Duration) (*collector.Evaluation, error) {
 	release, ok := g.acquire()
 	if !ok {
 		return nil, errBusy
@@ -261,7 +263,7 @@ func (g *requestGate) verdicts(r *http.Request, exporter *collector.Exporter, ti
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	return exporter.Verdicts(ctx)
+	return exporter.Evaluate(ctx)
 }
 
 func (g *requestGate) refuse(w http.ResponseWriter) {

@@ -204,6 +204,8 @@ func (e *Exporter) Close() { e.discovery.writer.close() }
 type Evaluation struct {
 	At       time.Time // when the evaluation started
 	Verdicts []verdict.Verdict
+	// FailedUnits are the host's failed units, the checks' and others'.
+	FailedUnits verdict.FailedUnits
 	families []*dto.MetricFamily
 	err      error // the registry's: a series that broke its description
 
@@ -422,12 +424,12 @@ func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) *Evaluatio
 	if snap.host.Units != nil {
 		e.lastUnits.Store(snap.host.Units)
 	}
-	ev := &Evaluation{At: snap.at, Verdicts: verdicts}
+	ev := &Evaluation{At: snap.at, Verdicts: verdicts, FailedUnits: verdict.Failed(snap.host.Units, snap.checks)}
 	ev.families, ev.err = e.emit(snap, verdicts)
 	// Kept for Last without its families and encodings: the landing page
 	// needs the verdicts only, and a response can be megabytes. Overlapping
 	// evaluations may end out of order: keep the newest.
-	last := &Evaluation{At: ev.At, Verdicts: verdicts}
+	last := &Evaluation{At: ev.At, Verdicts: verdicts, FailedUnits: ev.FailedUnits}
 	for {
 		old := e.last.Load()
 		if old != nil && old.At.After(ev.At) || e.last.CompareAndSwap(old, last) {

@@ -317,6 +317,7 @@ func (s *Client) read(ctx context.Context, cache *unitCache, names []string) (*S
 			return nil, fmt.Errorf("reading the checks' unit file states: %w", err)
 		}
 	}
+	r.readFailedSince(ctx, cache)
 	return r, nil
 }
 
@@ -602,6 +603,13 @@ type Snapshot struct {
 
 	triggeredOnce sync.Once
 	triggeredBy   map[string][]string // unit -> the socket units that trigger it
+
+	// The failed units Failed lists (see failed.go), and when the ones
+	// not read by name failed, read this scrape.
+	failedOnce  sync.Once
+	failed      []string
+	failedMore  int
+	failedSince map[string]uint64
 }
 
 // Connection is the number of the connection the snapshot's units were
