@@ -206,8 +206,8 @@ type Evaluation struct {
 	Verdicts []verdict.Verdict
 	// FailedUnits are the host's failed units, the checks' and others'.
 	FailedUnits verdict.FailedUnits
-	families []*dto.MetricFamily
-	err      error // the registry's: a series that broke its description
+	families    []*dto.MetricFamily
+	err         error // the registry's: a series that broke its description
 
 	memoMu sync.Mutex
 	memo   map[string]*memoEntry
