@@ -99,7 +99,7 @@ func TestInhibitRulesLoadInAlertmanager(t *testing.T) {
 func TestExampleAlertmanagerConfig(t *testing.T) {
 	amtool := testenv.LookPath(t, "amtool", "apt-get install prometheus-alertmanager")
 	out := run(t, amtool, "check-config", "../examples/alertmanager.yml")
-	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "5 inhibit rules") || !strings.Contains(out, "2 receivers") {
+	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "5 inhibit rules") || !strings.Contains(out, "3 receivers") {
 		t.Errorf("amtool check-config examples/alertmanager.yml:\n%s", out)
 	}
 	example, err := os.ReadFile("../examples/alertmanager.yml")
@@ -226,7 +226,7 @@ func TestExamplePrometheusConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "prometheus.yml")
 	os.WriteFile(path, []byte(cfg), 0o644)
 	out := run(t, promtool, "check", "config", path)
-	if !strings.Contains(out, "is valid prometheus config file syntax") || !strings.Contains(out, "SUCCESS: 16 rules found") || !strings.Contains(out, "SUCCESS: 5 rules found") {
+	if !strings.Contains(out, "is valid prometheus config file syntax") || !strings.Contains(out, "SUCCESS: 17 rules found") || !strings.Contains(out, "SUCCESS: 5 rules found") {
 		t.Errorf("promtool check config:\n%s", out)
 	}
 }
