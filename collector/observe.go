@@ -124,8 +124,8 @@ func (e *Exporter) join(ctx context.Context, names []string, s *snapshot) {
 			}
 		}
 	}
-	if inodes := verdict.ForeignInodes(s.checks, &s.host); len(inodes) > 0 {
-		s.host.Processes = e.owners.ProcessesOf(ctx, inodes)
+	if ls := verdict.Unowned(s.checks, &s.host); len(ls) > 0 {
+		s.host.Strangers = e.owners.StrangersOf(ctx, ls)
 	}
 }
 

@@ -394,6 +394,18 @@ systemctl reload warden_exporter`)
 			h.sh(`systemctl stop stranger && systemctl start redis-server`)
 			h.waitStatus(map[string]string{"redis": "ok"})
 		})
+		t.Run("root's process in a scope on redis's port: the package names its user and cgroup", func(t *testing.T) {
+			// Issue 21: the packaged exporter may not read root's fds; a
+			// scope is no unit it watches, so this is a stranger.
+			h.sh(`systemctl stop redis-server && (systemd-run --quiet --scope --unit=w-stranger python3 -m http.server --bind 127.0.0.1 6379 </dev/null >/dev/null 2>&1 &)`)
+			vs := h.waitStatus(map[string]string{"redis": "foreign_listener"})
+			want := "held by a process of uid 0 (root) in cgroup /system.slice/w-stranger.scope, outside every known unit"
+			if !strings.Contains(vs["redis"].Reason, want) {
+				t.Errorf("reason %q, want %q in it", vs["redis"].Reason, want)
+			}
+			h.sh(`systemctl stop w-stranger.scope && systemctl start redis-server`)
+			h.waitStatus(map[string]string{"redis": "ok"})
+		})
 		t.Run("redis with requirepass: probe_failed", func(t *testing.T) {
 			h.sh(`echo 'requirepass s3cret' >> /etc/redis/redis.conf && systemctl restart redis-server`)
 			vs := h.waitStatus(map[string]string{"redis": "probe_failed"})

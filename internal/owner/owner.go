@@ -75,6 +75,9 @@ type Resolver struct {
 
 	procMu     sync.Mutex
 	procByNode map[uint64]Process // socket inode -> its holder, or the zero Process when ProcessOf found none
+
+	cgroups cgroupPaths // cgroup v2 id -> path, for StrangersOf
+	users   userNames   // uid -> name, for StrangersOf
 }
 
 // maxProcCache bounds ProcessesOf's cache: foreign listeners on checks'
@@ -86,7 +89,10 @@ const maxProcCache = 4096
 // New finds the cgroup v2 mount under procRoot's view.
 func New(procRoot string) *Resolver {
 	root, _ := listeners.CgroupMount(filepath.Join(procRoot, "self/mountinfo"))
-	return &Resolver{procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{}}
+	return &Resolver{
+		procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{},
+		cgroups: cgroupPaths{root: root}, users: userNames{file: "/etc/passwd"},
+	}
 }
 
 // Owners returns who holds each listener. units is this scrape's systemd

@@ -38,9 +38,9 @@ type Snapshot struct {
 	// KnownUnits are the units whose cgroup the owner index holds: a
 	// listener in a cgroup outside every known unit rules them out.
 	KnownUnits map[string]bool
-	// Processes are the holders of foreign listeners on the checks'
-	// ports, by socket inode (see ForeignInodes).
-	Processes map[uint64]owner.Process
+	// Strangers say who holds the listeners on the checks' ports that no
+	// unit is known to hold, by socket inode (see Unowned).
+	Strangers map[uint64]owner.Stranger
 	// Probes are the probes' results; ProbesRead is false when the probes
 	// did not run.
 	Probes     []probe.Result
@@ -100,31 +100,34 @@ func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func
 	}
 	known := s.Units != nil && c.Unit != "" && s.KnownUnits[c.Unit]
 	l.ports, l.portsOK = joinPorts(c, ns.Listeners, ns.index, ns.Owners, triggers, known), true
-	l.portsSeen = seenListeners(c, ns.Listeners, ns.index, ns.Owners, s.Processes)
+	l.portsSeen = seenListeners(c, ns.Listeners, ns.index, ns.Owners, s.Strangers)
 	if c.Unit != "" && slices.ContainsFunc(l.ports, func(r portResult) bool { return !r.listening }) {
 		l.unitListens = listensOf(c.Unit, ns.Listeners, ns.Owners)
 	}
 	return l
 }
 
-// ForeignInodes are the socket inodes of the listeners on the checks'
-// expected ports that are held outside every known unit: those whose
-// process a verdict names, so the observer looks them up before judging.
-func ForeignInodes(checks []config.Check, s *Snapshot) []uint64 {
-	var out []uint64
+// Unowned are the listeners on the checks' expected ports that no unit is
+// known to hold (outside every known unit, or of an owner not known): those
+// a verdict names by user, cgroup and process, so the observer looks them
+// up before judging. Each socket once, by inode.
+func Unowned(checks []config.Check, s *Snapshot) []listeners.Listener {
+	var out []listeners.Listener
+	seen := map[uint64]bool{}
 	for _, c := range checks {
 		ns := s.namespaceOf(c)
 		if ns == nil {
 			continue
 		}
-		for _, seen := range matching(c, ns) {
-			for _, j := range seen {
-				if j < len(ns.Owners) && ns.Owners[j].Unit == "" && ns.Owners[j].Foreign {
-					out = append(out, ns.Listeners[j].Inode)
+		for _, matched := range matching(c, ns) {
+			for _, j := range matched {
+				l := ns.Listeners[j]
+				if (j >= len(ns.Owners) || ns.Owners[j].Unit == "") && !seen[l.Inode] {
+					seen[l.Inode] = true
+					out = append(out, l)
 				}
 			}
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -101,13 +102,60 @@ func clipLabel(s string) string {
 	return clip(s, MaxDiagnosis-len("…"))
 }
 
-// ownerName is how a Diagnosis names who holds a listener: the unit, or
-// "process NAME" (without its PID: that changes at every restart).
+// ownerName is how a Diagnosis names who holds a listener: the unit,
+// "process NAME" (without its PID: that changes at every restart), or,
+// where the process cannot be read (the packaged exporter and root's
+// fds), its user and cgroup: stable while the same stranger holds it.
 func ownerName(s SeenListener) string {
-	if s.Process != "" {
-		return "process " + s.Process
+	if s.UID != nil && s.Owner != "" {
+		return strangerName(s, false)
 	}
 	return s.Owner
+}
+
+// maxCgroupInReason bounds what a reason quotes of a stranger's cgroup,
+// its tail kept (the scope or service at its end says the most): systemd's
+// deepest paths, a user manager's services, take ~90 bytes.
+const maxCgroupInReason = 96
+
+// strangerName words who holds a listener no unit is known to hold: "nc
+// (pid 4242) of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope"
+// (withPID), "process nc" (without: the label), "a process of uid 0 (root)
+// in cgroup ..." where the process cannot be read.
+func strangerName(s SeenListener, withPID bool) string {
+	if s.Process != "" && !withPID {
+		return "process " + s.Process
+	}
+	who := "a process"
+	if s.Process != "" {
+		who = fmt.Sprintf("%s (pid %d)", s.Process, s.PID)
+	}
+	if s.UID != nil {
+		who += " of uid " + strconv.FormatUint(uint64(*s.UID), 10)
+		if s.User != "" {
+			who += " (" + s.User + ")"
+		}
+	}
+	if s.Cgroup != "" {
+		who += " in cgroup " + clipHead(s.Cgroup, maxCgroupInReason)
+	}
+	return who
+}
+
+// clipHead cuts a path to at most n bytes (and "…") by dropping its head,
+// at a "/" where one is left: "…/user-0.slice/session-3.scope".
+func clipHead(p string, n int) string {
+	if len(p) <= n {
+		return p
+	}
+	i := len(p) - n
+	for i < len(p) && !utf8.RuneStart(p[i]) {
+		i++
+	}
+	if k := strings.IndexByte(p[i:], '/'); k >= 0 {
+		i += k
+	}
+	return "…" + p[i:]
 }
 
 // describeUnit words the unit's state for a reason ("" without a unit),

@@ -258,10 +258,17 @@ type PortVerdict struct {
 type SeenListener struct {
 	Address string `json:"address"`
 	Owner   string `json:"owner,omitempty"`
-	// Process and PID name the process that holds a listener outside
-	// every known unit, when it was found.
+	// Process and PID name the process that holds a listener no unit is
+	// known to hold, where its fds could be read (root, or its own user).
 	Process string `json:"process,omitempty"`
 	PID     int    `json:"pid,omitempty"`
+	// UID, User and Cgroup say whose a listener no unit is known to hold
+	// is, as sock_diag tells any user: the socket's owner (uid, and its
+	// name in /etc/passwd) and its cgroup below the cgroup v2 mount (none
+	// without a cgroup id: procfs, Linux < 5.8). UID is nil for a unit's.
+	UID    *uint32 `json:"uid,omitempty"`
+	User   string  `json:"user,omitempty"`
+	Cgroup string  `json:"cgroup,omitempty"`
 }
 
 // ProbeVerdict is one probe of a check.
@@ -528,9 +535,9 @@ func matching(c config.Check, ns *Namespace) [][]int {
 }
 
 // seenListeners lists, per expected port, the listeners that matched it
-// and their owners, for /checks. processes name the process behind a
-// listener that is in no known unit, by its socket inode.
-func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, processes map[uint64]owner.Process) [][]SeenListener {
+// and their owners, for /checks. strangers say who holds a listener no
+// unit is known to hold, by its socket inode.
+func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, strangers map[uint64]owner.Stranger) [][]SeenListener {
 	ns := &Namespace{Listeners: ls, Owners: owners, index: idx}
 	out := make([][]SeenListener, len(c.Ports))
 	for i, js := range matching(c, ns) {
@@ -538,11 +545,13 @@ func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, o
 			s := SeenListener{Address: netip.AddrPortFrom(ls[j].Addr, ls[j].Port).String()}
 			if j < len(owners) {
 				s.Owner = owners[j].Unit
-				if s.Owner == "" && owners[j].Foreign {
-					s.Owner = "(a process outside every known unit)"
-					if p := processes[ls[j].Inode]; p.Comm != "" {
-						s.Owner, s.Process, s.PID = p.String()+", outside every known unit", p.Comm, p.PID
-					}
+			}
+			if s.Owner == "" {
+				st := strangers[ls[j].Inode]
+				uid := ls[j].UID
+				s.UID, s.User, s.Cgroup, s.Process, s.PID = &uid, st.User, st.Cgroup, st.Process.Comm, st.Process.PID
+				if j < len(owners) && owners[j].Foreign {
+					s.Owner = strangerName(s, true) + ", outside every known unit"
 				}
 			}
 			out[i] = append(out[i], s)

@@ -226,9 +226,15 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 			unitListens: []string{"tcp 0.0.0.0:8080", "tcp [::]:8080"}},
 			"nothing listens on tcp *:80 while nginx.service is active/running; nginx.service listens on tcp 0.0.0.0:8080, tcp [::]:8080", ""},
 		{"a stranger on the port, named with its pid; the label without", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
-			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "nc (pid 4242), outside every known unit", Process: "nc", PID: 4242}}}, probes: ok, probesOK: true},
-			"tcp *:80 is held by nc (pid 4242), outside every known unit while nginx.service is inactive/dead",
+			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "nc (pid 4242) of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope, outside every known unit",
+				Process: "nc", PID: 4242, UID: new(uint32), User: "root", Cgroup: "/user.slice/user-0.slice/session-3.scope"}}}, probes: ok, probesOK: true},
+			"tcp *:80 is held by nc (pid 4242) of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope, outside every known unit while nginx.service is inactive/dead",
 			"tcp *:80 is held by process nc while nginx.service is inactive/dead"},
+		{"a stranger whose process cannot be read: its user and cgroup, in the label too", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
+			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "a process of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope, outside every known unit",
+				UID: new(uint32), User: "root", Cgroup: "/user.slice/user-0.slice/session-3.scope"}}}, probes: ok, probesOK: true},
+			"tcp *:80 is held by a process of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope, outside every known unit while nginx.service is inactive/dead",
+			"tcp *:80 is held by a process of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope while nginx.service is inactive/dead"},
 		{"a stranger unit", layers{unit: stopped, ports: []portResult{{listening: true, owned: OwnedByOther}}, portsOK: true,
 			portsSeen: [][]SeenListener{{{Address: "0.0.0.0:80", Owner: "stranger.service"}}}, probes: ok, probesOK: true},
 			"tcp *:80 is held by stranger.service while nginx.service is inactive/dead", ""},
@@ -265,16 +271,24 @@ func TestEvaluateJoinsTheSnapshot(t *testing.T) {
 	}
 	stranger := lst("tcp", "0.0.0.0", 5432, false)
 	stranger.Inode = 77
+	rootSession := lst("tcp", "0.0.0.0", 6379, false) // root's, in a login session: its fds unreadable
+	rootSession.Inode, rootSession.UID = 78, 0
+	unknown := lst("tcp", "0.0.0.0", 9000, false) // no cgroup id (procfs): owner unknown
+	unknown.Inode, unknown.UID = 79, 1000
 	snap := &Snapshot{
-		Units: systemd.SnapshotOf(up("web.service"), up("db.service"), up("ns.service"), up("gone-ns.service")),
+		Units: systemd.SnapshotOf(up("web.service"), up("db.service"), up("ns.service"), up("gone-ns.service"), up("redis.service"), up("app.service")),
 		Host: NewNamespace(
-			[]listeners.Listener{lst("tcp", "0.0.0.0", 80, false), stranger},
-			[]owner.Owner{{Unit: "web.service"}, {Foreign: true}}),
+			[]listeners.Listener{lst("tcp", "0.0.0.0", 80, false), stranger, rootSession, unknown},
+			[]owner.Owner{{Unit: "web.service"}, {Foreign: true}, {Foreign: true}, {}}),
 		UnitNamespaces: map[string]*Namespace{
 			"ns.service": NewNamespace([]listeners.Listener{lst("tcp", "127.0.0.1", 8080, false)}, []owner.Owner{{Unit: "ns.service"}}),
 		},
-		KnownUnits: map[string]bool{"web.service": true, "db.service": true, "ns.service": true},
-		Processes:  map[uint64]owner.Process{77: {Comm: "nc", PID: 4242}},
+		KnownUnits: map[string]bool{"web.service": true, "db.service": true, "ns.service": true, "redis.service": true},
+		Strangers: map[uint64]owner.Stranger{
+			77: {UID: 0, User: "root", Cgroup: "/user.slice/user-0.slice/session-3.scope", Process: owner.Process{Comm: "nc", PID: 4242}},
+			78: {UID: 0, User: "root", Cgroup: "/user.slice/user-0.slice/session-3.scope"},
+			79: {UID: 1000, User: "ann"},
+		},
 		ProbesRead: true,
 	}
 	port := func(p int) []config.Port { return []config.Port{{Proto: "tcp", Port: p}} }
@@ -284,9 +298,15 @@ func TestEvaluateJoinsTheSnapshot(t *testing.T) {
 		{Name: "ns", Unit: "ns.service", Ports: port(8080), Netns: "unit"},
 		{Name: "gone-ns", Unit: "gone-ns.service", Ports: port(8080), Netns: "unit"},
 		{Name: "learned", Unit: "web.service", Ports: port(80)},
+		{Name: "redis", Unit: "redis.service", Ports: port(6379)},
+		{Name: "app", Unit: "app.service", Ports: port(9000)},
 	}
-	if got := ForeignInodes(checks, snap); !slices.Equal(got, []uint64{77}) {
-		t.Errorf("ForeignInodes = %v, want [77]", got)
+	var unowned []uint64
+	for _, l := range Unowned(checks, snap) {
+		unowned = append(unowned, l.Inode)
+	}
+	if !slices.Equal(unowned, []uint64{77, 78, 79}) {
+		t.Errorf("Unowned = %v, want [77 78 79]", unowned)
 	}
 	vs := Evaluate(checks, map[string]bool{"learned": true}, snap)
 	for _, tc := range []struct {
@@ -296,8 +316,11 @@ func TestEvaluateJoinsTheSnapshot(t *testing.T) {
 		implicit      bool
 	}{
 		{check: "web", status: OK, reason: "every layer is healthy"},
-		{check: "db", status: ForeignListener, reason: "tcp *:5432 is held by nc (pid 4242), outside every known unit while db.service is active/running",
+		{check: "db", status: ForeignListener, reason: "tcp *:5432 is held by nc (pid 4242) of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope, outside every known unit while db.service is active/running",
 			label: "tcp *:5432 is held by process nc while db.service is active/running"},
+		{check: "redis", status: ForeignListener, reason: "tcp *:6379 is held by a process of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope, outside every known unit while redis.service is active/running",
+			label: "tcp *:6379 is held by a process of uid 0 (root) in cgroup /user.slice/user-0.slice/session-3.scope while redis.service is active/running"},
+		{check: "app", status: OK, reason: "every layer is healthy"}, // an owner not known is not foreign
 		{check: "ns", status: OK, reason: "every layer is healthy"},
 		{check: "gone-ns", status: Unknown, reason: "could not read: listeners"},
 		{check: "learned", status: OK, reason: "every layer is healthy", implicit: true},
@@ -308,6 +331,12 @@ func TestEvaluateJoinsTheSnapshot(t *testing.T) {
 				t.Fatalf("no verdict in %+v", vs)
 			}
 			label := cmp.Or(tc.label, tc.reason)
+			if tc.check == "app" {
+				seen := vs[i].Ports[0].Seen[0]
+				if seen.Owner != "" || seen.UID == nil || *seen.UID != 1000 || seen.User != "ann" || seen.Cgroup != "" {
+					t.Errorf("a listener of unknown owner is seen as %+v, want no owner, uid 1000 (ann) and no cgroup", seen)
+				}
+			}
 			if v := vs[i]; v.Status != tc.status || v.Reason != tc.reason || v.Diagnosis != label || v.Implicit != tc.implicit {
 				t.Errorf("got %s %q (label %q) implicit %v, want %s %q (label %q) implicit %v", v.Status, v.Reason, v.Diagnosis, v.Implicit, tc.status, tc.reason, label, tc.implicit)
 			}
@@ -332,7 +361,7 @@ func TestDiagnosisIsBounded(t *testing.T) {
 	var units, procs []SeenListener
 	for i := range 30 {
 		units = append(units, SeenListener{Owner: fmt.Sprintf("squat-%02d.service", i)})
-		procs = append(procs, SeenListener{Owner: fmt.Sprintf("nc (pid %d), outside every known unit", 1000+i), Process: "nc", PID: 1000 + i})
+		procs = append(procs, SeenListener{Owner: fmt.Sprintf("nc (pid %d) of uid 0, outside every known unit", 1000+i), Process: "nc", PID: 1000 + i, UID: new(uint32)})
 	}
 	for _, tc := range []struct {
 		name        string
@@ -353,7 +382,10 @@ func TestDiagnosisIsBounded(t *testing.T) {
 			"tcp 0.0.0.0:84 and 1 more", ""},
 		{"a unit name of 300 bytes: clipped on a rune boundary", check(longUnit), layers{unit: unit(longUnit), ports: []portResult{{}}, portsOK: true, unitListens: []string{"tcp 0.0.0.0:81"}},
 			"", "tcp 0.0.0.0:81", ""},
-		{"a process name that is not UTF-8", check("web.service"), held(SeenListener{Owner: "\xff\xfeevil (pid 7), outside every known unit", Process: "\xff\xfeevil", PID: 7}),
+		{"a stranger in a deep cgroup: its tail", check("web.service"), held(SeenListener{Owner: "x", UID: new(uint32), User: "root",
+			Cgroup: "/" + strings.Repeat("a.slice/", 30) + "session-3.scope"}),
+			"tcp *:80 is held by a process of uid 0 (root) in cgroup …/a.slice/a.slice/a.slice/a.slice/a.slice/a.slice/a.slice/a.slice/a.slice/a.slice/session-3.scope while web.service is active/running", "", ""},
+		{"a process name that is not UTF-8", check("web.service"), held(SeenListener{Owner: "\xff\xfeevil (pid 7), outside every known unit", Process: "\xff\xfeevil", PID: 7, UID: new(uint32)}),
 			"tcp *:80 is held by process \uFFFDevil while web.service is active/running", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
