@@ -95,7 +95,6 @@ func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]lear
 	return changed
 }
 
-
 // varyAfterMoves is how many restarts in a row must each bring a unit up
 // on ports it never held before, none of its earlier ones back, for its
 // ports to be taken as varying at each start. One such restart is a move

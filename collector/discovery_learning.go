@@ -67,7 +67,7 @@ func (d *discovery) learning(cfg *config.Config) Learning {
 		configured[c.Name] = true
 	}
 	now := d.opts.Now()
-	var out Learning
+	out := Learning{Units: []LearningUnit{}}
 	for unit, lu := range d.st.Units {
 		if configured[unit] || lu == nil {
 			continue
@@ -103,7 +103,7 @@ func (d *discovery) learning(cfg *config.Config) Learning {
 func (e *Exporter) Learning() Learning {
 	cfg := e.config()
 	if !cfg.Discovery.Enabled {
-		return Learning{}
+		return Learning{Units: []LearningUnit{}}
 	}
 	return e.discovery.learning(cfg)
 }
