@@ -113,7 +113,8 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		if err := enc.Encode(struct {
 			Checks      []verdict.Verdict   `json:"checks"`
 			FailedUnits verdict.FailedUnits `json:"failed_units"`
-		}{verdicts, ev.FailedUnits}); err != nil {
+			Learning    collector.Learning  `json:"learning"`
+		}{verdicts, ev.FailedUnits, exporter.Learning()}); err != nil {
 			level.Error(logger).Log("msg", "encoding /checks failed", "err", err)
 			http.Error(w, "Encoding the checks failed; the exporter's log says why.", http.StatusInternalServerError)
 			return
