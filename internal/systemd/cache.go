@@ -69,6 +69,18 @@ type unitEntry struct {
 	// one wanted after it.
 	countedSeq uint64
 	againSeq   uint64
+	// track follows the unit through its signals, to count its failures.
+	track failureTrack
+}
+
+// noteSignalled follows e's failure track to the state a Unit signal just
+// set.
+func (e *unitEntry) noteSignalled() {
+	failure, gaveUp := e.track.step(e.ActiveState, e.SubState, e.GaveUp)
+	if failure != "" {
+		e.Failures = bump(e.Failures, failure)
+	}
+	e.GaveUp = gaveUp
 }
 
 type fetchState int
@@ -372,21 +384,23 @@ func (c *unitCache) apply(s *dbus.Signal) {
 			if !c.isWatched(name) {
 				return
 			}
-			// A change of a unit we have not listed yet: fetch all of it.
+			// A change of a unit we have not listed yet: fetch all of it,
+			// and follow this signal already (its failures are counted
+			// from the signals).
 			delete(c.unloaded, name)
 			e = c.newEntry(name)
 			c.units[name] = e
 			c.want(e, c.processed)
-			return
 		}
 		iface, _ := s.Body[0].(string)
 		changed, _ := s.Body[1].(map[string]dbus.Variant)
 		switch iface {
 		case dbusUnitIface:
-			prevActive, prevSub, prevEnter := e.ActiveState, e.SubState, e.ActiveEnterTimestamp
+			prevActive, prevEnter := e.ActiveState, e.ActiveEnterTimestamp
 			before := e.ActiveState + "/" + e.SubState
 			setUnitProps(&e.Unit, changed)
-			e.noteTransition(prevActive, prevSub, prevEnter)
+			e.noteTransition(prevActive, prevEnter)
+			e.noteSignalled()
 			if prevActive != e.ActiveState && c.extraNames[name] {
 				c.namedMove = true
 			}
@@ -397,6 +411,11 @@ func (c *unitCache) apply(s *dbus.Signal) {
 			}
 		case dbusServiceIface, dbusSocketIface:
 			setTypeProps(&e.Unit, changed)
+			if r, ok := changed["Result"]; ok {
+				// Sent just before the Unit signal of the same change: the
+				// Result a failure there is named by.
+				e.track.result = propWord(r)
+			}
 			e.serviceSeq = c.processed
 			c.dirty = true
 		}
@@ -714,9 +733,13 @@ func (c *unitCache) done1(seq uint64) {
 // merge takes fetched or listed values, except those a newer signal set.
 func (c *unitCache) merge(e *unitEntry, u Unit, issueSeq uint64, full bool) {
 	e.LoadState = u.LoadState // never signalled, so the read value is the newest
-	prevActive, prevSub, prevEnter := e.ActiveState, e.SubState, e.ActiveEnterTimestamp
-	// Counted once the fetched Result is in: a failure is named by it.
-	defer e.noteTransition(prevActive, prevSub, prevEnter)
+	prevActive, prevEnter := e.ActiveState, e.ActiveEnterTimestamp
+	defer func() {
+		e.noteTransition(prevActive, prevEnter)
+		// The first state known of a unit is where its failure track
+		// starts; the track moves on with the signals only.
+		e.track.baseline(e.ActiveState, e.SubState)
+	}()
 	if e.stateSeq <= issueSeq {
 		e.ActiveState, e.SubState = u.ActiveState, u.SubState
 		if full {
