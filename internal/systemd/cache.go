@@ -600,6 +600,10 @@ type namedExtras struct {
 	// StateChange is when the unit last changed ActiveState, in
 	// microseconds since the epoch: the "since" of a failure.
 	StateChange uint64
+	// StartLimitBurst and StartLimitInterval (microseconds) are a failed
+	// unit's start limit, what a reason says systemd gave up at.
+	StartLimitBurst    uint32
+	StartLimitInterval uint64
 }
 
 // namedExtrasBatch is how many calls namedExtras pipelines at once: what
@@ -614,14 +618,24 @@ const namedExtrasBatch = 16
 func (c *unitCache) namedExtras(ctx context.Context, statuses []sdbus.UnitStatus) (map[string]namedExtras, error) {
 	var calls []*busCall
 	var names []string
+	// The calls of names[i] start at first[i]; a failed unit's end with
+	// its start limit's two, which only a failed unit's reason uses: a
+	// scrape of 100 healthy checks makes no more calls for them.
+	var first []int
 	for _, st := range statuses {
 		if st.LoadState == "not-found" || st.Path == "" {
 			continue
 		}
 		obj := c.conn.Object(dbusSystemdName, st.Path)
+		first = append(first, len(calls))
 		calls = append(calls,
 			&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "UnitFileState"}},
 			&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "StateChangeTimestamp"}})
+		if st.ActiveState == "failed" {
+			calls = append(calls,
+				&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "StartLimitBurst"}},
+				&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "StartLimitIntervalUSec"}})
+		}
 		names = append(names, st.Name)
 	}
 	if len(calls) == 0 {
@@ -639,12 +653,27 @@ func (c *unitCache) namedExtras(ctx context.Context, statuses []sdbus.UnitStatus
 	for i, name := range names {
 		var x namedExtras
 		var v dbus.Variant
-		// A unit gone meanwhile answers an error: nothing of it this scrape.
-		if call := calls[2*i].call; call.Err == nil && call.Store(&v) == nil {
+		get := func(j int) bool {
+			// A unit gone meanwhile answers an error: nothing of it this
+			// scrape.
+			j += first[i]
+			end := len(calls)
+			if i+1 < len(first) {
+				end = first[i+1]
+			}
+			return j < end && calls[j].call.Err == nil && calls[j].call.Store(&v) == nil
+		}
+		if get(0) {
 			x.FileState = propWord(v)
 		}
-		if call := calls[2*i+1].call; call.Err == nil && call.Store(&v) == nil {
+		if get(1) {
 			x.StateChange, _ = v.Value().(uint64)
+		}
+		if get(2) {
+			x.StartLimitBurst, _ = v.Value().(uint32)
+		}
+		if get(3) {
+			x.StartLimitInterval, _ = v.Value().(uint64)
 		}
 		out[name] = x
 	}

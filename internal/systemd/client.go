@@ -622,7 +622,9 @@ func (r *Snapshot) Unit(name string) (Unit, bool) {
 		return u, cached
 	}
 	u.Name, u.LoadState, u.ActiveState, u.SubState = name, st.LoadState, st.ActiveState, st.SubState
-	u.StateChangeTimestamp = r.extras[name].StateChange
+	x := r.extras[name]
+	u.StateChangeTimestamp = x.StateChange
+	u.StartLimitBurst, u.StartLimitIntervalUSec = x.StartLimitBurst, x.StartLimitInterval
 	return u, true
 }
 

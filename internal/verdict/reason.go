@@ -16,8 +16,10 @@ package verdict
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -127,7 +129,22 @@ func describeUnit(c config.Check, uv *UnitVerdict, withSince bool) string {
 		// An absolute time: "5m ago" would change at every evaluation.
 		desc += " since " + uv.Since
 	}
+	if uv.GaveUp != "" {
+		desc += ", systemd gave up (" + uv.GaveUp + ")"
+	}
 	return desc
+}
+
+// startLimit words a unit's start limit for a reason: "start limit 5 in
+// 10s"; "restart refused" when it is not known (not read, or none).
+func startLimit(burst uint32, intervalUSec uint64) string {
+	switch {
+	case burst == 0 || intervalUSec == 0:
+		return "restart refused"
+	case intervalUSec > uint64(math.MaxInt64/time.Microsecond):
+		return fmt.Sprintf("start limit %d in infinity", burst) // USEC_INFINITY
+	}
+	return fmt.Sprintf("start limit %d in %s", burst, time.Duration(intervalUSec)*time.Microsecond)
 }
 
 // listensNow says where the unit listens now when a port is down ("; unit
