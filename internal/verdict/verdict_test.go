@@ -213,7 +213,7 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	// systemd 252 at the start limit: Result stays exit-code; the cache saw
 	// the restart refused, the scrape read the unit's limit.
 	gaveUp := *failed
-	gaveUp.GaveUp, gaveUp.StartLimitBurst, gaveUp.StartLimitIntervalUSec = true, 5, 10_000_000
+	gaveUp.GaveUp, gaveUp.StartLimitBurst, gaveUp.StartLimitIntervalUSec = true, 5, 90_000_000
 	refused := *failed
 	refused.Result = "start-limit-hit"
 	notUp := gaveUp
@@ -231,7 +231,7 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 		{"failed, and since when (an absolute time); the label says no time", layers{unit: &failedSince, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probes: ok, probesOK: true},
 			"nginx.service is failed/failed (result exit-code) since 2026-11-30T14:03:12Z", "nginx.service is failed/failed (result exit-code)"},
 		{"systemd gave up at the unit's start limit, keeping exit-code", layers{unit: &gaveUp, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
-			"nginx.service is failed/failed (result exit-code), systemd gave up (start limit 5 in 10s), and nothing listens on tcp *:80", ""},
+			"nginx.service is failed/failed (result exit-code), systemd gave up (start limit 5 in 1min 30s), and nothing listens on tcp *:80", ""},
 		{"a start refused at a limit not read", layers{unit: &refused, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probes: ok, probesOK: true},
 			"nginx.service is failed/failed (result start-limit-hit), systemd gave up (restart refused)", ""},
 		{"not given up while it is to be restarted", layers{unit: &notUp, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
