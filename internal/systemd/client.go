@@ -533,8 +533,10 @@ func (s *Client) connect(ctx context.Context) (*dbus.Conn, *sdbus.Conn, *signalQ
 		// Socket interfaces' property changes too: their Result, sent just
 		// before each Unit signal, is what a failure is counted by
 		// (failures.go); read after the Unit signal, a restart had already
-		// reset it to success (0 of 5 crashes counted). Not every type's:
-		// mounts, devices and scopes change far more often.
+		// reset it to success (0 of 5 crashes counted). It costs a second
+		// signal per change of a service: 983 bytes beside the Unit one's
+		// 1,110-1,160 (systemd 252), ~50 us to decode on a 2-core VM. Not
+		// every type's: mounts, devices and scopes change far more often.
 		for _, rule := range []string{
 			"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',arg0='org.freedesktop.systemd1.Unit'",
 			"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',arg0='org.freedesktop.systemd1.Service'",
