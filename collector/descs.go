@@ -69,7 +69,7 @@ func newDescs() *descs {
 			"Times the unit entered each ActiveState since the exporter started watching it, counted from systemd's signals: manual restarts and crashes Restart= undoes between scrapes included.",
 			[]string{"unit", "state"}, nil),
 		unitFailures: prometheus.NewDesc("warden_unit_failures_total",
-			"Times the unit failed (entered failed, or auto-restart with a Result other than success) since the exporter started watching it, by systemd's Result, counted from its signals.",
+			"Runs of the unit that ended badly (failed starts and crashes) since the exporter started watching it, by systemd's Result, counted from its signals; 0 for each Result it has not failed with yet.",
 			[]string{"unit", "result"}, nil),
 
 		listenersSource: prometheus.NewDesc("warden_listeners_source_info",

@@ -179,10 +179,11 @@ func (e *Exporter) emitUnit(emit seriesSink, u systemd.Unit, withLoadState bool)
 
 // emitUnitCounters emits what the signals counted of a unit: a counter per
 // state of warden_unit_state's set (0 until entered, so increase() sees
-// the first), and one per Result the unit failed with. They are the checks'
-// units' (and any unit's while it is failed), whatever
-// --systemd.unit-series: at most warden_unit_state's series, and none for
-// the bulk of a host's units.
+// the first), and one per failure Result systemd names (likewise 0 until
+// the first such failure), plus any other Result it failed with. They are
+// the checks' units' (and any unit's while it is failed), whatever
+// --systemd.unit-series: 7 + 9 series a unit, and none for the bulk of a
+// host's units.
 func (e *Exporter) emitUnitCounters(emit seriesSink, u systemd.Unit) {
 	d := e.descs
 	for _, st := range systemd.ActiveStates {
@@ -193,8 +194,13 @@ func (e *Exporter) emitUnitCounters(emit seriesSink, u systemd.Unit) {
 			emit.counter(d.unitStateChanges, float64(u.StateChanges[st]), u.Name, st)
 		}
 	}
-	for _, result := range slices.Sorted(maps.Keys(u.Failures)) {
+	for _, result := range systemd.FailureResults {
 		emit.counter(d.unitFailures, float64(u.Failures[result]), u.Name, result)
+	}
+	for _, result := range slices.Sorted(maps.Keys(u.Failures)) {
+		if !slices.Contains(systemd.FailureResults, result) {
+			emit.counter(d.unitFailures, float64(u.Failures[result]), u.Name, result)
+		}
 	}
 }
 

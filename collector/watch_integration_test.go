@@ -206,7 +206,7 @@ func TestCrashesRestartUndoesAreCounted(t *testing.T) {
 	if !ok || a < b+2 {
 		t.Errorf("warden_unit_failures_total{result=\"signal\"}: %v then %v over ~3 s of a crash a second, want at least 2 more", b, a)
 	}
-	if _, other := second.value("warden_unit_failures_total", "unit=w-crash.service", "result=exit-code"); other {
+	if other, _ := second.value("warden_unit_failures_total", "unit=w-crash.service", "result=exit-code"); other != 0 {
 		t.Error("a failure counted under another Result: the unit only dies by SIGKILL")
 	}
 	down := func(s scraped) float64 {

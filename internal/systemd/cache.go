@@ -69,6 +69,18 @@ type unitEntry struct {
 	// one wanted after it.
 	countedSeq uint64
 	againSeq   uint64
+	// track follows the unit through its signals, to count its failures.
+	track failureTrack
+}
+
+// noteSignalled follows e's failure track to the state a Unit signal just
+// set.
+func (e *unitEntry) noteSignalled() {
+	failure, gaveUp := e.track.step(e.ActiveState, e.SubState, e.GaveUp)
+	if failure != "" {
+		e.Failures = bump(e.Failures, failure)
+	}
+	e.GaveUp = gaveUp
 }
 
 type fetchState int
@@ -372,21 +384,23 @@ func (c *unitCache) apply(s *dbus.Signal) {
 			if !c.isWatched(name) {
 				return
 			}
-			// A change of a unit we have not listed yet: fetch all of it.
+			// A change of a unit we have not listed yet: fetch all of it,
+			// and follow this signal already (its failures are counted
+			// from the signals).
 			delete(c.unloaded, name)
 			e = c.newEntry(name)
 			c.units[name] = e
 			c.want(e, c.processed)
-			return
 		}
 		iface, _ := s.Body[0].(string)
 		changed, _ := s.Body[1].(map[string]dbus.Variant)
 		switch iface {
 		case dbusUnitIface:
-			prevActive, prevSub, prevEnter := e.ActiveState, e.SubState, e.ActiveEnterTimestamp
+			prevActive, prevEnter := e.ActiveState, e.ActiveEnterTimestamp
 			before := e.ActiveState + "/" + e.SubState
 			setUnitProps(&e.Unit, changed)
-			e.noteTransition(prevActive, prevSub, prevEnter)
+			e.noteTransition(prevActive, prevEnter)
+			e.noteSignalled()
 			if prevActive != e.ActiveState && c.extraNames[name] {
 				c.namedMove = true
 			}
@@ -397,6 +411,11 @@ func (c *unitCache) apply(s *dbus.Signal) {
 			}
 		case dbusServiceIface, dbusSocketIface:
 			setTypeProps(&e.Unit, changed)
+			if r, ok := changed["Result"]; ok {
+				// Sent just before the Unit signal of the same change: the
+				// Result a failure there is named by.
+				e.track.result = propWord(r)
+			}
 			e.serviceSeq = c.processed
 			c.dirty = true
 		}
@@ -581,6 +600,10 @@ type namedExtras struct {
 	// StateChange is when the unit last changed ActiveState, in
 	// microseconds since the epoch: the "since" of a failure.
 	StateChange uint64
+	// StartLimitBurst and StartLimitInterval (microseconds) are a failed
+	// unit's start limit, what a reason says systemd gave up at.
+	StartLimitBurst    uint32
+	StartLimitInterval uint64
 }
 
 // namedExtrasBatch is how many calls namedExtras pipelines at once: what
@@ -595,14 +618,24 @@ const namedExtrasBatch = 16
 func (c *unitCache) namedExtras(ctx context.Context, statuses []sdbus.UnitStatus) (map[string]namedExtras, error) {
 	var calls []*busCall
 	var names []string
+	// The calls of names[i] start at first[i]; a failed unit's end with
+	// its start limit's two, which only a failed unit's reason uses: a
+	// scrape of 100 healthy checks makes no more calls for them.
+	var first []int
 	for _, st := range statuses {
 		if st.LoadState == "not-found" || st.Path == "" {
 			continue
 		}
 		obj := c.conn.Object(dbusSystemdName, st.Path)
+		first = append(first, len(calls))
 		calls = append(calls,
 			&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "UnitFileState"}},
 			&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "StateChangeTimestamp"}})
+		if st.ActiveState == "failed" {
+			calls = append(calls,
+				&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "StartLimitBurst"}},
+				&busCall{obj: obj, method: dbusPropsIface + ".Get", args: []any{dbusUnitIface, "StartLimitIntervalUSec"}})
+		}
 		names = append(names, st.Name)
 	}
 	if len(calls) == 0 {
@@ -620,12 +653,27 @@ func (c *unitCache) namedExtras(ctx context.Context, statuses []sdbus.UnitStatus
 	for i, name := range names {
 		var x namedExtras
 		var v dbus.Variant
-		// A unit gone meanwhile answers an error: nothing of it this scrape.
-		if call := calls[2*i].call; call.Err == nil && call.Store(&v) == nil {
+		get := func(j int) bool {
+			// A unit gone meanwhile answers an error: nothing of it this
+			// scrape.
+			j += first[i]
+			end := len(calls)
+			if i+1 < len(first) {
+				end = first[i+1]
+			}
+			return j < end && calls[j].call.Err == nil && calls[j].call.Store(&v) == nil
+		}
+		if get(0) {
 			x.FileState = propWord(v)
 		}
-		if call := calls[2*i+1].call; call.Err == nil && call.Store(&v) == nil {
+		if get(1) {
 			x.StateChange, _ = v.Value().(uint64)
+		}
+		if get(2) {
+			x.StartLimitBurst, _ = v.Value().(uint32)
+		}
+		if get(3) {
+			x.StartLimitInterval, _ = v.Value().(uint64)
 		}
 		out[name] = x
 	}
@@ -714,9 +762,13 @@ func (c *unitCache) done1(seq uint64) {
 // merge takes fetched or listed values, except those a newer signal set.
 func (c *unitCache) merge(e *unitEntry, u Unit, issueSeq uint64, full bool) {
 	e.LoadState = u.LoadState // never signalled, so the read value is the newest
-	prevActive, prevSub, prevEnter := e.ActiveState, e.SubState, e.ActiveEnterTimestamp
-	// Counted once the fetched Result is in: a failure is named by it.
-	defer e.noteTransition(prevActive, prevSub, prevEnter)
+	prevActive, prevEnter := e.ActiveState, e.ActiveEnterTimestamp
+	defer func() {
+		e.noteTransition(prevActive, prevEnter)
+		// The first state known of a unit is where its failure track
+		// starts; the track moves on with the signals only.
+		e.track.baseline(e.ActiveState, e.SubState)
+	}()
 	if e.stateSeq <= issueSeq {
 		e.ActiveState, e.SubState = u.ActiveState, u.SubState
 		if full {

@@ -175,27 +175,41 @@ func TestListenSpecAddrPort(t *testing.T) {
 	}
 }
 
-// What a state change counts, whatever order and words systemd uses: one
-// failure per crash named by its Result (systemd 252 goes failed, then
-// auto-restart; others go straight to auto-restart), none for a clean stop
-// or a first sighting, and the maps of earlier snapshots never change.
+// What a unit's signals count, whatever order and words systemd uses: one
+// failure per run that ended badly, named by its Result (systemd 252 goes
+// failed, then auto-restart; others go straight to auto-restart), none for
+// a clean stop, a first sighting or a restart systemd refuses at the start
+// limit (that one marks the unit given up), and the maps of earlier
+// snapshots never change.
 func TestNoteTransition(t *testing.T) {
 	type state struct {
 		active, sub, result string
 		enter               uint64 // ActiveEnterTimestamp
 	}
+	// The redis of issue 21 (port 99999, Restart=always, the default start
+	// limit), as systemd 252 signals it: 5 failed starts, then the refused
+	// restart, which keeps Result exit-code.
+	failedStart := []state{{"activating", "start", "success", 0}, {"failed", "failed", "exit-code", 0}, {"activating", "auto-restart", "exit-code", 0}, {"inactive", "dead", "success", 0}}
+	var redis []state
+	for range 5 {
+		redis = append(redis, failedStart...)
+	}
+	redis = append(redis[:len(redis)-1], state{"inactive", "dead", "exit-code", 0}, state{"failed", "failed", "exit-code", 0})
 	for _, tc := range []struct {
 		name         string
 		steps        []state
 		wantChanges  map[string]uint64
 		wantFailures map[string]uint64
+		wantGaveUp   bool
 	}{
 		{name: "first sighting counts nothing", steps: []state{{"active", "running", "", 0}},
 			wantChanges: nil, wantFailures: nil},
+		{name: "first sighting failed counts nothing", steps: []state{{"failed", "failed", "exit-code", 0}},
+			wantChanges: nil, wantFailures: nil},
 		{name: "restart by hand", steps: []state{{"active", "running", "success", 0}, {"deactivating", "stop-sigterm", "success", 0}, {"inactive", "dead", "success", 0}, {"activating", "start", "success", 0}, {"active", "running", "success", 0}},
 			wantChanges: map[string]uint64{"deactivating": 1, "inactive": 1, "activating": 1, "active": 1}},
-		{name: "crash, systemd 252: failed then auto-restart", steps: []state{{"active", "running", "success", 0}, {"failed", "failed", "signal", 0}, {"activating", "auto-restart", "signal", 0}, {"active", "running", "success", 0}},
-			wantChanges: map[string]uint64{"failed": 1, "activating": 1, "active": 1}, wantFailures: map[string]uint64{"signal": 1}},
+		{name: "crash, systemd 252: failed then auto-restart", steps: []state{{"active", "running", "success", 0}, {"failed", "failed", "signal", 0}, {"activating", "auto-restart", "signal", 0}, {"inactive", "dead", "success", 0}, {"active", "running", "success", 0}},
+			wantChanges: map[string]uint64{"failed": 1, "activating": 1, "inactive": 1, "active": 1}, wantFailures: map[string]uint64{"signal": 1}},
 		{name: "crash straight to auto-restart", steps: []state{{"active", "running", "success", 0}, {"activating", "auto-restart", "core-dump", 0}, {"activating", "start", "core-dump", 0}, {"active", "running", "success", 0}},
 			wantChanges: map[string]uint64{"activating": 1, "active": 1}, wantFailures: map[string]uint64{"core-dump": 1}},
 		{name: "killed by the OOM killer", steps: []state{{"active", "running", "success", 0}, {"failed", "failed", "oom-kill", 0}},
@@ -204,19 +218,31 @@ func TestNoteTransition(t *testing.T) {
 			wantChanges: map[string]uint64{"active": 1}},
 		{name: "Restart=always after a clean exit is no failure", steps: []state{{"active", "running", "success", 0}, {"activating", "auto-restart", "success", 0}, {"active", "running", "success", 0}},
 			wantChanges: map[string]uint64{"activating": 1, "active": 1}},
+		{name: "five failed starts, then systemd 252 gives up keeping exit-code", steps: append([]state{{"inactive", "dead", "success", 0}}, redis...),
+			wantChanges: map[string]uint64{"activating": 10, "failed": 6, "inactive": 5}, wantFailures: map[string]uint64{"exit-code": 5}, wantGaveUp: true},
+		{name: "a newer systemd names the refused restart start-limit-hit", steps: []state{{"active", "running", "success", 0}, {"activating", "auto-restart", "exit-code", 0}, {"inactive", "dead", "exit-code", 0}, {"failed", "failed", "start-limit-hit", 0}},
+			wantChanges: map[string]uint64{"activating": 1, "inactive": 1, "failed": 1}, wantFailures: map[string]uint64{"exit-code": 1, "start-limit-hit": 1}, wantGaveUp: true},
+		{name: "given up, then started by hand and up", steps: []state{{"activating", "auto-restart", "exit-code", 0}, {"inactive", "dead", "exit-code", 0}, {"failed", "failed", "exit-code", 0}, {"activating", "start", "success", 0}, {"active", "running", "success", 0}},
+			wantChanges: map[string]uint64{"inactive": 1, "failed": 1, "activating": 1, "active": 1}},
+		{name: "a failure of a unit first seen waiting to restart is not ours", steps: []state{{"activating", "auto-restart", "signal", 0}, {"inactive", "dead", "signal", 0}, {"failed", "failed", "signal", 0}},
+			wantChanges: map[string]uint64{"inactive": 1, "failed": 1}, wantGaveUp: true},
+		{name: "failed in ExecStartPre", steps: []state{{"inactive", "dead", "success", 0}, {"activating", "start-pre", "success", 0}, {"failed", "failed", "exit-code", 0}},
+			wantChanges: map[string]uint64{"activating": 1, "failed": 1}, wantFailures: map[string]uint64{"exit-code": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var u Unit
+			var e unitEntry
 			// What each step's snapshot held, and a copy taken then.
 			var held, copies []map[string]uint64
 			for _, st := range tc.steps {
-				prevActive, prevSub, prevEnter := u.ActiveState, u.SubState, u.ActiveEnterTimestamp
-				u.ActiveState, u.SubState, u.Result, u.ActiveEnterTimestamp = st.active, st.sub, st.result, st.enter
-				u.noteTransition(prevActive, prevSub, prevEnter)
-				held, copies = append(held, u.StateChanges), append(copies, maps.Clone(u.StateChanges))
+				prevActive, prevEnter := e.ActiveState, e.ActiveEnterTimestamp
+				e.track.result = st.result // the Service signal comes first
+				e.ActiveState, e.SubState, e.ActiveEnterTimestamp = st.active, st.sub, st.enter
+				e.noteTransition(prevActive, prevEnter)
+				e.noteSignalled()
+				held, copies = append(held, e.Failures), append(copies, maps.Clone(e.Failures))
 			}
-			if !maps.Equal(u.StateChanges, tc.wantChanges) || !maps.Equal(u.Failures, tc.wantFailures) {
-				t.Errorf("state changes %v failures %v, want %v %v", u.StateChanges, u.Failures, tc.wantChanges, tc.wantFailures)
+			if !maps.Equal(e.StateChanges, tc.wantChanges) || !maps.Equal(e.Failures, tc.wantFailures) || e.GaveUp != tc.wantGaveUp {
+				t.Errorf("state changes %v failures %v gave up %v, want %v %v %v", e.StateChanges, e.Failures, e.GaveUp, tc.wantChanges, tc.wantFailures, tc.wantGaveUp)
 			}
 			for i := range held {
 				if !maps.Equal(held[i], copies[i]) {

@@ -67,19 +67,29 @@ type Unit struct {
 	// scrape sees it. Shared between snapshots: never modified in place.
 	StateChanges map[string]uint64
 	// Failures counts, per systemd Result (exit-code, signal, core-dump,
-	// oom-kill, timeout, watchdog, start-limit-hit, ...), the times the
-	// unit failed: entered failed, or auto-restart with a Result other
-	// than success. Shared like StateChanges.
+	// oom-kill, timeout, watchdog, start-limit-hit, ...), the runs of the
+	// unit that ended badly while the cache watched it: failed starts and
+	// crashes, from the signals (failures.go). Shared like StateChanges.
 	Failures map[string]uint64
+	// GaveUp is set while the unit is failed because systemd refused the
+	// restart it had scheduled (the start limit: systemd 252 then keeps
+	// the last failure's Result, e.g. exit-code).
+	GaveUp bool
+	// StartLimitBurst and StartLimitIntervalUSec are the unit's start
+	// limit (StartLimitBurst starts in StartLimitIntervalUSec); read for
+	// the checks' failed units only, 0 otherwise.
+	StartLimitBurst        uint32
+	StartLimitIntervalUSec uint64
 }
 
-// noteTransition counts what changed from (prevActive, prevSub, and
+// noteTransition counts the change of ActiveState from (prevActive, and
 // prevEnter, the ActiveEnterTimestamp then) to u's state. A unit seen for
 // the first time (prevActive "") has entered nothing yet. A unit active
 // before and after whose ActiveEnterTimestamp moved entered active again:
 // systemd carried its stop and start in one signal (a fast restart), and
-// the states between are not known.
-func (u *Unit) noteTransition(prevActive, prevSub string, prevEnter uint64) {
+// the states between are not known. Failures are counted apart, from the
+// signals alone (failures.go).
+func (u *Unit) noteTransition(prevActive string, prevEnter uint64) {
 	if prevActive == "" || u.ActiveState == "" {
 		return
 	}
@@ -88,13 +98,6 @@ func (u *Unit) noteTransition(prevActive, prevSub string, prevEnter uint64) {
 		u.StateChanges = bump(u.StateChanges, u.ActiveState)
 	case u.ActiveState == "active" && prevEnter != 0 && u.ActiveEnterTimestamp > prevEnter:
 		u.StateChanges = bump(u.StateChanges, u.ActiveState)
-	}
-	// One failure, however systemd words it: failed then auto-restart
-	// (systemd 252), or auto-restart straight from running.
-	failed := u.ActiveState == "failed" && prevActive != "failed"
-	restarting := u.SubState == "auto-restart" && prevSub != "auto-restart" && prevActive != "failed"
-	if (failed || restarting) && u.Result != "" && u.Result != "success" {
-		u.Failures = bump(u.Failures, u.Result)
 	}
 }
 

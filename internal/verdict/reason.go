@@ -16,9 +16,11 @@ package verdict
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -185,7 +187,41 @@ func describeUnit(c config.Check, uv *UnitVerdict, withSince bool) string {
 		// An absolute time: "5m ago" would change at every evaluation.
 		desc += " since " + uv.Since
 	}
+	if uv.GaveUp != "" {
+		desc += ", systemd gave up (" + uv.GaveUp + ")"
+	}
 	return desc
+}
+
+// startLimit words a unit's start limit for a reason: "start limit 5 in
+// 10s"; "restart refused" when it is not known (not read, or none).
+func startLimit(burst uint32, intervalUSec uint64) string {
+	switch {
+	case burst == 0 || intervalUSec == 0:
+		return "restart refused"
+	case intervalUSec > uint64(math.MaxInt64/time.Microsecond):
+		return fmt.Sprintf("start limit %d in infinity", burst) // USEC_INFINITY
+	}
+	return fmt.Sprintf("start limit %d in %s", burst, timespan(time.Duration(intervalUSec)*time.Microsecond))
+}
+
+// timespan words d as systemd does (systemctl show): "10s", "1min 30s",
+// "2h", what the unit's StartLimitIntervalSec= says; below a second Go's.
+func timespan(d time.Duration) string {
+	if d < time.Second || d%time.Second != 0 {
+		return d.String()
+	}
+	var parts []string
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "min"}, {time.Second, "s"}} {
+		if n := d / u.d; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d%s", n, u.name))
+			d -= n * u.d
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // listensNow says where the unit listens now when a port is down ("; unit

@@ -266,6 +266,11 @@ type UnitVerdict struct {
 	// Result is systemd's Result of a failed service (exit-code, signal,
 	// core-dump, timeout, start-limit-hit, ...).
 	Result string `json:"result,omitempty"`
+	// GaveUp is set when systemd refused to restart the failed unit: its
+	// start limit, "5 in 10s" (StartLimitBurst in StartLimitIntervalUSec),
+	// or "restart refused" when the limit is not known. systemd 252 keeps
+	// the last failure's Result then (exit-code), never start-limit-hit.
+	GaveUp string `json:"gave_up,omitempty"`
 	// Since is when a unit that is not up entered its state (RFC 3339, UTC).
 	Since string `json:"since,omitempty"`
 	// ListensOn is where the unit holds listeners now, when an expected
@@ -446,6 +451,9 @@ func judgeUnit(c config.Check, l layers) *UnitVerdict {
 	uv.LoadState, uv.ActiveState, uv.SubState = l.unit.LoadState, l.unit.ActiveState, l.unit.SubState
 	if uv.ActiveState == "failed" && l.unit.Result != "" && l.unit.Result != "success" {
 		uv.Result = l.unit.Result
+	}
+	if uv.ActiveState == "failed" && (l.unit.GaveUp || l.unit.Result == "start-limit-hit") {
+		uv.GaveUp = startLimit(l.unit.StartLimitBurst, l.unit.StartLimitIntervalUSec)
 	}
 	if uv.LoadState == "" {
 		uv.LoadState, uv.ActiveState = "not-found", "inactive"

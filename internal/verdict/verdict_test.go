@@ -209,7 +209,15 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 	web := config.Check{Name: "web", Unit: "nginx.service", Ports: []config.Port{{Port: 80, Proto: "tcp"}}, Probes: []config.Probe{{Target: "127.0.0.1:6379"}}}
 	active := &systemd.Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
 	stopped := &systemd.Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}
-	failed := &systemd.Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "start-limit-hit"}
+	failed := &systemd.Unit{Name: "nginx.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed", Result: "exit-code"}
+	// systemd 252 at the start limit: Result stays exit-code; the cache saw
+	// the restart refused, the scrape read the unit's limit.
+	gaveUp := *failed
+	gaveUp.GaveUp, gaveUp.StartLimitBurst, gaveUp.StartLimitIntervalUSec = true, 5, 90_000_000
+	refused := *failed
+	refused.Result = "start-limit-hit"
+	notUp := gaveUp
+	notUp.ActiveState, notUp.SubState, notUp.GaveUp = "activating", "auto-restart", false
 	failedSince := *failed
 	failedSince.StateChangeTimestamp = uint64(time.Date(2026, 11, 30, 14, 3, 12, 0, time.UTC).UnixMicro())
 	ok := []probe.Result{{Target: "127.0.0.1:6379", Success: true}}
@@ -219,9 +227,15 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 		want, label string // label "": the reason
 	}{
 		{"failed, with systemd's result", layers{unit: failed, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
-			"nginx.service is failed/failed (result start-limit-hit), and nothing listens on tcp *:80", ""},
+			"nginx.service is failed/failed (result exit-code), and nothing listens on tcp *:80", ""},
 		{"failed, and since when (an absolute time); the label says no time", layers{unit: &failedSince, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probes: ok, probesOK: true},
-			"nginx.service is failed/failed (result start-limit-hit) since 2026-11-30T14:03:12Z", "nginx.service is failed/failed (result start-limit-hit)"},
+			"nginx.service is failed/failed (result exit-code) since 2026-11-30T14:03:12Z", "nginx.service is failed/failed (result exit-code)"},
+		{"systemd gave up at the unit's start limit, keeping exit-code", layers{unit: &gaveUp, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
+			"nginx.service is failed/failed (result exit-code), systemd gave up (start limit 5 in 1min 30s), and nothing listens on tcp *:80", ""},
+		{"a start refused at a limit not read", layers{unit: &refused, ports: []portResult{{listening: true, owned: OwnedByUnit}}, portsOK: true, probes: ok, probesOK: true},
+			"nginx.service is failed/failed (result start-limit-hit), systemd gave up (restart refused)", ""},
+		{"not given up while it is to be restarted", layers{unit: &notUp, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true},
+			"nginx.service is activating/auto-restart, and nothing listens on tcp *:80", ""},
 		{"moved: where it listens now", layers{unit: active, ports: []portResult{{}}, portsOK: true, probes: ok, probesOK: true,
 			unitListens: []string{"tcp 0.0.0.0:8080", "tcp [::]:8080"}},
 			"nothing listens on tcp *:80 while nginx.service is active/running; nginx.service listens on tcp 0.0.0.0:8080, tcp [::]:8080", ""},
