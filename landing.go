@@ -166,6 +166,10 @@ func rowOf(v verdict.Verdict) landingRow {
 		switch {
 		case !p.Known:
 			cell.Text += "unknown"
+		case p.Stale:
+			// Its last result, whatever it said, is too old to stand for
+			// the target now: the check is unknown, and this is why.
+			cell.Text, cell.Bad = cell.Text+fmt.Sprintf("stale: last result %.0f s old", p.AgeSeconds), true
 		case p.Success:
 			cell.Text += fmt.Sprintf("ok, %.1f ms", p.DurationSeconds*1000)
 		default:

@@ -103,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		lsMax       = app.Flag("listeners.max-series", "Most warden_listener_info series per scrape; beyond it they are counted in warden_listener_series_dropped_total. -1: no cap.").Default("1000").Int()
 		probesOn    = app.Flag("collector.probes", "Dial the checks' probe targets (the answer layer).").Default("true").Bool()
 		probeConc   = app.Flag("probe.concurrency", "Most probes running at once in a scrape.").Default("16").Int()
+		probeBgConc = app.Flag("probe.interval-concurrency", "Most probes with an interval running at once, all of them together: each runs on its own schedule, and waits for a free slot only while this many are running (targets that hang).").Default(fmt.Sprint(collector.DefaultMaxIntervalProbes)).Int()
 		watchEvery  = app.Flag("watch.interval", "Between scrapes, judge every check this often (reading the listeners) and whenever a unit changes (from systemd's signals), for the counters of what happens between scrapes (warden_check_status_changes_total, warden_check_down_seconds_total). 0 turns the watch off; at least 100ms.").Default("1s").Duration()
 		discState   = app.Flag("discovery.state-file", "File that keeps what discovery learned across restarts (written atomically); without it, only for the life of the process.").PlaceHolder("PATH").String()
 		discForget  = app.Flag("discovery.forget-after", "Forget a learned unit that has been gone (not loaded) this long.").Default("24h").Duration()
@@ -168,6 +169,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			level.Error(logger).Log("msg", "invalid --probe.concurrency: at least 1", "value", *probeConc)
 			return exitUsage
 		}
+		if *probeBgConc < 1 {
+			level.Error(logger).Log("msg", "invalid --probe.interval-concurrency: at least 1", "value", *probeBgConc)
+			return exitUsage
+		}
 		prober = probe.New(probe.Options{Concurrency: *probeConc, Logger: log.With(logger, "collector", "probes")})
 	}
 	if *writeTO <= 0 || *maxConns < 0 || *maxRequests < 0 {
@@ -218,6 +223,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		UnitSeries:        *sdSeries,
 		Listeners:         listenerReader,
 		Probes:            prober,
+		MaxIntervalProbes: *probeBgConc,
 		WatchInterval:     *watchEvery,
 		Discovery: collector.DiscoveryOptions{
 			StateFile:      *discState,

@@ -8,4 +8,4 @@ if ! command -v prometheus-blackbox-exporter >/dev/null; then
 	[ "$(id -u)" -eq 0 ] || { echo "needs prometheus-blackbox-exporter (apt-get install prometheus-blackbox-exporter)" >&2; exit 1; }
 	../scripts/apt-install.sh prometheus-blackbox-exporter
 fi
-exec go test -tags bench -count=1 -timeout 30m -run TestProbesVsBareDialsAndBlackbox -v . 2>&1 | grep -v '^=== RUN'
+exec go test -tags bench -count=1 -timeout 30m -run 'TestProbesVsBareDialsAndBlackbox|TestIntervalProbesAgainstAHangingTarget' -v . 2>&1 | grep -v '^=== RUN'

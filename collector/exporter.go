@@ -98,6 +98,9 @@ type Options struct {
 	UnitSeries string
 	Listeners  ListenerReader
 	Probes     ProbeRunner
+	// MaxIntervalProbes bounds the probes with an interval running at
+	// once, all of them together; 0 means DefaultMaxIntervalProbes.
+	MaxIntervalProbes int
 
 	// MaxListenerSeries caps warden_listener_info; 0 means the default
 	// (1000), a negative value no cap.
@@ -133,6 +136,7 @@ type Exporter struct {
 	layers []*layer
 
 	watchInterval time.Duration
+	intervalLimit int                              // the probes with an interval running at once, at most
 	history       checkHistory                     // what every evaluation said of each check
 	probes        probeStore                       // every probe's last run and failures
 	prunedFor     atomic.Pointer[config.Config]    // the config history and probes were last pruned for
@@ -160,6 +164,9 @@ func New(opts Options) (*Exporter, error) {
 	if opts.MaxListenerSeries == 0 {
 		opts.MaxListenerSeries = DefaultMaxListenerSeries
 	}
+	if opts.MaxIntervalProbes <= 0 {
+		opts.MaxIntervalProbes = DefaultMaxIntervalProbes
+	}
 	if opts.WatchInterval != 0 && opts.WatchInterval < MinWatchInterval {
 		return nil, fmt.Errorf("watch interval %s: at least %s, or 0 for no watch", opts.WatchInterval, MinWatchInterval)
 	}
@@ -181,6 +188,7 @@ func New(opts Options) (*Exporter, error) {
 		descs:      newDescs(),
 
 		watchInterval: opts.WatchInterval,
+		intervalLimit: opts.MaxIntervalProbes,
 	}
 	e.seriesErrors.logger, e.seriesErrors.now = opts.Logger, time.Now
 	if e.unitReader != nil {

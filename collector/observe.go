@@ -27,7 +27,6 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
-	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
@@ -233,8 +232,8 @@ func (s *snapshot) keep(v any) {
 		s.host.Units = v
 	case *listeners.Reading:
 		s.listeners = v
-	case []probe.Result:
-		s.host.Probes, s.host.ProbesRead = v, true
+	case probeReading:
+		s.host.Probes, s.host.ProbeAges, s.host.ProbesRead = v.results, v.ages, true
 	}
 }
 

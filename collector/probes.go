@@ -15,12 +15,12 @@ package collector
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // probeKey names one probe: a check's target.
@@ -85,6 +85,20 @@ func (s *probeStore) record(at time.Time, results []probe.Result) {
 	}
 }
 
+// read returns the probe's last result and notes its age at now in ages
+// (made on first use).
+func (s *probeStore) read(k probeKey, now time.Time, ages *map[verdict.ProbeRef]time.Duration) (probe.Result, bool) {
+	run, ok := s.lastOf(k)
+	if !ok {
+		return probe.Result{}, false
+	}
+	if *ages == nil {
+		*ages = map[verdict.ProbeRef]time.Duration{}
+	}
+	(*ages)[verdict.ProbeRef{Check: k.check, Target: k.target}] = now.Sub(run.at)
+	return run.result, true
+}
+
 // lastOf returns the probe's last run.
 func (s *probeStore) lastOf(k probeKey) (probeRun, bool) {
 	s.mu.Lock()
@@ -129,19 +143,26 @@ func (s *probeStore) size() int {
 	return len(s.last)
 }
 
+// probeReading is the probes layer of one evaluation: the results, in
+// the config's order, and how old those read from a background run were.
+type probeReading struct {
+	results []probe.Result
+	ages    map[verdict.ProbeRef]time.Duration
+}
+
 // runProbes is a scrape's probes layer: the probes without an interval run
-// now; those with one are read from their last background run (run now
-// only when they have none yet). The results are in the config's order.
-func (e *Exporter) runProbes(ctx context.Context, cfg *config.Config) []probe.Result {
+// now; those with one are read from their last background run, with its
+// age (run now only when they have none yet).
+func (e *Exporter) runProbes(ctx context.Context, cfg *config.Config) probeReading {
 	jobs := probe.Jobs(cfg)
 	e.probes.keep(jobs)
-	results := make([]probe.Result, len(jobs))
+	reading := probeReading{results: make([]probe.Result, len(jobs))}
 	var now []probe.Job
 	var at []int
 	for i, j := range jobs {
 		if j.Probe.Interval > 0 {
-			if run, ok := e.probes.lastOf(keyOf(j)); ok {
-				results[i] = run.result
+			if r, ok := e.probes.read(keyOf(j), time.Now(), &reading.ages); ok {
+				reading.results[i] = r
 				continue
 			}
 		}
@@ -150,91 +171,7 @@ func (e *Exporter) runProbes(ctx context.Context, cfg *config.Config) []probe.Re
 	ran := e.prober.Run(ctx, now)
 	e.probes.record(time.Now(), ran)
 	for k, i := range at {
-		results[i] = ran[k]
+		reading.results[i] = ran[k]
 	}
-	return results
-}
-
-// probeSchedulerTick is how often the scheduler looks for due probes and a
-// changed config: a due probe starts at most this late.
-const probeSchedulerTick = 250 * time.Millisecond
-
-// scheduleProbes runs the probes that have an interval, each every
-// interval from a random first offset within it (so probes configured
-// together do not all dial at once), until ctx ends. A probe whose last
-// run is still going when it is due again waits for the next interval.
-// Their results and failures are there for the scrapes and the watch,
-// however many Prometheus servers scrape: an HA pair no longer doubles
-// the dials.
-func (e *Exporter) scheduleProbes(ctx context.Context) {
-	type slot struct {
-		interval time.Duration
-		next     time.Time
-		running  bool
-	}
-	slots := map[probeKey]*slot{}
-	var mu sync.Mutex // guards slot.running, set back by the runs
-	var runs sync.WaitGroup
-	defer runs.Wait()
-	tick := time.NewTicker(probeSchedulerTick)
-	defer tick.Stop()
-	for {
-		now := time.Now()
-		cfg := e.config()
-		e.pruneFor(cfg)
-		jobs := probe.Jobs(cfg)
-		var due []probe.Job
-		seen := map[probeKey]bool{}
-		mu.Lock()
-		for _, j := range jobs {
-			interval := time.Duration(j.Probe.Interval)
-			if interval <= 0 {
-				continue
-			}
-			k := keyOf(j)
-			seen[k] = true
-			s := slots[k]
-			if s == nil || s.interval != interval {
-				s = &slot{interval: interval, next: now.Add(rand.N(interval))}
-				slots[k] = s
-			}
-			if s.running || now.Before(s.next) {
-				continue
-			}
-			s.running = true
-			s.next = s.next.Add(interval)
-			if s.next.Before(now) { // fell behind (a long run, a stopped clock)
-				s.next = now.Add(interval)
-			}
-			due = append(due, j)
-		}
-		for k := range slots {
-			if !seen[k] {
-				delete(slots, k)
-			}
-		}
-		mu.Unlock()
-		if len(due) > 0 {
-			runs.Add(1)
-			go func() {
-				defer runs.Done()
-				results := e.prober.Run(ctx, due)
-				if ctx.Err() == nil {
-					e.probes.record(time.Now(), results)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				for _, j := range due {
-					if s := slots[keyOf(j)]; s != nil {
-						s.running = false
-					}
-				}
-			}()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	return reading
 }

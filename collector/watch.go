@@ -172,19 +172,19 @@ func (e *Exporter) unitsBetweenScrapes() *systemd.Snapshot {
 	return units
 }
 
-// withProbeResults puts the probes' last results in s and returns the
-// checks all of whose probes have one.
+// withProbeResults puts the probes' last results and their ages in s and
+// returns the checks all of whose probes have one.
 func (e *Exporter) withProbeResults(checks []config.Check, s *snapshot) []config.Check {
 	out := checks[:0:0]
 	s.host.ProbesRead = true
 	for _, c := range checks {
 		results := make([]probe.Result, 0, len(c.Probes))
 		for _, p := range c.Probes {
-			run, ok := e.probes.lastOf(probeKey{c.Name, p.Target})
+			r, ok := e.probes.read(probeKey{c.Name, p.Target}, s.at, &s.host.ProbeAges)
 			if !ok {
 				break
 			}
-			results = append(results, run.result)
+			results = append(results, r)
 		}
 		if len(results) == len(c.Probes) {
 			out = append(out, c)

@@ -15,6 +15,7 @@ package verdict
 
 import (
 	"slices"
+	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
@@ -45,6 +46,11 @@ type Snapshot struct {
 	// did not run.
 	Probes     []probe.Result
 	ProbesRead bool
+	// ProbeAges are how old the results of the probes with an interval
+	// were when read (their last background run); a result run for this
+	// evaluation has none. Past StaleAfter, a result is stale: it says
+	// nothing of the target now.
+	ProbeAges map[ProbeRef]time.Duration
 }
 
 // Namespace is the listeners of one network namespace and who holds them.
@@ -86,6 +92,14 @@ func Evaluate(checks []config.Check, implicit map[string]bool, s *Snapshot) []Ve
 // layersOf gathers what the snapshot knows of one check's layers.
 func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func(string) []string) layers {
 	l := layers{probes: probes, probesOK: s.ProbesRead}
+	for _, p := range c.Probes {
+		if age, ok := s.ProbeAges[ProbeRef{c.Name, p.Target}]; ok {
+			if l.probeAges == nil {
+				l.probeAges = map[string]time.Duration{}
+			}
+			l.probeAges[p.Target] = age
+		}
+	}
 	if c.Unit != "" && s.Units != nil {
 		u, _ := s.Units.Unit(c.Unit)
 		l.unit = &u

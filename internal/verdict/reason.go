@@ -60,6 +60,7 @@ type wording struct {
 	listens string // "; unit listens on ..." when a port is down
 	owners  string // who holds the foreign port
 	probe   string // the first failed probe
+	stale   string // the first probe whose result is stale
 }
 
 // sentence words v's status.
@@ -68,6 +69,9 @@ func sentence(v *Verdict, unknown []string, ports portFindings, w wording) strin
 	switch v.Status {
 	case Unknown:
 		s = "could not read: " + strings.Join(unknown, ", ")
+		if len(unknown) == 0 {
+			s = w.stale
+		}
 	case ForeignListener:
 		s = ports.foreign + " is held by " + cmp.Or(w.owners, "another process or unit")
 		if w.unit != "" {

@@ -335,6 +335,11 @@ type ProbeVerdict struct {
 	// CutShort: the request's deadline ended the probe before its own
 	// timeout (a scrape timeout shorter than the probe's).
 	CutShort bool `json:"cut_short,omitempty"`
+	// AgeSeconds is how old the result of a probe with an interval was
+	// when read; Stale says it was older than StaleAfter: it stands for
+	// nothing now (its run is late), and the check is unknown.
+	AgeSeconds float64 `json:"age_seconds,omitempty"`
+	Stale      bool    `json:"stale,omitempty"`
 }
 
 // FailedOnlyByCutShortProbes says the check failed only because a
@@ -368,6 +373,7 @@ type layers struct {
 	portsOK   bool // the listeners were read
 	probes    []probe.Result
 	probesOK  bool
+	probeAges map[string]time.Duration // by target, for the probes with an interval
 	// unitListens are the addresses the check's unit holds listeners on,
 	// read this scrape (the diagnosis of a port that is down).
 	unitListens []string
@@ -400,7 +406,8 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		unknown = append(unknown, "listeners")
 	}
 	var probeFull, probeStable string
-	v.Probes, probeFull, probeStable = judgeProbes(c, l)
+	var stale [2]string // the first stale probe, in both wordings
+	v.Probes, probeFull, probeStable, stale = judgeProbes(c, l)
 	if len(c.Probes) > 0 && !l.probesOK {
 		unknown = append(unknown, "probes")
 	}
@@ -418,6 +425,11 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		v.Status = PortDown
 	case probeFull != "":
 		v.Status = ProbeFailed
+	case stale[0] != "":
+		// Neither ok nor failing: the answer layer is not known now. A
+		// layer below that is down, or another probe failing, is known
+		// and says more.
+		v.Status = Unknown
 	default:
 		v.Status = OK
 	}
@@ -432,12 +444,14 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		listens: listensNow(c, ports.down, l.unitListens, maxListensOn),
 		owners:  ownersOf(ports.foreignSeen, maxOwnersNamed, " more", func(s SeenListener) string { return s.Owner }),
 		probe:   probeFull,
+		stale:   stale[0],
 	})
 	v.Diagnosis = clipLabel(sentence(&v, unknown, ports, wording{
 		unit:    describeUnit(c, v.Unit, false),
 		listens: listensNow(c, ports.down, l.unitListens, maxListensOnInDiagnosis),
 		owners:  ownersOf(ports.foreignSeen, maxOwnersInDiagnosis, " others", ownerName),
 		probe:   probeStable,
+		stale:   stale[1],
 	}))
 	return v
 }
@@ -515,9 +529,11 @@ func judgePorts(c config.Check, l layers, betweenRuns bool) portFindings {
 	return f
 }
 
-// judgeProbes is the answer layer of a check: each probe's verdict, and
-// the first failure in a reason's two wordings ("" when none failed).
-func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable string) {
+// judgeProbes is the answer layer of a check: each probe's verdict, the
+// first failure in a reason's two wordings ("" when none failed), and the
+// first stale result in both (a stale result is neither a success nor a
+// failure).
+func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable string, stale [2]string) {
 	results := make(map[string]probe.Result, len(l.probes))
 	for _, r := range l.probes {
 		results[r.Target] = r
@@ -533,7 +549,13 @@ func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable str
 			if pv.CutShort {
 				pv.Error += " (cut short by the request's deadline, before the probe's timeout)"
 			}
-			if !r.Success && full == "" {
+			if age, ok := l.probeAges[p.Target]; ok {
+				pv.AgeSeconds, pv.Stale = age.Seconds(), p.Interval > 0 && age > StaleAfter(p)
+				if pv.Stale && stale[0] == "" {
+					stale[0], stale[1] = staleness(p, age)
+				}
+			}
+			if !pv.Stale && !r.Success && full == "" {
 				full = p.Target + " (" + string(r.Reason) + ") failed"
 				if r.Err != nil {
 					full += ": " + clip(r.Err.Error(), maxReasonDetail)
@@ -543,7 +565,7 @@ func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable str
 		}
 		out = append(out, pv)
 	}
-	return out, full, stable
+	return out, full, stable, stale
 }
 
 // idleActivator returns the socket unit that makes an idle service up, or
