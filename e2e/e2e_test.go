@@ -553,7 +553,7 @@ scrape_configs:
 			t.Errorf("%d \"resolved\" for WardenCheckDown{check=loop} after the fix, want 1", n)
 		}
 		if got := hook.pages(fixed); len(got) != 0 {
-			t.Errorf("pages delivered after the fix, redis healthy: %v, want none", got)
+			t.Errorf("pages delivered after the fix, redis healthy: %v (the crash loop's in %d notifications), want none", got, hook.deliveries(fixed, "WardenServiceCrashLooping", "loop", "firing"))
 		}
 	})
 	t.Run("a stranger on redis's port while redis is stopped: one page naming the process", func(t *testing.T) {
