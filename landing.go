@@ -56,6 +56,7 @@ type landingData struct {
 	Age       string
 	Note      string // why no fresh evaluation is shown, if so
 	Rows      []landingRow
+	Learning  collector.Learning
 }
 
 type landingRow struct {
@@ -92,6 +93,7 @@ func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		last = p.exporter.Last()
 	}
+	data.Learning = p.exporter.Learning()
 	if last != nil {
 		data.Evaluated = last
 		data.Age = p.now().Sub(last.At).Round(time.Second).String()
@@ -125,6 +127,9 @@ func rowOf(v verdict.Verdict) landingRow {
 		if u.SocketActivated != "" {
 			row.Service += " (socket activated by " + u.SocketActivated + ")"
 		}
+		if u.TimerIdle != "" {
+			row.Service += " (idle between runs of " + u.TimerIdle + ")"
+		}
 	}
 	for _, p := range v.Ports {
 		addr := p.Address
@@ -132,7 +137,12 @@ func rowOf(v verdict.Verdict) landingRow {
 			addr = "*"
 		}
 		cell := landingCell{Text: fmt.Sprintf("%s %s:%d ", p.Proto, addr, p.Port)}
+		if p.AnyPort {
+			cell.Text = fmt.Sprintf("%s %s:any (its ports vary at each start) ", p.Proto, addr)
+		}
 		switch {
+		case p.BetweenRuns && p.Known && p.Owned != "no":
+			cell.Text += "expected while it runs"
 		case !p.Known:
 			cell.Text += "unknown"
 		case !p.Listening:
@@ -203,10 +213,12 @@ main { padding: 1em; }
 {{range .Rows}}<tr class="{{.Status}}"><td>{{.Check}}{{if .Implicit}} <i>(learned)</i>{{end}}</td><td class="status">{{.Status}}</td><td>{{.Reason}}</td><td>{{.Service}}</td>
 <td>{{range $i, $c := .Ports}}{{if $i}}<br>{{end}}{{if $c.Bad}}<b>{{$c.Text}}</b>{{else}}{{$c.Text}}{{end}}{{end}}</td>
 <td>{{range $i, $c := .Probes}}{{if $i}}<br>{{end}}{{if $c.Bad}}<b>{{$c.Text}}</b>{{else}}{{$c.Text}}{{end}}{{end}}</td></tr>
-{{else}}<tr><td colspan="6">no checks</td></tr>
+{{else}}<tr><td colspan="6">no checks{{if .Learning.Candidates}} yet: discovery is learning (below){{end}}</td></tr>
 {{end}}</tbody>
 </table>
 {{else}}<p>No evaluation yet.</p>{{end}}
+{{with .Learning}}{{if .Candidates}}<p id="warden-learning">Discovery is learning {{.Candidates}} candidate port(s), each learned once held for --discovery.min-age:</p>
+<ul>{{range .Units}}<li>{{.Unit}}: {{range $i, $p := .Ports}}{{if $i}}, {{end}}{{$p}}{{end}} (learned in {{printf "%.0f" .LearnedInSeconds}}s)</li>{{end}}</ul>{{end}}{{end}}
 </main>
 </body>
 </html>

@@ -110,8 +110,9 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		enc := json.NewEncoder(&body)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			Checks []verdict.Verdict `json:"checks"`
-		}{verdicts}); err != nil {
+			Checks   []verdict.Verdict  `json:"checks"`
+			Learning collector.Learning `json:"learning"`
+		}{verdicts, exporter.Learning()}); err != nil {
 			level.Error(logger).Log("msg", "encoding /checks failed", "err", err)
 			http.Error(w, "Encoding the checks failed; the exporter's log says why.", http.StatusInternalServerError)
 			return

@@ -37,6 +37,7 @@ type descs struct {
 	checkUp, checkStatus, checkReason, dependency         *prometheus.Desc
 	serviceUp, portListening, portOwned, servicePortUp    *prometheus.Desc
 	checkStatusChanges, checkDownSeconds, checkLastChange *prometheus.Desc
+	checkLearned                                          *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -109,6 +110,8 @@ func newDescs() *descs {
 			"When the check last changed status (or was first judged), as a Unix time.",
 			[]string{"check"}, nil),
 
+		checkLearned: prometheus.NewDesc("warden_check_learned",
+			"1 if discovery learned the check, 0 if the configuration names it: a learned unit is not a promise to start at boot.", []string{"check"}, nil),
 		checkUp: prometheus.NewDesc("warden_check_up",
 			"1 if every layer of the check is healthy (status ok).", []string{"check"}, nil),
 		checkStatus: prometheus.NewDesc("warden_check_status",
@@ -145,6 +148,7 @@ func (d *descs) describe(ch chan<- *prometheus.Desc) {
 		d.checkUp, d.checkStatus, d.checkReason, d.dependency,
 		d.serviceUp, d.portListening, d.portOwned, d.servicePortUp,
 		d.checkStatusChanges, d.checkDownSeconds, d.checkLastChange,
+		d.checkLearned,
 	} {
 		ch <- desc
 	}

@@ -123,6 +123,14 @@ type discoveryState struct {
 type learnedUnit struct {
 	LastLoaded time.Time               `json:"last_loaded"`
 	Ports      map[string]*learnedPort `json:"ports"`
+	// RunStart is the ActiveEnterTimestamp of the run the unit was last
+	// seen listening in, and Moves how many runs in a row it came up on
+	// ports never seen before (see noteRun).
+	RunStart time.Time `json:"run_start,omitzero"`
+	Moves    int       `json:"moves,omitempty"`
+	// Varies are the protos ("tcp", "udp") whose ports vary at each
+	// start: the check expects any port of the unit's own of each.
+	Varies []string `json:"varies,omitempty"`
 }
 
 type learnedPort struct {
@@ -359,9 +367,13 @@ func (d *discovery) record(seen map[string]map[string]learnedPort, declared map[
 			lp.LastSeen = now
 			if !lp.Learned && (now.Sub(lp.FirstSeen) >= d.opts.MinAge || declared[unit+" "+key]) {
 				lp.Learned, changed = true, true
+				d.logLearned(unit, lu, lp, declared[unit+" "+key], now)
 			}
 		}
 		if lu != nil && d.follow(unit, lu, seen[unit], returned, units, now) {
+			changed = true
+		}
+		if lu != nil && d.noteRun(unit, lu, seen[unit], units) {
 			changed = true
 		}
 	}
@@ -396,7 +408,7 @@ func (d *discovery) expire(units *systemd.Snapshot, now time.Time) (changed bool
 			changed = true
 			continue
 		}
-		if len(lu.Ports) == 0 {
+		if len(lu.Ports) == 0 && len(lu.Varies) == 0 {
 			delete(d.st.Units, unit)
 		}
 	}
@@ -440,9 +452,12 @@ func (d *discovery) checks(cfg *config.Config) []config.Check {
 		}
 		c := config.Check{Name: unit, Unit: unit}
 		for _, lp := range lu.Ports {
-			if lp.Learned {
+			if lp.Learned && !slices.Contains(lu.Varies, lp.Proto) {
 				c.Ports = append(c.Ports, config.Port{Proto: lp.Proto, Address: lp.Address, Port: lp.Port})
 			}
+		}
+		for _, proto := range lu.Varies {
+			c.Ports = append(c.Ports, config.Port{Proto: proto, Port: verdict.AnyPort})
 		}
 		if len(c.Ports) == 0 {
 			continue
@@ -452,74 +467,6 @@ func (d *discovery) checks(cfg *config.Config) []config.Check {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// gap is a learned port that came back: when it was first seen, and when
-// it was last seen before it went away.
-type gap struct {
-	port            string
-	firstSeen, from time.Time
-}
-
-// detour reports whether lp (at key) was where the unit went while away
-// from the port g: a port that appeared after g's and was held during g's
-// absence. Reloads overlap: the unit may hold both for a moment either
-// way, so neither "appeared after g left" nor "gone when g came back" is
-// required.
-func (g gap) detour(key string, lp *learnedPort) bool {
-	return key != g.port && lp.FirstSeen.After(g.firstSeen) && lp.LastSeen.After(g.from)
-}
-
-// follow drops the learned ports of unit that it has moved away from, so
-// the check follows the service instead of expecting every port it ever
-// held:
-//
-//   - back on a port it had left (80 -> 8080 -> 80): the ports that
-//     appeared while it was away and are gone again are dropped at once;
-//   - on a new port while a learned one has been missing for
-//     RelearnAfter, the unit active without a restart all that time: the
-//     missing one is dropped (80 -> 8080 and staying: port_down for an
-//     hour, then ok on 8080).
-//
-// A port that vanishes while the unit listens on nothing new is kept:
-// that is the outage the check is for.
-func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returned []gap, units *systemd.Snapshot, now time.Time) bool {
-	u, _ := units.Unit(unit)
-	activeSince := time.UnixMicro(int64(u.ActiveEnterTimestamp))
-	stable := u.ActiveState == "active" && (u.ActiveEnterTimestamp == 0 || now.Sub(activeSince) >= d.opts.RelearnAfter)
-	var newest time.Time // when the newest port it holds now first appeared
-	for key := range seenNow {
-		if lp := lu.Ports[key]; lp != nil && lp.FirstSeen.After(newest) {
-			newest = lp.FirstSeen
-		}
-	}
-	changed := false
-	for key, lp := range lu.Ports {
-		switch {
-		case lp.Learned && slices.ContainsFunc(returned, func(g gap) bool { return g.detour(key, lp) }):
-			lp.DetourSince, changed = now, true
-		case !lp.DetourSince.IsZero() && now.Sub(lp.DetourSince) >= d.opts.RelearnAfter:
-			lp.DetourSince, changed = time.Time{}, true
-		}
-	}
-	for key, lp := range lu.Ports {
-		if _, held := seenNow[key]; held || !lp.Learned {
-			continue
-		}
-		var why string
-		switch {
-		case !lp.DetourSince.IsZero():
-			why = "the unit is back on a port it had left"
-		case stable && now.Sub(lp.LastSeen) >= d.opts.RelearnAfter && newest.After(lp.LastSeen):
-			why = "the unit has listened elsewhere for --discovery.relearn-after"
-		default:
-			continue
-		}
-		level.Info(d.opts.Logger).Log("msg", "discovery follows the service: a port it left is no longer expected", "unit", unit, "port", key, "why", why)
-		delete(lu.Ports, key)
-		changed = true
-	}
-	return changed
 }
 
 // current returns the implicit checks as discovery holds them now,

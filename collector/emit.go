@@ -346,6 +346,7 @@ func (e *Exporter) emitVerdict(emit seriesSink, v verdict.Verdict) {
 		up = 1
 	}
 	emit.gauge(d.checkUp, up, v.Check)
+	emit.gauge(d.checkLearned, bool01(v.Implicit), v.Check)
 	for _, st := range verdict.Statuses {
 		x := 0.0
 		if st == v.Status {
@@ -375,10 +376,15 @@ func (e *Exporter) emitVerdict(emit seriesSink, v verdict.Verdict) {
 		emit.gauge(d.serviceUp, bool01(v.Unit.Up), v.Check, v.Unit.Name)
 	}
 	for _, p := range v.Ports {
-		if !p.Known {
-			continue // the listeners were not read: no port series
+		if !p.Known || p.BetweenRuns {
+			// The listeners were not read, or the port is not expected
+			// now (a timer's job between runs): no port series.
+			continue
 		}
 		port := strconv.Itoa(p.Port)
+		if p.AnyPort {
+			port = "any"
+		}
 		emit.gauge(d.portListening, bool01(p.Listening), v.Check, p.Proto, p.Address, port)
 		switch p.Owned {
 		case verdict.OwnedByUnit:

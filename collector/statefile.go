@@ -158,6 +158,9 @@ func parseUnit(name string, raw json.RawMessage, now time.Time, rep *stateReport
 	var u struct {
 		LastLoaded time.Time                  `json:"last_loaded"`
 		Ports      map[string]json.RawMessage `json:"ports"`
+		RunStart   time.Time                  `json:"run_start"`
+		Moves      int                        `json:"moves"`
+		Varies     []string                   `json:"varies"`
 	}
 	if isJSONNull(raw) {
 		rep.note(&rep.droppedUnits, "unit %q is null", name)
@@ -167,15 +170,24 @@ func parseUnit(name string, raw json.RawMessage, now time.Time, rep *stateReport
 		rep.note(&rep.droppedUnits, "unit %q: %v", name, err)
 		return nil
 	}
-	if len(u.Ports) == 0 {
-		// observe removes a unit with no ports before it saves.
+	// Only tcp and udp, once each, in order: what noteRun writes.
+	var varies []string
+	for _, p := range []string{"tcp", "udp"} {
+		if slices.Contains(u.Varies, p) {
+			varies = append(varies, p)
+		}
+	}
+	if len(u.Ports) == 0 && len(varies) == 0 {
+		// observe removes a unit with no ports before it saves, unless
+		// its ports vary (between runs it may hold none).
 		rep.note(&rep.droppedUnits, "unit %q has no ports", name)
 		return nil
 	}
 	// last_loaded may be zero: a socket unit declares the ports of a
 	// service that was never seen loaded.
 	var um mending
-	lu := &learnedUnit{LastLoaded: notAfter(u.LastLoaded, now, &um, "last_loaded"), Ports: make(map[string]*learnedPort, len(u.Ports))}
+	lu := &learnedUnit{LastLoaded: notAfter(u.LastLoaded, now, &um, "last_loaded"), Ports: make(map[string]*learnedPort, len(u.Ports)),
+		RunStart: notAfter(u.RunStart, now, &um, "run_start"), Moves: min(max(u.Moves, 0), varyAfterMoves), Varies: varies}
 	if um.why != "" {
 		rep.note(&rep.mended, "unit %q %s", name, um.why)
 	}
@@ -204,7 +216,7 @@ func parseUnit(name string, raw json.RawMessage, now time.Time, rep *stateReport
 		}
 		lu.Ports[k] = lp
 	}
-	if len(lu.Ports) == 0 {
+	if len(lu.Ports) == 0 && len(lu.Varies) == 0 {
 		return nil // each port was counted
 	}
 	return lu

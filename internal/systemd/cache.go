@@ -729,6 +729,7 @@ func (c *unitCache) merge(e *unitEntry, u Unit, issueSeq uint64, full bool) {
 		}
 		e.IsService = u.IsService
 		e.ControlGroup, e.Listen, e.Triggers = u.ControlGroup, u.Listen, u.Triggers
+		e.Type, e.TriggeredBy = u.Type, u.TriggeredBy
 	}
 	c.dirty = true
 }
@@ -864,13 +865,21 @@ func (c *unitCache) setExtraNames(names []string) {
 	}
 }
 
-// The properties we read per unit. Not a service's Type or
-// RemainAfterExit: nothing reads them, and a service's fetch is 8 calls
-// instead of 10.
+// The properties we read per unit. Not a service's RemainAfterExit:
+// nothing reads it (a oneshot that exited with it is active).
 var (
 	unitProps    = []string{"LoadState", "ActiveState", "SubState", "ActiveEnterTimestamp"}
 	serviceProps = []string{"Result", "NRestarts", "MainPID", "ControlGroup"}
 	socketProps  = []string{"ControlGroup", "Listen"}
+)
+
+// timerJobProps tell a timer's job: a service's Type (Service interface;
+// a running oneshot is activating, not down) and TriggeredBy (Unit
+// interface; idle between a timer's runs is up). Two more calls in a
+// service's fetch, pipelined with the rest (~0.04 ms each).
+var (
+	timerJobServiceProps = []string{"Type"}
+	timerJobUnitProps    = []string{"TriggeredBy"}
 )
 
 // fetchShape is how a unit's properties are read.
@@ -899,7 +908,8 @@ func callsPerFetch(shape fetchShape) int {
 	if shape == fetchByGetAll {
 		return 2
 	}
-	return len(unitProps) + len(serviceProps)
+	return len(unitProps) + len(serviceProps) +
+		len(timerJobServiceProps) + len(timerJobUnitProps)
 }
 
 // maxUnitFetches bounds the units fetched at once, so that their calls fit
@@ -928,6 +938,8 @@ func fetchUnit(ctx context.Context, conn *dbus.Conn, budget *busBudget, shape fe
 	case strings.HasSuffix(name, ".service"):
 		add(dbusUnitIface, unitProps)
 		add(dbusServiceIface, serviceProps)
+		add(dbusUnitIface, timerJobUnitProps)
+		add(dbusServiceIface, timerJobServiceProps)
 	case strings.HasSuffix(name, ".socket"):
 		add(dbusUnitIface, append(slices.Clone(unitProps), "Triggers"))
 		add(dbusSocketIface, socketProps)
@@ -998,6 +1010,9 @@ func setUnitProps(u *Unit, changed map[string]dbus.Variant) {
 		case "Triggers":
 			triggers, _ := v.Value().([]string)
 			u.Triggers = hosttext.CleanAll(triggers, maxUnitName)
+		case "TriggeredBy":
+			by, _ := v.Value().([]string)
+			u.TriggeredBy = hosttext.CleanAll(by, maxUnitName)
 		}
 	}
 }
@@ -1007,6 +1022,8 @@ func setTypeProps(u *Unit, changed map[string]dbus.Variant) {
 		switch k {
 		case "Result":
 			u.Result = propWord(v)
+		case "Type":
+			u.Type = propWord(v)
 		case "NRestarts":
 			u.NRestarts, u.HasRestarts = v.Value().(uint32)
 		case "MainPID":

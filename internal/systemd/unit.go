@@ -45,6 +45,12 @@ type Unit struct {
 	NRestarts   uint32
 	Result      string
 	MainPID     uint32
+	// Type is the service's Type= (simple, exec, forking, oneshot, ...),
+	// and TriggeredBy the units that start it (timers, sockets, paths):
+	// a timer's oneshot job is activating while it runs and inactive
+	// between runs, neither of which is down.
+	Type        string
+	TriggeredBy []string
 
 	// Service and socket units.
 	ControlGroup string

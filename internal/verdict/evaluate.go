@@ -90,6 +90,7 @@ func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func
 		u, _ := s.Units.Unit(c.Unit)
 		l.unit = &u
 		l.sockets = s.Units.Activators(c.Unit)
+		l.timer = timerOf(u, s.Units)
 	}
 	if len(c.Ports) == 0 {
 		return l
@@ -100,7 +101,7 @@ func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func
 	}
 	known := s.Units != nil && c.Unit != "" && s.KnownUnits[c.Unit]
 	l.ports, l.portsOK = joinPorts(c, ns.Listeners, ns.index, ns.Owners, triggers, known), true
-	l.portsSeen = seenListeners(c, ns.Listeners, ns.index, ns.Owners, s.Processes)
+	l.portsSeen = seenListeners(c, ns.Listeners, ns.index, ns.Owners, s.Processes, triggers)
 	if c.Unit != "" && slices.ContainsFunc(l.ports, func(r portResult) bool { return !r.listening }) {
 		l.unitListens = listensOf(c.Unit, ns.Listeners, ns.Owners)
 	}
@@ -112,12 +113,13 @@ func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func
 // process a verdict names, so the observer looks them up before judging.
 func ForeignInodes(checks []config.Check, s *Snapshot) []uint64 {
 	var out []uint64
+	triggers := Triggers(s.Units)
 	for _, c := range checks {
 		ns := s.namespaceOf(c)
 		if ns == nil {
 			continue
 		}
-		for _, seen := range matching(c, ns) {
+		for _, seen := range matching(c, ns, triggers) {
 			for _, j := range seen {
 				if j < len(ns.Owners) && ns.Owners[j].Unit == "" && ns.Owners[j].Foreign {
 					out = append(out, ns.Listeners[j].Inode)

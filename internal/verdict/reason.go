@@ -88,6 +88,16 @@ func sentence(v *Verdict, unknown []string, ports portFindings, w wording) strin
 	if v.Unit != nil && v.Unit.SocketActivated != "" {
 		s += fmt.Sprintf(" (%s idle, socket activated by %s)", v.Unit.Name, v.Unit.SocketActivated)
 	}
+	if v.Unit != nil && v.Unit.TimerIdle != "" {
+		s += fmt.Sprintf(" (%s idle between runs of %s: its ports are expected while it runs)", v.Unit.Name, v.Unit.TimerIdle)
+	}
+	if v.Unit != nil && v.Unit.OneshotRunning {
+		s += fmt.Sprintf(" (%s is a oneshot job, running)", v.Unit.Name)
+	}
+	if i := slices.IndexFunc(v.Ports, func(p PortVerdict) bool { return p.AnyPort }); i >= 0 && v.Status != PortDown && v.Status != ServiceAndPortDown {
+		// Said once: a port down already says it of its port.
+		s += fmt.Sprintf(" (its ports vary at each start: any %s port of its own is expected)", v.Ports[i].Proto)
+	}
 	return s
 }
 

@@ -87,6 +87,12 @@ const (
 	OwnedByOther Ownership = "no"
 )
 
+// AnyPort as an expected port's number stands for any port of the
+// check's own unit (of the port's proto, on its address if it has one):
+// what discovery expects of a unit whose ports vary at each start. A
+// configuration cannot say it (its ports are 1-65535).
+const AnyPort = 0
+
 // portResult is the join of one expected port; a zero owned is unknown.
 type portResult struct {
 	port      config.Port
@@ -141,6 +147,10 @@ func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerI
 		if p.Address != "" {
 			want, _ = netip.ParseAddr(p.Address)
 		}
+		if p.Port == AnyPort {
+			out = append(out, joinAnyPort(check, p, want, listeners, owners, triggers))
+			continue
+		}
 		unknown, other := false, false
 		for _, i := range idx[portKey{p.Proto, uint16(p.Port)}] {
 			l := listeners[i]
@@ -171,6 +181,31 @@ func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerI
 		out = append(out, r)
 	}
 	return out
+}
+
+// joinAnyPort is the join of an AnyPort: listening when the unit holds a
+// listener of p's proto (on p's address), or when one's owner cannot be
+// determined (it may be the unit's: not failed for it); never held by
+// someone else, as any port will do.
+func joinAnyPort(check config.Check, p config.Port, want netip.Addr, ls []listeners.Listener, owners []owner.Owner, triggers func(string) []string) portResult {
+	r := portResult{port: p, owned: OwnerUnknown}
+	for i, l := range ls {
+		if l.Proto != p.Proto || !portMatches(config.Port{Proto: p.Proto, Port: int(l.Port), Address: p.Address}, want, l) {
+			continue
+		}
+		var o owner.Owner
+		if i < len(owners) {
+			o = owners[i]
+		}
+		switch {
+		case check.Unit != "" && o.Unit != "" && unitOwns(check.Unit, o.Unit, triggers):
+			r.listening, r.owned = true, OwnedByUnit
+			return r
+		case o.Unit == "" && !o.Foreign:
+			r.listening = true
+		}
+	}
+	return r
 }
 
 // Triggers returns, for a socket unit, the services it activates:
@@ -241,6 +276,13 @@ type UnitVerdict struct {
 	// ports while the service is idle (inactive until its first
 	// connection): the service layer is up.
 	SocketActivated string `json:"socket_activated,omitempty"`
+	// TimerIdle names the timer whose job the unit is, idle between runs
+	// (inactive, its last run a success): the service layer is up, and
+	// the check's ports are expected only while it runs.
+	TimerIdle string `json:"timer_idle,omitempty"`
+	// OneshotRunning: a Type=oneshot job running (activating/start, as
+	// systemd has it until the job exits): the service layer is up.
+	OneshotRunning bool `json:"oneshot_running,omitempty"`
 }
 
 // PortVerdict is one expected port of a check.
@@ -252,6 +294,12 @@ type PortVerdict struct {
 	Listening bool           `json:"listening"`
 	Owned     Ownership      `json:"owned"`
 	Seen      []SeenListener `json:"seen,omitempty"`
+	// AnyPort: the unit's ports vary at each start (discovery saw them
+	// change), so any port of its own (of Proto) is expected; Port is 0.
+	AnyPort bool `json:"any_port,omitempty"`
+	// BetweenRuns: the unit is a timer's job between runs, when its
+	// ports are not expected; the port has no series then.
+	BetweenRuns bool `json:"between_runs,omitempty"`
 }
 
 // SeenListener is a listener that matched an expected port.
@@ -299,7 +347,10 @@ type layers struct {
 	unit *systemd.Unit // nil: systemd not read; zero Name: unit unknown to systemd
 	// sockets are the socket units that activate unit (Triggers=), as
 	// systemd last reported them.
-	sockets   []systemd.Unit
+	sockets []systemd.Unit
+	// timer is a timer unit that starts unit (TriggeredBy=) and is not
+	// known to be stopped, or "".
+	timer     string
 	ports     []portResult
 	portsSeen [][]SeenListener
 	portsOK   bool // the listeners were read
@@ -331,7 +382,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 			unknown = append(unknown, "unit state")
 		}
 	}
-	ports := judgePorts(c, l)
+	ports := judgePorts(c, l, v.Unit != nil && v.Unit.TimerIdle != "")
 	v.Ports = ports.verdicts
 	if len(c.Ports) > 0 && !l.portsOK {
 		unknown = append(unknown, "listeners")
@@ -393,9 +444,18 @@ func judgeUnit(c config.Check, l layers) *UnitVerdict {
 		uv.LoadState, uv.ActiveState = "not-found", "inactive"
 	}
 	uv.Up = systemd.UnitUp(uv.ActiveState)
+	if !uv.Up && l.unit.Type == "oneshot" && uv.ActiveState == "activating" && uv.SubState == "start" {
+		// A oneshot job is activating for as long as it runs: a job
+		// serving a port for 100 s every 4 min was service_down for 100 s.
+		uv.Up, uv.OneshotRunning = true, true
+	}
 	if !uv.Up {
 		uv.SocketActivated = idleActivator(c, l)
 		uv.Up = uv.SocketActivated != ""
+	}
+	if !uv.Up {
+		uv.TimerIdle = idleTimer(l)
+		uv.Up = uv.TimerIdle != ""
 	}
 	if !uv.Up && l.unit.StateChangeTimestamp > 0 {
 		uv.Since = time.UnixMicro(int64(l.unit.StateChangeTimestamp)).UTC().Format(time.RFC3339)
@@ -411,10 +471,14 @@ type portFindings struct {
 	foreignSeen   []SeenListener // what listens on the foreign port
 }
 
-func judgePorts(c config.Check, l layers) portFindings {
+// judgePorts judges c's ports; betweenRuns, none is expected to listen
+// (a timer's job between runs), though one held by someone else is still
+// foreign: the job cannot bind it at its next run.
+func judgePorts(c config.Check, l layers, betweenRuns bool) portFindings {
 	var f portFindings
 	for i, p := range c.Ports {
-		pv := PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port, Known: l.portsOK, Owned: OwnerUnknown}
+		pv := PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port, Known: l.portsOK, Owned: OwnerUnknown,
+			AnyPort: p.Port == AnyPort, BetweenRuns: betweenRuns}
 		if l.portsOK && i < len(l.ports) {
 			r := l.ports[i]
 			pv.Listening = r.listening
@@ -427,7 +491,7 @@ func judgePorts(c config.Check, l layers) portFindings {
 			if r.owned == OwnedByOther && f.foreign == "" {
 				f.foreign, f.foreignSeen = portName(p), pv.Seen
 			}
-			if !r.listening && f.down == "" {
+			if !r.listening && f.down == "" && !betweenRuns {
 				f.down = portName(p)
 			}
 		}
@@ -501,7 +565,45 @@ func idleActivator(c config.Check, l layers) string {
 	return ""
 }
 
+// idleTimer returns the timer that makes an idle service up, or "": a
+// timer's job is inactive between runs as a socket-activated service is
+// until its first connection. Up when the service is inactive after a
+// clean run (or none: failed is down) and a timer starts it that is not
+// known to be stopped (timers are read only when --systemd.unit-include
+// names them; a timer that is not read is taken as running).
+func idleTimer(l layers) string {
+	if l.unit == nil || l.unit.ActiveState != "inactive" || l.unit.LoadState != "loaded" {
+		return ""
+	}
+	if l.unit.Result != "" && l.unit.Result != "success" {
+		return ""
+	}
+	return l.timer
+}
+
+// timerOf returns the first timer that starts u (TriggeredBy=) and that
+// units, when they hold it, do not show stopped; or "".
+func timerOf(u systemd.Unit, units *systemd.Snapshot) string {
+	for _, t := range u.TriggeredBy {
+		if !strings.HasSuffix(t, ".timer") {
+			continue
+		}
+		if tu, ok := units.Unit(t); ok && tu.LoadState == "loaded" && !systemd.UnitUp(tu.ActiveState) {
+			continue
+		}
+		return t
+	}
+	return ""
+}
+
 func portName(p config.Port) string {
+	if p.Port == AnyPort {
+		s := "a " + p.Proto + " port"
+		if p.Address != "" {
+			s += " on " + p.Address
+		}
+		return s + " (any: its ports vary at each start)"
+	}
 	addr := p.Address
 	if addr == "" {
 		addr = "*"
@@ -510,13 +612,22 @@ func portName(p config.Port) string {
 }
 
 // matching returns, per expected port of c, the indexes of the listeners
-// of ns that match it.
-func matching(c config.Check, ns *Namespace) [][]int {
+// of ns that match it (for an AnyPort, those its unit holds).
+func matching(c config.Check, ns *Namespace, triggers func(string) []string) [][]int {
 	out := make([][]int, len(c.Ports))
 	for i, p := range c.Ports {
 		var want netip.Addr
 		if p.Address != "" {
 			want, _ = netip.ParseAddr(p.Address)
+		}
+		if p.Port == AnyPort {
+			for j, l := range ns.Listeners {
+				held := j < len(ns.Owners) && ns.Owners[j].Unit != "" && c.Unit != "" && unitOwns(c.Unit, ns.Owners[j].Unit, triggers)
+				if held && portMatches(config.Port{Proto: p.Proto, Port: int(l.Port), Address: p.Address}, want, l) {
+					out[i] = append(out[i], j)
+				}
+			}
+			continue
 		}
 		for _, j := range ns.index[portKey{p.Proto, uint16(p.Port)}] {
 			if portMatches(p, want, ns.Listeners[j]) {
@@ -530,10 +641,10 @@ func matching(c config.Check, ns *Namespace) [][]int {
 // seenListeners lists, per expected port, the listeners that matched it
 // and their owners, for /checks. processes name the process behind a
 // listener that is in no known unit, by its socket inode.
-func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, processes map[uint64]owner.Process) [][]SeenListener {
+func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, processes map[uint64]owner.Process, triggers func(string) []string) [][]SeenListener {
 	ns := &Namespace{Listeners: ls, Owners: owners, index: idx}
 	out := make([][]SeenListener, len(c.Ports))
-	for i, js := range matching(c, ns) {
+	for i, js := range matching(c, ns, triggers) {
 		for _, j := range js {
 			s := SeenListener{Address: netip.AddrPortFrom(ls[j].Addr, ls[j].Port).String()}
 			if j < len(owners) {

@@ -370,3 +370,78 @@ func TestDiagnosisIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// A timer's job and a unit whose ports vary, judged from the facts the
+// systemd layer gives (Type, TriggeredBy) and the check discovery makes
+// (AnyPort).
+func TestTimerJobsAndVaryingPorts(t *testing.T) {
+	job := func(active, sub, result string) systemd.Unit {
+		return systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: active, SubState: sub, Result: result,
+			Type: "oneshot", TriggeredBy: []string{"job.timer"}, IsService: true}
+	}
+	p8080 := config.Port{Port: 8080, Proto: "tcp"}
+	anyTCP := config.Port{Port: AnyPort, Proto: "tcp"}
+	for _, tc := range []struct {
+		name      string
+		unit      systemd.Unit
+		timer     *systemd.Unit // the timer, when it is watched
+		port      config.Port
+		listen    []listeners.Listener
+		owners    []owner.Owner
+		want      Status
+		up        bool
+		wantPort  bool // the port's Listening
+		between   bool // the port's BetweenRuns
+		inReason  string
+		timerIdle string
+	}{
+		{name: "running oneshot, listening", unit: job("activating", "start", "success"), port: p8080,
+			listen: []listeners.Listener{lst("tcp", "0.0.0.0", 8080, false)}, owners: []owner.Owner{{Unit: "job.service"}},
+			want: OK, up: true, wantPort: true, inReason: "job.service is a oneshot job, running"},
+		{name: "oneshot waiting to restart is down", unit: job("activating", "auto-restart", "exit-code"), port: p8080,
+			want: ServiceAndPortDown},
+		{name: "a simple service activating is down", unit: systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: "activating", SubState: "start", Type: "simple"}, port: p8080,
+			want: ServiceAndPortDown},
+		{name: "between runs: up, no port expected", unit: job("inactive", "dead", "success"), port: p8080,
+			want: OK, up: true, between: true, timerIdle: "job.timer", inReason: "idle between runs of job.timer"},
+		{name: "between runs, the timer watched and active", unit: job("inactive", "dead", "success"), timer: &systemd.Unit{Name: "job.timer", LoadState: "loaded", ActiveState: "active"}, port: p8080,
+			want: OK, up: true, between: true, timerIdle: "job.timer"},
+		{name: "between runs, the timer watched and stopped: down", unit: job("inactive", "dead", "success"), timer: &systemd.Unit{Name: "job.timer", LoadState: "loaded", ActiveState: "inactive"}, port: p8080,
+			want: ServiceAndPortDown},
+		{name: "between runs, a stranger on the port", unit: job("inactive", "dead", "success"), port: p8080,
+			listen: []listeners.Listener{lst("tcp", "0.0.0.0", 8080, false)}, owners: []owner.Owner{{Unit: "other.service"}},
+			want: ForeignListener, up: true, wantPort: true, between: true, timerIdle: "job.timer"},
+		{name: "the last run failed: down", unit: job("failed", "failed", "exit-code"), port: p8080,
+			want: ServiceAndPortDown},
+		{name: "no timer: inactive is down", unit: systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead", Result: "success", Type: "oneshot"}, port: p8080,
+			want: ServiceAndPortDown},
+		{name: "any port: the unit's own", unit: systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}, port: anyTCP,
+			listen: []listeners.Listener{lst("tcp", "127.0.0.1", 23952, false)}, owners: []owner.Owner{{Unit: "job.service"}},
+			want: OK, up: true, wantPort: true, inReason: "its ports vary at each start: any tcp port of its own is expected"},
+		{name: "any port: another unit's is not", unit: systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}, port: anyTCP,
+			listen: []listeners.Listener{lst("tcp", "127.0.0.1", 23952, false), lst("udp", "127.0.0.1", 24261, false)}, owners: []owner.Owner{{Unit: "other.service"}, {Unit: "job.service"}},
+			want: PortDown, up: true, inReason: "nothing listens on a tcp port (any: its ports vary at each start)"},
+		{name: "any port: an owner not known may be the unit's", unit: systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}, port: anyTCP,
+			listen: []listeners.Listener{lst("tcp", "127.0.0.1", 23952, false)}, owners: []owner.Owner{{}},
+			want: OK, up: true, wantPort: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			units := []systemd.Unit{tc.unit}
+			if tc.timer != nil {
+				units = append(units, *tc.timer)
+			}
+			c := config.Check{Name: "job", Unit: "job.service", Ports: []config.Port{tc.port}}
+			s := &Snapshot{Units: systemd.SnapshotOf(units...), Host: NewNamespace(tc.listen, tc.owners), KnownUnits: map[string]bool{"job.service": true}, ProbesRead: true}
+			v := Evaluate([]config.Check{c}, nil, s)[0]
+			if v.Status != tc.want || v.Unit.Up != tc.up || v.Unit.TimerIdle != tc.timerIdle {
+				t.Fatalf("%s (%s), unit %+v; want %s, up %v, timer idle %q", v.Status, v.Reason, v.Unit, tc.want, tc.up, tc.timerIdle)
+			}
+			if p := v.Ports[0]; p.Listening != tc.wantPort || p.BetweenRuns != tc.between || p.AnyPort != (tc.port.Port == AnyPort) {
+				t.Errorf("port %+v: want listening %v, between runs %v", p, tc.wantPort, tc.between)
+			}
+			if !strings.Contains(v.Reason, tc.inReason) || !strings.Contains(v.Diagnosis, tc.inReason) {
+				t.Errorf("reason %q, diagnosis %q: want %q", v.Reason, v.Diagnosis, tc.inReason)
+			}
+		})
+	}
+}
