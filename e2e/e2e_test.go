@@ -104,91 +104,6 @@ func getJSON(t *testing.T, u string, v any) {
 	}
 }
 
-// webhook records what Alertmanager sends.
-type webhook struct {
-	mu     sync.Mutex
-	alerts []struct {
-		Status      string            `json:"status"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-	}
-}
-
-func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var msg struct {
-		Alerts []struct {
-			Status      string            `json:"status"`
-			Labels      map[string]string `json:"labels"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"alerts"`
-	}
-	json.NewDecoder(r.Body).Decode(&msg)
-	h.mu.Lock()
-	h.alerts = append(h.alerts, msg.Alerts...)
-	h.mu.Unlock()
-}
-
-// pages returns the distinct alerts delivered as firing since the n-th
-// alert the webhook received: what reached a person.
-func (h *webhook) pages(since int) []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	seen := map[string]bool{}
-	var out []string
-	for _, a := range h.alerts[min(since, len(h.alerts)):] {
-		key := a.Labels["alertname"] + "{check=" + a.Labels["check"] + "}"
-		if a.Status == "firing" && !seen[key] {
-			seen[key] = true
-			out = append(out, key)
-		}
-	}
-	return out
-}
-
-// resolvedSince reports whether a "resolved" for alertname of check was
-// delivered after the n-th alert the webhook received.
-func (h *webhook) resolvedSince(since int, alertname, check string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, a := range h.alerts[min(since, len(h.alerts)):] {
-		if a.Status == "resolved" && a.Labels["alertname"] == alertname && a.Labels["check"] == check {
-			return true
-		}
-	}
-	return false
-}
-
-// description returns the description of the last firing notification of
-// alertname for check.
-func (h *webhook) description(alertname, check string) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i := len(h.alerts) - 1; i >= 0; i-- {
-		a := h.alerts[i]
-		if a.Status == "firing" && a.Labels["alertname"] == alertname && a.Labels["check"] == check {
-			return a.Annotations["description"]
-		}
-	}
-	return ""
-}
-
-func (h *webhook) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.alerts)
-}
-
-func (h *webhook) received(alertname, check, status string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, a := range h.alerts {
-		if a.Labels["alertname"] == alertname && a.Labels["check"] == check && a.Status == status {
-			return true
-		}
-	}
-	return false
-}
-
 var (
 	forRe  = regexp.MustCompile(`(?m)^(\s+)for: \S+$`)
 	keepRe = regexp.MustCompile(`(?m)^(\s+)keep_firing_for: \S+$`)
@@ -212,8 +127,35 @@ func TestAlertsEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// redis as a packaged unit runs it: from its unit file, reading its
+	// configuration at each start, Restart=always, systemd's default
+	// RestartSec (100 ms) and start limit (5 in 10 s). Debian's
+	// redis-server.service restarts always, too.
+	redis := testenv.LookPath(t, "redis-server", "apt-get install redis-server")
+	timeout := testenv.LookPath(t, "timeout", "apt-get install coreutils")
+	loopConf, loopPort := filepath.Join(dir, "loop", "redis.conf"), testenv.FreePort(t)
+	// Two units only discovery knows, watched by an exporter of their own
+	// (discAddr): a timer's job that serves a port while it runs, 4 s
+	// every 9 s, and a service on a new port at each start. The job is
+	// learned during its first run.
+	jobConf, jobPort := filepath.Join(dir, "job", "redis.conf"), nonEphemeralPort(t)
+	randConf := filepath.Join(dir, "rand", "redis.conf")
+	for _, c := range []string{loopConf, jobConf, randConf} {
+		if err := os.MkdirAll(filepath.Dir(c), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeRedisConf(t, loopConf, loopPort)
+	writeRedisConf(t, jobConf, jobPort)
+	writeRedisConf(t, randConf, nonEphemeralPort(t))
+	writeUnit(t, unitDir, "e2e-loop.service", "[Service]\nExecStart="+redis+" "+loopConf+"\nRestart=always\n")
+	// timeout ends each run (124: a run that served its time).
+	writeUnit(t, unitDir, "e2e-job.service", "[Service]\nType=oneshot\nExecStart="+timeout+" 4 "+redis+" "+jobConf+"\nSuccessExitStatus=124\n")
+	writeUnit(t, unitDir, "e2e-job.timer", "[Timer]\nOnActiveSec=1s\nOnUnitInactiveSec=5s\nAccuracySec=100ms\n")
+	writeUnit(t, unitDir, "e2e-rand.service", "[Service]\nExecStart="+redis+" "+randConf+"\n")
 	s.M.Systemctl(t, "daemon-reload")
-	s.M.Systemctl(t, "start", "e2e-cache.service", "e2e-flap.service")
+	s.M.Systemctl(t, "start", "e2e-cache.service", "e2e-flap.service", "e2e-loop.service", "e2e-rand.service", "e2e-job.timer")
+	servicestest.WaitDial(t, "127.0.0.1:"+strconv.Itoa(loopPort))
 
 	// The exporter, built from this tree.
 	bin := buildExporter(t, dir)
@@ -233,7 +175,10 @@ func TestAlertsEndToEnd(t *testing.T) {
         query_response: [{send: "PING\r\n"}, {expect: "^\\+PONG"}]
   - name: cache
     unit: e2e-cache.service
-`, servicestest.NginxUnit, s.NginxPort, s.NginxPort, servicestest.RedisUnit, s.RedisPort, s.RedisPort)
+  - name: loop
+    unit: e2e-loop.service
+    ports: [{port: %d, address: 127.0.0.1}]
+`, servicestest.NginxUnit, s.NginxPort, s.NginxPort, servicestest.RedisUnit, s.RedisPort, s.RedisPort, loopPort)
 	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(cfg), 0o644)
 	exporterAddr := testenv.FreeLoopbackAddr(t)
 	exporterArgs := []string{"--web.listen-address=" + exporterAddr, "--config.file=" + filepath.Join(dir, "warden.yml"), "--systemd.address=" + s.M.PrivateAddress()}
@@ -262,10 +207,19 @@ func TestAlertsEndToEnd(t *testing.T) {
 		// TestSystemdReadsStayFastOnASharedManager's, with a 1 s bound.
 		"--systemd.unit-include=e2e-flap\\.service")
 
+	// The discovery host: zero-config discovery of the job and the service
+	// on a new port at each start, its own units only; min-age 1 s, as
+	// for: 2 m is 2 s here (1 m shipped).
+	discAddr := testenv.FreeLoopbackAddr(t)
+	os.WriteFile(filepath.Join(dir, "disc.yml"), []byte("discovery:\n  enabled: true\n"), 0o644)
+	start(t, "warden_exporter (discovery)", "http://"+discAddr+"/-/ready", bin,
+		"--web.listen-address="+discAddr, "--config.file="+filepath.Join(dir, "disc.yml"), "--systemd.address="+s.M.PrivateAddress(),
+		"--no-collector.probes", "--discovery.min-age=1s", "--systemd.unit-include=e2e-(job|rand)\\.(service|timer)")
+
 	// Alertmanager with the shipped example config (its route, null
 	// receiver and inhibit rules), its receiver pointed at a webhook and its
 	// timers shortened.
-	hook := &webhook{}
+	hook := &webhook{apart: discAddr}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
 	example, err := os.ReadFile("../examples/alertmanager.yml")
@@ -310,7 +264,9 @@ scrape_configs:
     # This host is here for the flapping scenario alone: its collector
     # health would page in the other scenarios' windows.
     metric_relabel_configs: [{source_labels: [__name__], regex: warden_collector_success, action: drop}]
-`, amAddr, exporterAddr, otherAddr, slowAddr)
+  - job_name: warden-discovery
+    static_configs: [{targets: [%q]}]
+`, amAddr, exporterAddr, otherAddr, slowAddr, discAddr)
 	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o644)
 	promAddr := testenv.FreeLoopbackAddr(t)
 	start(t, "prometheus", "http://"+promAddr+"/-/ready", prometheus,
@@ -384,8 +340,8 @@ scrape_configs:
 		t.Logf("statuses: %v", query(`warden_check_status == 1`))
 		t.Logf("collectors: %v", query(`warden_collector_success`))
 	})
-	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the four checks of both hosts as up", func() bool {
-		return len(query(`warden_check_up == 1`)) == 4
+	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the five checks of both hosts as up", func() bool {
+		return len(query(`warden_check_up{job="warden"} == 1`)) == 5
 	})
 
 	// Every panel of the dashboard runs on the real Prometheus.
@@ -401,10 +357,10 @@ scrape_configs:
 	for _, expr := range queries {
 		query(vars.Replace(expr)) // fails the test on a query error
 	}
-	if len(query(vars.Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 4 {
+	if len(query(strings.NewReplacer("$instance", exporterAddr+"|"+otherAddr, "$check", ".*").Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 5 {
 		t.Error("the status table's query does not return a row per check of both hosts")
 	}
-	if got := query(`count(count by (instance) (warden_exporter_build_info))`); len(got) != 1 || got[0]["value"].([]any)[1] != "2" {
+	if got := query(`count(count by (instance) (warden_exporter_build_info{job="warden"}))`); len(got) != 1 || got[0]["value"].([]any)[1] != "2" {
 		t.Errorf("the dashboard's queries ran against %v hosts, want 2", got)
 	}
 
@@ -428,6 +384,37 @@ scrape_configs:
 			t.Errorf("pages delivered for this incident: %v, want exactly [%s]", got, want)
 		}
 	}
+
+	// From randMark on, discovery knows the service's ports vary: nothing
+	// may page for it after that, checked at the end, the whole test long.
+	randMark := -1
+	t.Run("a service on a new port at each start: discovery learns in two restarts that its ports vary", func(t *testing.T) {
+		const unit = "e2e-rand.service"
+		ok := func() bool {
+			return len(query(`warden_check_status{job="warden-discovery",check="`+unit+`",status="ok"} == 1`)) == 1
+		}
+		systemdtest.WaitFor(t, stepTimeout, "discovery to learn "+unit, ok)
+		restart := func(t *testing.T) {
+			t.Helper()
+			port := nonEphemeralPort(t)
+			writeRedisConf(t, randConf, port)
+			s.M.Systemctl(t, "restart", unit)
+			servicestest.WaitDial(t, "127.0.0.1:"+strconv.Itoa(port))
+			// Discovery notes a run at the first scrape that sees it listen.
+			systemdtest.WaitFor(t, stepTimeout, "a scrape of the discovery host with "+unit+" on its new port", func() bool {
+				return len(query(fmt.Sprintf(`warden_listener_info{job="warden-discovery",port="%d"}`, port))) > 0
+			})
+		}
+		restart(t)
+		restart(t)
+		systemdtest.WaitFor(t, stepTimeout, unit+" ok after its second restart, any port of its own expected", ok)
+		// A page of the first restart (its port gone, not yet known to
+		// vary) is delivered by now (group_wait 3 s): not counted.
+		time.Sleep(5 * time.Second)
+		randMark = hook.count()
+		restart(t)
+		systemdtest.WaitFor(t, stepTimeout, unit+" ok after a third restart", ok)
+	})
 
 	t.Run("redis stopped: WardenCheckDown fires, reaches Alertmanager and the webhook", func(t *testing.T) {
 		mark := hook.count()
@@ -536,6 +523,39 @@ scrape_configs:
 		s.StartRedis(t)
 		resolve(t, "redis", mark)
 	})
+	t.Run("redis failing at start with Restart=always: one page, WardenCheckDown, saying it loops; after the fix one resolved, nothing more", func(t *testing.T) {
+		const unit = "e2e-loop.service"
+		mark := hook.count()
+		// Port 99999: redis refuses it at start; systemd restarts it every
+		// 100 ms until its start limit leaves it failed.
+		writeRedisConf(t, loopConf, 99999)
+		s.M.SystemctlMayFail("restart", unit)
+		systemdtest.WaitFor(t, stepTimeout, unit+" failed", func() bool { return s.M.Show(t, unit, "ActiveState") == "failed" })
+		if n, _ := strconv.Atoi(s.M.Show(t, unit, "NRestarts")); n <= 3 {
+			t.Fatalf("systemd restarted %s %d times: not a crash loop (more than 3)", unit, n)
+		}
+		// WardenServiceCrashLooping fired alone, 5 minutes ahead of this
+		// page, with the previous rules (shipped timings: mixin/tests.yml).
+		onePage(t, mark, "WardenCheckDown{check=loop}")
+		if d := hook.description("WardenCheckDown", "loop"); !regexp.MustCompile(`service_and_port_down: .*\. Crash loop: systemd restarted ` + regexp.QuoteMeta(unit) + ` \d+ times in 15 minutes`).MatchString(d) {
+			t.Errorf("the page does not say the unit loops: %q", d)
+		}
+		fixed := hook.count()
+		writeRedisConf(t, loopConf, loopPort)
+		s.M.Systemctl(t, "reset-failed", unit)
+		s.M.Systemctl(t, "start", unit)
+		servicestest.WaitDial(t, "127.0.0.1:"+strconv.Itoa(loopPort))
+		resolve(t, "loop", fixed)
+		// With the previous rules the crash-loop alert, firing all along,
+		// was delivered within 2 s of the resolve: nothing inhibited it.
+		time.Sleep(5 * time.Second)
+		if n := hook.deliveries(fixed, "WardenCheckDown", "loop", "resolved"); n != 1 {
+			t.Errorf("%d \"resolved\" for WardenCheckDown{check=loop} after the fix, want 1", n)
+		}
+		if got := hook.pages(fixed); len(got) != 0 {
+			t.Errorf("pages delivered after the fix, redis healthy: %v (the crash loop's in %d notifications), want none", got, hook.deliveries(fixed, "WardenServiceCrashLooping", "loop", "firing"))
+		}
+	})
 	t.Run("a stranger on redis's port while redis is stopped: one page naming the process", func(t *testing.T) {
 		mark := hook.count()
 		s.M.Systemctl(t, "stop", servicestest.RedisUnit)
@@ -599,6 +619,40 @@ scrape_configs:
 		// signal), 5 where increase() extrapolates to the evaluation.
 		if d := hook.description("WardenCheckFlapping", "flap"); !regexp.MustCompile(`left ok and came back [345] times.*Entered: service_down \([345]\)`).MatchString(d) {
 			t.Errorf("the page does not count the outages: %q", d)
+		}
+	})
+	// Last, so that the two ran beside every scenario above: minutes of
+	// runs and idle gaps, and of the service on its varying port.
+	t.Run("a timer's job that listens while it runs, and a service on a new port at each start: no page", func(t *testing.T) {
+		const job = "e2e-job.service"
+		// 60 scrapes of the learned check: six runs and idle gaps at least
+		// (WardenCheckFlapping needs 3 outages). Long since reached after
+		// the scenarios above; bounded for a run of this one alone.
+		systemdtest.WaitFor(t, 90*time.Second, "60 scrapes of the learned "+job, func() bool {
+			r := query(`count_over_time(warden_check_up{job="warden-discovery",check="` + job + `"}[1h]) >= 60`)
+			return len(r) == 1
+		})
+		for _, p := range hook.pagesOf(0, discAddr) {
+			if strings.HasSuffix(p, "{check="+job+"}") {
+				// What the scrapes saw, and what the watch counted between them.
+				var statuses []string
+				for _, r := range query(`max_over_time(warden_check_status{job="warden-discovery",check="` + job + `"}[1h]) == 1`) {
+					statuses = append(statuses, r["metric"].(map[string]any)["status"].(string))
+				}
+				entered := map[string]any{}
+				for _, r := range query(`round(increase(warden_check_status_changes_total{job="warden-discovery",check="` + job + `"}[1h])) > 0`) {
+					entered[r["metric"].(map[string]any)["status"].(string)] = r["value"].([]any)[1]
+				}
+				t.Errorf("%s paged for the timer's job (statuses scraped: %v; entered, as the watch counted: %v)", p, statuses, entered)
+			}
+		}
+		if randMark < 0 {
+			t.Fatal("discovery did not learn that e2e-rand.service's ports vary (see its scenario)")
+		}
+		for _, p := range hook.pagesOf(randMark, discAddr) {
+			if strings.HasSuffix(p, "{check=e2e-rand.service}") {
+				t.Errorf("%s paged for the service on a new port at each start, after discovery learned its ports vary", p)
+			}
 		}
 	})
 }

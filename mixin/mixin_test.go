@@ -115,7 +115,7 @@ func TestExampleAlertmanagerConfig(t *testing.T) {
 	if exampleRules == "" || exampleRules != mixinRules {
 		t.Errorf("examples/alertmanager.yml's inhibit_rules differ from mixin/alertmanager-inhibit.yml's: copy them over")
 	}
-	for _, want := range []string{"group_by: [instance, check]", "severity = none", `receiver: "null"`} {
+	for _, want := range []string{"group_by: [instance, check, severity]", "severity = none", `receiver: "null"`} {
 		if !strings.Contains(string(example), want) {
 			t.Errorf("examples/alertmanager.yml lacks %q", want)
 		}
