@@ -222,18 +222,13 @@ func TestAlertsEndToEnd(t *testing.T) {
 	hook := &webhook{apart: discAddr}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
-	example, err := os.ReadFile("../examples/alertmanager.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	amCfg := strings.NewReplacer(
+	writeAlertmanagerConfig(t, dir, strings.NewReplacer(
 		"http://127.0.0.1:5001/warden", hookSrv.URL,
 		// Long enough that alerts of one incident that fire an evaluation
 		// apart reach the group's first notification together.
 		"group_wait: 30s", "group_wait: 3s",
 		"group_interval: 5m", "group_interval: 1s",
-	).Replace(string(example))
-	os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(amCfg), 0o644)
+	))
 	amAddr := testenv.FreeLoopbackAddr(t)
 	start(t, "alertmanager", "http://"+amAddr+"/-/ready", alertmanager,
 		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),

@@ -102,21 +102,11 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	messages := &chat{}
 	srv := httptest.NewServer(messages)
 	t.Cleanup(srv.Close)
-	example, err := os.ReadFile("../examples/alertmanager.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := os.ReadFile("../examples/warden.tmpl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "warden.tmpl"), tmpl, 0o644)
-	amCfg := strings.NewReplacer(
+	writeAlertmanagerConfig(t, dir, strings.NewReplacer(
 		"http://127.0.0.1:5001/warden", srv.URL,
 		"group_wait: 30s", "group_wait: 1s",
 		"group_interval: 5m", "group_interval: 1s",
-	).Replace(string(example))
-	os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(amCfg), 0o644)
+	))
 	amAddr := testenv.FreeLoopbackAddr(t)
 	start(t, "alertmanager", "http://"+amAddr+"/-/ready", alertmanager,
 		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),

@@ -16,7 +16,11 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"testing"
 )
 
 // delivered is one alert of a notification Alertmanager sent.
@@ -114,4 +118,27 @@ func (h *webhook) count() int {
 
 func (h *webhook) received(alertname, check, status string) bool {
 	return h.deliveries(0, alertname, check, status) > 0
+}
+
+// writeAlertmanagerConfig writes examples/alertmanager.yml, rewritten by
+// r, into dir with the template file it names (examples/warden.tmpl):
+// without it Alertmanager cannot render its chat notifications. It returns
+// the rewritten config.
+func writeAlertmanagerConfig(t *testing.T, dir string, r *strings.Replacer) string {
+	t.Helper()
+	example, err := os.ReadFile("../examples/alertmanager.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile("../examples/warden.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := r.Replace(string(example))
+	for name, data := range map[string][]byte{"warden.tmpl": tmpl, "alertmanager.yml": []byte(cfg)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cfg
 }

@@ -89,7 +89,7 @@ func TestInhibitRulesLoadInAlertmanager(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := run(t, amtool, "check-config", path)
-	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "5 inhibit rules") {
+	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "6 inhibit rules") {
 		t.Errorf("amtool check-config:\n%s", out)
 	}
 }
@@ -99,7 +99,7 @@ func TestInhibitRulesLoadInAlertmanager(t *testing.T) {
 func TestExampleAlertmanagerConfig(t *testing.T) {
 	amtool := testenv.LookPath(t, "amtool", "apt-get install prometheus-alertmanager")
 	out := run(t, amtool, "check-config", "../examples/alertmanager.yml")
-	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "5 inhibit rules") || !strings.Contains(out, "3 receivers") {
+	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "6 inhibit rules") || !strings.Contains(out, "3 receivers") {
 		t.Errorf("amtool check-config examples/alertmanager.yml:\n%s", out)
 	}
 	example, err := os.ReadFile("../examples/alertmanager.yml")

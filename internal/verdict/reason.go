@@ -96,9 +96,12 @@ func sentence(v *Verdict, unknown []string, ports portFindings, w wording) strin
 		s += fmt.Sprintf(" (%s idle, socket activated by %s)", v.Unit.Name, v.Unit.SocketActivated)
 	}
 	if v.Unit != nil && v.Unit.TimerIdle != "" {
-		s += fmt.Sprintf(" (%s idle between runs of %s: its ports are expected while it runs)", v.Unit.Name, v.Unit.TimerIdle)
+		s += fmt.Sprintf(" (%s idle between runs of %s)", v.Unit.Name, v.Unit.TimerIdle)
 	}
-	if v.Unit != nil && v.Unit.OneshotRunning {
+	switch {
+	case v.Unit != nil && v.Unit.TimerRun != "":
+		s += fmt.Sprintf(" (%s is a oneshot job, running, started by %s: its ports are not required)", v.Unit.Name, v.Unit.TimerRun)
+	case v.Unit != nil && v.Unit.OneshotRunning:
 		s += fmt.Sprintf(" (%s is a oneshot job, running)", v.Unit.Name)
 	}
 	if i := slices.IndexFunc(v.Ports, func(p PortVerdict) bool { return p.AnyPort }); i >= 0 && v.Status != PortDown && v.Status != ServiceAndPortDown {

@@ -444,6 +444,15 @@ func TestTimerJobsAndVaryingPorts(t *testing.T) {
 		{name: "running oneshot, listening", unit: job("activating", "start", "success"), port: p8080,
 			listen: []listeners.Listener{lst("tcp", "0.0.0.0", 8080, false)}, owners: []owner.Owner{{Unit: "job.service"}},
 			want: OK, up: true, wantPort: true, inReason: "job.service is a oneshot job, running"},
+		// The watch judges at each state change: a run is activating
+		// before its process binds the port, and after it closed it.
+		{name: "running oneshot, not listening yet: its port is not required", unit: job("activating", "start", "success"), port: p8080,
+			want: OK, up: true, inReason: "job.service is a oneshot job, running, started by job.timer: its ports are not required"},
+		{name: "running oneshot, a stranger on its port", unit: job("activating", "start", "success"), port: p8080,
+			listen: []listeners.Listener{lst("tcp", "0.0.0.0", 8080, false)}, owners: []owner.Owner{{Unit: "other.service"}},
+			want: ForeignListener, up: true, wantPort: true},
+		{name: "a oneshot no timer starts, running and not listening: port_down", unit: systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: "activating", SubState: "start", Result: "success", Type: "oneshot"}, port: p8080,
+			want: PortDown, up: true, inReason: "job.service is a oneshot job, running"},
 		{name: "oneshot waiting to restart is down", unit: job("activating", "auto-restart", "exit-code"), port: p8080,
 			want: ServiceAndPortDown},
 		{name: "a simple service activating is down", unit: systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: "activating", SubState: "start", Type: "simple"}, port: p8080,
