@@ -22,6 +22,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -81,5 +82,23 @@ func TestProcessOfNamesARenamedProcessInUTF8(t *testing.T) {
 	want := Process{Comm: "\uFFFDevil", PID: p.PID}
 	if got != want || !utf8.ValidString(got.Comm) {
 		t.Errorf("ProcessOf(%d) = %q, want %q", inode, got, want)
+	}
+}
+
+// A unit without a ControlGroup in the view rules a foreign owner out only
+// when it is stopped: an activating or deactivating unit has processes the
+// view has not caught up with (a timer's job, just started, was
+// foreign_listener on its own port).
+func TestKnowsOnlyStoppedUnitsWithoutACgroup(t *testing.T) {
+	for _, tc := range []struct {
+		active string
+		want   bool
+	}{{"inactive", true}, {"failed", true}, {"activating", false}, {"deactivating", false}, {"active", false}, {"reloading", false}} {
+		t.Run(tc.active, func(t *testing.T) {
+			units := systemd.SnapshotOf(systemd.Unit{Name: "job.service", LoadState: "loaded", ActiveState: tc.active})
+			if got := New("/proc").Knows(units, "job.service"); got != tc.want {
+				t.Errorf("Knows(%s, no ControlGroup) = %v, want %v", tc.active, got, tc.want)
+			}
+		})
 	}
 }
