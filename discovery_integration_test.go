@@ -14,10 +14,6 @@
 package main
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,7 +34,7 @@ import (
 func TestDiscoverySaysWhatItIsLearning(t *testing.T) {
 	m := systemdtest.Start(t)
 	// Outside the ephemeral range, which discovery does not learn.
-	port := strconv.Itoa(freeNonEphemeralPort(t))
+	port := strconv.Itoa(testenv.NonEphemeralPort(t))
 	m.Run(t, "learn-web", binary, "--web.listen-address=127.0.0.1:"+port, "--no-collector.systemd", "--no-collector.probes")
 	servicestest.WaitDial(t, "127.0.0.1:"+port)
 
@@ -73,27 +69,4 @@ func TestDiscoverySaysWhatItIsLearning(t *testing.T) {
 			t.Errorf("the landing page after learning:\n%s", page)
 		}
 	})
-}
-
-// freeNonEphemeralPort returns a loopback port free now, between 10000 and
-// the kernel's ephemeral range.
-func freeNonEphemeralPort(t *testing.T) int {
-	t.Helper()
-	var lo, hi int
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		_, err = fmt.Sscan(string(b), &lo, &hi)
-	}
-	if err != nil || lo < 11000 {
-		testenv.Skip(t, "the ephemeral port range (%q: %v) leaves no room for a port above 10000 discovery learns", b, err)
-	}
-	for range 100 {
-		port := 10000 + rand.IntN(lo-10000)
-		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port below the ephemeral range in 100 tries")
-	return 0
 }

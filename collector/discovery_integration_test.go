@@ -16,7 +16,6 @@ package collector
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -74,7 +73,7 @@ func TestHelperRandomPort(t *testing.T) {
 	if file == "" {
 		return
 	}
-	lo, _ := ephemeralRange(t)
+	lo, _ := testenv.EphemeralRange(t)
 	for range 100 {
 		port := 10000 + rand.IntN(lo-10000)
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
@@ -92,19 +91,6 @@ func TestHelperRandomPort(t *testing.T) {
 		return
 	}
 	t.Fatal("no free port in 100 tries")
-}
-
-// ephemeralRange reads net.ipv4.ip_local_port_range; a range that leaves
-// no room below it for the random ports skips the test.
-func ephemeralRange(t testing.TB) (lo, hi int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		_, err = fmt.Sscan(string(b), &lo, &hi)
-	}
-	if err != nil || lo < 11000 {
-		testenv.Skip(t, "the ephemeral port range (%q: %v) leaves no room for non-ephemeral random ports above 10000", b, err)
-	}
-	return lo, hi
 }
 
 // lockedBuffer is a log the exporter writes while the test reads it.
@@ -273,7 +259,7 @@ func TestTimerJobThatListensIsUpBetweenRuns(t *testing.T) {
 // listens on none, kept in the state file.
 func TestRandomPortServiceIsLearnedAsVarying(t *testing.T) {
 	m := systemdtest.Start(t)
-	lo, hi := ephemeralRange(t)
+	lo, hi := testenv.EphemeralRange(t)
 	portFile := filepath.Join(t.TempDir(), "port")
 	writeUnits(t, m, map[string]string{
 		"rp.service": "[Service]\nEnvironment=WARDEN_HELPER_RANDOM_PORT=" + portFile + "\nExecStart=" + os.Args[0] + " -test.run=^TestHelperRandomPort$\n",

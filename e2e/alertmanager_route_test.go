@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,10 +52,7 @@ func TestCriticalPageIsNotHeldBehindAWarning(t *testing.T) {
 			t.Fatalf("examples/alertmanager.yml's route timings changed: %q not derived", want)
 		}
 	}
-	amAddr := testenv.FreeLoopbackAddr(t)
-	start(t, "alertmanager", "http://"+amAddr+"/-/ready", alertmanager,
-		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	amAddr := startAlertmanager(t, alertmanager, dir)
 
 	post := func(labels map[string]string) { postAlert(t, amAddr, labels) }
 	post(map[string]string{"alertname": "WardenUnitMasked", "severity": "warning", "instance": "h1:9863", "job": "warden", "check": "redis", "unit": "redis-server.service"})
@@ -106,10 +102,7 @@ func TestACrashLoopTheScrapesSawOkIsOnePage(t *testing.T) {
 		"group_wait: 30s", "group_wait: 1s",
 		"group_interval: 5m", "group_interval: 2s",
 	))
-	amAddr := testenv.FreeLoopbackAddr(t)
-	start(t, "alertmanager", "http://"+amAddr+"/-/ready", alertmanager,
-		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	amAddr := startAlertmanager(t, alertmanager, dir)
 
 	labels := func(alertname string) map[string]string {
 		return map[string]string{"alertname": alertname, "severity": "warning", "instance": "h1:9863", "job": "warden", "check": "loop", "unit": "loop.service"}

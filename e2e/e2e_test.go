@@ -138,7 +138,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	// (discAddr): a timer's job that serves a port while it runs, 4 s
 	// every 9 s, and a service on a new port at each start. The job is
 	// learned during its first run.
-	jobConf, jobPort := filepath.Join(dir, "job", "redis.conf"), nonEphemeralPort(t)
+	jobConf, jobPort := filepath.Join(dir, "job", "redis.conf"), testenv.NonEphemeralPort(t)
 	randConf := filepath.Join(dir, "rand", "redis.conf")
 	for _, c := range []string{loopConf, jobConf, randConf} {
 		if err := os.MkdirAll(filepath.Dir(c), 0o755); err != nil {
@@ -147,7 +147,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	}
 	writeRedisConf(t, loopConf, loopPort)
 	writeRedisConf(t, jobConf, jobPort)
-	writeRedisConf(t, randConf, nonEphemeralPort(t))
+	writeRedisConf(t, randConf, testenv.NonEphemeralPort(t))
 	writeUnit(t, unitDir, "e2e-loop.service", "[Service]\nExecStart="+redis+" "+loopConf+"\nRestart=always\n")
 	// timeout ends each run (124: a run that served its time).
 	writeUnit(t, unitDir, "e2e-job.service", "[Service]\nType=oneshot\nExecStart="+timeout+" 4 "+redis+" "+jobConf+"\nSuccessExitStatus=124\n")
@@ -229,10 +229,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 		"group_wait: 30s", "group_wait: 3s",
 		"group_interval: 5m", "group_interval: 1s",
 	))
-	amAddr := testenv.FreeLoopbackAddr(t)
-	start(t, "alertmanager", "http://"+amAddr+"/-/ready", alertmanager,
-		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	amAddr := startAlertmanager(t, alertmanager, dir)
 
 	// Prometheus scraping every second, with the shipped rules and short
 	// for: durations.
@@ -391,7 +388,7 @@ scrape_configs:
 		systemdtest.WaitFor(t, stepTimeout, "discovery to learn "+unit, ok)
 		restart := func(t *testing.T) {
 			t.Helper()
-			port := nonEphemeralPort(t)
+			port := testenv.NonEphemeralPort(t)
 			writeRedisConf(t, randConf, port)
 			s.M.Systemctl(t, "restart", unit)
 			servicestest.WaitDial(t, "127.0.0.1:"+strconv.Itoa(port))

@@ -107,10 +107,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 		"group_wait: 30s", "group_wait: 1s",
 		"group_interval: 5m", "group_interval: 1s",
 	))
-	amAddr := testenv.FreeLoopbackAddr(t)
-	start(t, "alertmanager", "http://"+amAddr+"/-/ready", alertmanager,
-		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	amAddr := startAlertmanager(t, alertmanager, dir)
 
 	alerts, err := os.ReadFile("../mixin/alerts.yml")
 	if err != nil {

@@ -15,12 +15,8 @@ package e2e
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -42,35 +38,4 @@ func writeUnit(t *testing.T, dir, name, body string) {
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// nonEphemeralPort returns a loopback TCP port below the kernel's
-// ephemeral range (net.ipv4.ip_local_port_range, 32768 by default) that
-// was free a moment ago: discovery learns only those, and a port the
-// kernel never hands out to a client cannot be taken meanwhile by one.
-func nonEphemeralPort(t *testing.T) int {
-	t.Helper()
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				lo = n
-			}
-		}
-	}
-	const floor = 10000 // above the well-known and registered services a test host may run
-	if lo <= floor+100 {
-		t.Fatalf("the ephemeral range starts at %d: no room below it for a port discovery learns", lo)
-	}
-	for range 100 {
-		port := floor + rand.IntN(lo-floor)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	t.Fatalf("no free port in [%d, %d) after 100 tries", floor, lo)
-	return 0
 }

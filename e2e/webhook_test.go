@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // delivered is one alert of a notification Alertmanager sent.
@@ -141,4 +143,16 @@ func writeAlertmanagerConfig(t *testing.T, dir string, r *strings.Replacer) stri
 		}
 	}
 	return cfg
+}
+
+// startAlertmanager runs the Alertmanager binary bin on the config in dir
+// (writeAlertmanagerConfig), on a free loopback port, for the test's
+// length, and returns its address once it is ready.
+func startAlertmanager(t *testing.T, bin, dir string) string {
+	t.Helper()
+	addr := testenv.FreeLoopbackAddr(t)
+	start(t, "alertmanager", "http://"+addr+"/-/ready", bin,
+		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
+		"--web.listen-address="+addr, "--cluster.listen-address=")
+	return addr
 }

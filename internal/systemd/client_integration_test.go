@@ -101,7 +101,9 @@ func TestDaemonReloadKeepsTheCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	port1, port2 := testenv.FreePort(t), testenv.FreePort(t)
+	// Below the ephemeral range: the socket is restarted on port1, and a
+	// client's connection must not take it meanwhile.
+	port1, port2 := testenv.NonEphemeralPort(t), testenv.NonEphemeralPort(t)
 	socket := func(port int) string { return fmt.Sprintf("[Socket]\nListenStream=127.0.0.1:%d\n", port) }
 	write("rl-sock.socket", socket(port1))
 	write("rl-sock.service", "[Service]\nExecStart=/bin/sleep infinity\n")

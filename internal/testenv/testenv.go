@@ -15,6 +15,8 @@
 package testenv
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -129,4 +131,42 @@ func CountFDs(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return len(entries)
+}
+
+// nonEphemeralFloor is the lowest port NonEphemeralPort picks: above the
+// well-known and registered services a test host may run.
+const nonEphemeralFloor = 10000
+
+// EphemeralRange returns the kernel's ephemeral port range
+// (net.ipv4.ip_local_port_range, 32768-60999 by default); a range that
+// leaves no room above nonEphemeralFloor skips the test.
+func EphemeralRange(t testing.TB) (lo, hi int) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		_, err = fmt.Sscan(string(b), &lo, &hi)
+	}
+	if err != nil || lo < nonEphemeralFloor+1000 {
+		Skip(t, "the ephemeral port range (%q: %v) leaves no room for ports above %d", b, err, nonEphemeralFloor)
+	}
+	return lo, hi
+}
+
+// NonEphemeralPort returns a loopback TCP port below the kernel's
+// ephemeral range that was free a moment ago: the kernel never hands it to
+// a client's connection or to a bind to port 0 meanwhile (FreePort's can
+// be: a socket unit restarted on one failed under two busy loops), and
+// discovery learns only such ports.
+func NonEphemeralPort(t testing.TB) int {
+	t.Helper()
+	lo, _ := EphemeralRange(t)
+	for range 100 {
+		port := nonEphemeralFloor + rand.IntN(lo-nonEphemeralFloor)
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatalf("no free port in [%d, %d) after 100 tries", nonEphemeralFloor, lo)
+	return 0
 }
