@@ -109,6 +109,21 @@ var (
 	keepRe = regexp.MustCompile(`(?m)^(\s+)keep_firing_for: \S+$`)
 )
 
+// writeShortenedAlerts writes mixin/alerts.yml into dir as alerts.yml with
+// every for: at 2 s and every keep_firing_for: at keep, so a test sees the
+// shipped rules fire in seconds.
+func writeShortenedAlerts(t *testing.T, dir, keep string) {
+	t.Helper()
+	alerts, err := os.ReadFile("../mixin/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shortened := keepRe.ReplaceAll(forRe.ReplaceAll(alerts, []byte("${1}for: 2s")), []byte("${1}keep_firing_for: "+keep))
+	if err := os.WriteFile(filepath.Join(dir, "alerts.yml"), shortened, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAlertsEndToEnd(t *testing.T) {
 	prometheus := testenv.LookPath(t, "prometheus", "apt-get install prometheus")
 	alertmanager := testenv.LookPath(t, "prometheus-alertmanager", "apt-get install prometheus-alertmanager")
@@ -233,11 +248,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 
 	// Prometheus scraping every second, with the shipped rules and short
 	// for: durations.
-	alerts, err := os.ReadFile("../mixin/alerts.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "alerts.yml"), keepRe.ReplaceAll(forRe.ReplaceAll(alerts, []byte("${1}for: 2s")), []byte("${1}keep_firing_for: 15s")), 0o644)
+	writeShortenedAlerts(t, dir, "15s")
 	rules, _ := os.ReadFile("../mixin/rules.yml")
 	os.WriteFile(filepath.Join(dir, "rules.yml"), rules, 0o644)
 	promCfg := fmt.Sprintf(`global:

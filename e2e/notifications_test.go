@@ -109,11 +109,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	))
 	amAddr := startAlertmanager(t, alertmanager, dir)
 
-	alerts, err := os.ReadFile("../mixin/alerts.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "alerts.yml"), keepRe.ReplaceAll(forRe.ReplaceAll(alerts, []byte("${1}for: 2s")), []byte("${1}keep_firing_for: 3s")), 0o644)
+	writeShortenedAlerts(t, dir, "3s")
 	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
