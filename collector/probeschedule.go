@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 )
 
@@ -64,40 +65,51 @@ func (e *Exporter) scheduleProbes(ctx context.Context) {
 	}()
 	tick := time.NewTicker(probeConfigPoll)
 	defer tick.Stop()
+	var scheduledFor *config.Config
 	for {
-		cfg := e.config()
-		e.pruneFor(cfg)
-		seen := map[probeKey]bool{}
-		for _, j := range probe.Jobs(cfg) {
-			if j.Probe.Interval <= 0 {
-				continue
-			}
-			k := keyOf(j)
-			seen[k] = true
-			sp := running[k]
-			if sp != nil && sp.job.Load().Probe.Interval == j.Probe.Interval {
-				sp.job.Store(&j)
-				continue
-			}
-			if sp != nil {
-				sp.cancel() // its interval changed: a new schedule
-			}
-			sp = &scheduledProbe{}
-			sp.job.Store(&j)
-			pctx, cancel := context.WithCancel(ctx)
-			sp.cancel, running[k] = cancel, sp
-			wg.Go(func() { e.runOnSchedule(pctx, sp, limit) })
-		}
-		for k, sp := range running {
-			if !seen[k] {
-				sp.cancel() // a reload removed it
-				delete(running, k)
-			}
+		// The schedules change only with the config: an unchanged one
+		// (every poll but after a reload) is not walked again.
+		if cfg := e.config(); cfg != scheduledFor {
+			scheduledFor = cfg
+			e.schedule(ctx, cfg, running, limit, &wg)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// schedule starts, updates and stops the running schedules so that they
+// are cfg's probes with an interval.
+func (e *Exporter) schedule(ctx context.Context, cfg *config.Config, running map[probeKey]*scheduledProbe, limit chan struct{}, wg *sync.WaitGroup) {
+	e.pruneFor(cfg)
+	seen := map[probeKey]bool{}
+	for _, j := range probe.Jobs(cfg) {
+		if j.Probe.Interval <= 0 {
+			continue
+		}
+		k := keyOf(j)
+		seen[k] = true
+		sp := running[k]
+		if sp != nil && sp.job.Load().Probe.Interval == j.Probe.Interval {
+			sp.job.Store(&j)
+			continue
+		}
+		if sp != nil {
+			sp.cancel() // its interval changed: a new schedule
+		}
+		sp = &scheduledProbe{}
+		sp.job.Store(&j)
+		pctx, cancel := context.WithCancel(ctx)
+		sp.cancel, running[k] = cancel, sp
+		wg.Go(func() { e.runOnSchedule(pctx, sp, limit) })
+	}
+	for k, sp := range running {
+		if !seen[k] {
+			sp.cancel() // a reload removed it
+			delete(running, k)
 		}
 	}
 }
