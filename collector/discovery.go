@@ -265,7 +265,7 @@ func (d *discovery) dropNils() (ports int) {
 // its listeners' owners) or that its socket units declare (declared, by
 // "unit key": learned as soon as seen).
 func (d *discovery) listening(cfg *config.Config, units *systemd.Snapshot, host *verdict.Namespace) (seen map[string]map[string]learnedPort, declared map[string]bool) {
-	triggers := verdict.Triggers(units)
+	triggers := units.Triggers
 	seen, declared = map[string]map[string]learnedPort{}, map[string]bool{}
 	note := func(unit, proto, addr string, port int) {
 		// What load would drop is not learned (a listener with no
@@ -457,7 +457,7 @@ func (d *discovery) checks(cfg *config.Config) []config.Check {
 			}
 		}
 		for _, proto := range lu.Varies {
-			c.Ports = append(c.Ports, config.Port{Proto: proto, Port: verdict.AnyPort})
+			c.Ports = append(c.Ports, config.Port{Proto: proto, Port: config.AnyPort})
 		}
 		if len(c.Ports) == 0 {
 			continue

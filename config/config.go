@@ -111,6 +111,12 @@ type Port struct {
 	Proto string `yaml:"proto"`
 }
 
+// AnyPort as an expected port's number stands for any port of the
+// check's own unit (of the port's proto, on its address if it has one):
+// what discovery expects of a unit whose ports vary at each start. A
+// configuration cannot say it (its ports are 1-65535).
+const AnyPort = 0
+
 // Probe is one dial of a target, optionally with TLS and a scripted exchange.
 type Probe struct {
 	Target  string         `yaml:"target"`

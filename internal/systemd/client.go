@@ -638,6 +638,18 @@ func (r *Snapshot) Unit(name string) (Unit, bool) {
 	return u, true
 }
 
+// Triggers returns, for a socket unit, the services it activates:
+// Triggers= when systemd reported it, else the service of the same name.
+// r may be nil (systemd not read): the default then.
+func (r *Snapshot) Triggers(socket string) []string {
+	u := Unit{Name: socket}
+	if r != nil {
+		u, _ = r.Unit(socket)
+		u.Name = socket
+	}
+	return u.Activates()
+}
+
 // Activators returns the socket units that activate service, as the cache
 // last saw them: those whose Triggers= name it (by default foo.socket
 // triggers foo.service). Only watched socket units are known; the default

@@ -87,11 +87,8 @@ const (
 	OwnedByOther Ownership = "no"
 )
 
-// AnyPort as an expected port's number stands for any port of the
-// check's own unit (of the port's proto, on its address if it has one):
-// what discovery expects of a unit whose ports vary at each start. A
-// configuration cannot say it (its ports are 1-65535).
-const AnyPort = 0
+// AnyPort is config.AnyPort: any port of the check's own unit.
+const AnyPort = config.AnyPort
 
 // portResult is the join of one expected port; a zero owned is unknown.
 type portResult struct {
@@ -208,19 +205,8 @@ func joinAnyPort(check config.Check, p config.Port, want netip.Addr, ls []listen
 	return r
 }
 
-// Triggers returns, for a socket unit, the services it activates:
-// Triggers= when systemd reported it, else the service of the same name.
-// units may be nil.
-func Triggers(units *systemd.Snapshot) func(string) []string {
-	return func(socket string) []string {
-		u := systemd.Unit{Name: socket}
-		if units != nil {
-			u, _ = units.Unit(socket)
-			u.Name = socket
-		}
-		return u.Activates()
-	}
-}
+// Triggers returns units.Triggers (units may be nil).
+func Triggers(units *systemd.Snapshot) func(string) []string { return units.Triggers }
 
 // Status is a check's verdict.
 type Status string
