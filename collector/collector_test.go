@@ -606,9 +606,9 @@ func probeFailure(mfs []*dto.MetricFamily, check, reason string) float64 {
 func readLayers(e *Exporter) error { return readLayersCtx(context.Background(), e) }
 
 func readLayersCtx(ctx context.Context, e *Exporter) error {
-	s := &snapshot{}
-	e.readLayers(ctx, config.Default(), s)
-	return s.outcomes[0].err
+	o := &observation{}
+	e.readLayers(ctx, config.Default(), reads{fresh: true}, o)
+	return o.outcomes[0].err
 }
 
 func lst(proto, addr string, port uint16, v6only bool) listeners.Listener {

@@ -31,8 +31,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
-	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // Discovery learns implicit checks: every loaded service unit that holds a
@@ -224,13 +225,13 @@ func learnedKey(proto, address string, port int) string {
 // one per service unit with learned ports, except units (and names) the
 // configured checks already cover. The state file is written off this
 // path (see saveLocked).
-func (d *discovery) observe(cfg *config.Config, units *systemd.Snapshot, host *verdict.Namespace) []config.Check {
+func (d *discovery) observe(cfg *config.Config, units *systemd.Snapshot, host *listeners.Reading, owners []owner.Owner) []config.Check {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.opts.Now()
 	ports := d.dropNils()
 	if units != nil && host != nil {
-		seen, declared := d.listening(cfg, units, host)
+		seen, declared := d.listening(cfg, units, host.Listeners, owners)
 		changed := d.record(seen, declared, units, ports, now)
 		if d.expire(units, now) || changed {
 			d.saveLocked()
@@ -264,7 +265,7 @@ func (d *discovery) dropNils() (ports int) {
 // listening returns, per service unit, the ports it holds now (through
 // its listeners' owners) or that its socket units declare (declared, by
 // "unit key": learned as soon as seen).
-func (d *discovery) listening(cfg *config.Config, units *systemd.Snapshot, host *verdict.Namespace) (seen map[string]map[string]learnedPort, declared map[string]bool) {
+func (d *discovery) listening(cfg *config.Config, units *systemd.Snapshot, ls []listeners.Listener, owners []owner.Owner) (seen map[string]map[string]learnedPort, declared map[string]bool) {
 	triggers := units.Triggers
 	seen, declared = map[string]map[string]learnedPort{}, map[string]bool{}
 	note := func(unit, proto, addr string, port int) {
@@ -282,15 +283,15 @@ func (d *discovery) listening(cfg *config.Config, units *systemd.Snapshot, host 
 		lo, hi := d.opts.EphemeralPorts[0], d.opts.EphemeralPorts[1]
 		return !cfg.Discovery.LearnEphemeralPorts && lo > 0 && port >= lo && port <= hi
 	}
-	for i, l := range host.Listeners {
-		if i >= len(host.Owners) || host.Owners[i].Unit == "" {
+	for i, l := range ls {
+		if i >= len(owners) || owners[i].Unit == "" {
 			continue
 		}
 		port := int(l.Port)
 		if ephemeral(port) || cfg.Discovery.ExcludesPort(port) {
 			continue
 		}
-		for _, svc := range serviceOf(host.Owners[i].Unit, triggers) {
+		for _, svc := range serviceOf(owners[i].Unit, triggers) {
 			if u, ok := units.Unit(svc); ok && u.LoadState == "loaded" && !cfg.Discovery.ExcludesUnit(svc) {
 				note(svc, l.Proto, l.Addr.String(), port)
 			}

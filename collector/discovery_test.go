@@ -33,7 +33,6 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
-	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // discoveryScene is a captured view of a host: units and listeners with
@@ -44,8 +43,14 @@ type discoveryScene struct {
 	owners    []owner.Owner
 }
 
-func (s discoveryScene) namespace() *verdict.Namespace {
-	return verdict.NewNamespace(s.listeners, s.owners)
+// sceneNamespace is a scene's listeners as a reading, and their owners.
+type sceneNamespace struct {
+	reading *listeners.Reading
+	owners  []owner.Owner
+}
+
+func (s discoveryScene) namespace() sceneNamespace {
+	return sceneNamespace{&listeners.Reading{Listeners: s.listeners}, s.owners}
 }
 
 func (s discoveryScene) snapshot() *systemd.Snapshot {
@@ -63,7 +68,7 @@ func (c *clock) now() time.Time { return c.t }
 
 // learnedChecks observes s and waits for the state file to be written.
 func learnedChecks(d *discovery, cfg *config.Config, s discoveryScene) []config.Check {
-	checks := d.observe(cfg, s.snapshot(), s.namespace())
+	checks := d.observe(cfg, s.snapshot(), s.namespace().reading, s.namespace().owners)
 	d.flush()
 	return checks
 }
@@ -392,7 +397,7 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 	// With no readings observe only lists what it holds.
 	d.st.Units["d.service"] = nil
 	d.st.Units["b.service"].Ports["tcp  82"] = nil
-	d.observe(config.Default(), nil, nil)
+	d.observe(config.Default(), nil, nil, nil)
 }
 
 // A state file larger than the cap is refused before it is parsed: the
@@ -660,15 +665,15 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 		for b.Loop() {
 			// Two hours on, so every iteration's observe writes the file.
 			c.t = c.t.Add(2 * time.Hour)
-			newDiscovery(opts).observe(cfg, units, ns)
+			newDiscovery(opts).observe(cfg, units, ns.reading, ns.owners)
 		}
 	})
 	b.Run("observe", func(b *testing.B) {
 		d := newDiscovery(opts)
-		d.observe(cfg, units, ns)
+		d.observe(cfg, units, ns.reading, ns.owners)
 		b.ReportAllocs()
 		for b.Loop() {
-			if got := d.observe(cfg, units, ns); len(got) != maxStateUnits {
+			if got := d.observe(cfg, units, ns.reading, ns.owners); len(got) != maxStateUnits {
 				b.Fatalf("%d implicit checks", len(got))
 			}
 		}
@@ -813,16 +818,16 @@ func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, EphemeralPorts: [2]int{32768, 60999}, Now: c.now})
-	d.observe(cfg, scene.snapshot(), scene.namespace())
+	d.observe(cfg, scene.snapshot(), scene.namespace().reading, scene.namespace().owners)
 	c.t = c.t.Add(2 * time.Minute)
-	got := d.observe(cfg, scene.snapshot(), scene.namespace())
+	got := d.observe(cfg, scene.snapshot(), scene.namespace().reading, scene.namespace().owners)
 	if len(got) != 1 || !slices.Equal(learnedPorts(got, "web.service"), []int{80}) {
 		t.Errorf("learned %+v, want only web.service on 80", got)
 	}
 	cfg.Discovery.LearnEphemeralPorts = true
-	d.observe(cfg, scene.snapshot(), scene.namespace())
+	d.observe(cfg, scene.snapshot(), scene.namespace().reading, scene.namespace().owners)
 	c.t = c.t.Add(2 * time.Minute)
-	got = d.observe(cfg, scene.snapshot(), scene.namespace())
+	got = d.observe(cfg, scene.snapshot(), scene.namespace().reading, scene.namespace().owners)
 	if !slices.Equal(learnedPorts(got, "web.service"), []int{80, 40000}) {
 		t.Errorf("with learn_ephemeral_ports: %+v, want web.service on 80 and 40000", got)
 	}

@@ -32,22 +32,22 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
-// emit builds the metric families of one evaluation from its snapshot and
-// verdicts. The series built per evaluation go through a pedantic
+// emit builds the metric families of one evaluation from its observation
+// and verdicts. The series built per evaluation go through a pedantic
 // registry, which checks them against the descriptions: they are few, and
 // a drift is worth catching in production too. The bulk units' series
 // (many, changing only with the cache) are prebuilt families merged in as
 // they are: checking and sorting thousands of unchanged series again on
 // every scrape would cost more than reading them (see bench/).
-func (e *Exporter) emit(s *snapshot, verdicts []verdict.Verdict) ([]*dto.MetricFamily, error) {
+func (e *Exporter) emit(s *observation) ([]*dto.MetricFamily, error) {
 	// The bulk units' first: a series of theirs that cannot be built is
 	// then counted in this evaluation's warden_series_errors_total.
 	var prebuilt []*dto.MetricFamily
-	if s.host.Units != nil {
-		prebuilt = e.unitFamilies.of(e, s.host.Units)
+	if s.units != nil {
+		prebuilt = e.unitFamilies.of(e, s.units)
 	}
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(emission{e: e, s: s, verdicts: verdicts}); err != nil {
+	if err := reg.Register(emission{e: e, s: s}); err != nil {
 		return nil, err
 	}
 	mfs, err := reg.Gather()
@@ -59,9 +59,8 @@ func (e *Exporter) emit(s *snapshot, verdicts []verdict.Verdict) ([]*dto.MetricF
 
 // emission is one evaluation as a prometheus.Collector.
 type emission struct {
-	e        *Exporter
-	s        *snapshot
-	verdicts []verdict.Verdict
+	e *Exporter
+	s *observation
 }
 
 func (m emission) Describe(ch chan<- *prometheus.Desc) { m.e.descs.describe(ch) }
@@ -82,26 +81,26 @@ func (m emission) Collect(ch chan<- prometheus.Metric) {
 			emit.gauge(d.duration, o.duration.Seconds(), o.layer.name)
 		})
 	}
-	if units := s.host.Units; units != nil {
+	if units := s.units; units != nil {
 		emit.guard("units", "read by name", func() { e.emitNamedUnits(emit, units) })
 		emit.guard("units", "learned", func() { e.emitLearnedUnits(emit, units, s.learnedUnits) })
 	}
 	if s.listeners != nil {
 		emit.gauge(d.listenersSource, 1, s.listeners.Backend, s.listeners.Fallback)
 	}
-	if s.host.ProbesRead {
-		for _, r := range s.host.Probes {
+	if s.probes.read {
+		for _, r := range s.probes.results {
 			emit.guard("probe of check", r.Check, func() { e.emitProbe(emit, r) })
 		}
 	}
 	if e.prober != nil {
 		emit.counter(d.probesCutShort, float64(e.probes.cutShortRuns()))
 	}
-	for _, v := range m.verdicts {
+	for _, v := range s.verdicts {
 		emit.guard("check", v.Check, func() { e.emitVerdict(emit, v) })
 	}
-	if s.host.Host != nil {
-		emit.guard("listeners", "inventory", func() { e.emitInventory(emit, s.host.Host.Listeners, s.host.Host.Owners) })
+	if s.listeners != nil {
+		emit.guard("listeners", "inventory", func() { e.emitInventory(emit, s.listeners.Listeners, s.owners) })
 	}
 	// Last: it counts this evaluation's errors too.
 	emit.counter(d.seriesErrors, float64(e.seriesErrors.total.Load()))

@@ -60,10 +60,9 @@ type ListenerReader interface {
 	// Read reads the host's listeners.
 	Read(ctx context.Context) (*listeners.Reading, error)
 	// InNetnsOf reads those of the network namespace pid is in, and
-	// returns the namespace's id.
+	// returns the namespace's id. What the reader keeps per namespace is
+	// its own to release.
 	InNetnsOf(ctx context.Context, pid int) ([]listeners.Listener, uint64, error)
-	// CloseNetnsExcept releases what is kept for namespaces not in used.
-	CloseNetnsExcept(used map[uint64]bool)
 }
 
 // ProbeRunner runs the checks' probes: *probe.Prober outside tests.
@@ -277,7 +276,7 @@ func (e *Exporter) Last() *Evaluation { return e.last.Load() }
 func (e *Exporter) Evaluate(ctx context.Context) (*Evaluation, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	if !hasDeadline {
-		return e.evaluate(ctx, byScrape), nil
+		return e.evaluate(ctx, byScrape)
 	}
 	f := e.flightFor(ctx, deadline)
 	select {
@@ -379,12 +378,14 @@ func (e *Exporter) evaluateContained(f *flight) (ev *Evaluation, err error) {
 		kind = byHurriedScrape
 	}
 	defer func() {
+		// look contains the observation's and the judge's panics; this,
+		// the rest (emit, the history).
 		if p := recover(); p != nil {
 			level.Error(e.logger).Log("msg", "evaluation panicked", "panic", p, "stack", string(debug.Stack()))
 			ev, err = nil, errors.New("the evaluation failed (see the exporter's log)")
 		}
 	}()
-	return e.evaluate(ctx, kind), nil
+	return e.evaluate(ctx, kind)
 }
 
 // evaluationNeeds is the time an evaluation needs for nothing in it to be
@@ -422,26 +423,29 @@ type flight struct {
 	err       error
 }
 
-// evaluate is one evaluation: observe every layer, judge every check,
-// emit. kind says whether it was given the time it needs (a hurried one's
-// unknowns are its request's deadline, not news for the counters).
-func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) *Evaluation {
-	snap := e.observe(ctx, e.config())
-	verdicts := verdict.Evaluate(snap.checks, snap.implicit, &snap.host)
-	e.logStatusChanges(e.history.observe(snap.at, verdicts, kind))
-	if snap.host.Units != nil {
-		e.lastUnits.Store(snap.host.Units)
+// evaluate is one evaluation of a request: observe every layer and judge
+// (look), then emit. kind says whether it was given the time it needs (a
+// hurried one's unknowns are its request's deadline, not news for the
+// counters).
+func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) (*Evaluation, error) {
+	o, err := e.look(ctx, e.config(), reads{fresh: true})
+	if err != nil {
+		return nil, err
 	}
-	ev := &Evaluation{At: snap.at, Verdicts: verdicts, FailedUnits: verdict.Failed(snap.host.Units, snap.checks)}
-	ev.families, ev.err = e.emit(snap, verdicts)
+	e.logStatusChanges(e.history.record(o.at, o.verdicts, kind))
+	if o.units != nil {
+		e.lastUnits.Store(o.units)
+	}
+	ev := &Evaluation{At: o.at, Verdicts: o.verdicts, FailedUnits: verdict.Failed(o.judged.Units, o.checks)}
+	ev.families, ev.err = e.emit(o)
 	// Kept for Last without its families and encodings: the landing page
 	// needs the verdicts only, and a response can be megabytes. Overlapping
 	// evaluations may end out of order: keep the newest.
-	last := &Evaluation{At: ev.At, Verdicts: verdicts, FailedUnits: ev.FailedUnits}
+	last := &Evaluation{At: ev.At, Verdicts: o.verdicts, FailedUnits: ev.FailedUnits}
 	for {
 		old := e.last.Load()
 		if old != nil && old.At.After(ev.At) || e.last.CompareAndSwap(old, last) {
-			return ev
+			return ev, nil
 		}
 	}
 }

@@ -48,7 +48,7 @@ type checkRecord struct {
 // It returns the verdicts of the checks whose status changed, for the log:
 // the full reason (PIDs, times, what the peer sent) is there and on
 // /checks, while the reason label says only the diagnosis.
-func (h *checkHistory) observe(at time.Time, verdicts []verdict.Verdict, from evaluationKind) (changed []statusChange) {
+func (h *checkHistory) record(at time.Time, verdicts []verdict.Verdict, from evaluationKind) (changed []statusChange) {
 	complete := from != byWatch
 	h.mu.Lock()
 	defer h.mu.Unlock()

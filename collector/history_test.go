@@ -49,7 +49,7 @@ func TestCheckHistory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var h checkHistory
 			for _, s := range tc.steps {
-				h.observe(t0.Add(s.after), []verdict.Verdict{{Check: "c", Status: s.status}}, kindOf(s.complete))
+				h.record(t0.Add(s.after), []verdict.Verdict{{Check: "c", Status: s.status}}, kindOf(s.complete))
 			}
 			got, ok := h.of("c")
 			if !ok {
@@ -61,12 +61,12 @@ func TestCheckHistory(t *testing.T) {
 		})
 	}
 	var h checkHistory
-	h.observe(t0, []verdict.Verdict{{Check: "kept"}, {Check: "removed"}}, byScrape)
-	h.observe(t0.Add(time.Second), []verdict.Verdict{{Check: "kept"}}, byWatch)
+	h.record(t0, []verdict.Verdict{{Check: "kept"}, {Check: "removed"}}, byScrape)
+	h.record(t0.Add(time.Second), []verdict.Verdict{{Check: "kept"}}, byWatch)
 	if _, ok := h.of("removed"); !ok {
 		t.Error("a watch's evaluation that left a check out must not drop it")
 	}
-	h.observe(t0.Add(2*time.Second), []verdict.Verdict{{Check: "kept"}}, byScrape)
+	h.record(t0.Add(2*time.Second), []verdict.Verdict{{Check: "kept"}}, byScrape)
 	if _, ok := h.of("removed"); ok {
 		t.Error("a check no scrape judges any more must be dropped")
 	}
@@ -96,7 +96,7 @@ func TestCheckHistoryReturnsTheChangesToLog(t *testing.T) {
 			want: []string{"c service_down->unknown could not read: unit state"}},
 	} {
 		var got []string
-		for _, c := range h.observe(t0.Add(time.Duration(i)*time.Second), step.verdicts, step.kind) {
+		for _, c := range h.record(t0.Add(time.Duration(i)*time.Second), step.verdicts, step.kind) {
 			got = append(got, fmt.Sprintf("%s %s->%s %s", c.to.Check, c.from, c.to.Status, c.to.Reason))
 		}
 		if !slices.Equal(got, step.want) {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
@@ -66,9 +68,9 @@ type outcome struct {
 	duration time.Duration
 }
 
-// snapshot is everything one evaluation observed: what the verdicts are
-// judged on (host), and what the series are emitted from.
-type snapshot struct {
+// observation is everything one evaluation observed, as the readers gave
+// it, and what the judge made of it: the series are emitted from it.
+type observation struct {
 	at       time.Time
 	cfg      *config.Config
 	checks   []config.Check  // the configured checks, then the learned ones
@@ -76,65 +78,128 @@ type snapshot struct {
 	// learnedUnits are the learned checks' units no configured check
 	// names: read by name like the configured ones', emitted here.
 	learnedUnits []string
-	host         verdict.Snapshot
 	outcomes     []outcome
-	// listeners is the host's reading (its backend), nil when not read.
+
+	units *systemd.Snapshot // nil: not read
+	// listeners is the host's reading (its backend), nil when not read;
+	// owners[i] holds listeners.Listeners[i].
 	listeners *listeners.Reading
+	owners    []owner.Owner
+	// unitNamespaces are the listeners of the netns: unit checks' units'
+	// network namespaces, by unit (see readUnitNamespaces).
+	unitNamespaces map[string]namespaceReading
+	// knownUnits are the checks' units whose cgroup the owner index holds.
+	knownUnits map[string]bool
+	// strangers say who holds the listeners on the checks' ports that no
+	// unit is known to hold, by socket inode.
+	strangers map[uint64]owner.Stranger
+	probes    probeReading // the zero value when the probes were not read
+
+	judged   *verdict.Input // what the judge was given
+	verdicts []verdict.Verdict
 }
 
-// observe reads every layer for cfg into one snapshot: the layers
-// concurrently, then what joins them (owners, discovery, the units'
-// network namespaces, the processes behind foreign listeners). All I/O of
-// an evaluation happens here; the verdicts and series are pure functions
-// of the snapshot.
-func (e *Exporter) observe(ctx context.Context, cfg *config.Config) *snapshot {
-	s := &snapshot{at: time.Now(), cfg: cfg, checks: cfg.Checks, implicit: map[string]bool{}}
+// namespaceReading is one network namespace's listeners and their owners.
+type namespaceReading struct {
+	listeners []listeners.Listener
+	owners    []owner.Owner
+}
+
+// reads says how an evaluation reads the two layers that can be read two
+// ways; everything else is read the same for all.
+type reads struct {
+	// fresh: the units are read from the manager now (the checks' by
+	// name), the probes without an interval run now, and discovery learns
+	// from what is seen: a scrape, /checks, the landing page. Otherwise
+	// (the watch, between scrapes): the unit cache's view, no call to the
+	// manager; every probe's last result, a check whose probes have none
+	// yet left out (a verdict between scrapes says only what a scrape
+	// would); discovery's checks as they are.
+	fresh bool
+	// units is the view to judge instead of reading one (not fresh): the
+	// units as a change signal left them, even if they moved on since.
+	units *systemd.Snapshot
+}
+
+// look is the one path of every evaluation: observe every layer for cfg
+// as r says, then judge every check. A scrape, /checks, the landing page
+// and the watch all come through here. All I/O happens before the judge
+// runs; the verdicts are a pure function of what was read. A panic
+// anywhere in it is its error, never the process's.
+func (e *Exporter) look(ctx context.Context, cfg *config.Config, r reads) (o *observation, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			level.Error(e.logger).Log("msg", "evaluation panicked", "panic", p, "stack", string(debug.Stack()))
+			o, err = nil, errors.New("the evaluation failed (see the exporter's log)")
+		}
+	}()
+	o = e.observe(ctx, cfg, r)
+	o.judged = o.judgeInput()
+	o.verdicts = verdict.Evaluate(o.checks, o.implicit, o.judged)
+	return o, nil
+}
+
+// observe reads every layer for cfg: the layers concurrently, then what
+// joins them (owners, discovery, the units' network namespaces, who holds
+// the listeners on the checks' ports that no unit holds).
+func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *observation {
+	o := &observation{at: time.Now(), cfg: cfg, checks: cfg.Checks, implicit: map[string]bool{}}
 	// The layers see the learned checks' units as the configured ones'
 	// (read by name each time): a learned unit that is gone reads
 	// not-found, truthfully, and discovery can forget it quickly.
 	layerCfg := e.withLearnedUnits(cfg)
-	e.readLayers(ctx, layerCfg, s)
 	names := checkUnits(layerCfg)
-	e.resolveOwners(ctx, s, names)
-	e.learn(cfg, names, s)
-	e.join(ctx, names, s)
-	return s
-}
-
-// resolveOwners finds who holds each of the host's listeners. names are
-// the units the layers read by name.
-func (e *Exporter) resolveOwners(ctx context.Context, s *snapshot, names []string) {
-	if s.listeners != nil {
-		owners := e.owners.Owners(ctx, s.host.Units, s.listeners.Listeners, names)
-		s.host.Host = verdict.NewNamespace(s.listeners.Listeners, owners)
+	e.readLayers(ctx, layerCfg, r, o)
+	if o.listeners != nil {
+		o.owners = e.owners.Owners(ctx, o.units, o.listeners.Listeners, names)
 	}
-}
-
-// join does the rest of the evaluation's I/O, for the checks as they are
-// now (learned ones included): the units' network namespaces, which units
-// the owner index knows, the processes behind foreign listeners.
-func (e *Exporter) join(ctx context.Context, names []string, s *snapshot) {
-	e.readUnitNamespaces(ctx, names, s)
-	s.host.KnownUnits = map[string]bool{}
-	if s.host.Units != nil {
-		for _, c := range s.checks {
+	if cfg.Discovery.Enabled {
+		var learned []config.Check
+		if r.fresh {
+			learned = e.discovery.observe(cfg, o.units, o.listeners, o.owners)
+		} else {
+			learned = e.discovery.current(cfg)
+		}
+		o.addLearned(learned, names)
+	}
+	if !r.fresh {
+		o.checks = o.probes.checksWithResults(o.checks)
+	}
+	e.readUnitNamespaces(ctx, names, o)
+	o.knownUnits = map[string]bool{}
+	if o.units != nil {
+		for _, c := range o.checks {
 			if c.Unit != "" {
-				s.host.KnownUnits[c.Unit] = e.owners.Knows(s.host.Units, c.Unit)
+				o.knownUnits[c.Unit] = e.owners.Knows(o.units, c.Unit)
 			}
 		}
 	}
-	if ls := verdict.Unowned(s.checks, &s.host); len(ls) > 0 {
-		s.host.Strangers = e.owners.StrangersOf(ctx, ls)
+	if ls := o.unownedOnChecksPorts(); len(ls) > 0 {
+		o.strangers = e.owners.StrangersOf(ctx, ls)
 	}
+	return o
+}
+
+// failed reports whether a layer could not be read.
+func (o *observation) failed() bool { return o.firstError() != nil }
+
+// firstError is the error of the first layer that could not be read.
+func (o *observation) firstError() error {
+	for _, oc := range o.outcomes {
+		if oc.err != nil {
+			return fmt.Errorf("%s: %w", oc.layer.name, oc.err)
+		}
+	}
+	return nil
 }
 
 // readLayers reads every layer concurrently and waits for each until ctx
 // is done. A layer that has not answered by then counts as failed with the
 // context's error; its late answer is dropped, never served as fresh data.
-func (e *Exporter) readLayers(ctx context.Context, cfg *config.Config, s *snapshot) {
+func (e *Exporter) readLayers(ctx context.Context, cfg *config.Config, r reads, s *observation) {
 	type result struct {
 		index int
-		value any
+		keep  func(*observation) // stores the reading; run by the waiting evaluation only
 		err   error
 		took  time.Duration
 	}
@@ -162,8 +227,8 @@ func (e *Exporter) readLayers(ctx context.Context, cfg *config.Config, s *snapsh
 		pending++
 		go func() {
 			t0 := time.Now()
-			v, err := e.readLayer(ctx, l.name, cfg)
-			results <- result{i, v, err, time.Since(t0)}
+			keep, err := e.readLayer(ctx, l.name, cfg, r)
+			results <- result{i, keep, err, time.Since(t0)}
 			if !states[i].CompareAndSwap(running, finished) {
 				l.abandoned.Add(-1)
 			}
@@ -176,7 +241,7 @@ func (e *Exporter) readLayers(ctx context.Context, cfg *config.Config, s *snapsh
 			done[r.index] = true
 			s.outcomes[r.index].err, s.outcomes[r.index].duration = r.err, r.took
 			if r.err == nil {
-				s.keep(r.value)
+				r.keep(s)
 			}
 			continue
 		case <-ctx.Done():
@@ -193,48 +258,64 @@ func (e *Exporter) readLayers(ctx context.Context, cfg *config.Config, s *snapsh
 		}
 		break
 	}
+	if !r.fresh {
+		// The watch's reads fail alike before the cache has a view; the
+		// scrapes' say when a layer fails and recovers, once.
+		return
+	}
 	for _, o := range s.outcomes {
 		e.logTransition(o.layer, o.err)
 	}
 }
 
-// readLayer reads one layer; a panic is that layer's failure, not the
+// readLayer reads one layer as r says, and returns what stores its
+// reading in an observation; a panic is that layer's failure, not the
 // process's.
-func (e *Exporter) readLayer(ctx context.Context, name string, cfg *config.Config) (v any, err error) {
+func (e *Exporter) readLayer(ctx context.Context, name string, cfg *config.Config, r reads) (keep func(*observation), err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("panic reading %s: %v", name, p)
+			keep, err = nil, fmt.Errorf("panic reading %s: %v", name, p)
 		}
 	}()
 	switch name {
 	case layerSystemd:
-		units, err := e.unitReader.Snapshot(ctx, checkUnits(cfg))
+		units, err := e.readUnits(ctx, cfg, r)
 		if err == nil && units == nil {
 			err = errors.New("the unit reader returned nothing")
 		}
-		return units, err
+		return func(o *observation) { o.units = units }, err
 	case layerListeners:
-		r, err := e.listeners.Read(ctx)
-		if err == nil && r == nil {
+		ls, err := e.listeners.Read(ctx)
+		if err == nil && ls == nil {
 			err = errors.New("the listener reader returned nothing")
 		}
-		return r, err
+		return func(o *observation) { o.listeners = ls }, err
 	case layerProbes:
-		return e.runProbes(ctx, cfg), nil
+		var probes probeReading
+		if r.fresh {
+			probes = e.runProbes(ctx, cfg)
+		} else {
+			probes = e.lastProbes(cfg)
+		}
+		return func(o *observation) { o.probes = probes }, nil
 	}
 	return nil, fmt.Errorf("unknown layer %q", name)
 }
 
-// keep stores one layer's reading in the snapshot.
-func (s *snapshot) keep(v any) {
-	switch v := v.(type) {
-	case *systemd.Snapshot:
-		s.host.Units = v
-	case *listeners.Reading:
-		s.listeners = v
-	case probeReading:
-		s.host.Probes, s.host.ProbeAges, s.host.ProbesRead = v.results, v.ages, true
+// readUnits reads the units as r says: from the manager now (fresh), as a
+// change signal left them (given), or as the cache last saw them.
+func (e *Exporter) readUnits(ctx context.Context, cfg *config.Config, r reads) (*systemd.Snapshot, error) {
+	switch {
+	case r.fresh:
+		return e.unitReader.Snapshot(ctx, checkUnits(cfg))
+	case r.units != nil:
+		return r.units, nil
 	}
+	w, ok := e.unitReader.(UnitWatcher)
+	if !ok {
+		return nil, errors.New("the unit reader keeps no view of its own")
+	}
+	return w.Cached(e.lastUnits.Load())
 }
 
 // logTransition logs when a layer starts failing and when it recovers: a
@@ -254,18 +335,9 @@ func (e *Exporter) logTransition(l *layer, err error) {
 	l.failing = err != nil
 }
 
-// learn runs discovery on the snapshot and adds the checks it learned.
-// names are the units the layers read by name.
-func (e *Exporter) learn(cfg *config.Config, names []string, s *snapshot) {
-	if !cfg.Discovery.Enabled {
-		return
-	}
-	s.addLearned(e.discovery.observe(cfg, s.host.Units, s.host.Host), names)
-}
-
-// addLearned adds the checks discovery learned to the snapshot's, and
+// addLearned adds the checks discovery learned to the observation's, and
 // notes their units the layers did not read by name (not in names).
-func (s *snapshot) addLearned(learned []config.Check, names []string) {
+func (s *observation) addLearned(learned []config.Check, names []string) {
 	if len(learned) == 0 {
 		return
 	}
@@ -299,39 +371,78 @@ func (e *Exporter) withLearnedUnits(cfg *config.Config) *config.Config {
 // readUnitNamespaces reads the listeners of the network namespaces of the
 // netns: unit checks' units (their main processes). A unit that is not
 // running has no namespace and so no listeners; one whose namespace cannot
-// be read is left out (its checks' ports are unknown).
-func (e *Exporter) readUnitNamespaces(ctx context.Context, names []string, s *snapshot) {
-	if e.listeners == nil {
+// be read is left out (its checks' ports are unknown). The listener reader
+// keeps each namespace's socket while it is read.
+func (e *Exporter) readUnitNamespaces(ctx context.Context, names []string, o *observation) {
+	if e.listeners == nil || o.units == nil {
 		return
 	}
-	used := map[uint64]bool{}
-	defer e.listeners.CloseNetnsExcept(used)
-	if s.host.Units == nil {
-		return
-	}
-	for _, c := range s.checks {
+	for _, c := range o.checks {
 		if c.Netns != "unit" || len(c.Ports) == 0 || c.Unit == "" {
 			continue
 		}
-		if _, done := s.host.UnitNamespaces[c.Unit]; done {
+		if _, done := o.unitNamespaces[c.Unit]; done {
 			continue
 		}
-		if s.host.UnitNamespaces == nil {
-			s.host.UnitNamespaces = map[string]*verdict.Namespace{}
+		if o.unitNamespaces == nil {
+			o.unitNamespaces = map[string]namespaceReading{}
 		}
-		u, ok := s.host.Units.Unit(c.Unit)
+		u, ok := o.units.Unit(c.Unit)
 		if !ok || u.MainPID == 0 {
-			s.host.UnitNamespaces[c.Unit] = verdict.NewNamespace(nil, nil)
+			o.unitNamespaces[c.Unit] = namespaceReading{}
 			continue
 		}
-		ls, nsID, err := e.listeners.InNetnsOf(ctx, int(u.MainPID))
+		ls, _, err := e.listeners.InNetnsOf(ctx, int(u.MainPID))
 		if err != nil {
 			level.Debug(e.logger).Log("msg", "cannot read the listeners of a unit's network namespace", "check", c.Name, "unit", c.Unit, "err", err)
 			continue
 		}
-		used[nsID] = true
-		s.host.UnitNamespaces[c.Unit] = verdict.NewNamespace(ls, e.owners.Owners(ctx, s.host.Units, ls, names))
+		o.unitNamespaces[c.Unit] = namespaceReading{ls, e.owners.Owners(ctx, o.units, ls, names)}
 	}
+}
+
+// unownedOnChecksPorts are the listeners on the checks' expected ports
+// (their proto and number, whatever the address) that no unit is known to
+// hold: those a verdict names by user, cgroup and process, so they are
+// looked up before judging. Each socket once, by inode. (An AnyPort is
+// matched by the unit's own listeners only: none of its is unowned.)
+func (o *observation) unownedOnChecksPorts() []listeners.Listener {
+	var out []listeners.Listener
+	seen := map[uint64]bool{}
+	for _, c := range o.checks {
+		ns, ok := o.namespaceOf(c)
+		if !ok {
+			continue
+		}
+		for _, p := range c.Ports {
+			if p.Port == config.AnyPort {
+				continue
+			}
+			for i, l := range ns.listeners {
+				if l.Proto != p.Proto || int(l.Port) != p.Port || seen[l.Inode] {
+					continue
+				}
+				if i >= len(ns.owners) || ns.owners[i].Unit == "" {
+					seen[l.Inode] = true
+					out = append(out, l)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// namespaceOf is the namespace check c looks in; ok is false when it was
+// not read.
+func (o *observation) namespaceOf(c config.Check) (namespaceReading, bool) {
+	if c.Netns == "unit" {
+		ns, ok := o.unitNamespaces[c.Unit]
+		return ns, ok
+	}
+	if o.listeners == nil {
+		return namespaceReading{}, false
+	}
+	return namespaceReading{o.listeners.Listeners, o.owners}, true
 }
 
 // checkUnits are the units the checks name, sorted and unique.

@@ -35,7 +35,7 @@ import (
 // 150 listeners (100 of them the checks' ports), resolved by cgroup id.
 func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
 	o := owner.New("/proc")
-	root, err := listeners.CgroupMount("/proc/self/mountinfo")
+	root, err := owner.CgroupMount("/proc/self/mountinfo")
 	if err != nil {
 		b.Skip("no cgroup v2 hierarchy:", err)
 	}
@@ -76,6 +76,7 @@ func BenchmarkOwnersAndJoin100Checks(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		owners := o.Owners(ctx, units, ls, names)
-		verdict.Evaluate(cfg.Checks, nil, &verdict.Snapshot{Units: units, Host: verdict.NewNamespace(ls, owners), KnownUnits: known, ProbesRead: true})
+		seen := &observation{units: units, listeners: &listeners.Reading{Listeners: ls}, owners: owners, knownUnits: known, probes: probeReading{read: true}}
+		verdict.Evaluate(cfg.Checks, nil, seen.judgeInput())
 	}
 }

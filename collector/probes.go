@@ -146,8 +146,46 @@ func (s *probeStore) size() int {
 // probeReading is the probes layer of one evaluation: the results, in
 // the config's order, and how old those read from a background run were.
 type probeReading struct {
+	read    bool // false: the probes were not read
 	results []probe.Result
 	ages    map[verdict.ProbeRef]time.Duration
+	// missing are the checks with a probe that has no result yet (an
+	// evaluation that ran no probe: see lastProbes).
+	missing map[string]bool
+}
+
+// lastProbes is the probes layer of an evaluation that runs none (the
+// watch's): every probe's last result, from a scrape or its own interval,
+// with its age.
+func (e *Exporter) lastProbes(cfg *config.Config) probeReading {
+	reading := probeReading{read: true}
+	now := time.Now()
+	for _, j := range probe.Jobs(cfg) {
+		if r, ok := e.probes.read(keyOf(j), now, &reading.ages); ok {
+			reading.results = append(reading.results, r)
+		} else {
+			if reading.missing == nil {
+				reading.missing = map[string]bool{}
+			}
+			reading.missing[j.Check] = true
+		}
+	}
+	return reading
+}
+
+// checksWithResults are checks without those whose probes are missing a
+// result: a verdict without one would say what no scrape says.
+func (r probeReading) checksWithResults(checks []config.Check) []config.Check {
+	if len(r.missing) == 0 {
+		return checks
+	}
+	out := make([]config.Check, 0, len(checks))
+	for _, c := range checks {
+		if !r.missing[c.Name] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // runProbes is a scrape's probes layer: the probes without an interval run
@@ -156,7 +194,7 @@ type probeReading struct {
 func (e *Exporter) runProbes(ctx context.Context, cfg *config.Config) probeReading {
 	jobs := probe.Jobs(cfg)
 	e.probes.keep(jobs)
-	reading := probeReading{results: make([]probe.Result, len(jobs))}
+	reading := probeReading{read: true, results: make([]probe.Result, len(jobs))}
 	var now []probe.Job
 	var at []int
 	for i, j := range jobs {

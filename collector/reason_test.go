@@ -235,7 +235,7 @@ func TestReasonLabelIsOneSeriesPerDiagnosis(t *testing.T) {
 		}
 		rec.add(t, ev)
 		for j, v := range ev.Verdicts {
-			if v.Status != verdict.ProbeFailed || len(v.Probes) != 1 || v.Probes[0].Reason != peers[j].reason {
+			if v.Status != verdict.ProbeFailed || len(v.Probes) != 1 || v.Probes[0].Reason != string(peers[j].reason) {
 				t.Fatalf("evaluation %d: %s is %s (%s), want probe_failed (%s)", i, v.Check, v.Status, v.Reason, peers[j].reason)
 			}
 		}

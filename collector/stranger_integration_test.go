@@ -35,6 +35,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/testcgroup"
@@ -125,7 +126,7 @@ func TestStrangerIsNamedWithoutPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testenv.Skip(t, "a listener of root's in a cgroup of the test's own, judged as nobody, needs root (cgroups, setuid)")
 	}
-	mount, err := listeners.CgroupMount("/proc/self/mountinfo")
+	mount, err := owner.CgroupMount("/proc/self/mountinfo")
 	if err != nil {
 		testenv.Skip(t, "no cgroup v2 hierarchy mounted (the socket's cgroup id is a v2 directory): %v", err)
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
-	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // UnitWatcher is a UnitReader that also gives the views that follow every
@@ -80,15 +79,27 @@ func (e *Exporter) watch(ctx context.Context) {
 }
 
 // watchOnce is one look of the watch: every check judged with units (nil:
-// the cache's view now), into the counters.
+// the cache's view now), into the counters. It learns nothing (discovery
+// learns from scrapes). When a layer could not be read (no view of the
+// units yet, the listeners failing) the watch judges nothing: "unknown" is
+// the scrapes' to say, and counting it would make outages of the
+// exporter's own.
 func (e *Exporter) watchOnce(ctx context.Context, units *systemd.Snapshot) {
 	cfg := e.config()
 	e.pruneFor(cfg)
 	wctx, cancel := context.WithTimeout(ctx, e.watchInterval)
 	defer cancel()
-	if s, ok := e.observeBetweenScrapes(wctx, cfg, units); ok {
-		e.logStatusChanges(e.history.observe(s.at, verdict.Evaluate(s.checks, s.implicit, &s.host), byWatch))
+	o, err := e.look(wctx, cfg, reads{units: units})
+	if err != nil || o.failed() {
+		if err == nil {
+			err = o.firstError()
+		}
+		if !errors.Is(err, systemd.ErrNoView) {
+			level.Debug(e.logger).Log("msg", "the watch judged nothing", "err", err)
+		}
+		return
 	}
+	e.logStatusChanges(e.history.record(o.at, o.verdicts, byWatch))
 }
 
 // pruneFor drops, once per config (after a reload), what the counters and
@@ -110,86 +121,4 @@ func (e *Exporter) pruneFor(cfg *config.Config) {
 	}
 	e.history.keep(names)
 	e.probes.keep(probe.Jobs(cfg))
-}
-
-// observeBetweenScrapes is the watch's snapshot: the units given (a view
-// after a change), or as the cache last saw them (no call to the
-// manager), the listeners read now, the
-// probes' last results (a scrape's, or their own interval's). It learns
-// nothing (discovery learns from scrapes) and leaves out the checks whose
-// probes have no result yet: a verdict between scrapes says only what a
-// scrape would. ok is false when a layer could not be read (no view of
-// the units yet, the listeners failing): the watch then judges nothing —
-// "unknown" is the scrapes' to say, and counting it would make outages of
-// the exporter's own.
-func (e *Exporter) observeBetweenScrapes(ctx context.Context, cfg *config.Config, units *systemd.Snapshot) (s *snapshot, ok bool) {
-	s = &snapshot{at: time.Now(), cfg: cfg, checks: cfg.Checks, implicit: map[string]bool{}}
-	layerCfg := e.withLearnedUnits(cfg)
-	names := checkUnits(layerCfg)
-	switch {
-	case units != nil:
-		s.host.Units = units
-	case e.unitReader != nil:
-		if s.host.Units = e.unitsBetweenScrapes(); s.host.Units == nil {
-			return s, false
-		}
-	}
-	if e.listeners != nil {
-		r, err := e.listeners.Read(ctx)
-		if err != nil {
-			level.Debug(e.logger).Log("msg", "the watch could not read the listeners", "err", err)
-			return s, false
-		}
-		s.listeners = r
-	}
-	e.resolveOwners(ctx, s, names)
-	if cfg.Discovery.Enabled {
-		s.addLearned(e.discovery.current(cfg), names)
-	}
-	if e.prober != nil {
-		s.checks = e.withProbeResults(s.checks, s)
-	}
-	e.join(ctx, names, s)
-	return s, true
-}
-
-// unitsBetweenScrapes is the cache's view, without a call to the manager:
-// the watch adds no D-Bus traffic. nil before the cache has one (not
-// connected, or not synced since the watch began) or for a reader that
-// cannot watch: the watch then waits for the next scrape.
-func (e *Exporter) unitsBetweenScrapes() *systemd.Snapshot {
-	w, ok := e.unitReader.(UnitWatcher)
-	if !ok {
-		return nil
-	}
-	units, err := w.Cached(e.lastUnits.Load())
-	if err != nil {
-		if !errors.Is(err, systemd.ErrNoView) {
-			level.Debug(e.logger).Log("msg", "the watch could not read the units", "err", err)
-		}
-		return nil
-	}
-	return units
-}
-
-// withProbeResults puts the probes' last results and their ages in s and
-// returns the checks all of whose probes have one.
-func (e *Exporter) withProbeResults(checks []config.Check, s *snapshot) []config.Check {
-	out := checks[:0:0]
-	s.host.ProbesRead = true
-	for _, c := range checks {
-		results := make([]probe.Result, 0, len(c.Probes))
-		for _, p := range c.Probes {
-			r, ok := e.probes.read(probeKey{c.Name, p.Target}, s.at, &s.host.ProbeAges)
-			if !ok {
-				break
-			}
-			results = append(results, r)
-		}
-		if len(results) == len(c.Probes) {
-			out = append(out, c)
-			s.host.Probes = append(s.host.Probes, results...)
-		}
-	}
-	return out
 }

@@ -17,7 +17,6 @@
 package listeners
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -89,10 +89,27 @@ type Reader struct {
 
 	mu       sync.Mutex
 	dumper   listenerDumper
-	backend  string                    // "netlink" or "procfs"
-	fallback string                    // why auto mode fell back to procfs
-	netns    map[uint64]listenerDumper // by namespace id, for netns: unit checks
+	backend  string                  // "netlink" or "procfs"
+	fallback string                  // why auto mode fell back to procfs
+	netns    map[uint64]*netnsHandle // by namespace id, for netns: unit checks
 }
+
+// netnsHandle is a namespace's kept socket and when it was last read.
+type netnsHandle struct {
+	dumper listenerDumper
+	used   time.Time
+}
+
+// A namespace's socket is kept while its checks read it and closed once
+// none has for netnsIdle: its unit stopped, or moved to another namespace.
+// Checks read theirs at every evaluation (the watch's default 1 s, scrapes
+// every 15-60 s), so ten minutes closes only what nobody reads. maxNetns
+// bounds the sockets kept (one per netns: unit check's unit running):
+// past it the least recently read is closed.
+const (
+	netnsIdle = 10 * time.Minute
+	maxNetns  = 256
+)
 
 // New returns the source; it opens its netlink socket on the
 // first Update.
@@ -121,8 +138,8 @@ func (s *Reader) Close() {
 		s.dumper.Close()
 		s.dumper = nil
 	}
-	for id, d := range s.netns {
-		d.Close()
+	for id, h := range s.netns {
+		h.dumper.Close()
 		delete(s.netns, id)
 	}
 }
@@ -131,15 +148,19 @@ func (s *Reader) Close() {
 // netlink socket opened inside it (CAP_SYS_ADMIN, for setns) costs what the
 // host's does; without the capability, /proc/<pid>/net is read instead,
 // whose cost grows with the namespace's connections. The socket is kept
-// for the next scrapes while the namespace is in use.
+// for the next evaluations while the namespace is read (see netnsIdle).
 func (s *Reader) InNetnsOf(ctx context.Context, pid int) ([]Listener, uint64, error) {
 	id, err := netnsID(s.opts.ProcRoot, pid)
 	if err != nil {
 		return nil, 0, err
 	}
 	s.mu.Lock()
-	d, ok := s.netns[id]
-	if !ok {
+	now := time.Now()
+	s.closeIdleNetnsLocked(now)
+	var d listenerDumper
+	if h, ok := s.netns[id]; ok {
+		h.used, d = now, h.dumper
+	} else {
 		if s.opts.Mode != "procfs" {
 			if nd, err := newNetlinkDumperInNetns(pid); err == nil {
 				d = nd
@@ -154,24 +175,34 @@ func (s *Reader) InNetnsOf(ctx context.Context, pid int) ([]Listener, uint64, er
 			d = pd
 		}
 		if s.netns == nil {
-			s.netns = map[uint64]listenerDumper{}
+			s.netns = map[uint64]*netnsHandle{}
 		}
-		s.netns[id] = d
+		s.netns[id] = &netnsHandle{dumper: d, used: now}
 	}
 	s.mu.Unlock()
 	ls, err := d.Listeners(ctx)
 	return ls, id, err
 }
 
-// CloseNetnsExcept closes the sockets of namespaces no check used.
-func (s *Reader) CloseNetnsExcept(used map[uint64]bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, d := range s.netns {
-		if !used[id] {
-			d.Close()
+// closeIdleNetnsLocked closes the sockets of namespaces not read for
+// netnsIdle, and the least recently read ones past maxNetns-1, so one more
+// fits. s.mu is held.
+func (s *Reader) closeIdleNetnsLocked(now time.Time) {
+	for id, h := range s.netns {
+		if now.Sub(h.used) > netnsIdle {
+			h.dumper.Close()
 			delete(s.netns, id)
 		}
+	}
+	for len(s.netns) >= maxNetns {
+		var oldest uint64
+		for id, h := range s.netns {
+			if o, ok := s.netns[oldest]; !ok || h.used.Before(o.used) {
+				oldest = id
+			}
+		}
+		s.netns[oldest].dumper.Close()
+		delete(s.netns, oldest)
 	}
 }
 
@@ -369,28 +400,4 @@ func netnsID(procRoot string, pid int) (uint64, error) {
 		return 0, fmt.Errorf("network namespace of pid %d: %w", pid, err)
 	}
 	return st.Ino, nil
-}
-
-// CgroupMount returns the mount point of the cgroup v2 hierarchy, where
-// a listener's CgroupID is the inode of a directory:
-// /sys/fs/cgroup on pure v2 hosts, /sys/fs/cgroup/unified on hybrid ones.
-func CgroupMount(mountinfo string) (string, error) {
-	f, err := os.Open(mountinfo)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		for i, field := range fields {
-			if field == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
-				return fields[4], nil
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
-	}
-	return "", errors.New("no cgroup2 hierarchy mounted")
 }

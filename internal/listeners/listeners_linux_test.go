@@ -30,6 +30,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/warden-exporter/warden_exporter/internal/testcgroup"
+
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -150,17 +152,15 @@ func TestNetlinkDumpSeesRealSockets(t *testing.T) {
 // ownCgroupID is the inode of the test process's cgroup v2 directory.
 func ownCgroupID(t *testing.T) uint64 {
 	t.Helper()
-	root, err := CgroupMount("/proc/self/mountinfo")
+	dirs, err := testcgroup.Own()
 	if err != nil {
 		return 0
 	}
-	data, _ := os.ReadFile("/proc/self/cgroup")
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "0::"); ok {
-			var st unix.Stat_t
-			if err := unix.Stat(root+rest, &st); err == nil {
-				return st.Ino
-			}
+	for _, dir := range dirs {
+		var fs unix.Statfs_t
+		var st unix.Stat_t
+		if unix.Statfs(dir, &fs) == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC && unix.Stat(dir, &st) == nil {
+			return st.Ino
 		}
 	}
 	return 0

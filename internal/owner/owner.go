@@ -88,7 +88,7 @@ const maxProcCache = 4096
 
 // New finds the cgroup v2 mount under procRoot's view.
 func New(procRoot string) *Resolver {
-	root, _ := listeners.CgroupMount(filepath.Join(procRoot, "self/mountinfo"))
+	root, _ := CgroupMount(filepath.Join(procRoot, "self/mountinfo"))
 	return &Resolver{
 		procRoot: procRoot, cgroup2: root, byID: map[uint64]string{}, byInode: map[uint64]string{},
 		cgroups: cgroupPaths{root: root}, users: userNames{file: "/etc/passwd"},

@@ -72,7 +72,7 @@ func TestUserNamesFromPasswd(t *testing.T) {
 // socket of the test's. An id no directory has maps to "" and is
 // remembered.
 func TestCgroupPathsByID(t *testing.T) {
-	mount, err := listeners.CgroupMount("/proc/self/mountinfo")
+	mount, err := CgroupMount("/proc/self/mountinfo")
 	if err != nil {
 		testenv.Skip(t, "no cgroup v2 hierarchy mounted: %v", err)
 	}

@@ -18,17 +18,14 @@ import (
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
-	"github.com/warden-exporter/warden_exporter/internal/listeners"
-	"github.com/warden-exporter/warden_exporter/internal/owner"
-	"github.com/warden-exporter/warden_exporter/internal/probe"
-	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
-// Snapshot is what one evaluation observed of the host. A layer that could
-// not be read is nil (or false): the checks that need it are unknown.
-type Snapshot struct {
+// Input is what one evaluation observed of the host, in the judge's types.
+// A layer that could not be read is nil (or false): the checks that need
+// it are unknown.
+type Input struct {
 	// Units is systemd's state; nil when it was not read.
-	Units *systemd.Snapshot
+	Units Units
 	// Host is the exporter's network namespace; nil when its listeners
 	// were not read.
 	Host *Namespace
@@ -41,10 +38,10 @@ type Snapshot struct {
 	KnownUnits map[string]bool
 	// Strangers say who holds the listeners on the checks' ports that no
 	// unit is known to hold, by socket inode (see Unowned).
-	Strangers map[uint64]owner.Stranger
+	Strangers map[uint64]Stranger
 	// Probes are the probes' results; ProbesRead is false when the probes
 	// did not run.
-	Probes     []probe.Result
+	Probes     []ProbeResult
 	ProbesRead bool
 	// ProbeAges are how old the results of the probes with an interval
 	// were when read (their last background run); a result run for this
@@ -55,19 +52,19 @@ type Snapshot struct {
 
 // Namespace is the listeners of one network namespace and who holds them.
 type Namespace struct {
-	Listeners []listeners.Listener
-	Owners    []owner.Owner // Owners[i] holds Listeners[i]
+	Listeners []Listener
+	Owners    []Owner // Owners[i] holds Listeners[i]
 	index     listenerIndex
 }
 
 // NewNamespace indexes ls and their owners for the join.
-func NewNamespace(ls []listeners.Listener, owners []owner.Owner) *Namespace {
+func NewNamespace(ls []Listener, owners []Owner) *Namespace {
 	return &Namespace{Listeners: ls, Owners: owners, index: indexListeners(ls)}
 }
 
 // namespaceOf is the namespace check c looks in, or nil when it was not
 // read.
-func (s *Snapshot) namespaceOf(c config.Check) *Namespace {
+func (s *Input) namespaceOf(c config.Check) *Namespace {
 	if c.Netns == "unit" {
 		return s.UnitNamespaces[c.Unit]
 	}
@@ -76,12 +73,12 @@ func (s *Snapshot) namespaceOf(c config.Check) *Namespace {
 
 // Evaluate judges every check against s; implicit names the checks
 // discovery learned. The verdicts are in the checks' order.
-func Evaluate(checks []config.Check, implicit map[string]bool, s *Snapshot) []Verdict {
-	probes := map[string][]probe.Result{}
+func Evaluate(checks []config.Check, implicit map[string]bool, s *Input) []Verdict {
+	probes := map[string][]ProbeResult{}
 	for _, r := range s.Probes {
 		probes[r.Check] = append(probes[r.Check], r)
 	}
-	triggers := Triggers(s.Units)
+	triggers := s.triggers()
 	verdicts := make([]Verdict, 0, len(checks))
 	for _, c := range checks {
 		verdicts = append(verdicts, judge(c, implicit[c.Name], s.layersOf(c, probes[c.Name], triggers)))
@@ -90,7 +87,7 @@ func Evaluate(checks []config.Check, implicit map[string]bool, s *Snapshot) []Ve
 }
 
 // layersOf gathers what the snapshot knows of one check's layers.
-func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func(string) []string) layers {
+func (s *Input) layersOf(c config.Check, probes []ProbeResult, triggers func(string) []string) layers {
 	l := layers{probes: probes, probesOK: s.ProbesRead}
 	for _, p := range c.Probes {
 		if age, ok := s.ProbeAges[ProbeRef{c.Name, p.Target}]; ok {
@@ -101,7 +98,10 @@ func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func
 		}
 	}
 	if c.Unit != "" && s.Units != nil {
-		u, _ := s.Units.Unit(c.Unit)
+		u, ok := s.Units.Unit(c.Unit)
+		if !ok {
+			u = Unit{} // unknown to systemd: judged not found
+		}
 		l.unit = &u
 		l.sockets = s.Units.Activators(c.Unit)
 		l.timer = timerOf(u, s.Units)
@@ -122,28 +122,11 @@ func (s *Snapshot) layersOf(c config.Check, probes []probe.Result, triggers func
 	return l
 }
 
-// Unowned are the listeners on the checks' expected ports that no unit is
-// known to hold (outside every known unit, or of an owner not known): those
-// a verdict names by user, cgroup and process, so the observer looks them
-// up before judging. Each socket once, by inode.
-func Unowned(checks []config.Check, s *Snapshot) []listeners.Listener {
-	var out []listeners.Listener
-	seen := map[uint64]bool{}
-	triggers := Triggers(s.Units)
-	for _, c := range checks {
-		ns := s.namespaceOf(c)
-		if ns == nil {
-			continue
-		}
-		for _, matched := range matching(c, ns, triggers) {
-			for _, j := range matched {
-				l := ns.Listeners[j]
-				if (j >= len(ns.Owners) || ns.Owners[j].Unit == "") && !seen[l.Inode] {
-					seen[l.Inode] = true
-					out = append(out, l)
-				}
-			}
-		}
+// triggers returns Units.Triggers; without units, no socket is known to
+// activate anything (nor is any listener's owner known).
+func (s *Input) triggers() func(string) []string {
+	if s.Units != nil {
+		return s.Units.Triggers
 	}
-	return out
+	return func(string) []string { return nil }
 }

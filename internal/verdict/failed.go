@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
-	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // FailedUnits are the host's units in ActiveState failed, beside the
@@ -28,7 +27,7 @@ type FailedUnits struct {
 	// Known is false when systemd was not read: then nothing is listed.
 	Known bool         `json:"known"`
 	Units []FailedUnit `json:"units"`
-	// More counts the failed units left out past systemd.FailedListed.
+	// More counts the failed units left out past Units.Failed's bound.
 	More int `json:"more,omitempty"`
 }
 
@@ -48,7 +47,7 @@ type FailedUnit struct {
 
 // Failed lists the failed units of units (nil: not read) and the check
 // that names each, if any (the configured checks, then the learned ones).
-func Failed(units *systemd.Snapshot, checks []config.Check) FailedUnits {
+func Failed(units Units, checks []config.Check) FailedUnits {
 	if units == nil {
 		return FailedUnits{}
 	}
@@ -56,8 +55,8 @@ func Failed(units *systemd.Snapshot, checks []config.Check) FailedUnits {
 	out := FailedUnits{Known: true, Units: make([]FailedUnit, 0, len(list)), More: more}
 	for _, u := range list {
 		f := FailedUnit{Unit: u.Name, Result: u.Result}
-		if u.StateChangeTimestamp > 0 {
-			f.Since = time.UnixMicro(int64(u.StateChangeTimestamp)).UTC().Format(time.RFC3339)
+		if !u.Since.IsZero() {
+			f.Since = u.Since.UTC().Format(time.RFC3339)
 		}
 		for _, c := range checks {
 			if c.Unit == u.Name {

@@ -19,28 +19,27 @@ import (
 	"testing"
 
 	"github.com/warden-exporter/warden_exporter/config"
-	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 func TestFailed(t *testing.T) {
 	checks := []config.Check{{Name: "db", Unit: "db.service"}}
-	many := make([]systemd.Unit, systemd.FailedListed+3)
+	many := make([]Unit, testFailedListed+3)
 	for i := range many {
-		many[i] = systemd.Unit{Name: fmt.Sprintf("u%03d.service", i), ActiveState: "failed"}
+		many[i] = sdv(sd{Name: fmt.Sprintf("u%03d.service", i), ActiveState: "failed"})
 	}
 	for _, tc := range []struct {
 		name  string
-		units *systemd.Snapshot
+		units Units
 		want  FailedUnits
 	}{
 		{name: "systemd not read", want: FailedUnits{}},
-		{name: "none failed", units: systemd.SnapshotOf(systemd.Unit{Name: "a.service", ActiveState: "active"}), want: FailedUnits{Known: true, Units: []FailedUnit{}}},
+		{name: "none failed", units: unitsOf(sdv(sd{Name: "a.service", ActiveState: "active"})), want: FailedUnits{Known: true, Units: []FailedUnit{}}},
 		{
 			name: "a check's and another",
-			units: systemd.SnapshotOf(
-				systemd.Unit{Name: "db.service", ActiveState: "failed", Result: "signal", StateChangeTimestamp: 1_700_000_000_000_000},
-				systemd.Unit{Name: "boot.service", ActiveState: "failed", Result: "exit-code"},
-				systemd.Unit{Name: "web.service", ActiveState: "active"},
+			units: unitsOf(
+				sdv(sd{Name: "db.service", ActiveState: "failed", Result: "signal", StateChangeTimestamp: 1_700_000_000_000_000}),
+				sdv(sd{Name: "boot.service", ActiveState: "failed", Result: "exit-code"}),
+				sdv(sd{Name: "web.service", ActiveState: "active"}),
 			),
 			want: FailedUnits{Known: true, Units: []FailedUnit{
 				{Unit: "boot.service", Result: "exit-code"},
@@ -49,15 +48,15 @@ func TestFailed(t *testing.T) {
 		},
 		{
 			name:  "clipped, with a count",
-			units: systemd.SnapshotOf(many...),
+			units: unitsOf(many...),
 			want:  FailedUnits{Known: true, More: 3},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Failed(tc.units, checks)
 			if tc.want.More > 0 {
-				if len(got.Units) != systemd.FailedListed || got.More != tc.want.More || got.Units[0].Unit != "u000.service" {
-					t.Errorf("got %d units (first %+v) and %d more, want %d and %d", len(got.Units), got.Units[0], got.More, systemd.FailedListed, tc.want.More)
+				if len(got.Units) != testFailedListed || got.More != tc.want.More || got.Units[0].Unit != "u000.service" {
+					t.Errorf("got %d units (first %+v) and %d more, want %d and %d", len(got.Units), got.Units[0], got.More, testFailedListed, tc.want.More)
 				}
 				return
 			}

@@ -183,7 +183,7 @@ func describeUnit(c config.Check, uv *UnitVerdict, withSince bool) string {
 	if uv == nil {
 		return ""
 	}
-	if uv.LoadState != "loaded" {
+	if !uv.loaded {
 		return fmt.Sprintf("%s is %s", c.Unit, uv.LoadState)
 	}
 	desc := fmt.Sprintf("%s is %s/%s", c.Unit, uv.ActiveState, uv.SubState)

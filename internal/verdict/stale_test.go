@@ -20,8 +20,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/config"
-	"github.com/warden-exporter/warden_exporter/internal/probe"
-	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // A stale probe result (older than interval + timeout + StaleSlack) is
@@ -33,26 +31,26 @@ func TestStaleProbeResults(t *testing.T) {
 	}
 	a, b := every("127.0.0.1:1", time.Second), every("127.0.0.1:2", time.Second)
 	scraped := config.Probe{Target: "127.0.0.1:3", Timeout: model.Duration(time.Second)}
-	up := &systemd.Unit{Name: "x.service", LoadState: "loaded", ActiveState: "active", SubState: "running"}
-	down := &systemd.Unit{Name: "x.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"}
-	ok := func(p config.Probe) probe.Result { return probe.Result{Target: p.Target, Success: true} }
-	bad := func(p config.Probe) probe.Result { return probe.Result{Target: p.Target, Reason: probe.Refused} }
+	up := sdp(sd{Name: "x.service", LoadState: "loaded", ActiveState: "active", SubState: "running"})
+	down := sdp(sd{Name: "x.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"})
+	ok := func(p config.Probe) ProbeResult { return ProbeResult{Target: p.Target, Success: true} }
+	bad := func(p config.Probe) ProbeResult { return ProbeResult{Target: p.Target, Reason: "refused"} }
 	// a and b's results are stale past 1 s + 1 s + StaleSlack = 3 s.
 	for _, tc := range []struct {
 		name       string
 		probes     []config.Probe
-		unit       *systemd.Unit
-		results    []probe.Result
+		unit       *Unit
+		results    []ProbeResult
 		ages       map[string]time.Duration
 		want       Status
 		wantReason string
 	}{
-		{"fresh, at the limit", []config.Probe{a}, up, []probe.Result{ok(a)}, map[string]time.Duration{a.Target: 3 * time.Second}, OK, "every layer is healthy"},
-		{"stale and ok", []config.Probe{a}, up, []probe.Result{ok(a)}, map[string]time.Duration{a.Target: 12 * time.Second}, Unknown, "probe result for 127.0.0.1:1 is 12 s old (interval 1s)"},
-		{"stale and failing: not a failure", []config.Probe{a}, up, []probe.Result{bad(a)}, map[string]time.Duration{a.Target: 4 * time.Second}, Unknown, "probe result for 127.0.0.1:1 is 4 s old (interval 1s)"},
-		{"a fresh failure beside a stale one", []config.Probe{a, b}, up, []probe.Result{ok(a), bad(b)}, map[string]time.Duration{a.Target: 12 * time.Second, b.Target: time.Second}, ProbeFailed, "probe of 127.0.0.1:2 (refused) failed"},
-		{"the unit down beside a stale one", []config.Probe{a}, down, []probe.Result{ok(a)}, map[string]time.Duration{a.Target: 12 * time.Second}, ServiceDown, "x.service is failed/failed"},
-		{"a probe without an interval is never stale", []config.Probe{scraped}, up, []probe.Result{ok(scraped)}, map[string]time.Duration{scraped.Target: time.Hour}, OK, "every layer is healthy"},
+		{"fresh, at the limit", []config.Probe{a}, up, []ProbeResult{ok(a)}, map[string]time.Duration{a.Target: 3 * time.Second}, OK, "every layer is healthy"},
+		{"stale and ok", []config.Probe{a}, up, []ProbeResult{ok(a)}, map[string]time.Duration{a.Target: 12 * time.Second}, Unknown, "probe result for 127.0.0.1:1 is 12 s old (interval 1s)"},
+		{"stale and failing: not a failure", []config.Probe{a}, up, []ProbeResult{bad(a)}, map[string]time.Duration{a.Target: 4 * time.Second}, Unknown, "probe result for 127.0.0.1:1 is 4 s old (interval 1s)"},
+		{"a fresh failure beside a stale one", []config.Probe{a, b}, up, []ProbeResult{ok(a), bad(b)}, map[string]time.Duration{a.Target: 12 * time.Second, b.Target: time.Second}, ProbeFailed, "probe of 127.0.0.1:2 (refused) failed"},
+		{"the unit down beside a stale one", []config.Probe{a}, down, []ProbeResult{ok(a)}, map[string]time.Duration{a.Target: 12 * time.Second}, ServiceDown, "x.service is failed/failed"},
+		{"a probe without an interval is never stale", []config.Probe{scraped}, up, []ProbeResult{ok(scraped)}, map[string]time.Duration{scraped.Target: time.Hour}, OK, "every layer is healthy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Check{Name: "x", Unit: "x.service", Probes: tc.probes}

@@ -27,10 +27,6 @@ import (
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
-	"github.com/warden-exporter/warden_exporter/internal/listeners"
-	"github.com/warden-exporter/warden_exporter/internal/owner"
-	"github.com/warden-exporter/warden_exporter/internal/probe"
-	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // PortMatches reports whether listener l satisfies an expected port:
@@ -40,7 +36,7 @@ import (
 //   - ::: an IPv6 wildcard bind;
 //   - a specific address: a bind to that address, or a wildcard bind that
 //     covers it (0.0.0.0 or dual-stack [::] for IPv4, [::] for IPv6).
-func PortMatches(p config.Port, l listeners.Listener) bool {
+func PortMatches(p config.Port, l Listener) bool {
 	var want netip.Addr
 	if p.Address != "" {
 		var err error
@@ -53,7 +49,7 @@ func PortMatches(p config.Port, l listeners.Listener) bool {
 
 // portMatches is PortMatches with the expected address parsed (invalid for
 // "any address").
-func portMatches(p config.Port, want netip.Addr, l listeners.Listener) bool {
+func portMatches(p config.Port, want netip.Addr, l Listener) bool {
 	if p.Proto != l.Proto || p.Port != int(l.Port) {
 		return false
 	}
@@ -123,7 +119,7 @@ type portKey struct {
 // looks at the few candidates of a port rather than every listener.
 type listenerIndex map[portKey][]int
 
-func indexListeners(ls []listeners.Listener) listenerIndex {
+func indexListeners(ls []Listener) listenerIndex {
 	idx := make(listenerIndex, len(ls))
 	for i, l := range ls {
 		k := portKey{l.Proto, l.Port}
@@ -136,7 +132,7 @@ func indexListeners(ls []listeners.Listener) listenerIndex {
 // namespace the check looks in, indexed by idx) and their owners. unitKnown
 // tells whether a foreign owner (a cgroup outside every unit we know) rules
 // the check's unit out.
-func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerIndex, owners []owner.Owner, triggers func(string) []string, unitKnown bool) []portResult {
+func joinPorts(check config.Check, listeners []Listener, idx listenerIndex, owners []Owner, triggers func(string) []string, unitKnown bool) []portResult {
 	out := make([]portResult, 0, len(check.Ports))
 	for _, p := range check.Ports {
 		r := portResult{port: p, owned: OwnerUnknown}
@@ -155,7 +151,7 @@ func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerI
 				continue
 			}
 			r.listening = true
-			var o owner.Owner
+			var o Owner
 			if i < len(owners) {
 				o = owners[i]
 			}
@@ -184,13 +180,13 @@ func joinPorts(check config.Check, listeners []listeners.Listener, idx listenerI
 // listener of p's proto (on p's address), or when one's owner cannot be
 // determined (it may be the unit's: not failed for it); never held by
 // someone else, as any port will do.
-func joinAnyPort(check config.Check, p config.Port, want netip.Addr, ls []listeners.Listener, owners []owner.Owner, triggers func(string) []string) portResult {
+func joinAnyPort(check config.Check, p config.Port, want netip.Addr, ls []Listener, owners []Owner, triggers func(string) []string) portResult {
 	r := portResult{port: p, owned: OwnerUnknown}
 	for i, l := range ls {
 		if l.Proto != p.Proto || !portMatches(config.Port{Proto: p.Proto, Port: int(l.Port), Address: p.Address}, want, l) {
 			continue
 		}
-		var o owner.Owner
+		var o Owner
 		if i < len(owners) {
 			o = owners[i]
 		}
@@ -204,9 +200,6 @@ func joinAnyPort(check config.Check, p config.Port, want netip.Addr, ls []listen
 	}
 	return r
 }
-
-// Triggers returns units.Triggers (units may be nil).
-func Triggers(units *systemd.Snapshot) func(string) []string { return units.Triggers }
 
 // Status is a check's verdict.
 type Status string
@@ -263,6 +256,7 @@ type UnitVerdict struct {
 	// port is down (at most maxListensOn of them).
 	ListensOn []string `json:"listens_on,omitempty"`
 	Up        bool     `json:"up"`
+	loaded    bool     // the unit file is loaded: its states say more than its load state
 	// SocketActivated names the active socket unit that holds the check's
 	// ports while the service is idle (inactive until its first
 	// connection): the service layer is up.
@@ -318,12 +312,12 @@ type SeenListener struct {
 
 // ProbeVerdict is one probe of a check.
 type ProbeVerdict struct {
-	Target          string       `json:"target"`
-	Known           bool         `json:"known"`
-	Success         bool         `json:"success"`
-	Reason          probe.Reason `json:"reason,omitempty"`
-	Error           string       `json:"error,omitempty"`
-	DurationSeconds float64      `json:"duration_seconds"`
+	Target          string  `json:"target"`
+	Known           bool    `json:"known"`
+	Success         bool    `json:"success"`
+	Reason          string  `json:"reason,omitempty"`
+	Error           string  `json:"error,omitempty"`
+	DurationSeconds float64 `json:"duration_seconds"`
 	// CutShort: the request's deadline ended the probe before its own
 	// timeout (a scrape timeout shorter than the probe's).
 	CutShort bool `json:"cut_short,omitempty"`
@@ -353,17 +347,17 @@ func (v Verdict) FailedOnlyByCutShortProbes() bool {
 // layers is what the join knows of one check; a nil layer could not be
 // read this scrape.
 type layers struct {
-	unit *systemd.Unit // nil: systemd not read; zero Name: unit unknown to systemd
+	unit *Unit // nil: systemd not read; zero Name: unit unknown to systemd
 	// sockets are the socket units that activate unit (Triggers=), as
 	// systemd last reported them.
-	sockets []systemd.Unit
+	sockets []Unit
 	// timer is a timer unit that starts unit (TriggeredBy=) and is not
 	// known to be stopped, or "".
 	timer     string
 	ports     []portResult
 	portsSeen [][]SeenListener
 	portsOK   bool // the listeners were read
-	probes    []probe.Result
+	probes    []ProbeResult
 	probesOK  bool
 	probeAges map[string]time.Duration // by target, for the probes with an interval
 	// unitListens are the addresses the check's unit holds listeners on,
@@ -455,17 +449,19 @@ func judgeUnit(c config.Check, l layers) *UnitVerdict {
 		return uv
 	}
 	uv.LoadState, uv.ActiveState, uv.SubState = l.unit.LoadState, l.unit.ActiveState, l.unit.SubState
-	if uv.ActiveState == "failed" && l.unit.Result != "" && l.unit.Result != "success" {
+	uv.loaded = l.unit.Loaded
+	if l.unit.Failed {
 		uv.Result = l.unit.Result
 	}
-	if uv.ActiveState == "failed" && (l.unit.GaveUp || l.unit.Result == "start-limit-hit") {
+	if l.unit.Failed && l.unit.GaveUp {
 		uv.GaveUp = startLimit(l.unit.StartLimitBurst, l.unit.StartLimitIntervalUSec)
 	}
-	if uv.LoadState == "" {
+	if l.unit.LoadState == "" {
+		// Unknown to systemd: what systemctl says of such a name.
 		uv.LoadState, uv.ActiveState = "not-found", "inactive"
 	}
-	uv.Up = systemd.UnitUp(uv.ActiveState)
-	if !uv.Up && l.unit.Type == "oneshot" && uv.ActiveState == "activating" && uv.SubState == "start" {
+	uv.Up = l.unit.Up
+	if !uv.Up && l.unit.OneshotRunning {
 		// A oneshot job is activating for as long as it runs: a job
 		// serving a port for 100 s every 4 min was service_down for 100 s.
 		uv.Up, uv.OneshotRunning, uv.TimerRun = true, true, l.timer
@@ -478,8 +474,8 @@ func judgeUnit(c config.Check, l layers) *UnitVerdict {
 		uv.TimerIdle = idleTimer(l)
 		uv.Up = uv.TimerIdle != ""
 	}
-	if !uv.Up && l.unit.StateChangeTimestamp > 0 {
-		uv.Since = time.UnixMicro(int64(l.unit.StateChangeTimestamp)).UTC().Format(time.RFC3339)
+	if !uv.Up && !l.unit.Since.IsZero() {
+		uv.Since = l.unit.Since.UTC().Format(time.RFC3339)
 	}
 	return uv
 }
@@ -527,7 +523,7 @@ func judgePorts(c config.Check, l layers, betweenRuns, optional bool) portFindin
 // first stale result in both (a stale result is neither a success nor a
 // failure).
 func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable string, stale [2]string) {
-	results := make(map[string]probe.Result, len(l.probes))
+	results := make(map[string]ProbeResult, len(l.probes))
 	for _, r := range l.probes {
 		results[r.Target] = r
 	}
@@ -536,9 +532,7 @@ func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable str
 		if r, ok := results[p.Target]; ok && l.probesOK {
 			pv.Success, pv.Reason, pv.DurationSeconds = r.Success, r.Reason, r.Duration.Seconds()
 			pv.CutShort = r.CutShort && !r.Success
-			if r.Err != nil {
-				pv.Error = r.Err.Error()
-			}
+			pv.Error = r.Error
 			if pv.CutShort {
 				pv.Error += " (cut short by the request's deadline, before the probe's timeout)"
 			}
@@ -549,11 +543,11 @@ func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable str
 				}
 			}
 			if !pv.Stale && !r.Success && full == "" {
-				full = p.Target + " (" + string(r.Reason) + ") failed"
-				if r.Err != nil {
-					full += ": " + clip(r.Err.Error(), maxReasonDetail)
+				full = p.Target + " (" + r.Reason + ") failed"
+				if r.Error != "" {
+					full += ": " + clip(r.Error, maxReasonDetail)
 				}
-				stable = p.Target + " failed: " + r.Diagnosis()
+				stable = p.Target + " failed: " + r.Diagnosis
 			}
 		}
 		out = append(out, pv)
@@ -574,7 +568,7 @@ func judgeProbes(c config.Check, l layers) (out []ProbeVerdict, full, stable str
 //     socket unit owns what it listens on; a check without ports needs only
 //     the active socket).
 func idleActivator(c config.Check, l layers) string {
-	if l.unit == nil || l.unit.ActiveState != "inactive" || l.unit.LoadState != "loaded" {
+	if l.unit == nil || !l.unit.Idle {
 		return ""
 	}
 	if len(c.Ports) > 0 {
@@ -588,7 +582,7 @@ func idleActivator(c config.Check, l layers) string {
 		}
 	}
 	for _, sock := range l.sockets {
-		if sock.ActiveState == "active" {
+		if sock.Up {
 			return sock.Name
 		}
 	}
@@ -602,10 +596,7 @@ func idleActivator(c config.Check, l layers) string {
 // known to be stopped (timers are read only when --systemd.unit-include
 // names them; a timer that is not read is taken as running).
 func idleTimer(l layers) string {
-	if l.unit == nil || l.unit.ActiveState != "inactive" || l.unit.LoadState != "loaded" {
-		return ""
-	}
-	if l.unit.Result != "" && l.unit.Result != "success" {
+	if l.unit == nil || !l.unit.Idle || l.unit.Result != "" {
 		return ""
 	}
 	return l.timer
@@ -613,12 +604,12 @@ func idleTimer(l layers) string {
 
 // timerOf returns the first timer that starts u (TriggeredBy=) and that
 // units, when they hold it, do not show stopped; or "".
-func timerOf(u systemd.Unit, units *systemd.Snapshot) string {
+func timerOf(u Unit, units Units) string {
 	for _, t := range u.TriggeredBy {
 		if !strings.HasSuffix(t, ".timer") {
 			continue
 		}
-		if tu, ok := units.Unit(t); ok && tu.LoadState == "loaded" && !systemd.UnitUp(tu.ActiveState) {
+		if tu, ok := units.Unit(t); ok && tu.Loaded && !tu.Up {
 			continue
 		}
 		return t
@@ -671,7 +662,7 @@ func matching(c config.Check, ns *Namespace, triggers func(string) []string) [][
 // seenListeners lists, per expected port, the listeners that matched it
 // and their owners, for /checks. strangers say who holds a listener no
 // unit is known to hold, by its socket inode.
-func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, owners []owner.Owner, strangers map[uint64]owner.Stranger, triggers func(string) []string) [][]SeenListener {
+func seenListeners(c config.Check, ls []Listener, idx listenerIndex, owners []Owner, strangers map[uint64]Stranger, triggers func(string) []string) [][]SeenListener {
 	ns := &Namespace{Listeners: ls, Owners: owners, index: idx}
 	out := make([][]SeenListener, len(c.Ports))
 	for i, js := range matching(c, ns, triggers) {
@@ -683,7 +674,7 @@ func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, o
 			if s.Owner == "" {
 				st := strangers[ls[j].Inode]
 				uid := ls[j].UID
-				s.UID, s.User, s.Cgroup, s.Process, s.PID = &uid, st.User, st.Cgroup, st.Process.Comm, st.Process.PID
+				s.UID, s.User, s.Cgroup, s.Process, s.PID = &uid, st.User, st.Cgroup, st.Process, st.PID
 				if j < len(owners) && owners[j].Foreign {
 					s.Owner = strangerName(s, true) + ", outside every known unit"
 				}
@@ -696,7 +687,7 @@ func seenListeners(c config.Check, ls []listeners.Listener, idx listenerIndex, o
 
 // listensOf returns where unit holds listeners, as "proto address:port",
 // sorted and distinct: a port that is down is often one the service moved.
-func listensOf(unit string, listeners []listeners.Listener, owners []owner.Owner) []string {
+func listensOf(unit string, listeners []Listener, owners []Owner) []string {
 	var out []string
 	for i, l := range listeners {
 		if i < len(owners) && owners[i].Unit == unit {
