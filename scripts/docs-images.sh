@@ -30,13 +30,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Two free loopback ports, asked of the kernel (bind to 0) and released: the
-# exporter takes the first, the second stays unused (that is the point).
-read -r port dead < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+# Two loopback ports nobody listens on (a connect is refused), below the
+# kernel's ephemeral range (32768-60999 by default) so that no outgoing
+# connection takes one meanwhile: the exporter listens on the first, the
+# second stays unused (that is the point of the `api` check).
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$((20000 + RANDOM % 10000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+	done
+	echo "no free loopback port found in 50 tries" >&2
+	return 1
+}
+port=$(free_port)
+dead=$(free_port)
+while [ "$dead" = "$port" ]; do dead=$(free_port); done
 
 cat >"$dir/config.yml" <<EOF
 checks:
