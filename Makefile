@@ -27,7 +27,7 @@ rpm_arch_386     := i386
 DEB_ARCH  := $(or $(deb_arch_$(GOARCH)),$(GOARCH))
 RPM_ARCH  := $(or $(rpm_arch_$(GOARCH)),$(GOARCH))
 
-.PHONY: all build run test test-deps unit lint bench fuzz image image-test package clean
+.PHONY: all build run test test-deps unit lint bench fuzz image image-test package docs-images docs-links clean
 
 all: lint build test
 
@@ -92,6 +92,14 @@ package: build
 	  $(NFPM) package -f packaging/nfpm.yaml -p deb -t $(DIST)/warden-exporter_$(VERSION)_$(DEB_ARCH).deb
 	env -u GOARCH -u GOOS VERSION=$(VERSION) ARCH=$(GOARCH) BINARY=$(BIN) \
 	  $(NFPM) package -f packaging/nfpm.yaml -p rpm -t $(DIST)/warden-exporter_$(VERSION)_$(RPM_ARCH).rpm
+
+## docs-images: docs/images/landing.png, a headless chromium screenshot of the built exporter on loopback
+docs-images:
+	./scripts/docs-images.sh docs/images/landing.png
+
+## docs-links: every relative link and #anchor of README.md, CHANGELOG.md and docs/*.md resolves
+docs-links:
+	./scripts/check-doc-links.sh
 
 clean:
 	rm -rf $(BIN) .build $(DIST)

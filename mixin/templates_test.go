@@ -60,7 +60,7 @@ func TestNotificationTemplates(t *testing.T) {
 			Annotations: map[string]string{
 				"summary":     "redis on h1:9863 is service_down",
 				"description": "Check redis on h1:9863 has been failing for 2 minutes; its status now: service_down: redis-server.service is failed/failed (result exit-code).",
-				"runbook_url": "https://github.com/warden-exporter/warden_exporter/blob/main/README.md#wardencheckdown",
+				"runbook_url": "https://github.com/warden-exporter/warden_exporter/blob/main/docs/alerts.md#wardencheckdown",
 			},
 			StartsAt: start, EndsAt: end,
 		}
@@ -90,7 +90,7 @@ func TestNotificationTemplates(t *testing.T) {
 			title: "[FIRING:1] redis on h1:9863",
 			text: "*WardenCheckDown* (critical): redis on h1:9863 is service_down\n" +
 				"Check redis on h1:9863 has been failing for 2 minutes; its status now: service_down: redis-server.service is failed/failed (result exit-code).\n" +
-				"Runbook: https://github.com/warden-exporter/warden_exporter/blob/main/README.md#wardencheckdown\n\n",
+				"Runbook: https://github.com/warden-exporter/warden_exporter/blob/main/docs/alerts.md#wardencheckdown\n\n",
 		},
 		{
 			name: "resolved, with an alert it inhibited",
