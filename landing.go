@@ -135,22 +135,15 @@ func rowOf(v verdict.Verdict) landingRow {
 		}
 	}
 	for _, p := range v.Ports {
-		addr := p.Address
-		if addr == "" {
-			addr = "*"
-		}
-		cell := landingCell{Text: fmt.Sprintf("%s %s:%d ", p.Proto, addr, p.Port)}
-		if p.AnyPort {
-			cell.Text = fmt.Sprintf("%s %s:any (its ports vary at each start) ", p.Proto, addr)
-		}
+		cell := landingCell{Text: p.String() + " "}
 		switch {
-		case p.BetweenRuns && p.Known && p.Owned != "no":
+		case p.BetweenRuns && p.Known && p.Owned != verdict.OwnedByOther:
 			cell.Text += "expected while it runs"
 		case !p.Known:
 			cell.Text += "unknown"
 		case !p.Listening:
 			cell.Text, cell.Bad = cell.Text+"not listening", true
-		case p.Owned == "no":
+		case p.Owned == verdict.OwnedByOther:
 			owners := make([]string, 0, len(p.Seen))
 			for _, s := range p.Seen {
 				owners = append(owners, cmp.Or(s.Owner, "?"))

@@ -28,6 +28,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // countingServer accepts on loopback and answers with answer, once
@@ -98,5 +99,16 @@ func TestLandingPageRendersTheLastEvaluation(t *testing.T) {
 		if code, _ := get(t, srv.URL+m[1]); code != 200 {
 			t.Errorf("the landing page links %s, which answers %d", m[1], code)
 		}
+	}
+}
+
+// A port has one wording: the landing page names it as the reasons do
+// (before: "tcp ::1:443" on the page, "tcp [::1]:443" in the reason).
+func TestTheLandingPageNamesPortsAsTheReasonsDo(t *testing.T) {
+	v := verdict.Verdict{Check: "web", Status: verdict.PortDown, Reason: "nothing listens on tcp [::1]:443",
+		Ports: []verdict.PortVerdict{{Proto: "tcp", Address: "::1", Port: 443, Known: true, Owned: verdict.OwnerUnknown}}}
+	row := rowOf(v)
+	if len(row.Ports) != 1 || !strings.HasPrefix(row.Ports[0].Text, "tcp [::1]:443 ") || !strings.Contains(v.Reason, "tcp [::1]:443") {
+		t.Errorf("the page says %+v, the reason %q", row.Ports, v.Reason)
 	}
 }

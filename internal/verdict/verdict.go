@@ -617,6 +617,14 @@ func timerOf(u Unit, units Units) string {
 	return ""
 }
 
+// String names the port as the reasons do: "tcp 127.0.0.1:80", "tcp *:80",
+// "udp [::1]:53".
+func (p PortVerdict) String() string {
+	return portName(config.Port{Proto: p.Proto, Address: p.Address, Port: p.Port})
+}
+
+// portName is the one wording of an expected port, in the reasons and on
+// the landing page alike.
 func portName(p config.Port) string {
 	if p.Port == AnyPort {
 		s := "a " + p.Proto + " port"
