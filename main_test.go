@@ -706,7 +706,7 @@ func TestWatchIntervalFlag(t *testing.T) {
 }
 
 // The default configuration's series on a host with 100 units and 10
-// checks stay within the budget the README's fleet arithmetic uses, while
+// checks stay within the budget docs/metrics.md's fleet arithmetic uses, while
 // every check's unit and every failed unit stay visible; with
 // --systemd.unit-series=full every watched unit has its ~9 series. The
 // counters of what happens between scrapes (issue 15) add 16 a check with

@@ -45,7 +45,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
-// maxReasonLabel is the README's cap on warden_check_reason_info's reason
+// maxReasonLabel is the documented cap (docs/metrics.md) on warden_check_reason_info's reason
 // (verdict.MaxDiagnosis).
 const maxReasonLabel = 256
 

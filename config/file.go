@@ -90,7 +90,7 @@ func tooLarge(limit int64) *FieldError {
 	return &FieldError{Kind: ErrTooLarge, Msg: fmt.Sprintf("is larger than the limit of %s", byteSize(limit))}
 }
 
-// byteSize spells a limit the way the README does: "128 KiB".
+// byteSize spells a limit the way docs/configuration.md does: "128 KiB".
 func byteSize(n int64) string {
 	switch {
 	case n >= 1<<20 && n%(1<<20) == 0:

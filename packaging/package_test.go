@@ -59,6 +59,26 @@ var (
 	conffiles = []string{"/etc/default/warden_exporter", "/etc/warden_exporter/config.yml"}
 )
 
+// withDocs adds the docs/ pages and images the README links to, as the
+// package installs them beside it, and sorts.
+func withDocs(t *testing.T, files []string) []string {
+	t.Helper()
+	var docs []string
+	for _, pattern := range []string{"../docs/*.md", "../docs/images/*.png"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil || len(m) == 0 {
+			t.Fatalf("no %s in the repository (%v)", pattern, err)
+		}
+		docs = append(docs, m...)
+	}
+	out := slices.Clone(files)
+	for _, d := range docs {
+		out = append(out, "/usr/share/doc/warden-exporter/"+strings.TrimPrefix(d, "../"))
+	}
+	slices.Sort(out)
+	return out
+}
+
 // built is the output of one `make package`, shared by the tests.
 type built struct {
 	deb, rpm string // package files
@@ -163,8 +183,8 @@ func TestPackages(t *testing.T) {
 			}
 		}
 		slices.Sort(files)
-		if !slices.Equal(files, debFiles) {
-			t.Errorf("files:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(debFiles, "\n"))
+		if want := withDocs(t, debFiles); !slices.Equal(files, want) {
+			t.Errorf("files:\n%s\nwant:\n%s", strings.Join(files, "\n"), strings.Join(want, "\n"))
 		}
 		if got := lines(run(t, "dpkg-deb", "-I", b.deb, "conffiles")); !slices.Equal(got, conffiles) {
 			t.Errorf("conffiles %v, want %v", got, conffiles)
@@ -292,8 +312,8 @@ func TestPackages(t *testing.T) {
 		if got := run(t, rpm, "-qp", "--qf", "%{NAME} %{VERSION}\n", b.rpm); got != "warden-exporter "+testVersion+"\n" {
 			t.Errorf("rpm name and version: %q", got)
 		}
-		if got := lines(run(t, rpm, "-qpl", b.rpm)); !slices.Equal(got, rpmFiles) {
-			t.Errorf("rpm files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(rpmFiles, "\n"))
+		if got, want := lines(run(t, rpm, "-qpl", b.rpm)), withDocs(t, rpmFiles); !slices.Equal(got, want) {
+			t.Errorf("rpm files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		if got := lines(run(t, rpm, "-qpc", b.rpm)); !slices.Equal(got, conffiles) {
 			t.Errorf("rpm config files %v, want %v", got, conffiles)

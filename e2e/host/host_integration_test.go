@@ -240,7 +240,7 @@ done'`)
 			return strings.Contains(out, "redis-server.service")
 		})
 		// The series of the default configuration on a real Debian host
-		// (the reference for the README's fleet arithmetic): they grow
+		// (the reference for docs/metrics.md's fleet arithmetic): they grow
 		// with its checks, not with its ~300 units.
 		metrics := h.get("http://127.0.0.1:9863/metrics")
 		wardenSeries, all, unitState := 0, 0, 0
