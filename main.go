@@ -156,7 +156,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		unitReader = client
 	}
 	if *listenersOn {
-		reader, err := listeners.New(listeners.Options{Mode: *lsSource, Logger: log.With(logger, "collector", "listeners")})
+		reader, err := listeners.New(listeners.Options{Mode: *lsSource, Logger: log.With(logger, "layer", "listeners")})
 		if err != nil {
 			level.Error(logger).Log("msg", "invalid listener flags", "err", err)
 			return exitUsage
@@ -173,7 +173,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			level.Error(logger).Log("msg", "invalid --probe.interval-concurrency: at least 1", "value", *probeBgConc)
 			return exitUsage
 		}
-		prober = probe.New(probe.Options{Concurrency: *probeConc, Logger: log.With(logger, "collector", "probes")})
+		prober = probe.New(probe.Options{Concurrency: *probeConc, Logger: log.With(logger, "layer", "probes")})
 	}
 	if *writeTO <= 0 || *maxConns < 0 || *maxRequests < 0 {
 		level.Error(logger).Log("msg", "invalid web flags: --web.write-timeout must be positive, --web.max-connections and --web.max-requests 0 (no limit) or more",
@@ -340,7 +340,7 @@ func newSystemdClient(scope, address, include, exclude string, logger log.Logger
 		Endpoint: endpoint,
 		Include:  includeRe,
 		Exclude:  excludeRe,
-		Logger:   log.With(logger, "collector", "systemd"),
+		Logger:   log.With(logger, "layer", "systemd"),
 	}), nil
 }
 

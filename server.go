@@ -59,7 +59,7 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 	if opts.writeTimeout <= 0 {
 		opts.writeTimeout = defaultWriteTimeout
 	}
-	// /metrics and /checks both run every source and dial every probe:
+	// /metrics and /checks both read every layer and dial every probe:
 	// one limit covers both, and the Exporter shares one evaluation
 	// between the requests that arrive while it runs.
 	gate := newRequestGate(opts.maxRequests)
@@ -236,7 +236,7 @@ func newRequestGate(limit int) *requestGate {
 }
 
 // acquire takes a slot without waiting: a request over the limit is
-// refused at once rather than queued behind a slow source.
+// refused at once rather than queued behind a slow layer.
 func (g *requestGate) acquire() (release func(), ok bool) {
 	if g.limit <= 0 {
 		return func() {}, true

@@ -222,7 +222,7 @@ warden_unit_restarts_total{unit="value.service"} 42
 	if _, ok := gauge(mfs, "warden_collector_duration_seconds", "listeners"); !ok {
 		t.Error("a failed collector still reports its duration")
 	}
-	if !strings.Contains(logs.String(), `msg="collector failed" collector=listeners err="netlink: permission denied"`) {
+	if !strings.Contains(logs.String(), `msg="layer failed" layer=listeners err="netlink: permission denied"`) {
 		t.Errorf("the failure must be logged once with its reason, got:\n%s", logs.String())
 	}
 
@@ -255,7 +255,7 @@ func TestRecoveryIsLogged(t *testing.T) {
 	if v, _ := gauge(mfs, "warden_collector_success", "listeners"); v != 1 {
 		t.Errorf("success after recovery: got %v", v)
 	}
-	if !strings.Contains(logs.String(), `msg="collector recovered" collector=listeners`) {
+	if !strings.Contains(logs.String(), `msg="layer recovered" layer=listeners`) {
 		t.Errorf("recovery not logged:\n%s", logs.String())
 	}
 }

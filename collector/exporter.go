@@ -479,7 +479,7 @@ func (e *Exporter) Gatherer(ctx context.Context) prometheus.Gatherer {
 // X-Prometheus-Scrape-Timeout-Seconds header, minus offset to leave room for
 // encoding and the network. Without a usable header it returns fallback.
 // When the offset would leave nothing, it keeps a tenth of the header's
-// timeout rather than failing every source outright.
+// timeout rather than failing every layer outright.
 func ScrapeTimeout(header string, offset, fallback time.Duration) time.Duration {
 	if header == "" {
 		return fallback

@@ -33,7 +33,8 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
-// The names of the layers: the collector label of their health series.
+// The names of the layers: the collector label of their health series
+// (warden_collector_success keeps Prometheus exporters' word for it).
 const (
 	layerSystemd   = "systemd"
 	layerListeners = "listeners"
@@ -326,11 +327,11 @@ func (e *Exporter) logTransition(l *layer, err error) {
 	defer l.mu.Unlock()
 	switch {
 	case err != nil && !l.failing:
-		level.Warn(e.logger).Log("msg", "collector failed", "collector", l.name, "err", err)
+		level.Warn(e.logger).Log("msg", "layer failed", "layer", l.name, "err", err)
 	case err != nil:
-		level.Debug(e.logger).Log("msg", "collector still failing", "collector", l.name, "err", err)
+		level.Debug(e.logger).Log("msg", "layer still failing", "layer", l.name, "err", err)
 	case l.failing:
-		level.Info(e.logger).Log("msg", "collector recovered", "collector", l.name)
+		level.Info(e.logger).Log("msg", "layer recovered", "layer", l.name)
 	}
 	l.failing = err != nil
 }

@@ -238,7 +238,7 @@ type Verdict struct {
 // UnitVerdict is the service layer of a check.
 type UnitVerdict struct {
 	Name        string `json:"name"`
-	Known       bool   `json:"known"` // the systemd source answered
+	Known       bool   `json:"known"` // the systemd layer was read
 	LoadState   string `json:"load_state,omitempty"`
 	ActiveState string `json:"active_state,omitempty"`
 	SubState    string `json:"sub_state,omitempty"`
@@ -367,7 +367,7 @@ type layers struct {
 
 // judge decides a check's status. Precedence, first that holds:
 //
-//  1. unknown: a source this check needs failed this scrape;
+//  1. unknown: a layer this check needs could not be read;
 //  2. foreign_listener: an expected port is held by something else;
 //  3. service_and_port_down: the unit is not up and an expected port is
 //     not listening;
