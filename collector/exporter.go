@@ -136,11 +136,10 @@ type Exporter struct {
 	layers []*layer
 
 	watchInterval time.Duration
-	intervalLimit int                              // the probes with an interval running at once, at most
-	history       checkHistory                     // what every evaluation said of each check
-	probes        probeStore                       // every probe's last run and failures
-	prunedFor     atomic.Pointer[config.Config]    // the config history and probes were last pruned for
-	lastUnits     atomic.Pointer[systemd.Snapshot] // the last scrape's units, for the watch
+	intervalLimit int                           // the probes with an interval running at once, at most
+	history       checkHistory                  // what every evaluation said of each check
+	probes        probeStore                    // every probe's last run and failures
+	prunedFor     atomic.Pointer[config.Config] // the config history and probes were last pruned for
 
 	unitFamilies unitFamilies // the bulk units' series, kept per cache state
 	dropped      atomic.Uint64
@@ -429,9 +428,6 @@ func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) *Evaluatio
 	snap := e.observe(ctx, e.config())
 	verdicts := verdict.Evaluate(snap.checks, snap.implicit, &snap.host)
 	e.logStatusChanges(e.history.observe(snap.at, verdicts, kind))
-	if snap.host.Units != nil {
-		e.lastUnits.Store(snap.host.Units)
-	}
 	ev := &Evaluation{At: snap.at, Verdicts: verdicts, FailedUnits: verdict.Failed(snap.host.Units, snap.checks)}
 	ev.families, ev.err = e.emit(snap, verdicts)
 	// Kept for Last without its families and encodings: the landing page

@@ -33,7 +33,7 @@ import (
 // stream with it, instead of polling.
 type UnitWatcher interface {
 	Changes() <-chan *systemd.Snapshot
-	Cached(last *systemd.Snapshot) (*systemd.Snapshot, error)
+	Cached() (*systemd.Snapshot, error)
 }
 
 // MinWatchInterval is the shortest --watch.interval: a listener dump and
@@ -73,7 +73,7 @@ func (e *Exporter) watch(ctx context.Context) {
 		case changed := <-changes:
 			// Judged in the state the unit passed through, even if it
 			// has moved on since.
-			units = changed.WithNamed(e.lastUnits.Load())
+			units = changed
 		}
 		e.watchOnce(ctx, units)
 	}
@@ -162,7 +162,7 @@ func (e *Exporter) unitsBetweenScrapes() *systemd.Snapshot {
 	if !ok {
 		return nil
 	}
-	units, err := w.Cached(e.lastUnits.Load())
+	units, err := w.Cached()
 	if err != nil {
 		if !errors.Is(err, systemd.ErrNoView) {
 			level.Debug(e.logger).Log("msg", "the watch could not read the units", "err", err)

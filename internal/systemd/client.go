@@ -92,6 +92,10 @@ type Client struct {
 	// follow a change of state of a unit read by name.
 	watching atomic.Bool
 	changes  chan *Snapshot
+	// lastNamed is the last Snapshot's read by name, which the views of
+	// Cached and Changes carry: the checks' units that are not loaded,
+	// and the extras the cache does not keep.
+	lastNamed atomic.Pointer[namedRead]
 }
 
 // New returns a client; it connects on its first Snapshot.
@@ -162,6 +166,7 @@ func (s *Client) Snapshot(ctx context.Context, names []string) (*Snapshot, error
 				level.Info(s.opts.Logger).Log("msg", "read systemd on a new connection after losing the last one (daemon-reexec or restart)",
 					"lost_connections", cache.number-first, "waited", time.Since(began))
 			}
+			s.lastNamed.Store(&namedRead{named: r.named, extras: r.extras})
 			return r, nil
 		}
 		if ctx.Err() != nil || !connectionLost(ctx, cache) {
@@ -331,7 +336,8 @@ func (s *Client) maintain(ctx context.Context) {
 		} else {
 			cache := newUnitCache(conn, sd, signals, s.watched, s.patterns, s.opts.CallTimeout, s.opts.ResyncInterval)
 			cache.number = s.connections.Add(1)
-			cache.publish, cache.onChange = &s.watching, s.notifyChange
+			cache.publish = &s.watching
+			cache.onChange = func(v *cacheView) { s.notifyChange(v, cache.number) }
 			s.mu.Lock()
 			cache.extraNames = map[string]bool{}
 			for _, n := range s.extra {

@@ -27,16 +27,17 @@ const maxPendingChanges = 64
 // Changes returns the views of the units that follow each change of state
 // (ActiveState) of a unit read by name (the checks' units): every state it
 // passes through, in order, as the cache applies the manager's signals.
-// The units read by name are not in them (see WithNamed). Calling it turns
-// the watch on: from then on the cache also publishes its view for Cached.
+// Each carries the units the last Snapshot read by name, as Cached does.
+// Calling it turns the watch on: from then on the cache also publishes its
+// view for Cached.
 func (s *Client) Changes() <-chan *Snapshot {
 	s.watching.Store(true)
 	return s.changes
 }
 
-func (s *Client) notifyChange(v *cacheView) {
+func (s *Client) notifyChange(v *cacheView, conn uint64) {
 	select {
-	case s.changes <- &Snapshot{snap: v}:
+	case s.changes <- s.view(v, conn):
 	default:
 	}
 }
@@ -46,8 +47,9 @@ func (s *Client) notifyChange(v *cacheView) {
 var ErrNoView = errors.New("no view of the units yet")
 
 // Cached returns the units as the cache last saw them, without a call to
-// the manager: what a watch reads between scrapes, WithNamed(last).
-func (s *Client) Cached(last *Snapshot) (*Snapshot, error) {
+// the manager (what a watch reads between scrapes), with the units the
+// last Snapshot read by name.
+func (s *Client) Cached() (*Snapshot, error) {
 	s.mu.Lock()
 	cache := s.cache
 	s.mu.Unlock()
@@ -58,24 +60,35 @@ func (s *Client) Cached(last *Snapshot) (*Snapshot, error) {
 	if view == nil {
 		return nil, ErrNoView
 	}
-	return (&Snapshot{snap: view, conn: cache.number}).WithNamed(last), nil
+	return s.view(view, cache.number), nil
 }
 
-// WithNamed returns r with the units last read by name (in last; nil for
-// none) that r's cache view does not hold (not loaded): they have no
-// object to signal about until they are loaded, which the cache sees.
-func (r *Snapshot) WithNamed(last *Snapshot) *Snapshot {
-	out := &Snapshot{snap: r.snap, conn: r.conn}
-	if last != nil {
-		for name, st := range last.named {
-			if _, cached := r.snap.units[name]; !cached {
-				if out.named == nil {
-					out.named = map[string]sdbus.UnitStatus{}
-				}
-				out.named[name] = st
-			}
-		}
-		out.extras = last.extras
+// namedRead is what one Snapshot read by name: the units' status and the
+// loaded ones' extras (file state, state change time, start limit).
+type namedRead struct {
+	named  map[string]sdbus.UnitStatus
+	extras map[string]namedExtras
+}
+
+// view returns the cache view v read on connection conn, with the units
+// the last Snapshot read by name that v does not hold (not loaded): they
+// have no object to signal about until they are loaded, which the cache
+// sees. The extras of all of them come from that read too: the cache does
+// not keep them.
+func (s *Client) view(v *cacheView, conn uint64) *Snapshot {
+	out := &Snapshot{snap: v, conn: conn}
+	last := s.lastNamed.Load()
+	if last == nil {
+		return out
 	}
+	for name, st := range last.named {
+		if _, cached := v.units[name]; !cached {
+			if out.named == nil {
+				out.named = map[string]sdbus.UnitStatus{}
+			}
+			out.named[name] = st
+		}
+	}
+	out.extras = last.extras
 	return out
 }
