@@ -255,7 +255,7 @@ func (c *unitCache) finish(r fetchResult) error {
 		c.remove(e)
 		return nil
 	}
-	if r.unit.LoadState != "loaded" {
+	if !r.unit.Loaded() {
 		if again {
 			e.fetch = fetchRunningAgain
 		}
