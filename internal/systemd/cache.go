@@ -41,6 +41,12 @@ import (
 // arrived by the reply, and waits until the cache has applied that many and
 // finished the fetches they caused: the cache is then at least as fresh as
 // the ping.
+//
+// This file is the cache's loop, its barriers and the views it publishes.
+// The signals arrive through signals.go's queue; state.go folds them, and
+// the fetches' and listings' results, into the units; fetch.go makes those
+// calls and decode.go reads their answers; escape.go maps unit names to
+// object paths and back.
 
 const (
 	dbusSystemdName   = "org.freedesktop.systemd1"
