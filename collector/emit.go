@@ -141,7 +141,7 @@ func (e *Exporter) emitLearnedUnits(emit seriesSink, units *systemd.Snapshot, le
 		if units.Named(name) {
 			continue
 		}
-		if u, ok := units.Unit(name); ok && u.ActiveState != "failed" {
+		if u, ok := units.Unit(name); ok && !u.Failed() {
 			e.emitUnit(emit, u, false)
 			e.emitUnitCounters(emit, u)
 		}
@@ -171,7 +171,7 @@ func (e *Exporter) emitUnit(emit seriesSink, u systemd.Unit, withLoadState bool)
 	if u.HasRestarts {
 		emit.counter(d.restarts, float64(u.NRestarts), u.Name)
 	}
-	if u.LoadState != "not-found" && u.LoadState != "" {
+	if !u.NotFound() && u.LoadState != "" {
 		emit.gauge(d.activeEnter, float64(u.ActiveEnterTimestamp)/1e6, u.Name)
 	}
 }
@@ -245,13 +245,13 @@ func (f *unitFamilies) of(e *Exporter, units *systemd.Snapshot) []*dto.MetricFam
 		}
 		emit.guard("unit", name, func() {
 			u, _ := units.Unit(name)
-			if u.ActiveState == "failed" {
+			if u.Failed() {
 				e.emitUnitCounters(emit, u)
 			}
 			switch {
 			case !compact:
 				e.emitUnit(emit, u, false)
-			case u.ActiveState == "failed":
+			case u.Failed():
 				// Every failed unit stays visible, whoever names it: 7
 				// series while it is failed, none once it is not.
 				stateSet(emit, e.descs.unitState, u.Name, u.ActiveState, systemd.ActiveStates)

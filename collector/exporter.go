@@ -135,11 +135,10 @@ type Exporter struct {
 	layers []*layer
 
 	watchInterval time.Duration
-	intervalLimit int                              // the probes with an interval running at once, at most
-	history       checkHistory                     // what every evaluation said of each check
-	probes        probeStore                       // every probe's last run and failures
-	prunedFor     atomic.Pointer[config.Config]    // the config history and probes were last pruned for
-	lastUnits     atomic.Pointer[systemd.Snapshot] // the last scrape's units, for the watch
+	intervalLimit int                           // the probes with an interval running at once, at most
+	history       checkHistory                  // what every evaluation said of each check
+	probes        probeStore                    // every probe's last run and failures
+	prunedFor     atomic.Pointer[config.Config] // the config history and probes were last pruned for
 
 	unitFamilies unitFamilies // the bulk units' series, kept per cache state
 	dropped      atomic.Uint64
@@ -433,9 +432,6 @@ func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) (*Evaluati
 		return nil, err
 	}
 	e.logStatusChanges(e.history.record(o.at, o.verdicts, kind))
-	if o.units != nil {
-		e.lastUnits.Store(o.units)
-	}
 	ev := &Evaluation{At: o.at, Verdicts: o.verdicts, FailedUnits: verdict.Failed(o.judged.Units, o.checks)}
 	ev.families, ev.err = e.emit(o)
 	// Kept for Last without its families and encodings: the landing page

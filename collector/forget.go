@@ -49,7 +49,7 @@ func (e *Exporter) Forget(ctx context.Context, name string, force bool) error {
 		if err != nil {
 			return fmt.Errorf("%q: %w: %w", name, ErrUnitUnread, err)
 		}
-		if u, ok := units.Unit(name); ok && u.LoadState == "loaded" {
+		if u, ok := units.Unit(name); ok && u.Loaded() {
 			return fmt.Errorf("%q is %s/%s: %w", name, u.ActiveState, u.SubState, ErrStillLoaded)
 		}
 	}

@@ -113,14 +113,13 @@ func (v unitView) Failed() ([]verdict.Unit, int) {
 func judgedUnit(u systemd.Unit) verdict.Unit {
 	j := verdict.Unit{
 		Name: u.Name, LoadState: u.LoadState, ActiveState: u.ActiveState, SubState: u.SubState,
-		Loaded: u.LoadState == "loaded", Up: systemd.UnitUp(u.ActiveState), Failed: u.ActiveState == "failed",
-		OneshotRunning:  u.Type == "oneshot" && u.ActiveState == "activating" && u.SubState == "start",
-		GaveUp:          u.GaveUp || u.Result == "start-limit-hit",
+		Loaded: u.Loaded(), Up: u.Up(), Idle: u.Loaded() && u.Inactive(), Failed: u.Failed(),
+		OneshotRunning:  u.OneshotRunning(),
+		GaveUp:          u.HitStartLimit(),
 		StartLimitBurst: u.StartLimitBurst, StartLimitIntervalUSec: u.StartLimitIntervalUSec,
 		TriggeredBy: u.TriggeredBy,
 	}
-	j.Idle = j.Loaded && u.ActiveState == "inactive"
-	if u.Result != "" && u.Result != "success" {
+	if u.FailedResult() {
 		j.Result = u.Result
 	}
 	if u.StateChangeTimestamp > 0 {

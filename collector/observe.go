@@ -316,7 +316,7 @@ func (e *Exporter) readUnits(ctx context.Context, cfg *config.Config, r reads) (
 	if !ok {
 		return nil, errors.New("the unit reader keeps no view of its own")
 	}
-	return w.Cached(e.lastUnits.Load())
+	return w.Cached()
 }
 
 // logTransition logs when a layer starts failing and when it recovers: a

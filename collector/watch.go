@@ -32,7 +32,7 @@ import (
 // stream with it, instead of polling.
 type UnitWatcher interface {
 	Changes() <-chan *systemd.Snapshot
-	Cached(last *systemd.Snapshot) (*systemd.Snapshot, error)
+	Cached() (*systemd.Snapshot, error)
 }
 
 // MinWatchInterval is the shortest --watch.interval: a listener dump and
@@ -72,7 +72,7 @@ func (e *Exporter) watch(ctx context.Context) {
 		case changed := <-changes:
 			// Judged in the state the unit passed through, even if it
 			// has moved on since.
-			units = changed.WithNamed(e.lastUnits.Load())
+			units = changed
 		}
 		e.watchOnce(ctx, units)
 	}

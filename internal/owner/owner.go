@@ -201,7 +201,7 @@ func (o *Resolver) Knows(units *systemd.Snapshot, unit string) bool {
 		return true
 	}
 	u, ok := units.Unit(unit)
-	return ok && u.ControlGroup == "" && (u.ActiveState == "inactive" || u.ActiveState == "failed")
+	return ok && u.ControlGroup == "" && (u.Inactive() || u.Failed())
 }
 
 // resolveByInode maps socket inodes to the checks' units by reading the fds

@@ -49,7 +49,7 @@ func (r *Snapshot) failedNames() ([]string, int) {
 	r.failedOnce.Do(func() {
 		var all []string
 		for _, name := range r.snap.names {
-			if _, named := r.named[name]; !named && r.snap.units[name].ActiveState == "failed" {
+			if _, named := r.named[name]; !named && r.snap.units[name].Failed() {
 				all = append(all, name)
 			}
 		}

@@ -252,3 +252,48 @@ func TestNoteTransition(t *testing.T) {
 		})
 	}
 }
+
+// Each state predicate holds for its own word of systemd's and for no
+// other of the series the exporter knows.
+func TestStatePredicates(t *testing.T) {
+	for _, tc := range []struct {
+		is    func(Unit) bool
+		field func(*Unit) *string
+		word  string
+		all   []string
+	}{
+		{Unit.Loaded, func(u *Unit) *string { return &u.LoadState }, "loaded", LoadStates},
+		{Unit.NotFound, func(u *Unit) *string { return &u.LoadState }, "not-found", LoadStates},
+		{Unit.Masked, func(u *Unit) *string { return &u.LoadState }, "masked", LoadStates},
+		{Unit.Active, func(u *Unit) *string { return &u.ActiveState }, "active", ActiveStates},
+		{Unit.Inactive, func(u *Unit) *string { return &u.ActiveState }, "inactive", ActiveStates},
+		{Unit.Activating, func(u *Unit) *string { return &u.ActiveState }, "activating", ActiveStates},
+		{Unit.Failed, func(u *Unit) *string { return &u.ActiveState }, "failed", ActiveStates},
+	} {
+		for _, w := range append(slices.Clone(tc.all), "") {
+			var u Unit
+			*tc.field(&u) = w
+			if got := tc.is(u); got != (w == tc.word) {
+				t.Errorf("the %q predicate is %v for %q", tc.word, got, w)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		u                                 Unit
+		up, failedResult, gaveUp, oneshot bool
+	}{
+		{u: Unit{ActiveState: "active", Result: "success"}, up: true},
+		{u: Unit{ActiveState: "reloading"}, up: true},
+		{u: Unit{ActiveState: "activating", SubState: "auto-restart", Result: "exit-code"}, failedResult: true},
+		{u: Unit{ActiveState: "failed", Result: "start-limit-hit"}, failedResult: true, gaveUp: true},
+		{u: Unit{ActiveState: "failed", Result: "exit-code", GaveUp: true}, failedResult: true, gaveUp: true},
+		{u: Unit{ActiveState: "activating", SubState: "start", Type: "oneshot", Result: "success"}, oneshot: true},
+		{u: Unit{ActiveState: "activating", SubState: "start", Type: "simple"}},
+		{u: Unit{ActiveState: "inactive", SubState: "dead", Type: "oneshot"}},
+	} {
+		if tc.u.Up() != tc.up || tc.u.FailedResult() != tc.failedResult || tc.u.HitStartLimit() != tc.gaveUp || tc.u.OneshotRunning() != tc.oneshot {
+			t.Errorf("%+v: up %v failed result %v hit start limit %v oneshot running %v, want %v %v %v %v", tc.u,
+				tc.u.Up(), tc.u.FailedResult(), tc.u.HitStartLimit(), tc.u.OneshotRunning(), tc.up, tc.failedResult, tc.gaveUp, tc.oneshot)
+		}
+	}
+}

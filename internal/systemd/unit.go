@@ -96,7 +96,7 @@ func (u *Unit) noteTransition(prevActive string, prevEnter uint64) {
 	switch {
 	case u.ActiveState != prevActive:
 		u.StateChanges = bump(u.StateChanges, u.ActiveState)
-	case u.ActiveState == "active" && prevEnter != 0 && u.ActiveEnterTimestamp > prevEnter:
+	case u.Active() && prevEnter != 0 && u.ActiveEnterTimestamp > prevEnter:
 		u.StateChanges = bump(u.StateChanges, u.ActiveState)
 	}
 }
@@ -143,6 +143,54 @@ var LoadStates = []string{"loaded", "not-found", "bad-setting", "error", "masked
 // (sub-state auto-restart) and is not up.
 func UnitUp(activeState string) bool {
 	return activeState == "active" || activeState == "reloading"
+}
+
+// The states callers ask about, as predicates on the unit: systemd's words
+// (unit_load_state_to_string, unit_active_state_to_string) are spelled
+// here only.
+
+// Loaded reports whether the manager has the unit's configuration loaded
+// (LoadState loaded).
+func (u Unit) Loaded() bool { return u.LoadState == "loaded" }
+
+// NotFound reports whether the manager has no unit file for it (LoadState
+// not-found): a unit read by name that does not exist.
+func (u Unit) NotFound() bool { return u.LoadState == "not-found" }
+
+// Masked reports whether the unit is masked (LoadState masked).
+func (u Unit) Masked() bool { return u.LoadState == "masked" }
+
+// Active reports whether ActiveState is active (not reloading: Up counts
+// both).
+func (u Unit) Active() bool { return u.ActiveState == "active" }
+
+// Inactive reports whether ActiveState is inactive: stopped, never
+// started, or a oneshot's job between runs.
+func (u Unit) Inactive() bool { return u.ActiveState == "inactive" }
+
+// Activating reports whether ActiveState is activating: starting, a
+// oneshot's job running, or waiting to be restarted (auto-restart).
+func (u Unit) Activating() bool { return u.ActiveState == "activating" }
+
+// Failed reports whether ActiveState is failed.
+func (u Unit) Failed() bool { return u.ActiveState == "failed" }
+
+// Up is UnitUp of the unit's ActiveState.
+func (u Unit) Up() bool { return UnitUp(u.ActiveState) }
+
+// FailedResult reports whether the service's last run ended badly: a
+// Result other than success ("" when not known or not a service).
+func (u Unit) FailedResult() bool { return u.Result != "" && u.Result != "success" }
+
+// HitStartLimit reports whether systemd gave up restarting the unit: it
+// refused a restart it had scheduled (GaveUp), or the unit's Result says
+// start-limit-hit.
+func (u Unit) HitStartLimit() bool { return u.GaveUp || u.Result == "start-limit-hit" }
+
+// OneshotRunning reports whether the unit is a oneshot service whose job
+// runs: activating (sub-state start) for as long as it does.
+func (u Unit) OneshotRunning() bool {
+	return u.Type == "oneshot" && u.Activating() && u.SubState == "start"
 }
 
 // Activates are the units a socket unit activates: Triggers= when systemd

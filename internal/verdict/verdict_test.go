@@ -491,7 +491,7 @@ func TestTimerJobsAndVaryingPorts(t *testing.T) {
 
 // sd is a unit as systemd's words give it; sdv and sdp turn it into the
 // judge's Unit, with the facts the collector reads in those words
-// (collector/judgeinput.go, where a test holds them to systemd's).
+// (collector/judgeinput.go, from systemd.Unit's predicates).
 type sd struct {
 	Name, LoadState, ActiveState, SubState, Result, Type string
 	StateChangeTimestamp                                 uint64
