@@ -260,7 +260,12 @@ func (e *Exporter) learn(cfg *config.Config, names []string, s *snapshot) {
 	if !cfg.Discovery.Enabled {
 		return
 	}
-	s.addLearned(e.discovery.observe(cfg, s.host.Units, s.host.Host), names)
+	if s.host.Host == nil {
+		// No listeners read (the layer off or failed): nothing to learn from.
+		s.addLearned(e.discovery.Current(cfg), names)
+		return
+	}
+	s.addLearned(e.discovery.Observe(cfg, s.host.Units, s.host.Host.Listeners, s.host.Host.Owners), names)
 }
 
 // addLearned adds the checks discovery learned to the snapshot's, and
@@ -284,7 +289,7 @@ func (e *Exporter) withLearnedUnits(cfg *config.Config) *config.Config {
 	if !cfg.Discovery.Enabled {
 		return cfg
 	}
-	units := e.discovery.learnedUnits()
+	units := e.discovery.LearnedUnits()
 	if len(units) == 0 {
 		return cfg
 	}

@@ -104,7 +104,7 @@ func (e *Exporter) pruneFor(cfg *config.Config) {
 		names[c.Name] = true
 	}
 	if cfg.Discovery.Enabled {
-		for _, c := range e.discovery.current(cfg) {
+		for _, c := range e.discovery.Current(cfg) {
 			names[c.Name] = true
 		}
 	}
@@ -144,7 +144,7 @@ func (e *Exporter) observeBetweenScrapes(ctx context.Context, cfg *config.Config
 	}
 	e.resolveOwners(ctx, s, names)
 	if cfg.Discovery.Enabled {
-		s.addLearned(e.discovery.current(cfg), names)
+		s.addLearned(e.discovery.Current(cfg), names)
 	}
 	if e.prober != nil {
 		s.checks = e.withProbeResults(s.checks, s)

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package discovery
 
 import (
 	"encoding/json"
@@ -47,8 +47,8 @@ func TestDiscoveryRestartKeepsTheGracePeriod(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			state := filepath.Join(t.TempDir(), "learned.json")
 			c := &clock{t: time.Unix(1_800_000_000, 0)}
-			opts := DiscoveryOptions{StateFile: state, MinAge: time.Minute, ForgetAfter: 24 * time.Hour, Now: c.now}
-			d := newDiscovery(opts)
+			opts := Options{StateFile: state, MinAge: time.Minute, ForgetAfter: 24 * time.Hour, Now: c.now}
+			d := New(opts)
 			cfg := config.Default()
 			scene := discoveryScene{
 				units:     map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}},
@@ -74,7 +74,7 @@ func TestDiscoveryRestartKeepsTheGracePeriod(t *testing.T) {
 			if tc.after != nil {
 				after.units["web.service"] = *tc.after
 			}
-			d = newDiscovery(opts)
+			d = New(opts)
 			if got := learnedChecks(d, cfg, after); len(got) != 1 {
 				t.Fatalf("forgotten at the restart: %+v", got)
 			}

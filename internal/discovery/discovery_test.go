@@ -11,13 +11,12 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package discovery
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +32,6 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
-	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
 // discoveryScene is a captured view of a host: units and listeners with
@@ -42,10 +40,6 @@ type discoveryScene struct {
 	units     map[string]systemd.Unit
 	listeners []listeners.Listener
 	owners    []owner.Owner
-}
-
-func (s discoveryScene) namespace() *verdict.Namespace {
-	return verdict.NewNamespace(s.listeners, s.owners)
 }
 
 func (s discoveryScene) snapshot() *systemd.Snapshot {
@@ -61,16 +55,26 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
+// observe is one evaluation's Observe of s.
+func (s discoveryScene) observe(d *Discovery, cfg *config.Config) []config.Check {
+	return d.Observe(cfg, s.snapshot(), s.listeners, s.owners)
+}
+
 // learnedChecks observes s and waits for the state file to be written.
-func learnedChecks(d *discovery, cfg *config.Config, s discoveryScene) []config.Check {
-	checks := d.observe(cfg, s.snapshot(), s.namespace())
+func learnedChecks(d *Discovery, cfg *config.Config, s discoveryScene) []config.Check {
+	checks := s.observe(d, cfg)
 	d.flush()
 	return checks
 }
 
+func lst(proto, addr string, port uint16, v6only bool) listeners.Listener {
+	a := netip.MustParseAddr(addr)
+	return listeners.Listener{Proto: proto, Addr: a, Port: port, IPv6: a.Is6(), V6Only: v6only, V6OnlyKnown: true}
+}
+
 func TestDiscoveryLearnsAfterMinAgeAndForgets(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, ForgetAfter: time.Hour, Now: c.now})
+	d := New(Options{MinAge: time.Minute, ForgetAfter: time.Hour, Now: c.now})
 	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"web.service": loaded, "tool.service": loaded, "web.socket": {LoadState: "loaded", ActiveState: "active", Listen: []systemd.ListenSpec{{Type: "Stream", Address: "127.0.0.1:8443"}}}},
@@ -107,7 +111,7 @@ func TestDiscoveryLearnsAfterMinAgeAndForgets(t *testing.T) {
 }
 
 func TestDiscoveryConfiguredCheckReplacesImplicit(t *testing.T) {
-	d := newDiscovery(DiscoveryOptions{})
+	d := New(Options{})
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"web.service": {LoadState: "loaded", ActiveState: "active"}, "db.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "127.0.0.1", 5432, false)},
@@ -128,9 +132,9 @@ func TestDiscoveryStateFile(t *testing.T) {
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)},
 		owners:    []owner.Owner{{Unit: "web.service"}},
 	}
-	learnedChecks(newDiscovery(DiscoveryOptions{StateFile: state}), config.Default(), scene)
+	learnedChecks(New(Options{StateFile: state}), config.Default(), scene)
 	// A new process, nothing running: it still expects port 80.
-	got := learnedChecks(newDiscovery(DiscoveryOptions{StateFile: state}), config.Default(), discoveryScene{units: map[string]systemd.Unit{}})
+	got := learnedChecks(New(Options{StateFile: state}), config.Default(), discoveryScene{units: map[string]systemd.Unit{}})
 	if len(got) != 1 || got[0].Ports[0].Port != 80 {
 		t.Fatalf("after a restart: %+v", got)
 	}
@@ -142,7 +146,7 @@ func TestDiscoveryStateFile(t *testing.T) {
 	// A corrupt file is logged and ignored.
 	var logs bytes.Buffer
 	os.WriteFile(state, []byte(`{"version": 1, "units": {"x": `), 0o644)
-	d := newDiscovery(DiscoveryOptions{StateFile: state, Logger: log.NewLogfmtLogger(&logs)})
+	d := New(Options{StateFile: state, Logger: log.NewLogfmtLogger(&logs)})
 	if got := learnedChecks(d, config.Default(), discoveryScene{units: map[string]systemd.Unit{}}); len(got) != 0 {
 		t.Errorf("a corrupt file must be ignored: %+v", got)
 	}
@@ -154,86 +158,12 @@ func TestDiscoveryStateFile(t *testing.T) {
 	logs.Reset()
 	ro := filepath.Join(dir, "ro")
 	os.Mkdir(ro, 0o555)
-	d = newDiscovery(DiscoveryOptions{StateFile: filepath.Join(ro, "learned.json"), Logger: log.NewLogfmtLogger(&logs)})
+	d = New(Options{StateFile: filepath.Join(ro, "learned.json"), Logger: log.NewLogfmtLogger(&logs)})
 	if got := learnedChecks(d, config.Default(), scene); len(got) != 1 {
 		t.Errorf("learning must go on without a writable state file: %+v", got)
 	}
 	if os.Geteuid() != 0 && !strings.Contains(logs.String(), "cannot write the discovery state file") {
 		t.Errorf("the write failure is not logged: %s", logs.String())
-	}
-}
-
-// sceneUnits and sceneListeners are the exporter's seams serving a scene.
-type sceneUnits struct{ snap *systemd.Snapshot }
-
-func (s sceneUnits) Snapshot(context.Context, []string) (*systemd.Snapshot, error) {
-	return s.snap, nil
-}
-
-type sceneListeners []listeners.Listener
-
-func (s sceneListeners) Read(context.Context) (*listeners.Reading, error) {
-	return &listeners.Reading{Listeners: s, Backend: "procfs"}, nil
-}
-
-func (sceneListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, uint64, error) {
-	return nil, 0, errors.New("a scene has no other network namespace")
-}
-
-func (sceneListeners) CloseNetnsExcept(map[uint64]bool) {}
-
-// sceneExporter is an Exporter whose systemd and listener sources read
-// scene.
-func sceneExporter(t *testing.T, cfg *config.Config, scene discoveryScene, disc DiscoveryOptions) *Exporter {
-	t.Helper()
-	e, err := New(Options{Config: func() *config.Config { return cfg }, ProcRoot: t.TempDir(), Discovery: disc,
-		Systemd: sceneUnits{scene.snapshot()}, Listeners: sceneListeners(scene.listeners)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-// A null port in the state file once panicked every scrape, and with it
-// went every warden_check_* series, the configured checks' too.
-func TestDiscoveryHostileStateFileKeepsTheConfiguredChecks(t *testing.T) {
-	state := filepath.Join(t.TempDir(), "learned.json")
-	seen := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	good := `{"proto":"tcp","address":"127.0.0.1","port":5432,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
-	os.WriteFile(state, []byte(`{"version":1,"units":{
-		"c.service":{"last_loaded":"`+seen+`","ports":{"x":null}},
-		"db.service":{"last_loaded":"`+seen+`","ports":{"tcp 127.0.0.1 5432":`+good+`}}}}`), 0o600)
-	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
-	scene := discoveryScene{
-		units:     map[string]systemd.Unit{"web.service": loaded, "db.service": loaded, "c.service": loaded},
-		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false)},
-	}
-	cfg := &config.Config{Discovery: config.Discovery{Enabled: true},
-		Checks: []config.Check{{Name: "web", Unit: "web.service", Ports: []config.Port{{Proto: "tcp", Port: 80}}}}}
-	e := sceneExporter(t, cfg, scene, DiscoveryOptions{StateFile: state})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for scrape := range 2 {
-		mfs, err := e.Gather(ctx)
-		if err != nil {
-			t.Fatalf("scrape %d: %v", scrape, err)
-		}
-		checks := map[string]bool{}
-		for _, mf := range mfs {
-			if mf.GetName() != "warden_check_up" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "check" {
-						checks[l.GetValue()] = true
-					}
-				}
-			}
-		}
-		if !checks["web"] || !checks["db.service"] || len(checks) != 2 {
-			t.Fatalf("scrape %d: warden_check_up for %v, want the configured web and the learned db.service", scrape, checks)
-		}
 	}
 }
 
@@ -250,7 +180,7 @@ func portJSON(proto, addr string, port any, first, last string) string {
 
 // loadState loads a state file of units (the JSON object's members) next
 // to one good unit, and returns what was kept as "unit/key" and the log.
-func loadState(t *testing.T, units string) (map[string]*learnedPort, *discovery, string) {
+func loadState(t *testing.T, units string) (map[string]*learnedPort, *Discovery, string) {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "learned.json")
 	good := `"good.service":{"last_loaded":"` + stamp + `","ports":{"tcp  80":` + portJSON("tcp", "", 80, stamp, stamp) + `}}`
@@ -262,7 +192,7 @@ func loadState(t *testing.T, units string) (map[string]*learnedPort, *discovery,
 	}
 	var logs bytes.Buffer
 	c := &clock{t: stateNow}
-	d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+	d := New(Options{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
 	kept := map[string]*learnedPort{}
 	for name, u := range d.st.Units {
 		if u == nil {
@@ -298,6 +228,7 @@ func TestDiscoveryStateFileDropsInvalidEntries(t *testing.T) {
 		{"a slash in the name", unit("../c.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
 		{"a newline in the name", unit("c\n.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
 		{"a template", unit("c@.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"an instance without a template", unit("@1.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
 		{"a name of 256 bytes", unit(long, `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
 		{"an instance", unit("c@1.service", `"tcp  81":`+p("tcp", "", 81)), []string{"c@1.service/tcp  81"}, ""},
 		{"port 0", unit("c.service", `"tcp  0":`+p("tcp", "", 0), `"tcp  81":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "dropped_ports=1"},
@@ -372,7 +303,7 @@ func TestDiscoveryStateFileDropsInvalidEntries(t *testing.T) {
 // Whatever the state holds, a scrape's observe must not panic: a panic
 // there takes every check's series with it.
 func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
-	d := newDiscovery(DiscoveryOptions{})
+	d := New(Options{})
 	d.st.Units["a.service"] = nil
 	d.st.Units["b.service"] = &learnedUnit{}
 	d.st.Units["c.service"] = &learnedUnit{Ports: map[string]*learnedPort{"tcp  80": nil}}
@@ -389,10 +320,15 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 	if len(got) != 1 || got[0].Name != "b.service" || len(got[0].Ports) != 1 || got[0].Ports[0].Port != 81 {
 		t.Fatalf("learned %+v", got)
 	}
-	// With no readings observe only lists what it holds.
+	// With no readings Observe only lists what it holds, as Current does.
 	d.st.Units["d.service"] = nil
 	d.st.Units["b.service"].Ports["tcp  82"] = nil
-	d.observe(config.Default(), nil, nil)
+	d.Observe(config.Default(), nil, nil, nil)
+	d.st.Units["d.service"] = nil
+	d.st.Units["b.service"].Ports["tcp  82"] = nil
+	if got := d.Current(config.Default()); len(got) != 1 || got[0].Name != "b.service" {
+		t.Fatalf("current %+v", got)
+	}
 }
 
 // A state file larger than the cap is refused before it is parsed: the
@@ -407,7 +343,7 @@ func TestDiscoveryStateFileTooLarge(t *testing.T) {
 			t.Fatal(err)
 		}
 		var logs bytes.Buffer
-		d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+		d := New(Options{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
 		tooLarge := size > maxStateFileBytes
 		if loaded := len(d.st.Units) == 1; loaded == tooLarge {
 			t.Errorf("%d bytes: loaded %v", size, d.st.Units)
@@ -427,8 +363,8 @@ func TestDiscoveryStateFileNotRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	done := make(chan *discovery, 1)
-	go func() { done <- newDiscovery(DiscoveryOptions{StateFile: fifo, Logger: log.NewLogfmtLogger(&logs)}) }()
+	done := make(chan *Discovery, 1)
+	go func() { done <- New(Options{StateFile: fifo, Logger: log.NewLogfmtLogger(&logs)}) }()
 	select {
 	case d := <-done:
 		if len(d.st.Units) != 0 || !strings.Contains(logs.String(), "not a regular file") {
@@ -463,9 +399,9 @@ func TestDiscoveryStateFileOverTheCaps(t *testing.T) {
 	port := func(i int, learned bool) string {
 		return fmt.Sprintf(`"tcp  %d":{"proto":"tcp","port":%d,"first_seen":%q,"last_seen":%q,"learned":%v}`, i, i, stamp, stamp, learned)
 	}
-	load := func(t *testing.T, units []string) (*discovery, string) {
+	load := func(t *testing.T, units []string) (*Discovery, string) {
 		var logs bytes.Buffer
-		d := newDiscovery(DiscoveryOptions{StateFile: stateFile(t, units), Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+		d := New(Options{StateFile: stateFile(t, units), Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
 		if strings.Count(logs.String(), "level=warn") != 1 {
 			t.Errorf("want one warning: %s", logs.String())
 		}
@@ -535,7 +471,7 @@ func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
 	c := &clock{t: stateNow}
 	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	// fill gives units n ports each, all loaded and still listening.
-	fill := func(d *discovery, scene discoveryScene, units, ports int) {
+	fill := func(d *Discovery, scene discoveryScene, units, ports int) {
 		for u := range units {
 			name := fmt.Sprintf("u%d.service", u)
 			lu := &learnedUnit{LastLoaded: stateNow, Ports: map[string]*learnedPort{}}
@@ -562,7 +498,7 @@ func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			d := newDiscovery(DiscoveryOptions{Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+			d := New(Options{Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
 			scene := discoveryScene{units: map[string]systemd.Unit{}, listeners: []listeners.Listener{}}
 			fill(d, scene, tc.units, tc.ports)
 			declare(scene, tc.unit, 9)
@@ -626,7 +562,7 @@ func TestDiscoveryStateAtTheCapsFitsTheFile(t *testing.T) {
 		t.Fatalf("a state at the caps is %d bytes, over the cap of %d", fi.Size(), maxStateFileBytes)
 	}
 	var logs bytes.Buffer
-	d := newDiscovery(DiscoveryOptions{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+	d := New(Options{StateFile: state, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
 	ports := 0
 	for _, lu := range d.st.Units {
 		ports += len(lu.Ports)
@@ -645,14 +581,14 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 	c := &clock{t: stateNow}
 	st, scene := stateAtTheCaps(stateNow)
 	state := filepath.Join(b.TempDir(), "learned.json")
-	opts := DiscoveryOptions{StateFile: state, Now: c.now, ForgetAfter: 24 * time.Hour}
+	opts := Options{StateFile: state, Now: c.now, ForgetAfter: 24 * time.Hour}
 	writeState(b, state, st)
 	cfg := config.Default()
-	units, ns := scene.snapshot(), scene.namespace()
+	units := scene.snapshot()
 	b.Run("load", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			newDiscovery(opts)
+			New(opts)
 		}
 	})
 	b.Run("load+first-observe", func(b *testing.B) {
@@ -660,15 +596,15 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 		for b.Loop() {
 			// Two hours on, so every iteration's observe writes the file.
 			c.t = c.t.Add(2 * time.Hour)
-			newDiscovery(opts).observe(cfg, units, ns)
+			New(opts).Observe(cfg, units, scene.listeners, scene.owners)
 		}
 	})
 	b.Run("observe", func(b *testing.B) {
-		d := newDiscovery(opts)
-		d.observe(cfg, units, ns)
+		d := New(opts)
+		d.Observe(cfg, units, scene.listeners, scene.owners)
 		b.ReportAllocs()
 		for b.Loop() {
-			if got := d.observe(cfg, units, ns); len(got) != maxStateUnits {
+			if got := d.Observe(cfg, units, scene.listeners, scene.owners); len(got) != maxStateUnits {
 				b.Fatalf("%d implicit checks", len(got))
 			}
 		}
@@ -682,10 +618,10 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 			}
 			units = append(units, u)
 		}
-		opts := DiscoveryOptions{StateFile: stateFile(b, units), Now: c.now}
+		opts := Options{StateFile: stateFile(b, units), Now: c.now}
 		b.ReportAllocs()
 		for b.Loop() {
-			if d := newDiscovery(opts); len(d.st.Units) != 0 {
+			if d := New(opts); len(d.st.Units) != 0 {
 				b.Fatal("a null was kept")
 			}
 		}
@@ -720,12 +656,12 @@ func TestDiscoveryFollowsTheService(t *testing.T) {
 		}
 		return s
 	}
-	run := func(d *discovery, c *clock, scene discoveryScene, after time.Duration) []int {
+	run := func(d *Discovery, c *clock, scene discoveryScene, after time.Duration) []int {
 		c.t = c.t.Add(after)
 		return learnedPorts(learnedChecks(d, config.Default(), scene), "web.service")
 	}
-	newD := func(c *clock) *discovery {
-		return newDiscovery(DiscoveryOptions{MinAge: time.Minute, RelearnAfter: time.Hour, Now: c.now})
+	newD := func(c *clock) *Discovery {
+		return New(Options{MinAge: time.Minute, RelearnAfter: time.Hour, Now: c.now})
 	}
 
 	t.Run("80 -> 8080 -> 80 ends on 80", func(t *testing.T) {
@@ -812,17 +748,17 @@ func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, EphemeralPorts: [2]int{32768, 60999}, Now: c.now})
-	d.observe(cfg, scene.snapshot(), scene.namespace())
+	d := New(Options{MinAge: time.Minute, EphemeralPorts: [2]int{32768, 60999}, Now: c.now})
+	scene.observe(d, cfg)
 	c.t = c.t.Add(2 * time.Minute)
-	got := d.observe(cfg, scene.snapshot(), scene.namespace())
+	got := scene.observe(d, cfg)
 	if len(got) != 1 || !slices.Equal(learnedPorts(got, "web.service"), []int{80}) {
 		t.Errorf("learned %+v, want only web.service on 80", got)
 	}
 	cfg.Discovery.LearnEphemeralPorts = true
-	d.observe(cfg, scene.snapshot(), scene.namespace())
+	scene.observe(d, cfg)
 	c.t = c.t.Add(2 * time.Minute)
-	got = d.observe(cfg, scene.snapshot(), scene.namespace())
+	got = scene.observe(d, cfg)
 	if !slices.Equal(learnedPorts(got, "web.service"), []int{80, 40000}) {
 		t.Errorf("with learn_ephemeral_ports: %+v, want web.service on 80 and 40000", got)
 	}
@@ -832,54 +768,12 @@ func TestDiscoveryExclusionsAndEphemeralPorts(t *testing.T) {
 	}
 }
 
-// Forget drops one learned check, in memory and in the state file.
-func TestDiscoveryForget(t *testing.T) {
-	state := filepath.Join(t.TempDir(), "learned.json")
-	seen := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	unit := func(port int) string {
-		p := `{"proto":"tcp","address":"127.0.0.1","port":` + strconv.Itoa(port) + `,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
-		return `{"last_loaded":"` + seen + `","ports":{"tcp 127.0.0.1 ` + strconv.Itoa(port) + `":` + p + `}}`
-	}
-	os.WriteFile(state, []byte(`{"version":1,"units":{"db.service":`+unit(5432)+`,"retired.service":`+unit(5433)+`}}`), 0o600)
-	scene := discoveryScene{units: map[string]systemd.Unit{"db.service": {LoadState: "loaded", ActiveState: "active"}, "retired.service": {LoadState: "not-found", ActiveState: "inactive"}}}
-	e := sceneExporter(t, config.Default(), scene, DiscoveryOptions{StateFile: state})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if v, _ := e.Verdicts(ctx); len(v) != 2 {
-		t.Fatalf("before: %+v", v)
-	}
-	// Its unit file is gone: no force needed.
-	if err := e.Forget(ctx, "retired.service", false); err != nil {
-		t.Fatalf("forgetting a not-found unit: %v", err)
-	}
-	if err := e.Forget(ctx, "nope.service", true); !errors.Is(err, ErrNotLearned) {
-		t.Errorf("forgetting what was never learned: %v", err)
-	}
-	// systemd still has it loaded: only with force.
-	if err := e.Forget(ctx, "db.service", false); !errors.Is(err, ErrStillLoaded) {
-		t.Fatalf("forgetting a loaded unit without force: %v, want ErrStillLoaded", err)
-	}
-	if v, _ := e.Verdicts(ctx); len(v) != 1 {
-		t.Fatalf("refused, yet forgotten: %+v", v)
-	}
-	if err := e.Forget(ctx, "db.service", true); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := e.Verdicts(ctx); len(v) != 0 {
-		t.Errorf("after forget: %+v", v)
-	}
-	e.Close() // the state is written off the request's path
-	if data, _ := os.ReadFile(state); strings.Contains(string(data), "db.service") {
-		t.Errorf("the state file still has it: %s", data)
-	}
-}
-
 // A learned unit systemd reports not-found (read by name: a removed
 // transient unit, a purged package) is forgotten after ten minutes, not
 // after --discovery.forget-after; one merely not loaded waits for that.
 func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, ForgetAfter: 24 * time.Hour, Now: c.now})
+	d := New(Options{MinAge: time.Minute, ForgetAfter: 24 * time.Hour, Now: c.now})
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"gone.service": {LoadState: "loaded", ActiveState: "active"}, "away.service": {LoadState: "loaded", ActiveState: "active"}},
 		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 80, false), lst("tcp", "0.0.0.0", 81, false)},
@@ -906,7 +800,7 @@ func TestDiscoveryForgetsNotFoundUnitsQuickly(t *testing.T) {
 // writeState writes st to path as the exporter does.
 func writeState(t testing.TB, path string, st discoveryState) {
 	t.Helper()
-	data, err := (&discovery{st: st}).encode()
+	data, err := (&Discovery{st: st}).encode()
 	if err == nil {
 		err = writeFileAtomic(path, data)
 	}
