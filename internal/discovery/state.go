@@ -24,7 +24,7 @@ import (
 
 // The caps of what discovery holds. They bound the state file, and the
 // scrape too: a learned unit is an implicit check of a dozen series, a
-// learned port three more, and observe walks them all on every scrape.
+// learned port three more, and Observe walks them all on every scrape.
 const (
 	// maxStateUnits: a host with more than a few hundred services holding
 	// listeners is rare; 2,000 implicit checks is a fifth of
@@ -37,7 +37,7 @@ const (
 	maxStateUnitPorts = 256
 	// maxStatePorts bounds every unit's ports together: 2,000 units of 256
 	// ports would be a 150 MB file. With it a state at every cap is at most
-	// 3.2 MB as save writes it, within maxStateFileBytes, so the exporter
+	// 3.2 MB as saveLocked encodes it, within maxStateFileBytes, so the exporter
 	// never writes a file it would refuse at its next start
 	// (TestDiscoveryStateAtTheCapsFitsTheFile).
 	maxStatePorts = 8192
@@ -80,8 +80,8 @@ type learnedPort struct {
 
 const discoveryStateVersion = 1
 
-// learnedPortValid checks a port as observe would note it, and returns the
-// address as observe spells it: "" (a socket unit's port-only Listen=) or
+// learnedPortValid checks a port as Observe would note it, and returns the
+// address as Observe spells it: "" (a socket unit's port-only Listen=) or
 // an IP address without a zone, v4-mapped addresses unmapped.
 func learnedPortValid(proto, address string, port int) (string, error) {
 	if proto != "tcp" && proto != "udp" {

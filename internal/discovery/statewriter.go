@@ -261,6 +261,3 @@ func (d *Discovery) saveLocked() uint64 {
 
 // encode is the state file's content (d.mu held).
 func (d *Discovery) encode() ([]byte, error) { return json.MarshalIndent(d.st, "", " ") }
-
-// flush waits until the state handed to the writer has been tried once.
-func (d *Discovery) flush() { d.writer.flush() }
