@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
@@ -58,7 +59,7 @@ type landingData struct {
 	Rows      []landingRow
 	// Failed are the host's failed units (see verdict.FailedUnits).
 	Failed   verdict.FailedUnits
-	Learning collector.Learning
+	Learning discovery.Learning
 }
 
 type landingRow struct {
@@ -122,7 +123,7 @@ func rowOf(v verdict.Verdict) landingRow {
 		switch {
 		case !u.Known:
 			row.Service = u.Name + ": unknown"
-		case u.LoadState != "" && u.LoadState != "loaded":
+		case !u.Loaded():
 			row.Service = u.Name + ": " + u.LoadState
 		default:
 			row.Service = u.Name + ": " + u.ActiveState + "/" + u.SubState

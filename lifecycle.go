@@ -32,6 +32,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 )
 
 // The lifecycle endpoints, POST /-/reload and /-/forget, change the
@@ -191,7 +192,7 @@ func forget(w http.ResponseWriter, r *http.Request, exporter *collector.Exporter
 	switch {
 	case err == nil:
 		fmt.Fprintln(w, "Forgotten. A unit that still listens is learned again after --discovery.min-age unless discovery.exclude_units names it.")
-	case errors.Is(err, collector.ErrNotLearned):
+	case errors.Is(err, discovery.ErrNotLearned):
 		http.Error(w, "No learned check of that name.", http.StatusNotFound)
 	case errors.Is(err, collector.ErrStillLoaded):
 		// The unit's name is the learned check's, not the caller's text.
@@ -199,7 +200,7 @@ func forget(w http.ResponseWriter, r *http.Request, exporter *collector.Exporter
 	case errors.Is(err, collector.ErrUnitUnread):
 		level.Warn(logger).Log("msg", "forgetting a learned check: cannot read its unit", "check", name, "err", err)
 		http.Error(w, fmt.Sprintf("Not forgotten: cannot tell whether systemd still has %s loaded (the exporter's log says why). Add force=true to forget it anyway.", name), http.StatusServiceUnavailable)
-	case errors.Is(err, collector.ErrNotPersisted):
+	case errors.Is(err, discovery.ErrNotPersisted):
 		http.Error(w, "Not forgotten: the discovery state file cannot be written (a full or read-only disk?), so a restart would bring the check back. The exporter's log says why; warden_discovery_state_write_failures_total counts the failures. Try again once it can be written.", http.StatusInternalServerError)
 	default:
 		level.Error(logger).Log("msg", "forgetting a learned check failed", "check", name, "err", err)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
@@ -163,7 +164,7 @@ func TestForgetNeedsForceForALoadedUnit(t *testing.T) {
 			{Name: "db.service", LoadState: "loaded", ActiveState: "active", SubState: "running"},
 			{Name: "retired.service", LoadState: "not-found", ActiveState: "inactive", SubState: "dead"},
 		},
-		Discovery: collector.DiscoveryOptions{StateFile: state},
+		Discovery: discovery.Options{StateFile: state},
 	})
 	for _, step := range []struct {
 		query string

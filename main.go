@@ -42,6 +42,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
@@ -225,7 +226,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Probes:            prober,
 		MaxIntervalProbes: *probeBgConc,
 		WatchInterval:     *watchEvery,
-		Discovery: collector.DiscoveryOptions{
+		Discovery: discovery.Options{
 			StateFile:      *discState,
 			MinAge:         *discMinAge,
 			ForgetAfter:    *discForget,

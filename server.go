@@ -35,6 +35,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
@@ -113,7 +114,7 @@ func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *
 		if err := enc.Encode(struct {
 			Checks      []verdict.Verdict   `json:"checks"`
 			FailedUnits verdict.FailedUnits `json:"failed_units"`
-			Learning    collector.Learning  `json:"learning"`
+			Learning    discovery.Learning  `json:"learning"`
 		}{verdicts, ev.FailedUnits, exporter.Learning()}); err != nil {
 			level.Error(logger).Log("msg", "encoding /checks failed", "err", err)
 			http.Error(w, "Encoding the checks failed; the exporter's log says why.", http.StatusInternalServerError)

@@ -30,6 +30,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
@@ -112,7 +113,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // newLoggingExporter is newFullExporter with its log kept.
-func newLoggingExporter(t *testing.T, m *systemdtest.Manager, cfg *config.Config, disc DiscoveryOptions) (*Exporter, *lockedBuffer) {
+func newLoggingExporter(t *testing.T, m *systemdtest.Manager, cfg *config.Config, disc discovery.Options) (*Exporter, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	disc.Logger = log.NewLogfmtLogger(logs)
@@ -170,8 +171,8 @@ func TestTimerJobThatListensIsUpBetweenRuns(t *testing.T) {
 			"ExecStart=" + os.Args[0] + " -test.run=^TestHelperJob$\n",
 	})
 	cfg := &config.Config{Checks: []config.Check{{Name: "job", Unit: "tj.service", Ports: []config.Port{{Port: port, Proto: "tcp", Address: "127.0.0.1"}}}}}
-	e, _ := newLoggingExporter(t, m, cfg, DiscoveryOptions{})
-	zero, logs := newLoggingExporter(t, m, config.Default(), DiscoveryOptions{MinAge: time.Nanosecond})
+	e, _ := newLoggingExporter(t, m, cfg, discovery.Options{})
+	zero, logs := newLoggingExporter(t, m, config.Default(), discovery.Options{MinAge: time.Nanosecond})
 
 	m.Systemctl(t, "start", "tj.timer")
 	servicestest.WaitDial(t, addr)
@@ -265,7 +266,7 @@ func TestRandomPortServiceIsLearnedAsVarying(t *testing.T) {
 		"rp.service": "[Service]\nEnvironment=WARDEN_HELPER_RANDOM_PORT=" + portFile + "\nExecStart=" + os.Args[0] + " -test.run=^TestHelperRandomPort$\n",
 	})
 	state := filepath.Join(t.TempDir(), "learned.json")
-	disc := DiscoveryOptions{MinAge: time.Nanosecond, EphemeralPorts: [2]int{lo, hi}, StateFile: state}
+	disc := discovery.Options{MinAge: time.Nanosecond, EphemeralPorts: [2]int{lo, hi}, StateFile: state}
 	e, logs := newLoggingExporter(t, m, config.Default(), disc)
 
 	var seen []int
@@ -339,7 +340,7 @@ func TestRandomPortServiceIsLearnedAsVarying(t *testing.T) {
 
 	// A restarted exporter remembers, and a service listening nowhere is
 	// down.
-	again, _ := newLoggingExporter(t, m, config.Default(), DiscoveryOptions{MinAge: time.Hour, EphemeralPorts: [2]int{lo, hi}, StateFile: state})
+	again, _ := newLoggingExporter(t, m, config.Default(), discovery.Options{MinAge: time.Hour, EphemeralPorts: [2]int{lo, hi}, StateFile: state})
 	waitVerdict(t, again, "rp.service", "ok from the state file", func(v verdict.Verdict) bool {
 		return v.Status == verdict.OK && len(v.Ports) == 1 && v.Ports[0].AnyPort
 	})

@@ -37,6 +37,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
@@ -107,7 +108,7 @@ type Options struct {
 	// ProcRoot is the proc mount, /proc outside tests.
 	ProcRoot string
 	// Discovery configures the implicit checks of discovery.enabled.
-	Discovery DiscoveryOptions
+	Discovery discovery.Options
 	// WatchInterval is how often Run's watch reads the listeners and
 	// judges every check between scrapes (it also does when the units
 	// change); 0 turns the watch off. At least MinWatchInterval.
@@ -126,7 +127,7 @@ type Exporter struct {
 	prober     ProbeRunner
 	unitSeries string
 	owners     *owner.Resolver
-	discovery  *discovery
+	discovery  *discovery.Discovery
 	maxSeries  int
 	descs      *descs
 
@@ -181,7 +182,7 @@ func New(opts Options) (*Exporter, error) {
 		prober:     opts.Probes,
 		unitSeries: opts.UnitSeries,
 		owners:     owner.New(opts.ProcRoot),
-		discovery:  newDiscovery(opts.Discovery),
+		discovery:  discovery.New(opts.Discovery),
 		maxSeries:  opts.MaxListenerSeries,
 		descs:      newDescs(),
 
@@ -202,7 +203,7 @@ func New(opts Options) (*Exporter, error) {
 }
 
 // Close writes what discovery learned and is still to be written, once.
-func (e *Exporter) Close() { e.discovery.writer.close() }
+func (e *Exporter) Close() { e.discovery.Close() }
 
 // Evaluation is the outcome of one evaluation: the verdicts and the metric
 // families built from them. It is shared by the requests that joined it,

@@ -17,6 +17,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 )
 
 // ErrStillLoaded is returned by Forget, without force, for a unit systemd
@@ -29,14 +31,14 @@ var ErrStillLoaded = errors.New("systemd still has the unit loaded")
 var ErrUnitUnread = errors.New("cannot tell whether systemd still has the unit loaded")
 
 // Forget drops what discovery learned of the check named name (its unit),
-// in memory and in the state file (ErrNotPersisted when that cannot be
+// in memory and in the state file (discovery.ErrNotPersisted when that cannot be
 // written: nothing is forgotten then). Without force, a unit systemd
 // still has loaded is refused (ErrStillLoaded): forgetting is for a
 // service retired on purpose. A unit that still listens is learned again
 // after the min age, unless the config excludes it.
 func (e *Exporter) Forget(ctx context.Context, name string, force bool) error {
-	if !e.discovery.learned(name) {
-		return fmt.Errorf("%q: %w", name, ErrNotLearned)
+	if !e.discovery.Learned(name) {
+		return fmt.Errorf("%q: %w", name, discovery.ErrNotLearned)
 	}
 	if !force {
 		if e.unitReader == nil {
@@ -53,5 +55,5 @@ func (e *Exporter) Forget(ctx context.Context, name string, force bool) error {
 			return fmt.Errorf("%q is %s/%s: %w", name, u.ActiveState, u.SubState, ErrStillLoaded)
 		}
 	}
-	return e.discovery.forget(ctx, name)
+	return e.discovery.Forget(ctx, name)
 }

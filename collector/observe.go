@@ -156,10 +156,12 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 	}
 	if cfg.Discovery.Enabled {
 		var learned []config.Check
-		if r.fresh {
-			learned = e.discovery.observe(cfg, o.units, o.listeners, o.owners)
+		if r.fresh && o.listeners != nil {
+			learned = e.discovery.Observe(cfg, o.units, o.listeners.Listeners, o.owners)
 		} else {
-			learned = e.discovery.current(cfg)
+			// Between scrapes, or no listeners read (the layer off or
+			// failed): nothing to learn from, what was learned stands.
+			learned = e.discovery.Current(cfg)
 		}
 		o.addLearned(learned, names)
 	}
@@ -357,7 +359,7 @@ func (e *Exporter) withLearnedUnits(cfg *config.Config) *config.Config {
 	if !cfg.Discovery.Enabled {
 		return cfg
 	}
-	units := e.discovery.learnedUnits()
+	units := e.discovery.LearnedUnits()
 	if len(units) == 0 {
 		return cfg
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/servicestest"
@@ -56,14 +57,14 @@ func (s *services) config() *config.Config {
 	}}
 }
 
-func (s *services) exporter(t *testing.T, cfg *config.Config, ep systemd.Endpoint, disc DiscoveryOptions) *Exporter {
+func (s *services) exporter(t *testing.T, cfg *config.Config, ep systemd.Endpoint, disc discovery.Options) *Exporter {
 	t.Helper()
 	return newFullExporter(t, cfg, ep, disc)
 }
 
 // newFullExporter runs every source: systemd at ep, netlink listeners,
 // probes.
-func newFullExporter(t *testing.T, cfg *config.Config, ep systemd.Endpoint, disc DiscoveryOptions) *Exporter {
+func newFullExporter(t *testing.T, cfg *config.Config, ep systemd.Endpoint, disc discovery.Options) *Exporter {
 	t.Helper()
 	sd := newTestSystemdSource(t, ep)
 	ls, err := listeners.New(listeners.Options{Mode: "netlink"})
@@ -121,7 +122,7 @@ func waitStatus(t *testing.T, e *Exporter, want map[string]string) map[string]ve
 func TestScenariosWithRealServices(t *testing.T) {
 	s := startServices(t)
 	cfg := s.config()
-	e := s.exporter(t, cfg, privateEndpoint(s.M), DiscoveryOptions{})
+	e := s.exporter(t, cfg, privateEndpoint(s.M), discovery.Options{})
 
 	t.Run("both healthy; a unit that does not exist", func(t *testing.T) {
 		vs := waitStatus(t, e, map[string]string{"nginx": "ok", "redis": "ok", "ghost": "service_down"})
@@ -173,7 +174,7 @@ func TestScenariosWithRealServices(t *testing.T) {
 		}
 	})
 	t.Run("the systemd source failing: unknown, not down", func(t *testing.T) {
-		broken := s.exporter(t, cfg, systemd.Endpoint{Path: filepath.Join(s.Dir, "no-such-socket"), Direct: true}, DiscoveryOptions{})
+		broken := s.exporter(t, cfg, systemd.Endpoint{Path: filepath.Join(s.Dir, "no-such-socket"), Direct: true}, discovery.Options{})
 		vs := verdicts(t, broken)
 		for _, check := range []string{"nginx", "redis", "ghost"} {
 			if vs[check].Status != "unknown" {
@@ -188,7 +189,7 @@ func TestScenariosWithRealServices(t *testing.T) {
 func TestZeroConfigLearnsRealServices(t *testing.T) {
 	s := startServices(t)
 	state := filepath.Join(t.TempDir(), "learned.json")
-	e := s.exporter(t, config.Default(), privateEndpoint(s.M), DiscoveryOptions{StateFile: state})
+	e := s.exporter(t, config.Default(), privateEndpoint(s.M), discovery.Options{StateFile: state})
 	vs := waitStatus(t, e, map[string]string{"sc-nginx.service": "ok", "sc-redis.service": "ok"})
 	if !vs["sc-nginx.service"].Implicit || len(vs["sc-redis.service"].Ports) != 1 || vs["sc-redis.service"].Ports[0].Port != s.RedisPort {
 		t.Errorf("learned checks: %+v %+v", vs["sc-nginx.service"], vs["sc-redis.service"])
@@ -203,7 +204,7 @@ func TestZeroConfigLearnsRealServices(t *testing.T) {
 	waitStatus(t, e, map[string]string{"sc-redis.service": "service_and_port_down", "sc-nginx.service": "port_down"})
 
 	// A restarted exporter remembers, through the state file.
-	again := s.exporter(t, config.Default(), privateEndpoint(s.M), DiscoveryOptions{StateFile: state, MinAge: time.Hour})
+	again := s.exporter(t, config.Default(), privateEndpoint(s.M), discovery.Options{StateFile: state, MinAge: time.Hour})
 	waitStatus(t, again, map[string]string{"sc-redis.service": "service_and_port_down"})
 }
 
@@ -242,8 +243,8 @@ func TestSocketActivatedServiceIdleIsUp(t *testing.T) {
 	m.Systemctl(t, "daemon-reload")
 	m.Systemctl(t, "start", "sa.socket")
 	cfg := &config.Config{Checks: []config.Check{{Name: "sa", Unit: "sa.service", Ports: []config.Port{{Port: port, Proto: "tcp", Address: "127.0.0.1"}}}}}
-	e := newFullExporter(t, cfg, privateEndpoint(m), DiscoveryOptions{})
-	zero := newFullExporter(t, config.Default(), privateEndpoint(m), DiscoveryOptions{MinAge: time.Nanosecond})
+	e := newFullExporter(t, cfg, privateEndpoint(m), discovery.Options{})
+	zero := newFullExporter(t, config.Default(), privateEndpoint(m), discovery.Options{MinAge: time.Nanosecond})
 
 	vs := waitStatus(t, e, map[string]string{"sa": "ok"})
 	if u := vs["sa"].Unit; u.ActiveState != "inactive" || u.SocketActivated != "sa.socket" || !u.Up {

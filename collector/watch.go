@@ -115,7 +115,7 @@ func (e *Exporter) pruneFor(cfg *config.Config) {
 		names[c.Name] = true
 	}
 	if cfg.Discovery.Enabled {
-		for _, c := range e.discovery.current(cfg) {
+		for _, c := range e.discovery.Current(cfg) {
 			names[c.Name] = true
 		}
 	}

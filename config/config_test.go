@@ -236,6 +236,14 @@ func TestParseErrors(t *testing.T) {
 			want: `c.yml:3: checks[0].unit: "getty@.service" is a template without an instance (e.g. getty@tty1.service)`,
 		},
 		{
+			// systemd refuses the name (unit_name_is_valid): asked of it by
+			// name at every scrape, it could only fail.
+			name: "instance unit without a template",
+			yaml: "checks:\n  - name: a\n    unit: \"@tty1.service\"\n",
+			kind: ErrInvalid,
+			want: `c.yml:3: checks[0].unit: "@tty1.service" has an instance but no template (e.g. getty@tty1.service)`,
+		},
+		{
 			name: "check with nothing to check",
 			yaml: "checks:\n  - name: a\n",
 			kind: ErrMissing,

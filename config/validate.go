@@ -237,7 +237,7 @@ func (v *validator) check(ch *Check, path string) {
 		v.addf(path+".name", ErrInvalid, "%q must be printable UTF-8 text without leading or trailing spaces", ch.Name)
 	}
 	if ch.Unit != "" {
-		if err := validUnitName(ch.Unit); err != nil {
+		if err := ValidUnitName(ch.Unit); err != nil {
 			v.addf(path+".unit", ErrInvalid, "%q %v", ch.Unit, err)
 		}
 	}
@@ -495,10 +495,13 @@ func validHostname(h string) bool {
 	return true
 }
 
-// validUnitName follows systemd's unit_name_is_valid: at most 255 bytes of
-// [A-Za-z0-9:_.\-@], a known type suffix, and a template only with an
-// instance (a check must name a concrete unit).
-func validUnitName(name string) error {
+// ValidUnitName follows systemd's unit_name_is_valid: at most 255 bytes
+// (UNIT_NAME_MAX less its NUL) of [A-Za-z0-9:_.\-@\\], a known type
+// suffix, and an instance only with a template and a template only with an
+// instance (a check must name a concrete unit). It is the one rule for a
+// unit name the exporter did not read from systemd itself: a check's, and
+// one in discovery's state file; both are asked of systemd by name.
+func ValidUnitName(name string) error {
 	if len(name) > 255 {
 		return errors.New("is longer than 255 bytes")
 	}
@@ -517,7 +520,10 @@ func validUnitName(name string) error {
 			return fmt.Errorf("contains %q, which systemd does not allow in unit names", r)
 		}
 	}
-	if i := strings.IndexByte(name, '@'); i >= 0 && strings.IndexByte(name[i:], '.') == 1 {
+	switch i := strings.IndexByte(name, '@'); {
+	case i == 0:
+		return errors.New("has an instance but no template (e.g. getty@tty1.service)")
+	case i > 0 && strings.IndexByte(name[i:], '.') == 1:
 		return errors.New("is a template without an instance (e.g. getty@tty1.service)")
 	}
 	return nil

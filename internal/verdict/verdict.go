@@ -276,6 +276,10 @@ type UnitVerdict struct {
 	TimerRun string `json:"timer_run,omitempty"`
 }
 
+// Loaded says the unit file is loaded: its active and sub states then say
+// more than its load state.
+func (uv *UnitVerdict) Loaded() bool { return uv.loaded }
+
 // PortVerdict is one expected port of a check.
 type PortVerdict struct {
 	Proto     string         `json:"proto"`

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package discovery
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func TestDiscoveryLearnsThatPortsVary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{t: time.Unix(1_800_000_000, 0)}
 			var logs bytes.Buffer
-			d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, RelearnAfter: time.Hour, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+			d := New(Options{MinAge: time.Minute, RelearnAfter: time.Hour, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
 			start := c.t.Add(-time.Hour)
 			var got []config.Check
 			for _, r := range tc.runs {
@@ -87,8 +87,8 @@ func TestDiscoveryLearnsThatPortsVary(t *testing.T) {
 func TestDiscoveryVaryingUnitInTheStateFile(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	state := filepath.Join(t.TempDir(), "learned.json")
-	opts := DiscoveryOptions{StateFile: state, MinAge: time.Minute, Now: c.now}
-	d := newDiscovery(opts)
+	opts := Options{StateFile: state, MinAge: time.Minute, Now: c.now}
+	d := New(opts)
 	for i, p := range []uint16{23952, 24261, 11877, 30001, 17000} {
 		start := c.t
 		scene := discoveryScene{
@@ -108,8 +108,8 @@ func TestDiscoveryVaryingUnitInTheStateFile(t *testing.T) {
 	stopped := discoveryScene{units: map[string]systemd.Unit{"rp.service": {LoadState: "loaded", ActiveState: "inactive"}}}
 	c.t = c.t.Add(time.Hour)
 	learnedChecks(d, config.Default(), stopped)
-	d.writer.close()
-	again := newDiscovery(opts)
+	d.Close()
+	again := New(opts)
 	got := learnedChecks(again, config.Default(), stopped)
 	if ports := learnedPorts(got, "rp.service"); !slices.Equal(ports, []int{0}) {
 		t.Errorf("after a restart of the exporter: %v, want [0] (any tcp port)", ports)
@@ -121,7 +121,7 @@ func TestDiscoveryVaryingUnitInTheStateFile(t *testing.T) {
 func TestDiscoveryLearningStatus(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	var logs bytes.Buffer
-	d := newDiscovery(DiscoveryOptions{MinAge: time.Minute, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
+	d := New(Options{MinAge: time.Minute, Now: c.now, Logger: log.NewLogfmtLogger(&logs)})
 	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	scene := discoveryScene{
 		units:     map[string]systemd.Unit{"web.service": loaded, "db.service": loaded},
@@ -131,7 +131,7 @@ func TestDiscoveryLearningStatus(t *testing.T) {
 	cfg := &config.Config{Discovery: config.Discovery{Enabled: true}, Checks: []config.Check{{Name: "db", Unit: "db.service"}}}
 	learnedChecks(d, cfg, scene)
 	c.t = c.t.Add(18 * time.Second)
-	got := d.learning(cfg)
+	got := d.Learning(cfg)
 	want := Learning{Candidates: 2, Units: []LearningUnit{{Unit: "web.service", Ports: []string{"tcp 0.0.0.0:80", "tcp [::]:80"}, LearnedInSeconds: 42}}}
 	if got.Candidates != want.Candidates || len(got.Units) != 1 || !slices.Equal(got.Units[0].Ports, want.Units[0].Ports) || got.Units[0].LearnedInSeconds != 42 {
 		t.Errorf("learning %+v, want %+v (db.service is configured: not shown)", got, want)
@@ -141,7 +141,7 @@ func TestDiscoveryLearningStatus(t *testing.T) {
 	}
 	c.t = c.t.Add(time.Minute)
 	learnedChecks(d, cfg, scene)
-	if got := d.learning(cfg); got.Candidates != 0 || len(got.Units) != 0 {
+	if got := d.Learning(cfg); got.Candidates != 0 || len(got.Units) != 0 {
 		t.Errorf("learning after min-age: %+v", got)
 	}
 	for _, want := range []string{

@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package discovery
 
 import (
 	"slices"
@@ -56,10 +56,10 @@ func (g gap) detour(key string, lp *learnedPort) bool {
 //
 // A port that vanishes while the unit listens on nothing new is kept:
 // that is the outage the check is for.
-func (d *discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returned []gap, units *systemd.Snapshot, now time.Time) bool {
+func (d *Discovery) follow(unit string, lu *learnedUnit, seenNow map[string]learnedPort, returned []gap, units *systemd.Snapshot, now time.Time) bool {
 	u, _ := units.Unit(unit)
 	activeSince := time.UnixMicro(int64(u.ActiveEnterTimestamp))
-	stable := u.ActiveState == "active" && (u.ActiveEnterTimestamp == 0 || now.Sub(activeSince) >= d.opts.RelearnAfter)
+	stable := u.Active() && (u.ActiveEnterTimestamp == 0 || now.Sub(activeSince) >= d.opts.RelearnAfter)
 	var newest time.Time // when the newest port it holds now first appeared
 	for key := range seenNow {
 		if lp := lu.Ports[key]; lp != nil && lp.FirstSeen.After(newest) {
@@ -109,9 +109,9 @@ const varyAfterMoves = 2
 // protos it moved on vary: the check expects any port of the unit's own
 // of those protos, and their specific ports are dropped. It reports
 // whether the state changed.
-func (d *discovery) noteRun(unit string, lu *learnedUnit, seenNow map[string]learnedPort, units *systemd.Snapshot) bool {
+func (d *Discovery) noteRun(unit string, lu *learnedUnit, seenNow map[string]learnedPort, units *systemd.Snapshot) bool {
 	u, _ := units.Unit(unit)
-	if u.ActiveState != "active" || u.ActiveEnterTimestamp == 0 || len(seenNow) == 0 {
+	if !u.Active() || u.ActiveEnterTimestamp == 0 || len(seenNow) == 0 {
 		return false
 	}
 	start := time.UnixMicro(int64(u.ActiveEnterTimestamp))
@@ -130,7 +130,7 @@ func (d *discovery) noteRun(unit string, lu *learnedUnit, seenNow map[string]lea
 // noteMove counts the first sight of a run that began at start: a move
 // when every port the unit holds now was first seen in this run (one
 // first seen before it began is a port it came back to).
-func (d *discovery) noteMove(unit string, lu *learnedUnit, seenNow map[string]learnedPort, start time.Time) {
+func (d *Discovery) noteMove(unit string, lu *learnedUnit, seenNow map[string]learnedPort, start time.Time) {
 	var protos []string
 	for key := range seenNow {
 		lp := lu.Ports[key]
@@ -164,7 +164,7 @@ func (d *discovery) noteMove(unit string, lu *learnedUnit, seenNow map[string]le
 // pruneVarying drops the ports of the unit's varying protos that it does
 // not hold now: they are not expected, and kept they would grow the state
 // by one port per restart.
-func (d *discovery) pruneVarying(lu *learnedUnit, seenNow map[string]learnedPort) bool {
+func (d *Discovery) pruneVarying(lu *learnedUnit, seenNow map[string]learnedPort) bool {
 	changed := false
 	for key, lp := range lu.Ports {
 		if _, held := seenNow[key]; !held && slices.Contains(lu.Varies, lp.Proto) {

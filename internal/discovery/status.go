@@ -11,7 +11,7 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
-package collector
+package discovery
 
 import (
 	"cmp"
@@ -36,7 +36,7 @@ type Learning struct {
 	// Candidates counts the candidate ports of every unit, shown or not.
 	Candidates int `json:"candidates"`
 	// Units are the units with candidates, the soonest learned first, at
-	// most MaxLearningShown of them.
+	// most maxLearningShown of them.
 	Units []LearningUnit `json:"units"`
 }
 
@@ -52,13 +52,13 @@ type LearningUnit struct {
 // The bounds of what Learning shows: a host starting 2,000 services at
 // once would make /checks and the landing page megabytes of candidates.
 const (
-	MaxLearningShown      = 50
+	maxLearningShown      = 50
 	maxLearningPortsShown = 8
 )
 
-// learning returns the candidates of the units no configured check
+// Learning returns the candidates of the units no configured check
 // covers, as of now.
-func (d *discovery) learning(cfg *config.Config) Learning {
+func (d *Discovery) Learning(cfg *config.Config) Learning {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	configured := map[string]bool{}
@@ -94,18 +94,8 @@ func (d *discovery) learning(cfg *config.Config) Learning {
 	slices.SortFunc(out.Units, func(a, b LearningUnit) int {
 		return cmp.Or(cmp.Compare(a.LearnedInSeconds, b.LearnedInSeconds), cmp.Compare(a.Unit, b.Unit))
 	})
-	out.Units = out.Units[:min(len(out.Units), MaxLearningShown)]
+	out.Units = out.Units[:min(len(out.Units), maxLearningShown)]
 	return out
-}
-
-// Learning returns what discovery is learning now (nothing when it is
-// off): the landing page and /checks show it.
-func (e *Exporter) Learning() Learning {
-	cfg := e.config()
-	if !cfg.Discovery.Enabled {
-		return Learning{Units: []LearningUnit{}}
-	}
-	return e.discovery.learning(cfg)
 }
 
 func portText(lp *learnedPort) string {
@@ -119,7 +109,7 @@ func portText(lp *learnedPort) string {
 // logLearned says that a port was learned: the unit is a check from now
 // on, or expects one more port. Not for the ports of a proto that varies
 // (a new one at each start, learned to no effect).
-func (d *discovery) logLearned(unit string, lu *learnedUnit, lp *learnedPort, declared bool, now time.Time) {
+func (d *Discovery) logLearned(unit string, lu *learnedUnit, lp *learnedPort, declared bool, now time.Time) {
 	if slices.Contains(lu.Varies, lp.Proto) {
 		return
 	}
