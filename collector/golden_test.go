@@ -14,29 +14,23 @@
 package collector
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/metrictest"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
@@ -53,14 +47,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/exposition.golden.prom from this run")
 
-// goldenFile is the fixture; docs/metrics.md is kept in step with it
-// (TestMetricsDocMatchesGolden).
+// goldenFile is the fixture. The root package's tests read it too: the
+// binary serves these families with these descriptions
+// (TestServedFamiliesMatchGolden), and docs/metrics.md documents them
+// (TestDocsMetricsInStep).
 const goldenFile = "testdata/exposition.golden.prom"
-
-// goldenClock is what a value read from the exporter's own clock is
-// written as (2001-09-09): before every time the fixture's inputs give, so
-// it cannot be taken for one of them.
-const goldenClock = 1e9
 
 // goldenConfig has a check in each status, one that depends on another,
 // a TLS probe and a failing one, and discovery on.
@@ -204,10 +195,11 @@ func (goldenProbes) Run(_ context.Context, jobs []probe.Job) []probe.Result {
 }
 
 // goldenExposition runs the fixed observation through a real Exporter and
-// returns /metrics as promhttp (the server's encoder) writes it for a
-// request without Accept (the text format), values from the clock
-// normalised (normaliseClock), and the names of every family the exporter
-// declares: its descriptions and what it registers on the registerer.
+// returns /metrics as the server's encoder writes it (the text format),
+// the values read from the clock made fixed (metrictest.NormaliseClock:
+// the exporter has no clock to inject), and the names of every family the
+// exporter declares: its descriptions and what it registers on the
+// registerer.
 func goldenExposition(t *testing.T) (exposition []byte, declared []string) {
 	t.Helper()
 	host := newGoldenHost(t)
@@ -246,18 +238,14 @@ func goldenExposition(t *testing.T) (exposition []byte, declared []string) {
 		t.Fatal(err)
 	}
 	end := time.Now()
-	mfs = normaliseClock(append(mfs, own...), start, end)
-	gatherer := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return mfs, nil })
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).
-		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("/metrics: %d\n%s", rec.Code, rec.Body)
-	}
+	// The layers' durations are the fakes' (microseconds that vary).
+	exposition = metrictest.Exposition(t, metrictest.NormaliseClock(append(mfs, own...), start, end, "warden_collector_duration_seconds"))
 
-	descs := make(chan *prometheus.Desc, 64)
-	e.descs.describe(descs)
-	close(descs)
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		e.descs.describe(descs)
+		close(descs)
+	}()
 	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
 	for d := range descs {
 		m := fqName.FindStringSubmatch(d.String())
@@ -269,62 +257,7 @@ func goldenExposition(t *testing.T) (exposition []byte, declared []string) {
 	for _, mf := range own {
 		declared = append(declared, mf.GetName())
 	}
-	return rec.Body.Bytes(), declared
-}
-
-// normaliseClock returns mfs with the values the exporter reads from its
-// own clock made fixed (the exporter has no clock to inject), copying what
-// it changes (a scrape's families may be shared with the next scrape's):
-//   - warden_collector_duration_seconds, how long the fake layers took to
-//     answer, is written as 0;
-//   - a *_timestamp_seconds value between start and end (the test's run)
-//     is a time the exporter read from its clock (when it judged a check,
-//     ran a probe, wrote the state file): it is written as goldenClock.
-//     The inputs' times (a unit's ActiveEnterTimestamp, a certificate's
-//     NotAfter) are years away from any run and stay as they are.
-func normaliseClock(mfs []*dto.MetricFamily, start, end time.Time) []*dto.MetricFamily {
-	from, to := float64(start.Add(-time.Second).Unix()), float64(end.Add(time.Second).Unix())
-	out := make([]*dto.MetricFamily, len(mfs))
-	for i, mf := range mfs {
-		name := mf.GetName()
-		duration := name == "warden_collector_duration_seconds"
-		if !duration && !strings.HasSuffix(name, "_timestamp_seconds") {
-			out[i] = mf
-			continue
-		}
-		mf = proto.Clone(mf).(*dto.MetricFamily)
-		for _, m := range mf.GetMetric() {
-			g := m.GetGauge()
-			switch {
-			case g == nil:
-			case duration:
-				g.Value = proto.Float64(0)
-			case g.GetValue() >= from && g.GetValue() <= to:
-				g.Value = proto.Float64(goldenClock)
-			}
-		}
-		out[i] = mf
-	}
-	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
-	return out
-}
-
-// goldenFamilies returns the names of the families of an exposition, from
-// their # HELP lines, in order.
-func goldenFamilies(t *testing.T, exposition []byte) []string {
-	t.Helper()
-	var names []string
-	sc := bufio.NewScanner(bytes.NewReader(exposition))
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "# HELP "); ok {
-			name, _, _ := strings.Cut(rest, " ")
-			names = append(names, name)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return names
+	return exposition, declared
 }
 
 func TestGoldenExposition(t *testing.T) {
@@ -342,7 +275,7 @@ func TestGoldenExposition(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("/metrics differs from %s (if the change is meant, run go test ./collector -run Golden -update and review the diff):\n%s",
-			goldenFile, lineDiff(string(want), string(got)))
+			goldenFile, metrictest.LineDiff(string(want), string(got)))
 	}
 }
 
@@ -354,7 +287,7 @@ func TestGoldenCoversEveryFamily(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inGolden := goldenFamilies(t, want)
+	inGolden := metrictest.FamilyNames(t, want)
 	for _, name := range declared {
 		if !slices.Contains(inGolden, name) {
 			t.Errorf("%s is declared by the exporter but has no series in %s: give the fixture's host something it reports", name, goldenFile)
@@ -368,22 +301,4 @@ func TestGoldenCoversEveryFamily(t *testing.T) {
 	if len(declared) < 30 {
 		t.Errorf("only %d families declared: the descriptions were not all read", len(declared))
 	}
-}
-
-// lineDiff lists the lines only in want (-) and only in got (+), in order:
-// enough to see which series or help text changed.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var out []string
-	for _, l := range w {
-		if !slices.Contains(g, l) {
-			out = append(out, "- "+l)
-		}
-	}
-	for _, l := range g {
-		if !slices.Contains(w, l) {
-			out = append(out, "+ "+l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
