@@ -130,24 +130,8 @@ func TestServedFamiliesMatchGolden(t *testing.T) {
 		}
 	}
 	got := metrictest.Exposition(t, metrictest.NormaliseClock(own, start, end))
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(serverGolden), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(serverGolden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d bytes)", serverGolden, len(got))
-		return
-	}
-	want, err := os.ReadFile(serverGolden)
-	if err != nil {
-		t.Fatalf("%v (go test . -run ServedFamilies -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the server's own families differ from %s (a family the Exporter serves that %s lacks lands here too; if the change is meant, run the -update of the file that should hold it and review the diff):\n%s",
-			serverGolden, exporterGolden, metrictest.LineDiff(string(want), string(got)))
-	}
+	metrictest.CompareGolden(t, serverGolden, got, *update, "go test . -run ServedFamilies -update",
+		" (a family the Exporter serves that "+exporterGolden+" lacks lands here too)")
 }
 
 // docRow is a row of docs/metrics.md's tables that documents a family:

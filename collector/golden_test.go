@@ -14,7 +14,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -41,7 +40,10 @@ import (
 // family's name, labels, help or values is then a reviewed diff of that
 // file (node_exporter's collector/fixtures/e2e-output.txt is the model).
 // The real layers have their own tests against the real systems; this one
-// is about what the exporter says of what they read.
+// is about what the exporter says of what they read, so the layers are
+// the scene fakes of discovery_test.go (sceneUnits, sceneListeners) over
+// made-up units, listeners and probe results, and the owners are found
+// in a made-up cgroup tree, through the exporter's public Options.
 //
 // Regenerate it with: go test ./collector -run Golden -update
 
@@ -166,11 +168,12 @@ func newGoldenHost(t *testing.T) goldenHost {
 	ls := []listeners.Listener{
 		held(lst("tcp", "0.0.0.0", 8080, false), web.ControlGroup, 101),
 		held(lst("tcp", "::", 8080, true), web.ControlGroup, 102),
-		held(lst("tcp", "0.0.0.0", 9000, false), "/user.slice/user-1000.slice/session-4.scope", 103), // not api's
+		// Not api's: a process of uid 0 (named from /etc/passwd: root) in
+		// a session's cgroup, no unit of the snapshot's.
+		held(lst("tcp", "0.0.0.0", 9000, false), "/user.slice/user-1000.slice/session-4.scope", 103),
 		held(lst("tcp", "127.0.0.1", 7000, false), sock.ControlGroup, 104),
 		held(lst("udp", "127.0.0.53", 53, false), "/system.slice/systemd-resolved.service", 105),
 	}
-	ls[2].UID = 0
 	return goldenHost{procRoot: procRoot, units: units, ls: ls}
 }
 
@@ -262,21 +265,7 @@ func goldenExposition(t *testing.T) (exposition []byte, declared []string) {
 
 func TestGoldenExposition(t *testing.T) {
 	got, _ := goldenExposition(t)
-	if *update {
-		if err := os.WriteFile(goldenFile, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s (%d bytes)", goldenFile, len(got))
-		return
-	}
-	want, err := os.ReadFile(goldenFile)
-	if err != nil {
-		t.Fatalf("%v (go test ./collector -run Golden -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("/metrics differs from %s (if the change is meant, run go test ./collector -run Golden -update and review the diff):\n%s",
-			goldenFile, metrictest.LineDiff(string(want), string(got)))
-	}
+	metrictest.CompareGolden(t, goldenFile, got, *update, "go test ./collector -run Golden -update", "")
 }
 
 // Every family the exporter declares has series in the fixture, so a new

@@ -18,6 +18,8 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -113,6 +115,31 @@ func FamilyNames(tb testing.TB, exposition []byte) []string {
 		tb.Fatal(err)
 	}
 	return names
+}
+
+// CompareGolden compares got with the golden file, or with update
+// rewrites the file. regenerate is the command that does (for the
+// failure's message), hint what else a difference may mean.
+func CompareGolden(tb testing.TB, file string, got []byte, update bool, regenerate, hint string) {
+	tb.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Logf("wrote %s (%d bytes)", file, len(got))
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		tb.Fatalf("%v (%s writes it)", err, regenerate)
+	}
+	if !bytes.Equal(got, want) {
+		tb.Errorf("/metrics differs from %s%s; if the change is meant, run %s and review the diff:\n%s",
+			file, hint, regenerate, LineDiff(string(want), string(got)))
+	}
 }
 
 // LineDiff lists the lines only in want (-) and only in got (+), in order:
