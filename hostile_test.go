@@ -148,8 +148,6 @@ func (bigListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, uint6
 	return nil, 0, errors.New("no namespaces here")
 }
 
-func (bigListeners) CloseNetnsExcept(map[uint64]bool) {}
-
 // bigResponse is an exporter whose /metrics is seriesCount inventory
 // series.
 func bigResponse(seriesCount int) collector.Options {

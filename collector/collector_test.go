@@ -77,8 +77,6 @@ func (fakeListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, uint
 	return nil, 0, errors.New("no namespaces here")
 }
 
-func (fakeListeners) CloseNetnsExcept(map[uint64]bool) {}
-
 // fakeProbes cannot fail (a probe's failure is its result's): an error
 // read is returned after the deadline, like a run out of time.
 type fakeProbes fakeLayer

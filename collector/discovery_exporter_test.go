@@ -49,8 +49,6 @@ func (sceneListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, uin
 	return nil, 0, errors.New("a scene has no other network namespace")
 }
 
-func (sceneListeners) CloseNetnsExcept(map[uint64]bool) {}
-
 // sceneExporter is an Exporter whose systemd and listener sources read
 // units and ls.
 func sceneExporter(t *testing.T, cfg *config.Config, units []systemd.Unit, ls []listeners.Listener, disc discovery.Options) *Exporter {

@@ -49,8 +49,6 @@ func (capturedListeners) InNetnsOf(context.Context, int) ([]listeners.Listener, 
 	return nil, 0, nil
 }
 
-func (capturedListeners) CloseNetnsExcept(map[uint64]bool) {}
-
 // A series that cannot be built is left out alone: the rest of the scrape
 // is served, the series is counted in warden_series_errors_total, and the
 // log says so once, not every scrape.
