@@ -157,7 +157,7 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 	if cfg.Discovery.Enabled {
 		var learned []config.Check
 		if r.fresh && o.listeners != nil {
-			learned = e.discovery.Observe(cfg, o.units, o.listeners.Listeners, o.owners)
+			learned = e.discovery.Learn(cfg, o.units, o.listeners.Listeners, o.owners)
 		} else {
 			// Between scrapes, or no listeners read (the layer off or
 			// failed): nothing to learn from, what was learned stands.

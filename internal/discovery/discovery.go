@@ -77,7 +77,7 @@ type Discovery struct {
 	opts   Options
 	mu     sync.Mutex
 	st     discoveryState
-	full   bool // a cap kept Observe from learning, and that was logged
+	full   bool // a cap kept Learn from learning, and that was logged
 	writer *stateWriter
 	// started is when the state file was read: a unit's not-found grace
 	// counts from then at the earliest, as the file's last_loaded may be
@@ -108,7 +108,7 @@ func New(opts Options) *Discovery {
 	return d
 }
 
-// Observe learns from one evaluation's reads: units, and the host's
+// Learn learns from one evaluation's reads: units, and the host's
 // listeners ls with their owners (owners[i] holds ls[i]). It returns the
 // implicit checks: one per service unit with learned ports, except units
 // (and names) the configured checks already cover. With units nil nothing
@@ -116,7 +116,7 @@ func New(opts Options) *Discovery {
 // failed) calls Current instead, as learning from half a view would let
 // candidates expire that are still held. The state file is written off
 // this path (see saveLocked).
-func (d *Discovery) Observe(cfg *config.Config, units *systemd.Snapshot, ls []listeners.Listener, owners []owner.Owner) []config.Check {
+func (d *Discovery) Learn(cfg *config.Config, units *systemd.Snapshot, ls []listeners.Listener, owners []owner.Owner) []config.Check {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.opts.Now()

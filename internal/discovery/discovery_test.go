@@ -54,9 +54,9 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-// observe is one evaluation's Observe of s.
+// observe is one evaluation's Learn of s.
 func (s discoveryScene) observe(d *Discovery, cfg *config.Config) []config.Check {
-	return d.Observe(cfg, s.snapshot(), s.listeners, s.owners)
+	return d.Learn(cfg, s.snapshot(), s.listeners, s.owners)
 }
 
 // flush waits until the state handed to the writer has been tried once.
@@ -128,7 +128,7 @@ func TestDiscoveryConfiguredCheckReplacesImplicit(t *testing.T) {
 
 // Whatever the state holds, a scrape's observe must not panic: a panic
 // there takes every check's series with it.
-func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
+func TestDiscoveryLearnSurvivesNilEntries(t *testing.T) {
 	d := New(Options{})
 	d.st.Units["a.service"] = nil
 	d.st.Units["b.service"] = &learnedUnit{}
@@ -146,10 +146,10 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 	if len(got) != 1 || got[0].Name != "b.service" || len(got[0].Ports) != 1 || got[0].Ports[0].Port != 81 {
 		t.Fatalf("learned %+v", got)
 	}
-	// With no readings Observe only lists what it holds, as Current does.
+	// With no readings Learn only lists what it holds, as Current does.
 	d.st.Units["d.service"] = nil
 	d.st.Units["b.service"].Ports["tcp  82"] = nil
-	d.Observe(config.Default(), nil, nil, nil)
+	d.Learn(config.Default(), nil, nil, nil)
 	d.st.Units["d.service"] = nil
 	d.st.Units["b.service"].Ports["tcp  82"] = nil
 	if got := d.Current(config.Default()); len(got) != 1 || got[0].Name != "b.service" {
@@ -158,7 +158,7 @@ func TestDiscoveryObserveSurvivesNilEntries(t *testing.T) {
 }
 
 // At a cap observe learns nothing new, and says so once.
-func TestDiscoveryObserveStopsAtTheCaps(t *testing.T) {
+func TestDiscoveryLearnStopsAtTheCaps(t *testing.T) {
 	c := &clock{t: stateNow}
 	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
 	// fill gives units n ports each, all loaded and still listening.
@@ -287,15 +287,15 @@ func BenchmarkDiscoveryAtTheCaps(b *testing.B) {
 		for b.Loop() {
 			// Two hours on, so every iteration's observe writes the file.
 			c.t = c.t.Add(2 * time.Hour)
-			New(opts).Observe(cfg, units, scene.listeners, scene.owners)
+			New(opts).Learn(cfg, units, scene.listeners, scene.owners)
 		}
 	})
 	b.Run("observe", func(b *testing.B) {
 		d := New(opts)
-		d.Observe(cfg, units, scene.listeners, scene.owners)
+		d.Learn(cfg, units, scene.listeners, scene.owners)
 		b.ReportAllocs()
 		for b.Loop() {
-			if got := d.Observe(cfg, units, scene.listeners, scene.owners); len(got) != maxStateUnits {
+			if got := d.Learn(cfg, units, scene.listeners, scene.owners); len(got) != maxStateUnits {
 				b.Fatalf("%d implicit checks", len(got))
 			}
 		}

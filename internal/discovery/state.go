@@ -24,7 +24,7 @@ import (
 
 // The caps of what discovery holds. They bound the state file, and the
 // scrape too: a learned unit is an implicit check of a dozen series, a
-// learned port three more, and Observe walks them all on every scrape.
+// learned port three more, and Learn walks them all on every scrape.
 const (
 	// maxStateUnits: a host with more than a few hundred services holding
 	// listeners is rare; 2,000 implicit checks is a fifth of
@@ -80,8 +80,8 @@ type learnedPort struct {
 
 const discoveryStateVersion = 1
 
-// learnedPortValid checks a port as Observe would note it, and returns the
-// address as Observe spells it: "" (a socket unit's port-only Listen=) or
+// learnedPortValid checks a port as Learn would note it, and returns the
+// address as Learn spells it: "" (a socket unit's port-only Listen=) or
 // an IP address without a zone, v4-mapped addresses unmapped.
 func learnedPortValid(proto, address string, port int) (string, error) {
 	if proto != "tcp" && proto != "udp" {

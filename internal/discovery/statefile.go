@@ -130,8 +130,8 @@ func (r *stateReport) note(count *int, format string, args ...any) {
 	}
 }
 
-// parseState keeps the units and ports Observe could have written, as
-// Observe would have written them. It goes in name and key order, so what
+// parseState keeps the units and ports Learn could have written, as
+// Learn would have written them. It goes in name and key order, so what
 // is dropped from a file and the reason logged are always the same.
 func parseState(units map[string]json.RawMessage, now time.Time, rep *stateReport) discoveryState {
 	// Sized for what may be kept, not for what the file holds: a file
@@ -185,7 +185,7 @@ func parseUnit(name string, raw json.RawMessage, now time.Time, rep *stateReport
 		}
 	}
 	if len(u.Ports) == 0 && len(varies) == 0 {
-		// Observe removes a unit with no ports before it saves, unless
+		// Learn removes a unit with no ports before it saves, unless
 		// its ports vary (between runs it may hold none).
 		rep.note(&rep.droppedUnits, "unit %q has no ports", name)
 		return nil
@@ -205,7 +205,7 @@ func parseUnit(name string, raw json.RawMessage, now time.Time, rep *stateReport
 			rep.note(&rep.droppedPorts, "unit %q port %q %v", name, key, err)
 			continue
 		}
-		// The key is derived from the entry, and Observe finds a port by
+		// The key is derived from the entry, and Learn finds a port by
 		// it: an entry under another key would be learned a second time.
 		k := learnedKey(lp.Proto, lp.Address, lp.Port)
 		if prev := lu.Ports[k]; prev != nil {
@@ -297,7 +297,7 @@ func parsePort(raw json.RawMessage, now time.Time, m *mending) (*learnedPort, er
 		return nil, fmt.Errorf("does not decode: %w", err)
 	}
 	if lp.FirstSeen.IsZero() || lp.LastSeen.IsZero() {
-		// Observe stamps both when it first sees a port; a zero
+		// Learn stamps both when it first sees a port; a zero
 		// first_seen would also make a candidate learned at once.
 		return nil, errors.New("has no first_seen or last_seen")
 	}
