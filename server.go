@@ -19,9 +19,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,13 +166,14 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // newMetricsHandler serves one scrape per request. The request's deadline
 // (from Prometheus's header) bounds the evaluation, which concurrent
-// scrapes share through the Exporter (Evaluate); the response's encodings
-// are derived once per evaluation (Evaluation.Memo), so scrapes that
-// joined one evaluation get the same bytes. The in-flight limit lives
-// here, not in promhttp.HandlerOpts.MaxRequestsInFlight, because /checks
-// and the landing page share it.
+// scrapes share through the Exporter (Evaluate); the response is encoded
+// once per evaluation and kind of request (evaluationResponses), so
+// scrapes that joined one evaluation get the same bytes. The in-flight
+// limit lives here, not in promhttp.HandlerOpts.MaxRequestsInFlight,
+// because /checks and the landing page share it.
 func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
 	errorLog := promhttpLogger{level.Error(logger)}
+	var responses evaluationResponses
 	// Instrumented outside the limit, so the 503s are counted too.
 	return promhttp.InstrumentMetricHandler(selfRegistry, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		release, ok := gate.acquire()
@@ -178,7 +181,7 @@ func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collecto
 			gate.refuse(w)
 			return
 		}
-		timeout := collector.ScrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), opts.timeoutOffset, opts.defaultTimeout)
+		timeout := scrapeTimeout(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), opts.timeoutOffset, opts.defaultTimeout)
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		ev, err := exporter.Evaluate(ctx)
@@ -194,10 +197,9 @@ func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collecto
 				[]byte(fmt.Sprintf("No evaluation ended within this scrape's %s (the one in progress was started for a longer deadline, or failed); the exporter's log says which.\n", timeout)))
 			return
 		}
-		key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
-		resp := ev.Memo(key, func() any {
+		resp := responses.of(ev, r, func() *recorder {
 			return encode(r, selfRegistry, errorLog, concatGatherers{selfRegistry, prometheus.GathererFunc(ev.Families)})
-		}).(*recorder)
+		})
 		// The slot covers the scrape, not the client's reading of it: 40
 		// clients that asked and never read held every slot while their
 		// writes were blocked, and every scrape got 503.
@@ -210,6 +212,77 @@ func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collecto
 		}
 		writeWithin(w, opts.writeTimeout, resp.status, resp.body.Bytes())
 	}))
+}
+
+// scrapeTimeout derives the time a scrape may take from Prometheus's
+// X-Prometheus-Scrape-Timeout-Seconds header, minus offset to leave room for
+// encoding and the network. Without a usable header it returns fallback.
+// When the offset would leave nothing, it keeps a tenth of the header's
+// timeout rather than failing every source outright.
+func scrapeTimeout(header string, offset, fallback time.Duration) time.Duration {
+	if header == "" {
+		return fallback
+	}
+	seconds, err := strconv.ParseFloat(header, 64)
+	if err != nil || seconds <= 0 || math.IsNaN(seconds) || math.IsInf(seconds, 0) {
+		return fallback
+	}
+	if seconds > 24*3600 {
+		seconds = 24 * 3600
+	}
+	timeout := time.Duration(seconds * float64(time.Second))
+	if timeout-offset <= timeout/10 {
+		return timeout / 10
+	}
+	return timeout - offset
+}
+
+// evaluationResponses are the responses derived from the latest
+// evaluations, by what the request asked (its Accept and Accept-Encoding
+// headers and query): the scrapes that joined one evaluation share its
+// encoding. Two evaluations can be answered at once (the one running and
+// the next, see collector.Exporter.Evaluate); a few more are kept for
+// requests that are late to take theirs.
+type evaluationResponses struct {
+	mu    sync.Mutex
+	byEv  map[*collector.Evaluation]map[string]*sharedResponse
+	order []*collector.Evaluation // oldest first
+}
+
+// keptEvaluations bounds the evaluations whose responses are kept.
+const keptEvaluations = 4
+
+type sharedResponse struct {
+	once sync.Once
+	resp *recorder
+}
+
+// of returns the response to r from ev, made by build once per evaluation
+// and kind of request.
+func (c *evaluationResponses) of(ev *collector.Evaluation, r *http.Request, build func() *recorder) *recorder {
+	key := r.Header.Get("Accept") + "|" + r.Header.Get("Accept-Encoding") + "|" + r.URL.RawQuery
+	c.mu.Lock()
+	if c.byEv == nil {
+		c.byEv = map[*collector.Evaluation]map[string]*sharedResponse{}
+	}
+	byKey := c.byEv[ev]
+	if byKey == nil {
+		byKey = map[string]*sharedResponse{}
+		c.byEv[ev] = byKey
+		c.order = append(c.order, ev)
+		if len(c.order) > keptEvaluations {
+			delete(c.byEv, c.order[0])
+			c.order = slices.Delete(c.order, 0, 1)
+		}
+	}
+	shared := byKey[key]
+	if shared == nil {
+		shared = &sharedResponse{}
+		byKey[key] = shared
+	}
+	c.mu.Unlock()
+	shared.once.Do(func() { shared.resp = build() })
+	return shared.resp
 }
 
 // encode is the response promhttp gives r for gatherer: its content
