@@ -174,6 +174,7 @@ func securityHeaders(next http.Handler) http.Handler {
 func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
 	errorLog := promhttpLogger{level.Error(logger)}
 	var responses evaluationResponses
+	texts := newTextEncoder()
 	// Instrumented outside the limit, so the 503s are counted too.
 	return promhttp.InstrumentMetricHandler(selfRegistry, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		release, ok := gate.acquire()
@@ -198,7 +199,11 @@ func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collecto
 			return
 		}
 		resp := responses.of(ev, r, func() *recorder {
-			return encode(r, selfRegistry, errorLog, concatGatherers{selfRegistry, prometheus.GathererFunc(ev.Families)})
+			gatherer := concatGatherers{selfRegistry, prometheus.GathererFunc(ev.Families)}
+			if rec, ok := texts.encode(r, gatherer); ok {
+				return rec
+			}
+			return encode(r, selfRegistry, errorLog, gatherer)
 		})
 		// The slot covers the scrape, not the client's reading of it: 40
 		// clients that asked and never read held every slot while their

@@ -110,7 +110,7 @@ func TestScrapeVsStaticFloor(t *testing.T) {
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableCompression: true}}
 	type side struct {
 		series, url, floorURL string
-		plain                 int // the uncompressed body's size
+		plain, gzipped        int // the body's size, uncompressed and as it travelled
 		times, floorTimes     []time.Duration
 	}
 	var sides []*side
@@ -125,7 +125,7 @@ func TestScrapeVsStaticFloor(t *testing.T) {
 		}
 		// Served as it travelled, gzip level and all: the floor's bytes
 		// are the exporter's.
-		sides = append(sides, &side{series: series, url: url, floorURL: staticFloor(t, resp.Header, body).URL, plain: len(plain)})
+		sides = append(sides, &side{series: series, url: url, floorURL: staticFloor(t, resp.Header, body).URL, plain: len(plain), gzipped: len(body)})
 	}
 	for _, s := range sides {
 		for range 5 { // warm up: connections, caches
@@ -150,10 +150,10 @@ func TestScrapeVsStaticFloor(t *testing.T) {
 	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n%d units, no config file, %d scrapes of each interleaved, gzip asked as Prometheus does\n", units, scrapes)
-	fmt.Fprintf(&out, "%-10s %12s %14s %14s %8s\n", "series", "body", "exporter", "static floor", "ratio")
+	fmt.Fprintf(&out, "%-10s %12s %12s %14s %14s %8s\n", "series", "body", "gzipped", "exporter", "static floor", "ratio")
 	for _, s := range sides {
 		w, f := median(s.times), median(s.floorTimes)
-		fmt.Fprintf(&out, "%-10s %10.1fKB %14v %14v %7.2fx\n", s.series, float64(s.plain)/1000, w.Round(10*time.Microsecond), f.Round(10*time.Microsecond), float64(w)/float64(f))
+		fmt.Fprintf(&out, "%-10s %10.1fKB %10.1fKB %14v %14v %7.2fx\n", s.series, float64(s.plain)/1000, float64(s.gzipped)/1000, w.Round(10*time.Microsecond), f.Round(10*time.Microsecond), float64(w)/float64(f))
 		fmt.Fprintf(&out, "SUMMARY|scrape vs its bytes served static, %d units, %s (%.0f KB)|%v|%v|%.2fx|<= 3x\n", units, s.series, float64(s.plain)/1000, w.Round(10*time.Microsecond), f.Round(10*time.Microsecond), float64(w)/float64(f))
 	}
 	fmt.Print(out.String())
