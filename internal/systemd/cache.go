@@ -250,6 +250,9 @@ type barrierRequest struct {
 type cacheView struct {
 	units map[string]Unit
 	names []string // sorted
+
+	failedOnce sync.Once
+	failed     []string // the units in ActiveState failed, sorted (failed.go)
 }
 
 type fetchResult struct {
