@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -55,7 +56,6 @@ type textEncoder struct {
 
 	mu      sync.Mutex
 	formats map[expfmt.Format]*formatRuns
-	fresh   *flate.Writer // compresses the series encoded per scrape
 }
 
 // minRun is the fewest series worth a run of their own: each run is a
@@ -63,9 +63,15 @@ type textEncoder struct {
 const minRun = 64
 
 func newTextEncoder() *textEncoder {
-	fresh, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return &textEncoder{formats: map[expfmt.Format]*formatRuns{}, fresh: fresh}
+	return &textEncoder{formats: map[expfmt.Format]*formatRuns{}}
 }
+
+// The compressors, reused (a BestSpeed one is 0.9 MB, a default one
+// more) but not kept while idle: a pool drops them at a GC.
+var (
+	fastFlate    = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.BestSpeed); return w }}
+	defaultFlate = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.DefaultCompression); return w }}
+)
 
 // encode returns the response to r for the families gatherer gathers, or
 // false when the response is promhttp's to give.
@@ -106,7 +112,9 @@ func (e *textEncoder) write(w *bytes.Buffer, format expfmt.Format, gzipped bool,
 	runs.generation++
 	var out bodyWriter = &plainBody{w: w}
 	if gzipped {
-		out = newGzipBody(w, e.fresh)
+		fw := fastFlate.Get().(*flate.Writer)
+		defer fastFlate.Put(fw)
+		out = newGzipBody(w, fw)
 	}
 	for _, mf := range mfs {
 		run, rest := runs.split(mf)
@@ -147,10 +155,17 @@ type formatRuns struct {
 
 // familyRuns is what is known of a family from the responses before.
 type familyRuns struct {
-	header string        // the family's help and type
-	last   []*dto.Metric // its series in the last response
-	run    *encodedRun   // its leading series, encoded; nil if none
-	used   uint64        // the generation that last served it
+	header string      // the family's help and type
+	run    *encodedRun // its leading series, encoded; nil if none
+	used   uint64      // the generation that last served it
+	// last are the addresses of its series in the last response its run
+	// did not serve, to learn a run from. Addresses, not pointers: they
+	// keep nothing alive (pinning an evaluation's series until the next
+	// one added 8 MiB to bench/load.sh's peak RSS). An address freed and
+	// reused by a new series can match: the run is then encoded from the
+	// current values, and served again only for those very values, which
+	// it holds.
+	last []uintptr
 }
 
 // encodedRun is a family's leading series, encoded with its comments.
@@ -169,21 +184,24 @@ func (rs *formatRuns) split(mf *dto.MetricFamily) (*encodedRun, []*dto.Metric) {
 		fr = &familyRuns{}
 		rs.byName[mf.GetName()] = fr
 	}
+	fr.used = rs.generation
 	header := mf.GetHelp() + "\x00" + mf.GetType().String()
 	if fr.header != header {
-		fr.run, fr.last = nil, nil
+		fr.header, fr.run, fr.last = header, nil, nil
 	}
-	if fr.run != nil && !hasPrefix(mf.Metric, fr.run.metrics) {
-		fr.run = nil
+	if fr.run != nil && hasPrefix(mf.Metric, fr.run.metrics) {
+		return fr.run, mf.Metric[len(fr.run.metrics):]
 	}
-	if fr.run == nil {
-		// The series it shares with its last response are likely to
-		// stay: the bulk units' come first and change with the cache.
-		if k := commonPrefix(mf.Metric, fr.last); k >= minRun {
-			fr.run = newRun(mf, k, rs.scheme)
-		}
+	// The series it shares with its last response are likely to stay:
+	// the bulk units' come first and change with the cache.
+	fr.run = nil
+	if k := commonPrefixAt(mf.Metric, fr.last); k >= minRun {
+		fr.run = newRun(mf, k, rs.scheme)
 	}
-	fr.header, fr.last, fr.used = header, mf.Metric, rs.generation
+	fr.last = fr.last[:0]
+	for _, m := range mf.Metric {
+		fr.last = append(fr.last, uintptr(unsafe.Pointer(m)))
+	}
 	if fr.run == nil {
 		return nil, mf.Metric
 	}
@@ -213,6 +231,18 @@ func newRun(mf *dto.MetricFamily, n int, scheme model.EscapingScheme) *encodedRu
 // hasPrefix reports whether ms begins with the very values of prefix.
 func hasPrefix(ms, prefix []*dto.Metric) bool {
 	return len(ms) >= len(prefix) && commonPrefix(ms, prefix) == len(prefix)
+}
+
+// commonPrefixAt is how many leading values of ms are at the addresses of
+// at.
+func commonPrefixAt(ms []*dto.Metric, at []uintptr) int {
+	n := min(len(ms), len(at))
+	for i := range n {
+		if uintptr(unsafe.Pointer(ms[i])) != at[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // commonPrefix is how many leading values a and b share (the same
@@ -277,9 +307,11 @@ func (b *gzipBody) run(r *encodedRun) {
 		// Compressed once, at the default level: it is served until the
 		// units change, so its size matters more than its time.
 		var d bytes.Buffer
-		fw, _ := flate.NewWriter(&d, flate.DefaultCompression)
+		fw := defaultFlate.Get().(*flate.Writer)
+		fw.Reset(&d)
 		fw.Write(r.plain)
 		fw.Flush()
+		defaultFlate.Put(fw)
 		r.deflated = d.Bytes()
 	}
 	b.w.Write(r.deflated)
