@@ -364,23 +364,14 @@ func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
 	}
 	gf2Square(&even, &odd) // 2 zero bits
 	gf2Square(&odd, &even) // 4 zero bits
-	for {
-		gf2Square(&even, &odd)
+	// Then 8 (a byte), 16, 32... zero bits, each the square of the one
+	// before, applied for each bit of lenB that is set.
+	for cur, prev := &even, &odd; lenB != 0; lenB >>= 1 {
+		gf2Square(cur, prev)
 		if lenB&1 != 0 {
-			crcA = gf2Times(&even, crcA)
+			crcA = gf2Times(cur, crcA)
 		}
-		lenB >>= 1
-		if lenB == 0 {
-			break
-		}
-		gf2Square(&odd, &even)
-		if lenB&1 != 0 {
-			crcA = gf2Times(&odd, crcA)
-		}
-		lenB >>= 1
-		if lenB == 0 {
-			break
-		}
+		cur, prev = prev, cur
 	}
 	return crcA ^ crcB
 }

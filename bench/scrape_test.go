@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -96,12 +95,7 @@ func staticFloor(t *testing.T, header http.Header, compressed []byte) *httptest.
 func TestScrapeVsStaticFloor(t *testing.T) {
 	units := envInt("WARDEN_BENCH_UNITS", 2000)
 	scrapes := envInt("WARDEN_BENCH_SCRAPES", 40)
-	bin := filepath.Join(t.TempDir(), "warden_exporter")
-	build := exec.Command("go", "build", "-o", bin, "..")
-	build.Env = append(build.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildExporter(t)
 	m := systemdtest.Start(t)
 	m.StartOneshots(t, "bench", units)
 
