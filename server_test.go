@@ -212,6 +212,29 @@ func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.Unit
 	return newHandlerServer(t, serverOptions{maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond}, nil, collector.Options{Systemd: src})
 }
 
+func TestScrapeTimeout(t *testing.T) {
+	const offset, fallback = 500 * time.Millisecond, 9 * time.Second
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", fallback},
+		{"garbage", fallback},
+		{"-3", fallback},
+		{"0", fallback},
+		{"NaN", fallback},
+		{"+Inf", fallback},
+		{"10", 9500 * time.Millisecond},
+		{"2.5", 2 * time.Second},
+		{"0.5", 50 * time.Millisecond}, // the offset would leave nothing: keep a tenth
+		{"1e12", 24*time.Hour - offset},
+	} {
+		if got := scrapeTimeout(tc.header, offset, fallback); got != tc.want {
+			t.Errorf("scrapeTimeout(%q) = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}
+
 func TestMaxRequestsInFlight(t *testing.T) {
 	src := &blockingSource{started: make(chan time.Time, 10), release: make(chan struct{})}
 	srv, reg := newTestServerWithRegistry(t, 2, src)

@@ -49,6 +49,19 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// buildExporter builds the exporter as it ships (static) and returns the
+// binary's path.
+func buildExporter(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "warden_exporter")
+	build := exec.Command("go", "build", "-o", bin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // startServer runs cmd (killed by pid at the end) and waits until url answers.
 func startServer(t *testing.T, name string, cmd *exec.Cmd, url string) {
 	t.Helper()
@@ -177,13 +190,7 @@ func TestSystemdVsNodeExporter(t *testing.T) {
 		t.Fatal("prometheus-node-exporter not found: apt-get install prometheus-node-exporter (bench/systemd.sh does)")
 	}
 
-	bin := filepath.Join(t.TempDir(), "warden_exporter")
-	build := exec.Command("go", "build", "-o", bin, "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-
+	bin := buildExporter(t)
 	m := systemdtest.Start(t)
 	t0 := time.Now()
 	m.StartOneshots(t, "bench", units)

@@ -443,29 +443,6 @@ func TestUnknownUnitSeriesIsRefused(t *testing.T) {
 	}
 }
 
-func TestScrapeTimeout(t *testing.T) {
-	const offset, fallback = 500 * time.Millisecond, 9 * time.Second
-	for _, tc := range []struct {
-		header string
-		want   time.Duration
-	}{
-		{"", fallback},
-		{"garbage", fallback},
-		{"-3", fallback},
-		{"0", fallback},
-		{"NaN", fallback},
-		{"+Inf", fallback},
-		{"10", 9500 * time.Millisecond},
-		{"2.5", 2 * time.Second},
-		{"0.5", 50 * time.Millisecond}, // the offset would leave nothing: keep a tenth
-		{"1e12", 24*time.Hour - offset},
-	} {
-		if got := ScrapeTimeout(tc.header, offset, fallback); got != tc.want {
-			t.Errorf("ScrapeTimeout(%q) = %v, want %v", tc.header, got, tc.want)
-		}
-	}
-}
-
 // Concurrent scrapes share one gather: the sources run once for all of
 // them, and each gets the whole result.
 func TestConcurrentScrapesShareOneGather(t *testing.T) {

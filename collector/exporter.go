@@ -23,10 +23,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -215,38 +213,12 @@ type Evaluation struct {
 	FailedUnits verdict.FailedUnits
 	families    []*dto.MetricFamily
 	err         error // the registry's: a series that broke its description
-
-	memoMu sync.Mutex
-	memo   map[string]*memoEntry
-}
-
-type memoEntry struct {
-	once  sync.Once
-	value any
 }
 
 // Families returns the metric families, and the error of a series that
 // broke the exporter's descriptions (a bug; the rest are served).
 func (ev *Evaluation) Families() ([]*dto.MetricFamily, error) {
 	return slices.Clone(ev.families), ev.err
-}
-
-// Memo returns what make returned for key, calling it once per evaluation:
-// the requests that share an evaluation share what is derived from it
-// (its encodings).
-func (ev *Evaluation) Memo(key string, make func() any) any {
-	ev.memoMu.Lock()
-	if ev.memo == nil {
-		ev.memo = map[string]*memoEntry{}
-	}
-	m := ev.memo[key]
-	if m == nil {
-		m = &memoEntry{}
-		ev.memo[key] = m
-	}
-	ev.memoMu.Unlock()
-	m.once.Do(func() { m.value = make() })
-	return m.value
 }
 
 // Last returns the last evaluation that completed (its verdicts; no
@@ -470,27 +442,4 @@ func (e *Exporter) Verdicts(ctx context.Context) ([]verdict.Verdict, error) {
 // Gatherer returns Gather bound to ctx, as a prometheus.Gatherer.
 func (e *Exporter) Gatherer(ctx context.Context) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return e.Gather(ctx) })
-}
-
-// ScrapeTimeout derives the time a scrape may take from Prometheus's
-// X-Prometheus-Scrape-Timeout-Seconds header, minus offset to leave room for
-// encoding and the network. Without a usable header it returns fallback.
-// When the offset would leave nothing, it keeps a tenth of the header's
-// timeout rather than failing every layer outright.
-func ScrapeTimeout(header string, offset, fallback time.Duration) time.Duration {
-	if header == "" {
-		return fallback
-	}
-	seconds, err := strconv.ParseFloat(header, 64)
-	if err != nil || seconds <= 0 || math.IsNaN(seconds) || math.IsInf(seconds, 0) {
-		return fallback
-	}
-	if seconds > 24*3600 {
-		seconds = 24 * 3600
-	}
-	timeout := time.Duration(seconds * float64(time.Second))
-	if timeout-offset <= timeout/10 {
-		return timeout / 10
-	}
-	return timeout - offset
 }

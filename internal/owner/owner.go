@@ -72,6 +72,11 @@ type Resolver struct {
 	indexed   map[string]bool   // units whose cgroup directory is in byID
 	indexedAt *systemd.Snapshot // the unit set the index was last rebuilt for
 	byInode   map[uint64]string // socket inode -> unit (fallback 3)
+	// The socket units' Listen= addresses (fallback 2), for the unit set
+	// they were read from: they change with the cache only, and reading
+	// them walks every unit (0.26 ms of a 1.9 ms scrape of 2,000 units).
+	sockets   socketListens
+	socketsAt *systemd.Snapshot
 
 	procMu     sync.Mutex
 	procByNode map[uint64]Process // socket inode -> its holder, or the zero Process when ProcessOf found none
@@ -127,7 +132,10 @@ func (o *Resolver) Owners(ctx context.Context, units *systemd.Snapshot, listener
 		return owners
 	}
 	// 2: socket units' Listen= addresses.
-	sockets := socketUnits(units)
+	if !units.SameCache(o.socketsAt) {
+		o.sockets, o.socketsAt = socketUnits(units), units
+	}
+	sockets := o.sockets
 	var noCgroup []int
 	for _, i := range unresolved {
 		if unit := sockets.owner(listeners[i]); unit != "" {

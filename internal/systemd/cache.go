@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,6 +130,9 @@ type barrierRequest struct {
 type cacheView struct {
 	units map[string]Unit
 	names []string // sorted
+
+	failedOnce sync.Once
+	failed     []string // the units in ActiveState failed, sorted (failed.go)
 }
 
 type fetchResult struct {

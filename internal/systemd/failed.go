@@ -48,8 +48,8 @@ func (r *Snapshot) Failed() (units []Unit, more int) {
 func (r *Snapshot) failedNames() ([]string, int) {
 	r.failedOnce.Do(func() {
 		var all []string
-		for _, name := range r.snap.names {
-			if _, named := r.named[name]; !named && r.snap.units[name].Failed() {
+		for _, name := range r.snap.failedUnits() {
+			if _, named := r.named[name]; !named {
 				all = append(all, name)
 			}
 		}
@@ -66,6 +66,20 @@ func (r *Snapshot) failedNames() ([]string, int) {
 		r.failed = all
 	})
 	return r.failed, r.failedMore
+}
+
+// failedUnits are the view's units in ActiveState failed, sorted: found
+// once per cache state, not at every scrape (the walk of 2,000 units was
+// 0.45 ms of the 1.9 ms of CPU a scrape took, bench/scrape.sh).
+func (v *cacheView) failedUnits() []string {
+	v.failedOnce.Do(func() {
+		for _, name := range v.names {
+			if v.units[name].Failed() {
+				v.failed = append(v.failed, name)
+			}
+		}
+	})
+	return v.failed
 }
 
 // readFailedSince reads when each listed failed unit that was not read by
