@@ -273,8 +273,9 @@ func TestJudgeReasonsCarryTheDiagnosis(t *testing.T) {
 // Evaluate joins what one evaluation observed: the host's listeners and
 // their owners, a unit's own network namespace (or its absence: unread),
 // the process behind a foreign listener, and which units the owner index
-// knows. ForeignInodes names the listeners whose process a verdict needs.
-func TestEvaluateJoinsTheSnapshot(t *testing.T) {
+// knows. (Which listeners' holders a verdict names is the collector's to
+// find before judging: TestUnownedListenersOnTheChecksPortsAreFoundBeforeJudging.)
+func TestEvaluateJoinsTheInput(t *testing.T) {
 	up := func(name string) Unit {
 		return sdv(sd{Name: name, LoadState: "loaded", ActiveState: "active", SubState: "running"})
 	}
