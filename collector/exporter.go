@@ -23,14 +23,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -353,8 +351,7 @@ func (e *Exporter) evaluateContained(f *flight) (ev *Evaluation, err error) {
 		// look contains the observation's and the judge's panics; this,
 		// the rest (emit, the history).
 		if p := recover(); p != nil {
-			level.Error(e.logger).Log("msg", "evaluation panicked", "panic", p, "stack", string(debug.Stack()))
-			ev, err = nil, errors.New("the evaluation failed (see the exporter's log)")
+			ev, err = nil, e.evaluationPanicked(p)
 		}
 	}()
 	return e.evaluate(ctx, kind)

@@ -130,14 +130,21 @@ type reads struct {
 func (e *Exporter) look(ctx context.Context, cfg *config.Config, r reads) (o *observation, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			level.Error(e.logger).Log("msg", "evaluation panicked", "panic", p, "stack", string(debug.Stack()))
-			o, err = nil, errors.New("the evaluation failed (see the exporter's log)")
+			o, err = nil, e.evaluationPanicked(p)
 		}
 	}()
 	o = e.observe(ctx, cfg, r)
 	o.judged = o.judgeInput()
 	o.verdicts = verdict.Evaluate(o.checks, o.implicit, o.judged)
 	return o, nil
+}
+
+// evaluationPanicked logs a panic of an evaluation, with its stack, and
+// returns the evaluation's error: the requests that joined it get that, the
+// process goes on.
+func (e *Exporter) evaluationPanicked(p any) error {
+	level.Error(e.logger).Log("msg", "evaluation panicked", "panic", p, "stack", string(debug.Stack()))
+	return errors.New("the evaluation failed (see the exporter's log)")
 }
 
 // observe reads every layer for cfg: the layers concurrently, then what
@@ -182,9 +189,6 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 	}
 	return o
 }
-
-// failed reports whether a layer could not be read.
-func (o *observation) failed() bool { return o.firstError() != nil }
 
 // firstError is the error of the first layer that could not be read.
 func (o *observation) firstError() error {
@@ -240,11 +244,11 @@ func (e *Exporter) readLayers(ctx context.Context, cfg *config.Config, r reads, 
 	done := make([]bool, len(e.layers))
 	for ; pending > 0; pending-- {
 		select {
-		case r := <-results:
-			done[r.index] = true
-			s.outcomes[r.index].err, s.outcomes[r.index].duration = r.err, r.took
-			if r.err == nil {
-				r.keep(s)
+		case res := <-results:
+			done[res.index] = true
+			s.outcomes[res.index].err, s.outcomes[res.index].duration = res.err, res.took
+			if res.err == nil {
+				res.keep(s)
 			}
 			continue
 		case <-ctx.Done():

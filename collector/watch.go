@@ -90,10 +90,10 @@ func (e *Exporter) watchOnce(ctx context.Context, units *systemd.Snapshot) {
 	wctx, cancel := context.WithTimeout(ctx, e.watchInterval)
 	defer cancel()
 	o, err := e.look(wctx, cfg, reads{units: units})
-	if err != nil || o.failed() {
-		if err == nil {
-			err = o.firstError()
-		}
+	if err == nil {
+		err = o.firstError()
+	}
+	if err != nil {
 		if !errors.Is(err, systemd.ErrNoView) {
 			level.Debug(e.logger).Log("msg", "the watch judged nothing", "err", err)
 		}

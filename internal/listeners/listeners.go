@@ -195,14 +195,15 @@ func (s *Reader) closeIdleNetnsLocked(now time.Time) {
 		}
 	}
 	for len(s.netns) >= maxNetns {
-		var oldest uint64
+		var oldestID uint64
+		var oldest *netnsHandle
 		for id, h := range s.netns {
-			if o, ok := s.netns[oldest]; !ok || h.used.Before(o.used) {
-				oldest = id
+			if oldest == nil || h.used.Before(oldest.used) {
+				oldestID, oldest = id, h
 			}
 		}
-		s.netns[oldest].dumper.Close()
-		delete(s.netns, oldest)
+		oldest.dumper.Close()
+		delete(s.netns, oldestID)
 	}
 }
 

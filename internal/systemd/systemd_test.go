@@ -264,7 +264,6 @@ func TestStatePredicates(t *testing.T) {
 	}{
 		{Unit.Loaded, func(u *Unit) *string { return &u.LoadState }, "loaded", LoadStates},
 		{Unit.NotFound, func(u *Unit) *string { return &u.LoadState }, "not-found", LoadStates},
-		{Unit.Masked, func(u *Unit) *string { return &u.LoadState }, "masked", LoadStates},
 		{Unit.Active, func(u *Unit) *string { return &u.ActiveState }, "active", ActiveStates},
 		{Unit.Inactive, func(u *Unit) *string { return &u.ActiveState }, "inactive", ActiveStates},
 		{Unit.Activating, func(u *Unit) *string { return &u.ActiveState }, "activating", ActiveStates},

@@ -157,9 +157,6 @@ func (u Unit) Loaded() bool { return u.LoadState == "loaded" }
 // not-found): a unit read by name that does not exist.
 func (u Unit) NotFound() bool { return u.LoadState == "not-found" }
 
-// Masked reports whether the unit is masked (LoadState masked).
-func (u Unit) Masked() bool { return u.LoadState == "masked" }
-
 // Active reports whether ActiveState is active (not reloading: Up counts
 // both).
 func (u Unit) Active() bool { return u.ActiveState == "active" }
