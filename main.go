@@ -42,6 +42,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
 	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
@@ -106,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		probeConc   = app.Flag("probe.concurrency", "Most probes running at once in a scrape.").Default("16").Int()
 		probeBgConc = app.Flag("probe.interval-concurrency", "Most probes with an interval running at once, all of them together: each runs on its own schedule, and waits for a free slot only while this many are running (targets that hang).").Default(fmt.Sprint(collector.DefaultMaxIntervalProbes)).Int()
 		watchEvery  = app.Flag("watch.interval", "Between scrapes, judge every check this often (reading the listeners) and whenever a unit changes (from systemd's signals), for the counters of what happens between scrapes (warden_check_status_changes_total, warden_check_down_seconds_total). 0 turns the watch off; at least 100ms.").Default("1s").Duration()
+		daemonConf  = app.Flag("collector.daemon-config", "Read the checks' daemons' own configuration (nginx, Apache, HAProxy, Redis, PostgreSQL, MariaDB, OpenSSH, MongoDB, memcached) for their expected ports; off, their ports are learned.").Default("true").Bool()
 		discState   = app.Flag("discovery.state-file", "File that keeps what discovery learned across restarts (written atomically); without it, only for the life of the process.").PlaceHolder("PATH").String()
 		discForget  = app.Flag("discovery.forget-after", "Forget a learned unit that has been gone (not loaded) this long.").Default("24h").Duration()
 		discMinAge  = app.Flag("discovery.min-age", "Learn a port only once it has been seen this long (short-lived listeners are not learned).").Default("1m").Duration()
@@ -216,7 +218,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 
+	var daemonConfigs *daemonconf.Reader
+	if *daemonConf && *systemdOn {
+		daemonConfigs = daemonconf.NewReader()
+		defer daemonConfigs.Close()
+	}
 	exporter, err := collector.New(collector.Options{
+		DaemonConfigs:     daemonConfigs,
 		Logger:            logger,
 		Config:            rl.Config,
 		MaxListenerSeries: *lsMax,

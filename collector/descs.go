@@ -38,6 +38,9 @@ type descs struct {
 	serviceUp, portListening, portOwned, servicePortUp    *prometheus.Desc
 	checkStatusChanges, checkDownSeconds, checkLastChange *prometheus.Desc
 	checkLearned                                          *prometheus.Desc
+
+	// The daemons' own configurations.
+	daemonConfigSuccess, daemonConfigNotApplied *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -130,6 +133,12 @@ func newDescs() *descs {
 		portOwned: prometheus.NewDesc("warden_port_owned",
 			"1 if the expected port is held by the check's unit (or the socket unit that activates it), 0 if by something else; absent when nothing listens or the owner cannot be determined.",
 			port, nil),
+		daemonConfigSuccess: prometheus.NewDesc("warden_daemon_config_success",
+			"1 if the check's daemon's own configuration was read and parsed (its expected ports come from it), 0 if not (they are learned; /checks says why). Only for checks whose unit runs a daemon the exporter knows.",
+			[]string{"check", "daemon"}, nil),
+		daemonConfigNotApplied: prometheus.NewDesc("warden_daemon_config_not_applied",
+			"1 if the check's daemon's configuration files changed after its unit last (re)started or reloaded and say something else than what it read: the next restart applies them (/checks shows the ports configured and the ports bound side by side).",
+			[]string{"check", "daemon"}, nil),
 		servicePortUp: prometheus.NewDesc("warden_service_port_up",
 			"service_up x port_listening for each expected port of a check with a unit.",
 			[]string{"check", "unit", "proto", "address", "port"}, nil),
@@ -149,6 +158,7 @@ func (d *descs) describe(ch chan<- *prometheus.Desc) {
 		d.serviceUp, d.portListening, d.portOwned, d.servicePortUp,
 		d.checkStatusChanges, d.checkDownSeconds, d.checkLastChange,
 		d.checkLearned,
+		d.daemonConfigSuccess, d.daemonConfigNotApplied,
 	} {
 		ch <- desc
 	}

@@ -376,6 +376,10 @@ func (e *Exporter) emitVerdict(emit seriesSink, v verdict.Verdict) {
 		emit.counter(d.checkDownSeconds, h.down.Seconds(), v.Check)
 		emit.gauge(d.checkLastChange, float64(h.lastChange.UnixNano())/1e9, v.Check)
 	}
+	if dc := v.DaemonConfig; dc != nil {
+		emit.gauge(d.daemonConfigSuccess, bool01(dc.Error == ""), v.Check, dc.Daemon)
+		emit.gauge(d.daemonConfigNotApplied, bool01(dc.NotApplied), v.Check, dc.Daemon)
+	}
 	serviceKnown := v.Unit != nil && v.Unit.Known
 	if serviceKnown {
 		emit.gauge(d.serviceUp, bool01(v.Unit.Up), v.Check, v.Unit.Name)

@@ -33,6 +33,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
 	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/owner"
@@ -105,6 +106,9 @@ type Options struct {
 	ProcRoot string
 	// Discovery configures the implicit checks of discovery.enabled.
 	Discovery discovery.Options
+	// DaemonConfigs reads the checks' daemons' own configurations (their
+	// expected ports); nil: off, their ports are learned.
+	DaemonConfigs *daemonconf.Reader
 	// WatchInterval is how often Run's watch reads the listeners and
 	// judges every check between scrapes (it also does when the units
 	// change); 0 turns the watch off. At least MinWatchInterval.
@@ -124,8 +128,13 @@ type Exporter struct {
 	unitSeries string
 	owners     *owner.Resolver
 	discovery  *discovery.Discovery
-	maxSeries  int
-	descs      *descs
+	daemons    *daemonconf.Reader
+	// daemonUnits are the units of the checks' daemons the last
+	// evaluation found, and daemonNames the listing's daemon units.
+	daemonUnits atomic.Pointer[[]string]
+	daemonNames atomic.Pointer[daemonNamesCache]
+	maxSeries   int
+	descs       *descs
 
 	// The layers read in every evaluation, in the order of their
 	// warden_collector_success series.
@@ -179,6 +188,7 @@ func New(opts Options) (*Exporter, error) {
 		unitSeries: opts.UnitSeries,
 		owners:     owner.New(opts.ProcRoot),
 		discovery:  discovery.New(opts.Discovery),
+		daemons:    opts.DaemonConfigs,
 		maxSeries:  opts.MaxListenerSeries,
 		descs:      newDescs(),
 

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
 	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/metrictest"
@@ -97,6 +98,7 @@ checks:
 // the inodes of its directories, as sock_diag gives them.
 type goldenHost struct {
 	procRoot string
+	etcRoot  string // a root holding memcached's /etc/memcached.conf
 	units    *systemd.Snapshot
 	ls       []listeners.Listener
 }
@@ -149,11 +151,14 @@ func newGoldenHost(t *testing.T) goldenHost {
 	// A failed unit no check names, as compact keeps one.
 	backup := service("backup.service", "failed", "failed", 0)
 	backup.Result, backup.Failures = "timeout", map[string]uint64{"timeout": 1}
+	// A daemon whose configuration the exporter reads (zero-config: a
+	// check from its configuration alone).
+	memcached := service("memcached.service", "active", "running", 0)
 	// legacy.service is read by name, and systemd does not know it.
 	legacy := systemd.Unit{Name: "legacy.service", LoadState: "not-found", ActiveState: "inactive", SubState: "dead"}
 
 	named := []systemd.Unit{web, db, worker, cache, api, box, legacy}
-	cached := []systemd.Unit{web, db, worker, cache, api, box, sock, sockService, backup}
+	cached := []systemd.Unit{web, db, worker, cache, api, box, sock, sockService, backup, memcached}
 	for _, u := range cached {
 		cgroupID(u.ControlGroup) // the units' cgroups exist: a listener outside them is foreign
 	}
@@ -174,8 +179,16 @@ func newGoldenHost(t *testing.T) goldenHost {
 		held(lst("tcp", "0.0.0.0", 9000, false), "/user.slice/user-1000.slice/session-4.scope", 103),
 		held(lst("tcp", "127.0.0.1", 7000, false), sock.ControlGroup, 104),
 		held(lst("udp", "127.0.0.53", 53, false), "/system.slice/systemd-resolved.service", 105),
+		held(lst("tcp", "127.0.0.1", 11211, false), memcached.ControlGroup, 106),
 	}
-	return goldenHost{procRoot: procRoot, units: units, ls: ls}
+	etcRoot := filepath.Join(dir, "root")
+	if err := os.MkdirAll(filepath.Join(etcRoot, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etcRoot, "etc/memcached.conf"), []byte("-m 64\n-p 11211\n-l 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return goldenHost{procRoot: procRoot, etcRoot: etcRoot, units: units, ls: ls}
 }
 
 // goldenProbes answers the fixture's probes: the TLS one succeeds with a
@@ -213,13 +226,17 @@ func goldenExposition(t *testing.T) (exposition []byte, declared []string) {
 	}
 	start := time.Now()
 	reg := prometheus.NewPedanticRegistry()
+	daemons := daemonconf.NewReader()
+	daemons.Root = host.etcRoot
+	t.Cleanup(func() { daemons.Close() })
 	e, err := New(Options{
-		Config:     func() *config.Config { return cfg },
-		Systemd:    sceneUnits{host.units},
-		UnitSeries: UnitSeriesCompact,
-		Listeners:  sceneListeners(host.ls),
-		Probes:     goldenProbes{},
-		ProcRoot:   host.procRoot,
+		DaemonConfigs: daemons,
+		Config:        func() *config.Config { return cfg },
+		Systemd:       sceneUnits{host.units},
+		UnitSeries:    UnitSeriesCompact,
+		Listeners:     sceneListeners(host.ls),
+		Probes:        goldenProbes{},
+		ProcRoot:      host.procRoot,
 		Discovery: discovery.Options{
 			StateFile:  filepath.Join(t.TempDir(), "learned.json"),
 			MinAge:     time.Minute,

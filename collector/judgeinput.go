@@ -28,7 +28,7 @@ import (
 // errors) become the facts the verdicts are made of here, once, so the
 // judge depends on data and not on the readers.
 func (o *observation) judgeInput() *verdict.Input {
-	in := &verdict.Input{KnownUnits: o.knownUnits, ProbesRead: o.probes.read, ProbeAges: o.probes.ages}
+	in := &verdict.Input{KnownUnits: o.knownUnits, ProbesRead: o.probes.read, ProbeAges: o.probes.ages, DaemonConfigs: o.daemonConfigs}
 	if o.units != nil {
 		in.Units = unitView{o.units}
 	}

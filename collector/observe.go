@@ -96,6 +96,10 @@ type observation struct {
 	strangers map[uint64]owner.Stranger
 	probes    probeReading // the zero value when the probes were not read
 
+	// daemonConfigs are what the checks' daemons' configurations say, by
+	// check name.
+	daemonConfigs map[string]verdict.DaemonConfig
+
 	judged   *verdict.Input // what the judge was given
 	verdicts []verdict.Verdict
 }
@@ -172,6 +176,7 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 		}
 		o.addLearned(learned, names)
 	}
+	e.expectFromConfig(ctx, o, names)
 	if !r.fresh {
 		o.checks = o.probes.checksWithResults(o.checks)
 	}
@@ -358,12 +363,19 @@ func (s *observation) addLearned(learned []config.Check, names []string) {
 }
 
 // withLearnedUnits returns cfg with a unit-only check for each unit
-// discovery has learned, for the layers; cfg itself when there are none.
+// discovery has learned and each known daemon's unit, for the layers; cfg
+// itself when there are none.
 func (e *Exporter) withLearnedUnits(cfg *config.Config) *config.Config {
-	if !cfg.Discovery.Enabled {
-		return cfg
+	var units []string
+	if cfg.Discovery.Enabled {
+		units = e.discovery.LearnedUnits()
 	}
-	units := e.discovery.LearnedUnits()
+	if d := e.daemonUnits.Load(); d != nil {
+		// The units of the daemons last seen, read by name too: their last
+		// state change says whether a configuration changed since was
+		// applied by a reload.
+		units = append(units, *d...)
+	}
 	if len(units) == 0 {
 		return cfg
 	}

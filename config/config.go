@@ -109,7 +109,14 @@ type Port struct {
 	Address string `yaml:"address,omitempty"`
 	// Proto is "tcp" (default) or "udp".
 	Proto string `yaml:"proto"`
+	// Source says where the expectation comes from, when not from this
+	// file: "learned" (discovery), or the daemon's own configuration
+	// ("nginx: /etc/nginx/sites-enabled/default:22"). Not part of the YAML.
+	Source string `yaml:"-"`
 }
+
+// SourceLearned is the Source of a port discovery learned.
+const SourceLearned = "learned"
 
 // AnyPort as an expected port's number stands for any port of the
 // check's own unit (of the port's proto, on its address if it has one):

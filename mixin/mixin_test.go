@@ -226,7 +226,7 @@ func TestExamplePrometheusConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "prometheus.yml")
 	os.WriteFile(path, []byte(cfg), 0o644)
 	out := run(t, promtool, "check", "config", path)
-	if !strings.Contains(out, "is valid prometheus config file syntax") || !strings.Contains(out, "SUCCESS: 17 rules found") || !strings.Contains(out, "SUCCESS: 5 rules found") {
+	if !strings.Contains(out, "is valid prometheus config file syntax") || !strings.Contains(out, "SUCCESS: 18 rules found") || !strings.Contains(out, "SUCCESS: 5 rules found") {
 		t.Errorf("promtool check config:\n%s", out)
 	}
 }

@@ -56,8 +56,10 @@ var All = []*Daemon{&nginx, &apache, &haproxy, &redis, &postgresql, &mariadb, &o
 
 // ByUnit returns the daemon that unit runs, from its name, else from its
 // ExecStart's executable (argv nil when not known); nil for none.
-func ByUnit(unit string, argv []string) *Daemon {
-	for _, d := range All {
+func ByUnit(unit string, argv []string) *Daemon { return byUnitIn(All, unit, argv) }
+
+func byUnitIn(all []*Daemon, unit string, argv []string) *Daemon {
+	for _, d := range all {
 		for _, pat := range d.Units {
 			if ok, _ := path.Match(pat, unit); ok {
 				return d
@@ -68,7 +70,7 @@ func ByUnit(unit string, argv []string) *Daemon {
 		return nil
 	}
 	exe := filepath.Base(argv[0])
-	for _, d := range All {
+	for _, d := range all {
 		for _, b := range d.Binaries {
 			if exe == b {
 				return d

@@ -169,11 +169,11 @@ func (d *Discovery) checks(cfg *config.Config) []config.Check {
 		c := config.Check{Name: unit, Unit: unit}
 		for _, lp := range lu.Ports {
 			if lp.Learned && !slices.Contains(lu.Varies, lp.Proto) {
-				c.Ports = append(c.Ports, config.Port{Proto: lp.Proto, Address: lp.Address, Port: lp.Port})
+				c.Ports = append(c.Ports, config.Port{Proto: lp.Proto, Address: lp.Address, Port: lp.Port, Source: config.SourceLearned})
 			}
 		}
 		for _, proto := range lu.Varies {
-			c.Ports = append(c.Ports, config.Port{Proto: proto, Port: config.AnyPort})
+			c.Ports = append(c.Ports, config.Port{Proto: proto, Port: config.AnyPort, Source: config.SourceLearned})
 		}
 		if len(c.Ports) == 0 {
 			continue

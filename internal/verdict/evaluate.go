@@ -48,6 +48,9 @@ type Input struct {
 	// evaluation has none. Past StaleAfter, a result is stale: it says
 	// nothing of the target now.
 	ProbeAges map[ProbeRef]time.Duration
+	// DaemonConfigs are the configurations of the checks' daemons, by
+	// check name: a check of no known daemon has none.
+	DaemonConfigs map[string]DaemonConfig
 }
 
 // Namespace is the listeners of one network namespace and who holds them.
@@ -81,7 +84,16 @@ func Evaluate(checks []config.Check, implicit map[string]bool, s *Input) []Verdi
 	triggers := s.triggers()
 	verdicts := make([]Verdict, 0, len(checks))
 	for _, c := range checks {
-		verdicts = append(verdicts, judge(c, implicit[c.Name], s.layersOf(c, probes[c.Name], triggers)))
+		l := s.layersOf(c, probes[c.Name], triggers)
+		if dc, ok := s.DaemonConfigs[c.Name]; ok {
+			l.daemonConfig = &dc
+			if dc.NotApplied && c.Unit != "" && len(l.unitListens) == 0 {
+				if ns := s.namespaceOf(c); ns != nil {
+					l.daemonConfig.Listening = listensOf(c.Unit, ns.Listeners, ns.Owners)
+				}
+			}
+		}
+		verdicts = append(verdicts, judge(c, implicit[c.Name], l))
 	}
 	return verdicts
 }

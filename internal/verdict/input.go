@@ -102,6 +102,28 @@ type Stranger struct {
 }
 
 // ProbeResult is one probe's run.
+// DaemonConfig is what a check's daemon's own configuration says, as the
+// exporter read it (see internal/daemonconf): the check's ports come from
+// it when it could be read.
+type DaemonConfig struct {
+	Daemon string `json:"daemon"`
+	// File is the main configuration file the unit runs with.
+	File string `json:"file,omitempty"`
+	// Error says why it could not be read or parsed: the check's ports
+	// are then learned.
+	Error string `json:"error,omitempty"`
+	// NotApplied: its files changed after the unit last (re)started or
+	// reloaded, and say something else than what the daemon read.
+	NotApplied bool `json:"not_applied"`
+	// Changed is when its files last changed (RFC 3339, UTC).
+	Changed string `json:"changed,omitempty"`
+	// Configured are the sockets it asks for, each with where it says so.
+	Configured []string `json:"configured,omitempty"`
+	// Listening is where the unit listens now: shown beside Configured
+	// when the configuration is not applied.
+	Listening []string `json:"listening,omitempty"`
+}
+
 type ProbeResult struct {
 	Check, Target string
 	Success       bool

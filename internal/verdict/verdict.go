@@ -20,6 +20,7 @@
 package verdict
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"strconv"
@@ -61,6 +62,9 @@ type Verdict struct {
 	Unit      *UnitVerdict   `json:"unit,omitempty"`
 	Ports     []PortVerdict  `json:"ports,omitempty"`
 	Probes    []ProbeVerdict `json:"probes,omitempty"`
+	// DaemonConfig is what the check's daemon's own configuration says,
+	// for a check whose unit runs a daemon the exporter knows.
+	DaemonConfig *DaemonConfig `json:"daemon_config,omitempty"`
 }
 
 // UnitVerdict is the service layer of a check.
@@ -123,6 +127,10 @@ type PortVerdict struct {
 	// BetweenRuns: the unit is a timer's job between runs, when its
 	// ports are not expected; the port has no series then.
 	BetweenRuns bool `json:"between_runs,omitempty"`
+	// Source says where the expectation comes from: "configured" (the
+	// exporter's configuration), "learned" (discovery), or the daemon's
+	// own configuration ("nginx: /etc/nginx/sites-enabled/default:22").
+	Source string `json:"source"`
 }
 
 // SeenListener is a listener that matched an expected port.
@@ -195,6 +203,9 @@ type layers struct {
 	// unitListens are the addresses the check's unit holds listeners on,
 	// read this scrape (the diagnosis of a port that is down).
 	unitListens []string
+	// daemonConfig is what the check's daemon's configuration says; nil
+	// for a check of no known daemon.
+	daemonConfig *DaemonConfig
 }
 
 // judge decides a check's status. Precedence, first that holds:
@@ -251,6 +262,13 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	default:
 		v.Status = OK
 	}
+	if l.daemonConfig != nil {
+		dc := *l.daemonConfig
+		if dc.NotApplied && len(dc.Listening) == 0 {
+			dc.Listening = l.unitListens
+		}
+		v.DaemonConfig = &dc
+	}
 	if v.Unit != nil && ports.down != "" && len(l.unitListens) > 0 {
 		v.Unit.ListensOn = l.unitListens[:min(len(l.unitListens), maxListensOn)]
 	}
@@ -264,6 +282,12 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		probe:   probeFull,
 		stale:   stale[0],
 	})
+	if dc := v.DaemonConfig; dc != nil && dc.NotApplied {
+		// For a human only: the label's diagnosis stays what the layers
+		// say (warden_daemon_config_not_applied is the signal).
+		v.Reason += fmt.Sprintf("; %s's configuration changed after %s last (re)started or reloaded: it asks for %s, %s listens on %s",
+			dc.Daemon, c.Unit, listOrNothing(dc.Configured), c.Unit, listOrNothing(dc.Listening))
+	}
 	v.Diagnosis = clipLabel(sentence(&v, unknown, ports, wording{
 		unit:    describeUnit(c, v.Unit, false),
 		listens: listensNow(c, ports.down, l.unitListens, maxListensOnInDiagnosis),
@@ -312,6 +336,13 @@ func judgeUnit(c config.Check, l layers) *UnitVerdict {
 	return uv
 }
 
+// The sources of an expected port (PortVerdict.Source) other than a
+// daemon's configuration.
+const (
+	SourceConfigured = "configured"
+	SourceLearned    = config.SourceLearned
+)
+
 // portFindings are the port layer of a check: each port's verdict, the
 // first port down and the first held by someone else (with who holds it).
 type portFindings struct {
@@ -328,7 +359,7 @@ func judgePorts(c config.Check, l layers, betweenRuns, optional bool) portFindin
 	var f portFindings
 	for i, p := range c.Ports {
 		pv := PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port, Known: l.portsOK, Owned: OwnerUnknown,
-			AnyPort: p.Port == AnyPort, BetweenRuns: betweenRuns}
+			AnyPort: p.Port == AnyPort, BetweenRuns: betweenRuns, Source: cmp.Or(p.Source, SourceConfigured)}
 		if l.portsOK && i < len(l.ports) {
 			r := l.ports[i]
 			pv.Listening = r.listening
@@ -343,6 +374,11 @@ func judgePorts(c config.Check, l layers, betweenRuns, optional bool) portFindin
 			}
 			if !r.listening && f.down == "" && !optional {
 				f.down = portName(p)
+				if p.Source != "" && p.Source != SourceLearned {
+					// Where the daemon's configuration asks for it: the
+					// line to look at (stable while the file is).
+					f.down += " (" + p.Source + ")"
+				}
 			}
 		}
 		f.verdicts = append(f.verdicts, pv)
@@ -470,4 +506,15 @@ func portName(p config.Port) string {
 		addr = "*"
 	}
 	return fmt.Sprintf("%s %s", p.Proto, net.JoinHostPort(addr, strconv.Itoa(p.Port)))
+}
+
+// listOrNothing joins ss for a sentence, at most maxListensOn of them.
+func listOrNothing(ss []string) string {
+	if len(ss) == 0 {
+		return "nothing"
+	}
+	if len(ss) > maxListensOn {
+		return strings.Join(ss[:maxListensOn], ", ") + fmt.Sprintf(" and %d more", len(ss)-maxListensOn)
+	}
+	return strings.Join(ss, ", ")
 }

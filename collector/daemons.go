@@ -1,0 +1,178 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package collector
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
+	"github.com/warden-exporter/warden_exporter/internal/hosttext"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
+	"github.com/warden-exporter/warden_exporter/internal/verdict"
+)
+
+// ServiceExecReader reads how a service unit starts: *systemd.Client
+// outside tests. The unit reader implements it when it can; without it the
+// daemons' default configuration paths are read.
+type ServiceExecReader interface {
+	ServiceExec(ctx context.Context, unit string) (systemd.Exec, error)
+}
+
+// expectFromConfig reads the configuration of every check's daemon and
+// makes it the check's expected ports: a learned check's (its learned ports
+// stay only when the configuration cannot be read) and a configured check's
+// that lists none (ports written in the exporter's configuration win). In
+// zero-config, a loaded unit of a known daemon that is up, starting or
+// failed is a check even if it never listened: a redis that failed before
+// the exporter first saw it, an nginx whose port never came up.
+func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names []string) {
+	if e.daemons == nil || o.units == nil {
+		return
+	}
+	if o.cfg.Discovery.Enabled {
+		o.addLearned(e.daemonChecks(o), names)
+	}
+	e.daemons.Begin()
+	var exec daemonconf.ExecFunc
+	if r, ok := e.unitReader.(ServiceExecReader); ok {
+		exec = r.ServiceExec
+	}
+	var units []string
+	checks := o.checks
+	cloned := false
+	for i, c := range checks {
+		if c.Unit == "" || c.Netns == "unit" {
+			continue
+		}
+		implicit := o.implicit[c.Name]
+		if !implicit && len(c.Ports) > 0 {
+			continue // the exporter's configuration says: it wins
+		}
+		u, ok := o.units.Unit(c.Unit)
+		if !ok || !u.Loaded() {
+			continue
+		}
+		exp, ok := e.daemons.Expect(ctx, daemonUnitState(u), exec, !implicit)
+		if !ok {
+			continue
+		}
+		units = append(units, c.Unit)
+		if o.daemonConfigs == nil {
+			o.daemonConfigs = map[string]verdict.DaemonConfig{}
+		}
+		o.daemonConfigs[c.Name] = judgedDaemonConfig(exp)
+		if exp.Err != nil {
+			continue
+		}
+		if !cloned {
+			checks, cloned = slices.Clone(checks), true
+		}
+		checks[i].Ports = portsOf(exp)
+	}
+	o.checks = checks
+	slices.Sort(units)
+	e.daemonUnits.Store(&units)
+}
+
+// daemonChecks are the implicit checks of the loaded units that run a
+// known daemon and are up, starting or failed, that no check covers yet
+// and discovery does not exclude.
+func (e *Exporter) daemonChecks(o *observation) []config.Check {
+	covered := map[string]bool{}
+	for _, c := range o.checks {
+		covered[c.Unit], covered[c.Name] = true, true
+	}
+	var out []config.Check
+	for _, name := range e.daemonUnitNames(o.units) {
+		if covered[name] || o.cfg.Discovery.ExcludesUnit(name) {
+			continue
+		}
+		u, ok := o.units.Unit(name)
+		if !ok || !u.Loaded() || !(u.Up() || u.Failed() || u.Activating()) {
+			continue
+		}
+		out = append(out, config.Check{Name: name, Unit: name})
+	}
+	return out
+}
+
+// daemonUnitNames are the units of the snapshot whose names are a known
+// daemon's, kept per listing: matching ~300 names against the daemons'
+// patterns costs ~150 µs, and the listing changes only when units are
+// loaded or unloaded.
+func (e *Exporter) daemonUnitNames(units *systemd.Snapshot) []string {
+	names := units.Names()
+	if c := e.daemonNames.Load(); c != nil && len(c.of) == len(names) && (len(names) == 0 || &c.of[0] == &names[0]) {
+		return c.names
+	}
+	var out []string
+	for _, n := range names {
+		if daemonconf.ByUnit(n, nil) != nil {
+			out = append(out, n)
+		}
+	}
+	e.daemonNames.Store(&daemonNamesCache{of: names, names: out})
+	return out
+}
+
+type daemonNamesCache struct {
+	of    []string // the listing they were found in
+	names []string
+}
+
+// daemonUnitState is what the configuration reader needs of a unit.
+func daemonUnitState(u systemd.Unit) daemonconf.UnitState {
+	s := daemonconf.UnitState{Name: u.Name, Started: u.ActiveEnterTimestamp, MainPID: u.MainPID, Up: u.Up()}
+	if at := max(u.StateChangeTimestamp, u.ActiveEnterTimestamp); u.StateChangeTimestamp != 0 && at != 0 {
+		// Only when the last state change is known (the unit is read by
+		// name): a reload changes no ActiveEnterTimestamp, and a daemon
+		// reloaded after its configuration changed would be said not to
+		// have applied it.
+		s.Applied = time.UnixMicro(int64(at))
+	}
+	return s
+}
+
+// maxDaemonText bounds a path or an error of a daemon's configuration in
+// /checks and the reasons (a path is at most 4096 bytes; Debian's longest
+// here, /etc/postgresql/15/main/postgresql.conf, is 37).
+const maxDaemonText = 512
+
+// portsOf are an expectation's sockets as a check's ports.
+func portsOf(exp daemonconf.Expectation) []config.Port {
+	ports := make([]config.Port, 0, len(exp.Listens))
+	for _, l := range exp.Listens {
+		ports = append(ports, config.Port{Proto: l.Proto, Address: l.Address, Port: l.Port, Source: exp.Daemon + ": " + hosttext.Clean(l.Where(), maxDaemonText)})
+	}
+	return ports
+}
+
+// judgedDaemonConfig is an expectation in the judge's words.
+func judgedDaemonConfig(exp daemonconf.Expectation) verdict.DaemonConfig {
+	dc := verdict.DaemonConfig{Daemon: exp.Daemon, File: hosttext.Clean(exp.File, maxDaemonText), NotApplied: exp.NotApplied}
+	if exp.Err != nil {
+		dc.Error = hosttext.Clean(exp.Err.Error(), maxDaemonText)
+		return dc
+	}
+	if !exp.Changed.IsZero() {
+		dc.Changed = exp.Changed.UTC().Format(time.RFC3339)
+	}
+	for _, p := range portsOf(exp) {
+		dc.Configured = append(dc.Configured, verdict.PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port}.String()+" ("+p.Source+")")
+	}
+	return dc
+}

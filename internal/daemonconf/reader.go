@@ -1,0 +1,312 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package daemonconf
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
+)
+
+// UnitState is what the reader needs of a unit, from the systemd layer.
+type UnitState struct {
+	Name string
+	// Started identifies the run: ActiveEnterTimestamp (µs) and MainPID.
+	// A new run reads the unit's ExecStart again (its config file may be
+	// another) and the configuration anew.
+	Started uint64
+	MainPID uint32
+	// Up: active or reloading. A configuration changed while the unit is
+	// down is applied at its next start: not "not applied".
+	Up bool
+	// Applied is when the running daemon last read its configuration:
+	// the unit's last state change (a reload goes reloading -> active);
+	// zero when not known.
+	Applied time.Time
+}
+
+// ExecFunc reads how a unit starts (systemd.Client.ServiceExec).
+type ExecFunc func(ctx context.Context, unit string) (systemd.Exec, error)
+
+// Expectation is what one unit's daemon configuration expects.
+type Expectation struct {
+	Daemon string
+	File   string // the main configuration file
+	// Listens are the sockets the configuration asks for; meaningful only
+	// when Err is nil.
+	Listens []Listen
+	// Err says why the configuration could not be read or parsed (the
+	// check then falls back to learning).
+	Err error
+	// NotApplied: the configuration's files changed after the unit last
+	// (re)started or reloaded, and say something else than what they said
+	// when it did, as far as the reader saw.
+	NotApplied bool
+	Changed    time.Time // the newest modification of its files
+	Files      []string  // the files read
+}
+
+// maxUnits caps the units the reader keeps (least recently asked for goes
+// first): a host runs a handful of these daemons.
+const maxUnits = 256
+
+// pollEvery is how often a configuration that cannot be watched (no
+// inotify, or past its limits) is parsed again.
+const pollEvery = 30 * time.Second
+
+// Reader reads and caches the daemons' configurations, per unit.
+type Reader struct {
+	// Root prefixes every path read (tests); "" on a host.
+	Root string
+	Now  func() time.Time
+	// Daemons are the daemons known; nil for All.
+	Daemons []*Daemon
+
+	mu      sync.Mutex
+	units   map[string]*unitEntry
+	watch   *watcher // nil: inotify unavailable, configurations are polled
+	watchOK bool     // newWatcher was tried
+	tick    uint64   // counts Expect batches, for least-recently-used eviction
+}
+
+type unitEntry struct {
+	started  uint64
+	mainPID  uint32
+	execRead bool // ExecStart was read for this run (or not needed)
+	daemon   *Daemon
+	spec     Spec
+
+	parsed  bool
+	dirty   bool
+	polled  bool // some directory could not be watched
+	parseAt time.Time
+	watched []string
+	exp     Expectation
+	digest  [32]byte
+
+	applied     [32]byte // the digest the running daemon is known to have read
+	haveApplied bool
+	used        uint64
+}
+
+// NewReader returns a reader of the host's configurations.
+func NewReader() *Reader { return &Reader{Now: time.Now, units: map[string]*unitEntry{}} }
+
+// Close releases the inotify descriptor.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watch != nil {
+		err := r.watch.close()
+		r.watch = nil
+		return err
+	}
+	return nil
+}
+
+// Begin starts an evaluation's batch of Expect calls: the changes since
+// the last one mark the configurations to parse again.
+func (r *Reader) Begin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tick++
+	if !r.watchOK {
+		r.watchOK = true
+		if w, err := newWatcher(); err == nil {
+			r.watch = w
+		}
+	}
+	if r.watch == nil {
+		return
+	}
+	changed, all := r.watch.drain()
+	if len(changed) == 0 && !all {
+		return
+	}
+	for _, e := range r.units {
+		if all {
+			e.dirty = true
+			continue
+		}
+		for _, d := range e.watched {
+			if changed[hostDir(r.Root, d)] {
+				e.dirty = true
+				break
+			}
+		}
+	}
+}
+
+// Expect returns what unit u's daemon configuration expects; ok is false
+// when u runs no daemon the reader knows. exec reads how the unit starts;
+// asked once per run of the unit (nil: the defaults' paths are used).
+// named says whether u's name alone may be taken as no daemon: a
+// configured check's unit of another name is looked at by its ExecStart.
+func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec bool) (Expectation, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.units[u.Name]
+	if e == nil || e.started != u.Started || e.mainPID != u.MainPID {
+		prev := e
+		e = &unitEntry{started: u.Started, mainPID: u.MainPID, daemon: r.byUnit(u.Name, nil)}
+		if prev != nil {
+			// The digest the last run was known to have read stands until
+			// this run's configuration is read.
+			e.applied, e.haveApplied = prev.applied, prev.haveApplied
+		}
+		r.evictFor(u.Name)
+		r.units[u.Name] = e
+	}
+	e.used = r.tick
+	if e.daemon == nil && !byExec {
+		return Expectation{}, false
+	}
+	if !e.execRead {
+		var argv []string
+		if exec != nil {
+			x, err := exec(ctx, u.Name)
+			if err != nil && ctx.Err() != nil {
+				// Read again next time: this run's command line is not known.
+				argv = nil
+			} else {
+				e.execRead = true
+				if err == nil {
+					argv = Argv(&Files{Root: r.Root}, x)
+				}
+			}
+		} else {
+			e.execRead = true
+		}
+		if e.daemon == nil {
+			e.daemon = r.byUnit(u.Name, argv)
+		}
+		if e.daemon != nil {
+			e.spec = Spec{Unit: u.Name, Argv: argv}
+			if e.daemon.Config != nil {
+				e.spec.Config = e.daemon.Config(u.Name, argv)
+			}
+			e.parsed = false
+		}
+	}
+	if e.daemon == nil {
+		return Expectation{}, false
+	}
+	now := r.Now()
+	if !e.parsed || e.dirty || (e.polled && now.Sub(e.parseAt) >= pollEvery) {
+		r.parse(e, now)
+	}
+	exp := e.exp
+	exp.NotApplied = r.notApplied(e, u)
+	return exp, true
+}
+
+// parse reads e's configuration and watches its directories (r.mu held).
+func (r *Reader) parse(e *unitEntry, now time.Time) {
+	f := &Files{Root: r.Root}
+	e.exp = Expectation{Daemon: e.daemon.Name, File: e.spec.Config}
+	if e.daemon.Parse == nil {
+		e.exp.Err = errors.New("no parser for " + e.daemon.Name)
+	} else {
+		e.exp.Listens, e.exp.Err = e.daemon.Parse(f, e.spec)
+	}
+	e.exp.Changed, e.exp.Files = f.Newest(), f.ReadFiles()
+	e.digest = f.Digest()
+	e.parsed, e.dirty, e.parseAt = true, false, now
+	e.watched = f.Watched()
+	e.polled = r.watch == nil
+	if r.watch != nil {
+		for _, d := range e.watched {
+			if !r.watch.add(hostDir(r.Root, d)) {
+				e.polled = true
+			}
+		}
+	}
+	if e.exp.Err != nil && e.spec.Config != "" {
+		// A missing or unreadable main file's directory is watched too:
+		// the file's creation or a new permission is a change.
+		e.watched = append(e.watched, dirOf(e.spec.Config))
+		if r.watch == nil || !r.watch.add(hostDir(r.Root, dirOf(e.spec.Config))) {
+			e.polled = true
+		}
+	}
+}
+
+// notApplied decides whether the running daemon has not read its
+// configuration as it is now (r.mu held). The configuration is applied
+// when it is what the daemon is known to have read (same digest), or
+// when none of its files changed after the unit's last state change (its
+// start or reload); then its digest is the one known read. Not known when
+// the unit is down (it reads the configuration at its next start) or when
+// the time of its last change is not known.
+func (r *Reader) notApplied(e *unitEntry, u UnitState) bool {
+	if !u.Up || u.Applied.IsZero() || e.exp.Err != nil {
+		return false
+	}
+	if e.haveApplied && e.digest == e.applied {
+		return false
+	}
+	if !e.exp.Changed.After(u.Applied) {
+		e.applied, e.haveApplied = e.digest, true
+		return false
+	}
+	return true
+}
+
+// evictFor makes room for one more unit (r.mu held).
+func (r *Reader) evictFor(name string) {
+	if _, ok := r.units[name]; ok || len(r.units) < maxUnits {
+		return
+	}
+	var oldest string
+	var used uint64
+	for n, e := range r.units {
+		if oldest == "" || e.used < used {
+			oldest, used = n, e.used
+		}
+	}
+	delete(r.units, oldest)
+}
+
+// Forget drops the units not in keep: those no check names any more.
+func (r *Reader) Forget(keep func(unit string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n := range r.units {
+		if !keep(n) {
+			delete(r.units, n)
+		}
+	}
+}
+
+func dirOf(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			if i == 0 {
+				return "/"
+			}
+			return p[:i]
+		}
+	}
+	return "."
+}
+
+func (r *Reader) byUnit(unit string, argv []string) *Daemon {
+	if r.Daemons != nil {
+		return byUnitIn(r.Daemons, unit, argv)
+	}
+	return ByUnit(unit, argv)
+}

@@ -1,0 +1,269 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package daemonconf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
+)
+
+// toy is a daemon of a made-up format, "port N" and "include FILE" lines,
+// that counts its parses.
+func toy(parses *int) *Daemon {
+	d := &Daemon{Name: "toy", Units: []string{"toy.service", "toy@*.service"}, Binaries: []string{"toyd"}}
+	d.Config = func(_ string, argv []string) string {
+		if c, ok := FlagValue(argv, "-c"); ok {
+			return c
+		}
+		return "/etc/toy/toy.conf"
+	}
+	var parse func(f *Files, file string, out *[]Listen) error
+	parse = func(f *Files, file string, out *[]Listen) error {
+		return f.Include(file, func(b []byte) error {
+			for i, line := range strings.Split(string(b), "\n") {
+				if p, ok := strings.CutPrefix(line, "port "); ok {
+					n, err := strconv.Atoi(p)
+					if err != nil {
+						return Errorf(file, i+1, "port %q: %w", p, err)
+					}
+					*out = append(*out, Listen{Proto: "tcp", Port: n, File: file, Line: i + 1})
+				}
+				if inc, ok := strings.CutPrefix(line, "include "); ok {
+					if err := parse(f, inc, out); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	d.Parse = func(f *Files, s Spec) ([]Listen, error) {
+		*parses++
+		var out []Listen
+		err := parse(f, s.Config, &out)
+		return out, err
+	}
+	return d
+}
+
+type toyHost struct {
+	t      *testing.T
+	dir    string
+	r      *Reader
+	parses int
+	execs  int
+	argv   []string
+}
+
+func newToyHost(t *testing.T, files map[string]string) *toyHost {
+	h := &toyHost{t: t, dir: root(t, files)}
+	h.r = &Reader{Root: h.dir, Now: time.Now, units: map[string]*unitEntry{}, Daemons: []*Daemon{toy(&h.parses)}}
+	t.Cleanup(func() { h.r.Close() })
+	return h
+}
+
+func (h *toyHost) exec(_ context.Context, unit string) (systemd.Exec, error) {
+	h.execs++
+	return systemd.Exec{Argv: h.argv}, nil
+}
+
+func (h *toyHost) write(path, content string, mtime time.Time) {
+	h.t.Helper()
+	full := filepath.Join(h.dir, path)
+	if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.Chtimes(full, mtime, mtime); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *toyHost) expect(u UnitState) Expectation {
+	h.t.Helper()
+	h.r.Begin()
+	exp, ok := h.r.Expect(context.Background(), u, h.exec, false)
+	if !ok {
+		h.t.Fatalf("%s: not a daemon", u.Name)
+	}
+	return exp
+}
+
+func ports(exp Expectation) string {
+	var s []string
+	for _, l := range exp.Listens {
+		s = append(s, fmt.Sprintf("%d@%s", l.Port, l.Where()))
+	}
+	return strings.Join(s, " ")
+}
+
+func TestReaderParsesOnlyAfterAChange(t *testing.T) {
+	h := newToyHost(t, map[string]string{
+		"/etc/toy/toy.conf":   "port 80\ninclude /etc/toy/conf.d/x\n",
+		"/etc/toy/conf.d/x":   "port 81\n",
+		"/etc/other/ignored":  "",
+		"/etc/toy/alt.conf":   "port 90\n",
+		"/etc/toy/conf.d/new": "",
+	})
+	u := UnitState{Name: "toy.service", Started: 1, MainPID: 10, Up: true}
+	exp := h.expect(u)
+	if got := ports(exp); got != "80@/etc/toy/toy.conf:1 81@/etc/toy/conf.d/x:1" || exp.Err != nil {
+		t.Fatalf("expected %q (%v)", got, exp.Err)
+	}
+	for range 3 {
+		h.expect(u)
+	}
+	if h.parses != 1 || h.execs != 1 {
+		t.Errorf("4 evaluations without a change: %d parses, %d ExecStart reads; want 1, 1", h.parses, h.execs)
+	}
+
+	// An included file in another directory changes: parsed again.
+	h.write("/etc/toy/conf.d/x", "port 82\n", time.Now())
+	if got := ports(h.expect(u)); got != "80@/etc/toy/toy.conf:1 82@/etc/toy/conf.d/x:1" {
+		t.Errorf("after editing the included file: %q", got)
+	}
+	if h.parses != 2 {
+		t.Errorf("%d parses after one change, want 2", h.parses)
+	}
+	// A file replaced by a rename, as editors save.
+	tmp := filepath.Join(h.dir, "etc/toy/.toy.conf.swp")
+	if err := os.WriteFile(tmp, []byte("port 8080\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.dir, "etc/toy/toy.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if got := ports(h.expect(u)); got != "8080@/etc/toy/toy.conf:1" {
+		t.Errorf("after a rename over the main file: %q", got)
+	}
+
+	// A new run whose ExecStart names another file: read again.
+	h.argv = []string{"/usr/sbin/toyd", "-c", "/etc/toy/alt.conf"}
+	exp = h.expect(UnitState{Name: "toy.service", Started: 2, MainPID: 11, Up: true})
+	if got := ports(exp); got != "90@/etc/toy/alt.conf:1" || exp.File != "/etc/toy/alt.conf" {
+		t.Errorf("a new run with -c alt.conf: %q from %s", got, exp.File)
+	}
+	if h.execs != 2 {
+		t.Errorf("%d ExecStart reads after a restart, want 2", h.execs)
+	}
+}
+
+func TestReaderReportsErrorsAndWatchesForTheFix(t *testing.T) {
+	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": "port eighty\n"})
+	u := UnitState{Name: "toy.service", Started: 1, Up: true}
+	exp := h.expect(u)
+	var le *LineError
+	if !errors.As(exp.Err, &le) || le.File != "/etc/toy/toy.conf" || le.Line != 1 {
+		t.Fatalf("a bad port: %v, want a LineError at /etc/toy/toy.conf:1", exp.Err)
+	}
+	h.write("/etc/toy/toy.conf", "port 80\n", time.Now())
+	if exp := h.expect(u); exp.Err != nil || ports(exp) != "80@/etc/toy/toy.conf:1" {
+		t.Errorf("after the fix: %q, %v", ports(exp), exp.Err)
+	}
+
+	missing := newToyHost(t, map[string]string{"/etc/toy/README": ""})
+	if exp := missing.expect(u); !errors.Is(exp.Err, os.ErrNotExist) {
+		t.Errorf("no config file: %v, want ErrNotExist", exp.Err)
+	}
+	missing.write("/etc/toy/toy.conf", "port 81\n", time.Now())
+	if exp := missing.expect(u); exp.Err != nil || ports(exp) != "81@/etc/toy/toy.conf:1" {
+		t.Errorf("once the file is created: %q, %v", ports(exp), exp.Err)
+	}
+}
+
+func TestReaderNotApplied(t *testing.T) {
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
+	h.write("/etc/toy/toy.conf", "port 80\n", start.Add(-time.Minute))
+	u := UnitState{Name: "toy.service", Started: 1, Up: true, Applied: start}
+	if h.expect(u).NotApplied {
+		t.Fatal("a configuration older than the start: not applied")
+	}
+	// Edited after the start, not reloaded.
+	h.write("/etc/toy/toy.conf", "port 8080\n", start.Add(time.Minute))
+	if exp := h.expect(u); !exp.NotApplied {
+		t.Error("edited after the start: applied")
+	}
+	// Down: it reads the file at its next start, nothing is pending.
+	down := u
+	down.Up = false
+	if h.expect(down).NotApplied {
+		t.Error("a unit that is down: not applied")
+	}
+	// The edit reverted (content as it was at the start), mtime still new.
+	h.write("/etc/toy/toy.conf", "port 80\n", start.Add(2*time.Minute))
+	if h.expect(u).NotApplied {
+		t.Error("edited back to what the daemon read: not applied")
+	}
+	// Edited again, then reloaded (its last state change moves past the edit).
+	h.write("/etc/toy/toy.conf", "port 8081\n", start.Add(3*time.Minute))
+	if !h.expect(u).NotApplied {
+		t.Error("edited again: applied")
+	}
+	u.Applied = start.Add(4 * time.Minute)
+	if h.expect(u).NotApplied {
+		t.Error("reloaded after the edit: not applied")
+	}
+	// Without the time of the last state change, nothing is said.
+	h.write("/etc/toy/toy.conf", "port 8082\n", start.Add(5*time.Minute))
+	u.Applied = time.Time{}
+	if h.expect(u).NotApplied {
+		t.Error("no last state change known: not applied")
+	}
+}
+
+func TestReaderKnowsAConfiguredUnitByItsExecutable(t *testing.T) {
+	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": "port 80\n"})
+	h.r.Begin()
+	u := UnitState{Name: "frontend.service", Started: 1, Up: true}
+	if _, ok := h.r.Expect(context.Background(), u, h.exec, false); ok || h.execs != 0 {
+		t.Errorf("a learned unit of another name: a daemon (%v) or its ExecStart read (%d)", ok, h.execs)
+	}
+	h.argv = []string{"/opt/toy/bin/toyd", "--foreground"}
+	exp, ok := h.r.Expect(context.Background(), UnitState{Name: "frontend.service", Started: 2, Up: true}, h.exec, true)
+	if !ok || exp.Daemon != "toy" || ports(exp) != "80@/etc/toy/toy.conf:1" {
+		t.Errorf("a configured unit running toyd: %v %+v", ok, exp)
+	}
+}
+
+func TestReaderCapsItsUnits(t *testing.T) {
+	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": "port 80\n"})
+	for i := range maxUnits + 10 {
+		h.expect(UnitState{Name: fmt.Sprintf("toy@%d.service", i), Started: 1, Up: true})
+	}
+	if n := len(h.r.units); n > maxUnits {
+		t.Errorf("%d units kept, want at most %d", n, maxUnits)
+	}
+}
+
+func TestArgvExpandsAsSystemdDoes(t *testing.T) {
+	dir := root(t, map[string]string{"/etc/default/haproxy": "# comment\nEXTRAOPTS=\"-de -m 16\"\nCONFIG=/etc/haproxy/other.cfg\n"})
+	got := Argv(&Files{Root: dir}, systemd.Exec{
+		Argv:             []string{"/usr/sbin/haproxy", "-Ws", "-f", "$CONFIG", "-p", "${PIDFILE}", "$EXTRAOPTS", "$UNSET", "x${CONFIG}y"},
+		Environment:      []string{"CONFIG=/etc/haproxy/haproxy.cfg", "PIDFILE=/run/haproxy.pid"},
+		EnvironmentFiles: []systemd.EnvironmentFile{{Path: "/etc/default/haproxy", Optional: true}, {Path: "/etc/default/missing", Optional: true}},
+	})
+	want := []string{"/usr/sbin/haproxy", "-Ws", "-f", "/etc/haproxy/other.cfg", "-p", "/run/haproxy.pid", "-de", "-m", "16", "x/etc/haproxy/other.cfgy"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Argv:\n got %q\nwant %q", got, want)
+	}
+}
