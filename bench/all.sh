@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for b in systemd scrape listeners probes load watch host; do
+for b in systemd scrape listeners probes load watch host daemonconf; do
 	echo "=== bench/$b.sh"
 	"./$b.sh" | tee -a "$log"
 done

@@ -16,6 +16,7 @@ package collector
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -35,7 +36,9 @@ type ServiceExecReader interface {
 // expectFromConfig reads the configuration of every check's daemon and
 // makes it the check's expected ports: a learned check's (its learned ports
 // stay only when the configuration cannot be read) and a configured check's
-// that lists none (ports written in the exporter's configuration win). In
+// that lists none (ports written in the exporter's configuration win).
+// While an edit is not applied, the ports of the configuration the daemon
+// read are expected. In
 // zero-config, a loaded unit of a known daemon that is up, starting or
 // failed is a check even if it never listened: a redis that failed before
 // the exporter first saw it, an nginx whose port never came up.
@@ -74,14 +77,21 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 		if o.daemonConfigs == nil {
 			o.daemonConfigs = map[string]verdict.DaemonConfig{}
 		}
-		o.daemonConfigs[c.Name] = judgedDaemonConfig(exp)
-		if exp.Err != nil {
+		o.daemonConfigs[c.Name] = e.judgedDaemonConfig(exp)
+		if exp.Err != nil || exp.NotApplied && !exp.AppliedKnown {
 			continue
+		}
+		ports := e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).ports
+		if exp.NotApplied {
+			// The daemon runs on what it read before the edit: that is
+			// what it must hold until it applies the new one (no page for
+			// an edit not applied yet); not known, its ports are learned.
+			ports = e.daemonViews.of(exp.Daemon, exp.AppliedGen, exp.Applied).ports
 		}
 		if !cloned {
 			checks, cloned = slices.Clone(checks), true
 		}
-		checks[i].Ports = portsOf(exp)
+		checks[i].Ports = ports
 	}
 	o.checks = checks
 	slices.Sort(units)
@@ -153,16 +163,16 @@ func daemonUnitState(u systemd.Unit) daemonconf.UnitState {
 const maxDaemonText = 512
 
 // portsOf are an expectation's sockets as a check's ports.
-func portsOf(exp daemonconf.Expectation) []config.Port {
-	ports := make([]config.Port, 0, len(exp.Listens))
-	for _, l := range exp.Listens {
-		ports = append(ports, config.Port{Proto: l.Proto, Address: l.Address, Port: l.Port, Source: exp.Daemon + ": " + hosttext.Clean(l.Where(), maxDaemonText)})
+func portsOf(daemon string, ls []daemonconf.Listen) []config.Port {
+	ports := make([]config.Port, 0, len(ls))
+	for _, l := range ls {
+		ports = append(ports, config.Port{Proto: l.Proto, Address: l.Address, Port: l.Port, Source: daemon + ": " + hosttext.Clean(l.Where(), maxDaemonText)})
 	}
 	return ports
 }
 
 // judgedDaemonConfig is an expectation in the judge's words.
-func judgedDaemonConfig(exp daemonconf.Expectation) verdict.DaemonConfig {
+func (e *Exporter) judgedDaemonConfig(exp daemonconf.Expectation) verdict.DaemonConfig {
 	dc := verdict.DaemonConfig{Daemon: exp.Daemon, File: hosttext.Clean(exp.File, maxDaemonText), NotApplied: exp.NotApplied}
 	if exp.Err != nil {
 		dc.Error = hosttext.Clean(exp.Err.Error(), maxDaemonText)
@@ -171,8 +181,42 @@ func judgedDaemonConfig(exp daemonconf.Expectation) verdict.DaemonConfig {
 	if !exp.Changed.IsZero() {
 		dc.Changed = exp.Changed.UTC().Format(time.RFC3339)
 	}
-	for _, p := range portsOf(exp) {
-		dc.Configured = append(dc.Configured, verdict.PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port}.String()+" ("+p.Source+")")
-	}
+	dc.Configured = e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).configured
 	return dc
+}
+
+// daemonViews keeps, per read of a configuration (Expectation.Gen), the
+// check's ports and their wording derived from it: building them at each
+// evaluation was 60% of this step's cost (~100 µs at 20 daemons; ~35 µs
+// with them kept, BenchmarkDaemonConfigs).
+type daemonViews struct {
+	mu    sync.Mutex
+	views map[uint64]*daemonView
+}
+
+type daemonView struct {
+	ports      []config.Port
+	configured []string // "tcp 0.0.0.0:80 (nginx: FILE:LINE)"
+}
+
+// maxDaemonViews caps the reads kept: a read is replaced at each change of
+// its files, so the cap is reached only by edits, and then all are
+// dropped and rebuilt.
+const maxDaemonViews = 1024
+
+func (d *daemonViews) of(daemon string, gen uint64, ls []daemonconf.Listen) *daemonView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.views[gen]; ok {
+		return v
+	}
+	if d.views == nil || len(d.views) >= maxDaemonViews {
+		d.views = map[uint64]*daemonView{}
+	}
+	v := &daemonView{ports: portsOf(daemon, ls)}
+	for _, p := range v.ports {
+		v.configured = append(v.configured, verdict.PortVerdict{Proto: p.Proto, Address: p.Address, Port: p.Port}.String()+" ("+p.Source+")")
+	}
+	d.views[gen] = v
+	return v
 }

@@ -133,6 +133,7 @@ type Exporter struct {
 	// evaluation found, and daemonNames the listing's daemon units.
 	daemonUnits atomic.Pointer[[]string]
 	daemonNames atomic.Pointer[daemonNamesCache]
+	daemonViews daemonViews
 	maxSeries   int
 	descs       *descs
 

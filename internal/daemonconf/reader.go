@@ -56,8 +56,17 @@ type Expectation struct {
 	// (re)started or reloaded, and say something else than what they said
 	// when it did, as far as the reader saw.
 	NotApplied bool
-	Changed    time.Time // the newest modification of its files
-	Files      []string  // the files read
+	// Applied are the sockets of the configuration the running daemon
+	// read, when NotApplied and it is known (the reader saw it before the
+	// edit): what it is expected to hold until it applies the new one.
+	Applied      []Listen
+	AppliedKnown bool
+	// Gen and AppliedGen identify the reads Listens and Applied come from:
+	// unique in the reader's life, so a caller may keep what it derives
+	// from them (the check's ports, their wording) until they change.
+	Gen, AppliedGen uint64
+	Changed         time.Time // the newest modification of its files
+	Files           []string  // the files read
 }
 
 // maxUnits caps the units the reader keeps (least recently asked for goes
@@ -81,6 +90,7 @@ type Reader struct {
 	watch   *watcher // nil: inotify unavailable, configurations are polled
 	watchOK bool     // newWatcher was tried
 	tick    uint64   // counts Expect batches, for least-recently-used eviction
+	gens    uint64   // counts parses: Expectation.Gen
 }
 
 type unitEntry struct {
@@ -98,9 +108,11 @@ type unitEntry struct {
 	exp     Expectation
 	digest  [32]byte
 
-	applied     [32]byte // the digest the running daemon is known to have read
-	haveApplied bool
-	used        uint64
+	applied        [32]byte // the digest the running daemon is known to have read
+	appliedListens []Listen // what that configuration asked for
+	appliedGen     uint64   // and the read it came from
+	haveApplied    bool
+	used           uint64
 }
 
 // NewReader returns a reader of the host's configurations.
@@ -166,7 +178,7 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 		if prev != nil {
 			// The digest the last run was known to have read stands until
 			// this run's configuration is read.
-			e.applied, e.haveApplied = prev.applied, prev.haveApplied
+			e.applied, e.appliedListens, e.appliedGen, e.haveApplied = prev.applied, prev.appliedListens, prev.appliedGen, prev.haveApplied
 		}
 		r.evictFor(u.Name)
 		r.units[u.Name] = e
@@ -205,19 +217,22 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 	if e.daemon == nil {
 		return Expectation{}, false
 	}
-	now := r.Now()
-	if !e.parsed || e.dirty || (e.polled && now.Sub(e.parseAt) >= pollEvery) {
-		r.parse(e, now)
+	if !e.parsed || e.dirty || e.polled && r.Now().Sub(e.parseAt) >= pollEvery {
+		r.parse(e, r.Now())
 	}
 	exp := e.exp
 	exp.NotApplied = r.notApplied(e, u)
+	if exp.NotApplied && e.haveApplied {
+		exp.Applied, exp.AppliedKnown, exp.AppliedGen = e.appliedListens, true, e.appliedGen
+	}
 	return exp, true
 }
 
 // parse reads e's configuration and watches its directories (r.mu held).
 func (r *Reader) parse(e *unitEntry, now time.Time) {
 	f := &Files{Root: r.Root}
-	e.exp = Expectation{Daemon: e.daemon.Name, File: e.spec.Config}
+	r.gens++
+	e.exp = Expectation{Daemon: e.daemon.Name, File: e.spec.Config, Gen: r.gens}
 	if e.daemon.Parse == nil {
 		e.exp.Err = errors.New("no parser for " + e.daemon.Name)
 	} else {
@@ -260,7 +275,7 @@ func (r *Reader) notApplied(e *unitEntry, u UnitState) bool {
 		return false
 	}
 	if !e.exp.Changed.After(u.Applied) {
-		e.applied, e.haveApplied = e.digest, true
+		e.applied, e.appliedListens, e.appliedGen, e.haveApplied = e.digest, e.exp.Listens, e.exp.Gen, true
 		return false
 	}
 	return true

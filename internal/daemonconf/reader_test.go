@@ -202,6 +202,8 @@ func TestReaderNotApplied(t *testing.T) {
 	h.write("/etc/toy/toy.conf", "port 8080\n", start.Add(time.Minute))
 	if exp := h.expect(u); !exp.NotApplied {
 		t.Error("edited after the start: applied")
+	} else if !exp.AppliedKnown || len(exp.Applied) != 1 || exp.Applied[0].Port != 80 || ports(exp) != "8080@/etc/toy/toy.conf:1" {
+		t.Errorf("edited after the start: applied %v (known %v), configured %q; want 80 applied, 8080 configured", exp.Applied, exp.AppliedKnown, ports(exp))
 	}
 	// Down: it reads the file at its next start, nothing is pending.
 	down := u
@@ -222,6 +224,13 @@ func TestReaderNotApplied(t *testing.T) {
 	u.Applied = start.Add(4 * time.Minute)
 	if h.expect(u).NotApplied {
 		t.Error("reloaded after the edit: not applied")
+	}
+	// First seen after an edit: not applied, and what the daemon read is
+	// not known.
+	late := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
+	late.write("/etc/toy/toy.conf", "port 9090\n", start.Add(time.Minute))
+	if exp := late.expect(UnitState{Name: "toy.service", Started: 1, Up: true, Applied: start}); !exp.NotApplied || exp.AppliedKnown {
+		t.Errorf("first read after an edit: not applied %v, applied known %v; want true, false", exp.NotApplied, exp.AppliedKnown)
 	}
 	// Without the time of the last state change, nothing is said.
 	h.write("/etc/toy/toy.conf", "port 8082\n", start.Add(5*time.Minute))
