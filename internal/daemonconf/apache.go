@@ -262,19 +262,13 @@ func (p *apacheParser) include(arg string, optional bool, file string, line int)
 	if strings.Contains(arg, "${") {
 		return nil // see Listen
 	}
-	if !filepath.IsAbs(arg) {
-		arg = filepath.Join(p.root, arg)
-	}
-	paths := []string{arg}
-	if webHasGlobMeta(arg) {
-		var err error
-		if paths, err = webGlob(p.f, arg); err != nil {
-			return Errorf(file, line, "include: %w", err)
-		}
-		if len(paths) == 0 && !optional {
-			return Errorf(file, line, "No matches for the wildcard '%s', failing", filepath.Base(arg))
-		}
-	} else if optional && !p.f.Exists(arg) {
+	paths, glob, err := webInclude(p.f, p.root, arg)
+	switch {
+	case err != nil:
+		return Errorf(file, line, "include: %w", err)
+	case glob && len(paths) == 0 && !optional:
+		return Errorf(file, line, "No matches for the wildcard '%s', failing", filepath.Base(arg))
+	case !glob && optional && !p.f.Exists(paths[0]):
 		return nil
 	}
 	for _, m := range paths {

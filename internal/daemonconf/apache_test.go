@@ -30,11 +30,30 @@ func TestApache(t *testing.T) {
 		cust  = "/etc/apache2-custom/apache2.conf"
 		ports = "/etc/apache2-custom/ports.conf"
 	)
-	tcp := func(addr string, port int, file string, line int) Listen {
-		return Listen{Proto: "tcp", Address: addr, Port: port, File: file, Line: line}
-	}
+	tcp := webTCP
 	cases := "/etc/apache2-cases/"
-	webRun(t, &apache, "testdata/apache/root", []webCase{{
+	crafted := []Listen{
+		tcp("", 80, ports, 5),
+		tcp("", 443, ports, 8),
+		tcp("127.0.0.1", 8080, cust, 6),
+		tcp("::1", 8081, cust, 7),
+		tcp("192.0.2.10", 8082, cust, 8),
+		tcp("0.0.0.0", 8443, cust, 10),
+		tcp("::", 8443, cust, 11),
+		tcp("127.0.0.1", 8000, cust, 12),
+		tcp("", 8001, cust, 13),
+		tcp("", 9002, cust, 21),
+		tcp("", 9003, cust, 25),
+		tcp("", 9004, cust, 28),
+		tcp("", 9005, cust, 32),
+		tcp("", 9006, cust, 36),
+		tcp("", 9010, "/etc/apache2-custom/conf.d/a.conf", 1),
+		tcp("", 9012, "/etc/apache2-custom/dir.d/b.conf", 1),
+	}
+	// -D TEST: <IfDefine TEST> is read, <IfDefine !TEST> is not.
+	withTest := slices.Clone(crafted)
+	withTest[9] = tcp("", 9001, cust, 18)
+	webRun(t, &apache, "testdata/apache/root", append([]webCase{{
 		name: "debian",
 		spec: Spec{Unit: "apache2.service", Config: "/etc/apache2/apache2.conf"},
 		want: []Listen{tcp("", 80, "/etc/apache2/ports.conf", 5)},
@@ -43,72 +62,24 @@ func TestApache(t *testing.T) {
 		// the relative includes are read from there.
 		name: "crafted",
 		spec: Spec{Unit: "apache2@custom.service", Config: cust},
-		want: []Listen{
-			tcp("", 80, ports, 5),
-			tcp("", 443, ports, 8),
-			tcp("127.0.0.1", 8080, cust, 6),
-			tcp("::1", 8081, cust, 7),
-			tcp("192.0.2.10", 8082, cust, 8),
-			tcp("0.0.0.0", 8443, cust, 10),
-			tcp("::", 8443, cust, 11),
-			tcp("127.0.0.1", 8000, cust, 12),
-			tcp("", 8001, cust, 13),
-			tcp("", 9002, cust, 21),
-			tcp("", 9003, cust, 25),
-			tcp("", 9004, cust, 28),
-			tcp("", 9005, cust, 32),
-			tcp("", 9006, cust, 36),
-			tcp("", 9010, "/etc/apache2-custom/conf.d/a.conf", 1),
-			tcp("", 9012, "/etc/apache2-custom/dir.d/b.conf", 1),
-		},
+		want: crafted,
 	}, {
 		name: "-D TEST",
 		spec: Spec{Unit: "apache2@custom.service", Config: cust, Argv: []string{"apache2", "-D", "TEST"}},
-		want: []Listen{
-			tcp("", 80, ports, 5),
-			tcp("", 443, ports, 8),
-			tcp("127.0.0.1", 8080, cust, 6),
-			tcp("::1", 8081, cust, 7),
-			tcp("192.0.2.10", 8082, cust, 8),
-			tcp("0.0.0.0", 8443, cust, 10),
-			tcp("::", 8443, cust, 11),
-			tcp("127.0.0.1", 8000, cust, 12),
-			tcp("", 8001, cust, 13),
-			tcp("", 9001, cust, 18),
-			tcp("", 9003, cust, 25),
-			tcp("", 9004, cust, 28),
-			tcp("", 9005, cust, 32),
-			tcp("", 9006, cust, 36),
-			tcp("", 9010, "/etc/apache2-custom/conf.d/a.conf", 1),
-			tcp("", 9012, "/etc/apache2-custom/dir.d/b.conf", 1),
-		},
+		want: withTest,
 	}, {
 		// 0.0.0.0:80 beside Listen 80: httpd makes the [::] socket
 		// IPv6 only.
 		name: "both any",
 		spec: Spec{Config: cases + "split.conf"},
 		want: []Listen{tcp("::", 80, cases+"split.conf", 1), tcp("0.0.0.0", 80, cases+"split.conf", 2)},
-	}, {
-		name:    "Include matching nothing",
-		spec:    Spec{Config: cases + "nomatch.conf"},
-		errText: "nomatch.conf:1: No matches for the wildcard",
-	}, {
-		name:    "unclosed section",
-		spec:    Spec{Config: cases + "unclosed.conf"},
-		errText: "unclosed.conf:1: <IfModule> section not closed",
-	}, {
-		name:    "bad port",
-		spec:    Spec{Config: cases + "badport.conf"},
-		errText: "badport.conf:1: Listen 70000: invalid port",
-	}, {
-		name:    "no port",
-		spec:    Spec{Config: cases + "noport.conf"},
-		errText: "noport.conf:1: Listen localhost: Port must be specified",
-	}, {
-		name:    "stray close",
-		spec:    Spec{Config: cases + "stray.conf"},
-		errText: "stray.conf:1: </VirtualHost> without matching",
-	}})
+	}}, webErrors(cases,
+		"nomatch.conf", "nomatch.conf:1: No matches for the wildcard",
+		"unclosed.conf", "unclosed.conf:1: <IfModule> section not closed",
+		"badport.conf", "badport.conf:1: Listen 70000: invalid port",
+		"noport.conf", "noport.conf:1: Listen localhost: Port must be specified",
+		"stray.conf", "stray.conf:1: </VirtualHost> without matching",
+	)...))
 }
 
 func TestApacheReadsDebianTree(t *testing.T) {

@@ -29,11 +29,8 @@ func TestHAProxy(t *testing.T) {
 		cust = "/etc/haproxy-custom/haproxy.cfg"
 		dir  = "/etc/haproxy-custom/conf.d"
 	)
-	tcp := func(addr string, port int, file string, line int) Listen {
-		return Listen{Proto: "tcp", Address: addr, Port: port, File: file, Line: line}
-	}
-	cases := "/etc/haproxy-cases/"
-	webRun(t, &haproxy, "testdata/haproxy/root", []webCase{{
+	tcp := webTCP
+	webRun(t, &haproxy, "testdata/haproxy/root", append([]webCase{{
 		name: "debian",
 		spec: Spec{Unit: "haproxy.service", Config: haproxyConf,
 			Argv: []string{"/usr/sbin/haproxy", "-Ws", "-f", haproxyConf, "-p", "/run/haproxy.pid", "-S", "/run/haproxy-master.sock"}},
@@ -62,27 +59,13 @@ func TestHAProxy(t *testing.T) {
 			tcp("0.0.0.0", 6000, dir+"/10-a.cfg", 2),
 			tcp("0.0.0.0", 6002, dir+"/20-b.cfg", 9),
 		},
-	}, {
-		name:    "port range past the cap",
-		spec:    Spec{Config: cases + "range.cfg"},
-		errText: "range.cfg:2: bind :1-65535: more than 64 ports",
-	}, {
-		name:    "no port",
-		spec:    Spec{Config: cases + "noport.cfg"},
-		errText: "noport.cfg:2: bind 127.0.0.1: missing port",
-	}, {
-		name:    "unmatched quote",
-		spec:    Spec{Config: cases + "quote.cfg"},
-		errText: "quote.cfg:2: unmatched quote",
-	}, {
-		name:    "missing .endif",
-		spec:    Spec{Config: cases + "noendif.cfg"},
-		errText: "noendif.cfg:4: missing '.endif'",
-	}, {
-		name:    "unknown family",
-		spec:    Spec{Config: cases + "family.cfg"},
-		errText: "family.cfg:2: bind foo@:80: unknown address family",
-	}})
+	}}, webErrors("/etc/haproxy-cases/",
+		"range.cfg", "range.cfg:2: bind :1-65535: more than 64 ports",
+		"noport.cfg", "noport.cfg:2: bind 127.0.0.1: missing port",
+		"quote.cfg", "quote.cfg:2: unmatched quote",
+		"noendif.cfg", "noendif.cfg:4: missing '.endif'",
+		"family.cfg", "family.cfg:2: bind foo@:80: unknown address family",
+	)...))
 }
 
 func TestHAProxyDirectory(t *testing.T) {

@@ -195,16 +195,10 @@ func (p *nginxParser) directive(words []string, file string, line int) error {
 }
 
 func (p *nginxParser) include(pattern, file string, line int) error {
-	if !filepath.IsAbs(pattern) {
-		pattern = filepath.Join(p.prefix, pattern)
-	}
-	paths := []string{pattern}
-	if webHasGlobMeta(pattern) {
-		// A pattern matching nothing is no error (ngx_conf_include).
-		var err error
-		if paths, err = webGlob(p.f, pattern); err != nil {
-			return Errorf(file, line, "include: %w", err)
-		}
+	// A pattern matching nothing is no error (ngx_conf_include).
+	paths, _, err := webInclude(p.f, p.prefix, pattern)
+	if err != nil {
+		return Errorf(file, line, "include: %w", err)
 	}
 	for _, m := range paths {
 		if err := p.file(m); err != nil {

@@ -29,13 +29,8 @@ func TestNginx(t *testing.T) {
 		deb  = "/etc/nginx/sites-available/default"
 		cust = "/etc/nginx-custom/nginx.conf"
 	)
-	tcp := func(addr string, port int, file string, line int) Listen {
-		return Listen{Proto: "tcp", Address: addr, Port: port, File: file, Line: line}
-	}
-	udp := func(addr string, port int, file string, line int) Listen {
-		return Listen{Proto: "udp", Address: addr, Port: port, File: file, Line: line}
-	}
-	webRun(t, &nginx, "testdata/nginx/root", []webCase{{
+	tcp, udp := webTCP, webUDP
+	webRun(t, &nginx, "testdata/nginx/root", append([]webCase{{
 		// Read through sites-enabled/default, the link: the path named
 		// is the one nginx's glob gives.
 		name: "debian",
@@ -73,27 +68,13 @@ func TestNginx(t *testing.T) {
 	}, {
 		name: "no server",
 		spec: Spec{Config: "/etc/nginx-cases/noserver.conf"},
-	}, {
-		name:    "stream wants a port",
-		spec:    Spec{Config: "/etc/nginx-cases/streamnoport.conf"},
-		errText: "streamnoport.conf:1: listen 127.0.0.1: no port",
-	}, {
-		name:    "bad port",
-		spec:    Spec{Config: "/etc/nginx-cases/badport.conf"},
-		errText: "badport.conf:2: listen 70000: invalid port",
-	}, {
-		name:    "unclosed block",
-		spec:    Spec{Config: "/etc/nginx-cases/unclosed.conf"},
-		errText: "unclosed.conf:3: unexpected end of file",
-	}, {
-		name:    "include loop",
-		spec:    Spec{Config: "/etc/nginx-cases/loop.conf"},
-		errText: "include loop",
-	}, {
-		name:    "missing include",
-		spec:    Spec{Config: "/etc/nginx-cases/missing.conf"},
-		errText: "missing.conf:1: include /etc/nginx-cases/none.conf",
-	}})
+	}}, webErrors("/etc/nginx-cases/",
+		"streamnoport.conf", "streamnoport.conf:1: listen 127.0.0.1: no port",
+		"badport.conf", "badport.conf:2: listen 70000: invalid port",
+		"unclosed.conf", "unclosed.conf:3: unexpected end of file",
+		"loop.conf", "include loop",
+		"missing.conf", "missing.conf:1: include /etc/nginx-cases/none.conf",
+	)...))
 }
 
 func TestNginxReadsOnlyIncluded(t *testing.T) {

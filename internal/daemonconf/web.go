@@ -50,6 +50,20 @@ func webGlob(f *Files, pattern string) ([]string, error) {
 	return out, nil
 }
 
+// webInclude returns the files an include names: pattern, relative to
+// base unless absolute, expanded when it holds a wildcard (glob true; no
+// match is an empty list), else the path itself.
+func webInclude(f *Files, base, pattern string) (paths []string, glob bool, err error) {
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(base, pattern)
+	}
+	if !webHasGlobMeta(pattern) {
+		return []string{pattern}, false, nil
+	}
+	paths, err = webGlob(f, pattern)
+	return paths, true, err
+}
+
 // webIsDir reports whether path is a directory (Apache's Include and
 // HAProxy's -f take one). A stat never blocks, not even on a FIFO.
 func webIsDir(f *Files, path string) bool {

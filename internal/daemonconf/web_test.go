@@ -31,6 +31,24 @@ type webCase struct {
 	errText string
 }
 
+func webTCP(addr string, port int, file string, line int) Listen {
+	return Listen{Proto: "tcp", Address: addr, Port: port, File: file, Line: line}
+}
+
+func webUDP(addr string, port int, file string, line int) Listen {
+	return Listen{Proto: "udp", Address: addr, Port: port, File: file, Line: line}
+}
+
+// webErrors are cases of broken files in dir, each (file name, the
+// error's expected text) a pair; the main file is the one parsed.
+func webErrors(dir string, pairs ...string) []webCase {
+	var out []webCase
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, webCase{name: pairs[i], spec: Spec{Config: dir + pairs[i]}, errText: pairs[i+1]})
+	}
+	return out
+}
+
 func webRun(t *testing.T, d *Daemon, root string, cases []webCase) {
 	t.Helper()
 	for _, c := range cases {
