@@ -90,7 +90,9 @@ type Files struct {
 // ErrLimit wraps every error that is a bound reached.
 var ErrLimit = errors.New("limit reached")
 
-func (f *Files) host(path string) string { return filepath.Join(f.Root, path) }
+// host is path below Root: cleaned as an absolute path first, so "/../x"
+// stays below it (a fixture root in tests, or a fuzzer's).
+func (f *Files) host(path string) string { return filepath.Join(f.Root, filepath.Clean("/"+path)) }
 
 // Read returns a regular file's content. A FIFO, a device or a directory
 // is refused without blocking (opened O_NONBLOCK), a file larger than
