@@ -153,7 +153,21 @@ func rowOf(v verdict.Verdict) landingRow {
 		default:
 			cell.Text += "listening"
 		}
+		if p.Source != verdict.SourceConfigured {
+			// Where the expectation comes from: "learned", or the line of
+			// the daemon's own configuration that asks for it.
+			cell.Text += " (" + p.Source + ")"
+		}
 		row.Ports = append(row.Ports, cell)
+	}
+	if dc := v.DaemonConfig; dc != nil {
+		switch {
+		case dc.Error != "":
+			row.Ports = append(row.Ports, landingCell{Text: dc.Daemon + "'s configuration not read, ports learned: " + dc.Error})
+		case dc.NotApplied:
+			row.Ports = append(row.Ports, landingCell{Text: dc.Daemon + "'s configuration changed, not applied: it asks for " +
+				strings.Join(dc.Configured, ", "), Bad: true})
+		}
 	}
 	for _, p := range v.Probes {
 		cell := landingCell{Text: p.Target + " "}
