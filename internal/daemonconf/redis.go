@@ -84,7 +84,8 @@ func parseRedis(f *Files, s Spec) ([]Listen, error) {
 	}
 	// Redis 7's default bind (no bind directive) is "* -::*": every IPv4
 	// address and, where the host has IPv6, every IPv6 one, on two
-	// sockets (IPV6_V6ONLY is set on the second). A "bind" with no
+	// sockets (IPV6_V6ONLY is set on the second; 7.0.15 measured: 0.0.0.0
+	// and [::], and "bind localhost" 127.0.0.1 alone). A "bind" with no
 	// address is no TCP socket at all: Redis 7.0.15 then serves its
 	// unixsocket alone, or exits "Configured to not listen anywhere".
 	bind := c.bind
