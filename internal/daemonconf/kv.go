@@ -85,12 +85,12 @@ func relativeTo(file, p string) string {
 	return path.Join(path.Dir(file), p)
 }
 
-// parsePort reads a port number in [lo, 65535]: lo is 0 where the daemon
+// kvPort reads a port number in [lo, 65535]: lo is 0 where the daemon
 // takes 0 to mean "none" or "the default" (Redis's port 0, MariaDB's), 1
 // where 0 is an error (PostgreSQL's port GUC has min 1). Every daemon here
 // refuses to start on a value outside its range or not a number, so this
 // is an error naming the line.
-func parsePort(file string, line int, name, v string, lo int) (int, error) {
+func kvPort(file string, line int, name, v string, lo int) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > 65535 {
 		return 0, Errorf(file, line, "%s %q: not a port number in [%d, 65535]", name, v, lo)
@@ -98,14 +98,14 @@ func parsePort(file string, line int, name, v string, lo int) (int, error) {
 	return n, nil
 }
 
-// ipLiteral maps one configured host to the addresses it listens on:
+// kvHosts maps one configured host to the addresses it listens on:
 // an IP literal is itself (canonical form, "::ffff:1.2.3.4" and zones
 // kept as netip prints them), "localhost" is 127.0.0.1 and, when
 // withV6, ::1 (what a daemon that resolves it and binds every answer
 // gets from Debian's /etc/hosts). ok is false for another host name,
 // which the daemon would resolve through DNS at start: we cannot know
 // what it binds, so the caller skips it rather than guess.
-func ipLiteral(host string, withV6 bool) (addrs []string, ok bool) {
+func kvHosts(host string, withV6 bool) (addrs []string, ok bool) {
 	if strings.EqualFold(host, "localhost") {
 		if withV6 {
 			return []string{"127.0.0.1", "::1"}, true

@@ -124,7 +124,7 @@ func parseMariaDB(f *Files, s Spec) ([]Listen, error) {
 		default:
 			// "localhost" is 127.0.0.1 and ::1 in Debian's /etc/hosts;
 			// another name is skipped (see ipLiteral).
-			ips, _ := ipLiteral(h, true)
+			ips, _ := kvHosts(h, true)
 			for _, ip := range ips {
 				addrs = append(addrs, boundAddr{ip, bind.where})
 			}
@@ -345,7 +345,7 @@ func (c *mariadbConf) option(file string, line int, name, value string, hasValue
 	case "port", "extra-port":
 		// port 0 is MYSQL_PORT, 3306 (mysqld.cc: "if (!mysqld_port)
 		// mysqld_port= MYSQL_PORT"); extra-port 0 is no extra listener.
-		p, err := parsePort(file, line, n, value, 0)
+		p, err := kvPort(file, line, n, value, 0)
 		if err != nil {
 			return err
 		}

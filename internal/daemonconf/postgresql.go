@@ -182,7 +182,7 @@ func parsePostgreSQL(f *Files, s Spec) ([]Listen, error) {
 			// getaddrinfo() of "localhost" on Debian answers 127.0.0.1 and
 			// ::1 and PostgreSQL binds each; another name is skipped (see
 			// ipLiteral).
-			ips, _ := ipLiteral(h, true)
+			ips, _ := kvHosts(h, true)
 			for _, ip := range ips {
 				addrs = append(addrs, boundAddr{ip, listen.where})
 			}

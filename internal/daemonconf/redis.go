@@ -106,7 +106,7 @@ func parseRedis(f *Files, s Spec) ([]Listen, error) {
 			// Redis binds an address without ':' as AF_INET, so
 			// "localhost" is 127.0.0.1 alone; another name is skipped (see
 			// ipLiteral).
-			ips, _ := ipLiteral(b, false)
+			ips, _ := kvHosts(b, false)
 			for _, ip := range ips {
 				addrs = append(addrs, boundAddr{ip, c.at})
 			}
@@ -198,7 +198,7 @@ func (c *redisConf) directive(file string, line int, args []string) error {
 			p = &c.tls
 		}
 		p.where = at{file, line}
-		p.port, err = parsePort(file, line, name, args[1], 0)
+		p.port, err = kvPort(file, line, name, args[1], 0)
 	case "bind":
 		if len(args)-1 > redisBindMax {
 			return Errorf(file, line, "bind: more than %d addresses", redisBindMax)
