@@ -48,6 +48,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,11 +73,30 @@ const (
 	runTimeout      = 60 * time.Second // Run's default
 )
 
-// DefaultMask are the units masked at every boot: enabled on the host by the
-// test dependencies, unable to start in the container.
+// DefaultMask are the units masked at every boot (Options.Unmask boots some
+// of them): enabled on the host by the test dependencies, and unable to start
+// in the container or in the way of the tests that do not ask for them.
+// postgresql@15-main.service is not masked: installed on the project's
+// machines before these, it has booted in every container all along
+// (127.0.0.1:5432, ready 3 s into the boot), as nginx.service and
+// redis-server.service do.
 var DefaultMask = []string{
 	// Refuses to start without a private IP address for its cluster port.
 	"prometheus-alertmanager.service",
+	// The daemons of e2e/host's daemon configuration test (issue 23): every
+	// other boot would start them, and learn checks from them, for nothing.
+	// apache2 wants :80 as nginx does: whichever of the two starts second
+	// fails, and the boot is degraded.
+	"apache2.service",
+	// mariadb: 127.0.0.1:3306; haproxy: Debian's config listens on
+	// nothing; memcached: 127.0.0.1:11211.
+	"haproxy.service",
+	"mariadb.service",
+	"memcached.service",
+	// openssh-server: sshd on :22 (ssh.socket is its socket-activated
+	// alternative, disabled by Debian, masked in case a host enables it).
+	"ssh.service",
+	"ssh.socket",
 }
 
 // containerEnv is the environment of the commands Exec runs inside: the
@@ -98,6 +118,10 @@ type Options struct {
 	UnifiedCgroup bool
 	// Mask are units to mask at boot, on top of DefaultMask.
 	Mask []string
+	// Unmask are units of DefaultMask this boot leaves unmasked: the host
+	// has them enabled, so the boot starts them. A unit not in DefaultMask
+	// fails the test (a misspelt name would silently stay masked).
+	Unmask []string
 }
 
 // Host is one booted container.
@@ -144,6 +168,11 @@ func Boot(t testing.TB, opts Options) *Host {
 		}
 	}
 
+	mask, err := masks(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	sweepStale()
 	name := namePrefix + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(seq.Add(1), 10)
 	state, err := os.MkdirTemp("", name+"-")
@@ -165,13 +194,30 @@ func Boot(t testing.TB, opts Options) *Host {
 	}
 
 	start := time.Now()
-	h.start(t, unshare, nspawn, bind, append(append([]string{}, DefaultMask...), opts.Mask...))
+	h.start(t, unshare, nspawn, bind, mask)
 	systemState := h.waitBoot(t)
 	// This machine's image carries a Docker-style policy-rc.d that forbids
 	// every service start from a maintainer script; a booted host has none.
 	h.Run(t, "rm", "-f", "/usr/sbin/policy-rc.d")
 	t.Logf("sysbox %s booted (%s cgroups) in %s: %s", h.name, h.layout(), time.Since(start).Round(time.Millisecond), systemState)
 	return h
+}
+
+// masks are the units a boot with opts masks: DefaultMask but opts.Unmask,
+// and opts.Mask.
+func masks(opts Options) ([]string, error) {
+	for _, u := range opts.Unmask {
+		if !slices.Contains(DefaultMask, u) {
+			return nil, fmt.Errorf("sysboxtest: Unmask %q: not in DefaultMask %v", u, DefaultMask)
+		}
+	}
+	var mask []string
+	for _, u := range DefaultMask {
+		if !slices.Contains(opts.Unmask, u) {
+			mask = append(mask, u)
+		}
+	}
+	return append(mask, opts.Mask...), nil
 }
 
 // launch runs in the private mount namespace unshare makes: it joins the
