@@ -23,9 +23,12 @@
 set -euo pipefail
 NAME=${SYSBOX_NAME:-sysbox}
 ST=${SYSBOX_STATE:-${TMPDIR:-/tmp}/warden-sysbox-$NAME}
-# Enabled on the host by the test dependencies, unable to start inside
-# (Alertmanager refuses to start without a private IP address).
-DEFAULT_MASK=(systemd.mask=prometheus-alertmanager.service)
+# Enabled on the host by the test dependencies: Alertmanager refuses to
+# start without a private IP address; the daemons of the daemon
+# configuration test (apache2 wants :80 as nginx does) start only where a
+# test asks. internal/sysboxtest's DefaultMask, the same list.
+DEFAULT_MASK=(systemd.mask=prometheus-alertmanager.service systemd.mask=apache2.service systemd.mask=haproxy.service
+	systemd.mask=mariadb.service systemd.mask=memcached.service systemd.mask=ssh.service systemd.mask=ssh.socket)
 
 die() { echo "sysbox: $*" >&2; exit 1; }
 
