@@ -59,17 +59,42 @@ type Listen struct {
 	// there is none).
 	File string
 	Line int
+	// AddrFile and AddrLine are where the address is said, when another
+	// directive than the port's says it (PostgreSQL's listen_addresses
+	// beside its port, sshd's ListenAddress beside Port): a socket that
+	// cannot bind may be either's doing. Empty and 0 otherwise.
+	AddrFile string
+	AddrLine int
 }
 
-// Where is "file:line", or "file (default)" for a built-in default.
+// Where is "file:line", "file (default)" for a built-in default, and
+// with a separate address directive "file:64 (port), :60 (address)"
+// (the address's file named when it is another).
 func (l Listen) Where() string {
-	if l.Line == 0 {
-		if l.File == "" {
-			return "default"
-		}
-		return l.File + " (default)"
+	var w string
+	switch {
+	case l.Line != 0:
+		w = l.File + ":" + strconv.Itoa(l.Line)
+	case l.File == "":
+		w = "default"
+	default:
+		w = l.File + " (default)"
 	}
-	return l.File + ":" + strconv.Itoa(l.Line)
+	if l.AddrLine == 0 || l.AddrFile == l.File && l.AddrLine == l.Line {
+		return w
+	}
+	if l.AddrFile == l.File {
+		return w + " (port), :" + strconv.Itoa(l.AddrLine) + " (address)"
+	}
+	return w + " (port), " + l.AddrFile + ":" + strconv.Itoa(l.AddrLine) + " (address)"
+}
+
+// withAddr is l with its address's position, when it is another.
+func (l Listen) withAddr(file string, line int) Listen {
+	if line != 0 && (file != l.File || line != l.Line) {
+		l.AddrFile, l.AddrLine = file, line
+	}
+	return l
 }
 
 // Files reads one daemon's configuration files within the bounds above and

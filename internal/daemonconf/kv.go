@@ -149,7 +149,11 @@ func tcpListens(main string, addrs []boundAddr, ports []boundPort) []Listen {
 			case a.where.set():
 				w = a.where
 			}
-			out = append(out, Listen{Proto: "tcp", Address: a.addr, Port: p.port, File: w.file, Line: w.line})
+			l := Listen{Proto: "tcp", Address: a.addr, Port: p.port, File: w.file, Line: w.line}
+			if p.where.set() && a.where.set() {
+				l = l.withAddr(a.where.file, a.where.line)
+			}
+			out = append(out, l)
 		}
 	}
 	return out

@@ -57,11 +57,11 @@ func TestMariaDB(t *testing.T) {
 		// mariadb.conf.d: 50-server.cnf binds 127.0.0.1, the port is the
 		// default.
 		name: "debian", unit: "mariadb.service",
-		want: []Listen{{"tcp", "127.0.0.1", 3306, "/etc/mysql/mariadb.conf.d/50-server.cnf", 27}},
+		want: []Listen{{Proto: "tcp", Address: "127.0.0.1", Port: 3306, File: "/etc/mysql/mariadb.conf.d/50-server.cnf", Line: 27}},
 	}, {
 		name: "debian under its shell wrapper", unit: "mariadb.service",
 		argv: []string{"/bin/sh", "-c", "exec /usr/sbin/mariadbd"},
-		want: []Listen{{"tcp", "127.0.0.1", 3306, "/etc/mysql/mariadb.conf.d/50-server.cnf", 27}},
+		want: []Listen{{Proto: "tcp", Address: "127.0.0.1", Port: 3306, File: "/etc/mysql/mariadb.conf.d/50-server.cnf", Line: 27}},
 	}, {
 		// [client]'s port is not the server's; [mysqld] port 3307 is
 		// overridden by conf.d/a.cnf's [Server ] (b.ini is not read), and
@@ -69,36 +69,36 @@ func TestMariaDB(t *testing.T) {
 		// accepted); the bind list's host name is skipped.
 		name: "includes", unit: "mariadb.service", argv: customArgv(),
 		want: []Listen{
-			{"tcp", "127.0.0.1", 3310, custom + "conf.d/a.cnf", 3},
-			{"tcp", "::1", 3310, custom + "conf.d/a.cnf", 3},
-			{"tcp", "127.0.0.1", 3308, custom + "extra.cnf", 2},
-			{"tcp", "::1", 3308, custom + "extra.cnf", 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3310, File: custom + "conf.d/a.cnf", Line: 3},
+			{Proto: "tcp", Address: "::1", Port: 3310, File: custom + "conf.d/a.cnf", Line: 3},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2},
+			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2},
 		},
 	}, {
 		// Debian's mariadb@.service: --defaults-group-suffix=.%I, so
 		// [mysqld.alt] is read too.
 		name: "group suffix", unit: "mariadb@alt.service", argv: customArgv("--defaults-group-suffix=.alt"),
 		want: []Listen{
-			{"tcp", "127.0.0.1", 3399, custom + "my.cnf", 13},
-			{"tcp", "::1", 3399, custom + "my.cnf", 13},
-			{"tcp", "127.0.0.1", 3308, custom + "extra.cnf", 2},
-			{"tcp", "::1", 3308, custom + "extra.cnf", 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3399, File: custom + "my.cnf", Line: 13},
+			{Proto: "tcp", Address: "::1", Port: 3399, File: custom + "my.cnf", Line: 13},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2},
+			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2},
 		},
 	}, {
 		name: "group suffix from the unit", unit: "mariadb@alt.service", config: custom + "my.cnf",
 		want: []Listen{
-			{"tcp", "127.0.0.1", 3399, custom + "my.cnf", 13},
-			{"tcp", "::1", 3399, custom + "my.cnf", 13},
-			{"tcp", "127.0.0.1", 3308, custom + "extra.cnf", 2},
-			{"tcp", "::1", 3308, custom + "extra.cnf", 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3399, File: custom + "my.cnf", Line: 13},
+			{Proto: "tcp", Address: "::1", Port: 3399, File: custom + "my.cnf", Line: 13},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2},
+			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2},
 		},
 	}, {
 		// The command line is read after the files.
 		name: "argv overrides", unit: "mariadb.service",
 		argv: customArgv("-P", "3390", "--bind_address", "10.0.0.9"),
 		want: []Listen{
-			{"tcp", "10.0.0.9", 3390, exec, 2},
-			{"tcp", "10.0.0.9", 3308, custom + "extra.cnf", 2},
+			{Proto: "tcp", Address: "10.0.0.9", Port: 3390, File: exec, Line: 2},
+			{Proto: "tcp", Address: "10.0.0.9", Port: 3308, File: custom + "extra.cnf", Line: 2},
 		},
 	}, {
 		name: "argv skip-networking", unit: "mariadb.service", argv: customArgv("--skip-networking"), want: nil,
@@ -109,30 +109,30 @@ func TestMariaDB(t *testing.T) {
 		// the defaults: 0.0.0.0 and :: on two sockets.
 		name: "skip-networking off", config: custom + "skip-off.cnf",
 		want: []Listen{
-			{"tcp", "0.0.0.0", 3306, custom + "skip-off.cnf", 0},
-			{"tcp", "::", 3306, custom + "skip-off.cnf", 0},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 3306, File: custom + "skip-off.cnf", Line: 0},
+			{Proto: "tcp", Address: "::", Port: 3306, File: custom + "skip-off.cnf", Line: 0},
 		},
 	}, {
 		// "*" is the default said explicitly: the bind line says where.
 		name: "bind-address *", config: custom + "any.cnf",
 		want: []Listen{
-			{"tcp", "0.0.0.0", 3306, custom + "any.cnf", 2},
-			{"tcp", "::", 3306, custom + "any.cnf", 2},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 3306, File: custom + "any.cnf", Line: 2},
+			{Proto: "tcp", Address: "::", Port: 3306, File: custom + "any.cnf", Line: 2},
 		},
 	}, {
 		name: "bind-address localhost", config: custom + "localhost.cnf",
 		want: []Listen{
-			{"tcp", "127.0.0.1", 3306, custom + "localhost.cnf", 2},
-			{"tcp", "::1", 3306, custom + "localhost.cnf", 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3306, File: custom + "localhost.cnf", Line: 2},
+			{Proto: "tcp", Address: "::1", Port: 3306, File: custom + "localhost.cnf", Line: 2},
 		},
 	}, {
 		// bind-address=0.0.0.0 is IPv4 only; port=0 is 3306.
 		name: "IPv4 any and port 0", config: custom + "any4.cnf",
-		want: []Listen{{"tcp", "0.0.0.0", 3306, custom + "any4.cnf", 3}},
+		want: []Listen{{Proto: "tcp", Address: "0.0.0.0", Port: 3306, File: custom + "any4.cnf", Line: 3}},
 	}, {
 		// "::" is IPv6 alone (IPV6_V6ONLY set); a quoted port.
 		name: "IPv6 any", config: custom + "any6.cnf",
-		want: []Listen{{"tcp", "::", 3311, custom + "any6.cnf", 3}},
+		want: []Listen{{Proto: "tcp", Address: "::", Port: 3311, File: custom + "any6.cnf", Line: 3}},
 	}, {
 		// The list is not trimmed: the server aborts on " ::1".
 		name: "space in the bind list", config: custom + "badbind.cnf",
@@ -204,7 +204,7 @@ func TestMariaDBEtcMyCnf(t *testing.T) {
 		}
 	}
 	got, err := parseMariaDB(&Files{Root: root}, Spec{Unit: "mariadb.service", Config: mariadbDefault})
-	want := []Listen{{"tcp", "192.0.2.1", 3301, mariadbDefault, 3}}
+	want := []Listen{{Proto: "tcp", Address: "192.0.2.1", Port: 3301, File: mariadbDefault, Line: 3}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, %v; want %v", got, err, want)
 	}

@@ -176,7 +176,13 @@ func parseMemcached(f *Files, s Spec) ([]Listen, error) {
 				return nil, Errorf(l.at.file, l.at.line, "-l %s: %w", l.entry, err)
 			}
 			for _, a := range addrs {
-				out = append(out, Listen{Proto: proto.name, Address: a, Port: port, File: l.at.file, Line: l.at.line})
+				ls := Listen{Proto: proto.name, Address: a, Port: port, File: l.at.file, Line: l.at.line}
+				if port == proto.port && proto.at.line != 0 {
+					// The port from -p/-U, the address from -l: the
+					// port's line first (what moves), the address's beside.
+					ls = Listen{Proto: proto.name, Address: a, Port: port, File: proto.at.file, Line: proto.at.line}.withAddr(l.at.file, l.at.line)
+				}
+				out = append(out, ls)
 			}
 		}
 	}

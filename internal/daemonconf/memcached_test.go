@@ -20,7 +20,7 @@ import "testing"
 func TestMemcached(t *testing.T) {
 	const deb, udp = "/etc/memcached.conf", "/etc/memcached_udp.conf"
 	wrapper := []string{"/usr/share/memcached/scripts/systemd-memcached-wrapper", deb}
-	l := func(p, a string, port int, f string, n int) Listen { return Listen{p, a, port, f, n} }
+	l := func(p, a string, port int, f string, n int) Listen { return Listen{Proto: p, Address: a, Port: port, File: f, Line: n} }
 	runParseCases(t, &memcached, "testdata/memcached/root", []parseCase{
 		{name: "debian default", spec: Spec{Unit: "memcached.service", Argv: wrapper, Config: deb},
 			want: []Listen{l("tcp", "127.0.0.1", 11211, deb, 35)}},

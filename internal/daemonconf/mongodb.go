@@ -186,7 +186,7 @@ func parseMongoDB(f *Files, s Spec) ([]Listen, error) {
 			if !is4(ip) && !ipv6 {
 				continue
 			}
-			out = append(out, Listen{Proto: "tcp", Address: ip, Port: p, File: at.file, Line: at.line})
+			out = append(out, Listen{Proto: "tcp", Address: ip, Port: p, File: port.file, Line: port.line}.withAddr(at.file, at.line))
 		}
 	}
 	return uniqueListens(out), nil

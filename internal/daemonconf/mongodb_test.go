@@ -24,7 +24,7 @@ import (
 // not in Debian. The mongod-*.conf beside it are crafted.
 func TestMongoDB(t *testing.T) {
 	const up = "/etc/mongod.conf"
-	tcp := func(a string, p int, f string, l int) Listen { return Listen{"tcp", a, p, f, l} }
+	tcp := func(a string, p int, f string, l int) Listen { return Listen{Proto: "tcp", Address: a, Port: p, File: f, Line: l} }
 	argv := []string{"/usr/bin/mongod", "--quiet", "--config", up}
 	runParseCases(t, &mongodb, "testdata/mongodb/root", []parseCase{
 		{name: "upstream default", spec: Spec{Unit: "mongod.service", Argv: argv, Config: up},

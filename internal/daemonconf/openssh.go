@@ -125,16 +125,14 @@ func parseOpenSSH(f *Files, s Spec) ([]Listen, error) {
 		if err != nil {
 			return nil, Errorf(l.file, l.line, "ListenAddress %s: %w", l.host, err)
 		}
-		ports := []int{l.port}
+		ports := []sshdPort{{port: l.port, file: l.file, line: l.line}}
 		if l.port == 0 {
-			ports = ports[:0]
-			for _, p := range c.ports {
-				ports = append(ports, p.port)
-			}
+			// Every Port applies: its line first, the ListenAddress's beside.
+			ports = c.ports
 		}
 		for _, a := range addrs {
 			for _, p := range ports {
-				out = append(out, Listen{Proto: "tcp", Address: a, Port: p, File: l.file, Line: l.line})
+				out = append(out, Listen{Proto: "tcp", Address: a, Port: p.port, File: p.file, Line: p.line}.withAddr(l.file, l.line))
 			}
 		}
 	}

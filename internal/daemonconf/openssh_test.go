@@ -20,7 +20,7 @@ import "testing"
 func TestOpenSSH(t *testing.T) {
 	const deb = "/etc/ssh/sshd_config"
 	const main, ports, listen = "/etc/ssh/dropin/sshd_config", "/etc/ssh/dropin.d/10-ports.conf", "/etc/ssh/dropin.d/20-listen.conf"
-	tcp := func(a string, p int, f string, l int) Listen { return Listen{"tcp", a, p, f, l} }
+	tcp := func(a string, p int, f string, l int) Listen { return Listen{Proto: "tcp", Address: a, Port: p, File: f, Line: l} }
 	runParseCases(t, &openssh, "testdata/openssh/root", []parseCase{
 		{name: "debian default", spec: Spec{Unit: "ssh.service", Config: deb},
 			want: []Listen{tcp("0.0.0.0", 22, deb, 0), tcp("::", 22, deb, 0)}},

@@ -59,22 +59,22 @@ func TestPostgreSQL(t *testing.T) {
 		// on the port line.
 		name: "debian", unit: "postgresql@15-main.service",
 		want: []Listen{
-			{"tcp", "127.0.0.1", 5432, main, 64},
-			{"tcp", "::1", 5432, main, 64},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 5432, File: main, Line: 64},
+			{Proto: "tcp", Address: "::1", Port: 5432, File: main, Line: 64},
 		},
 	}, {
 		// Debian's pg_ctlcluster runs this; -p and -h win over the files.
 		name: "argv overrides", unit: "pg.service",
 		argv: []string{"/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main", "-c", "config_file=" + main, "-p", "6000", "-h", "*"},
 		want: []Listen{
-			{"tcp", "0.0.0.0", 6000, exec, 5},
-			{"tcp", "::", 6000, exec, 5},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 6000, File: exec, Line: 5},
+			{Proto: "tcp", Address: "::", Port: 6000, File: exec, Line: 5},
 		},
 	}, {
 		// A long option, and the file's port left: the address's line.
 		name: "argv long option", unit: "pg.service",
 		argv: []string{"postgres", "-c", "config_file=" + cases + "default.conf", "--listen-addresses=192.0.2.7"},
-		want: []Listen{{"tcp", "192.0.2.7", 5432, exec, 3}},
+		want: []Listen{{Proto: "tcp", Address: "192.0.2.7", Port: 5432, File: exec, Line: 3}},
 	}, {
 		// port 5433, then conf.d/02-port.conf's 5434 (.hidden.conf and
 		// readme.txt not read), then the data directory's
@@ -83,14 +83,14 @@ func TestPostgreSQL(t *testing.T) {
 		// host name in it skipped.
 		name: "includes and auto.conf", unit: "postgresql@15-alt-db.service",
 		want: []Listen{
-			{"tcp", "10.0.0.5", 5440, "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", 3},
-			{"tcp", "::1", 5440, "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", 3},
+			{Proto: "tcp", Address: "10.0.0.5", Port: 5440, File: "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", Line: 3},
+			{Proto: "tcp", Address: "::1", Port: 5440, File: "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", Line: 3},
 		},
 	}, {
 		name: "defaults", config: cases + "default.conf",
 		want: []Listen{
-			{"tcp", "127.0.0.1", 5432, cases + "default.conf", 0},
-			{"tcp", "::1", 5432, cases + "default.conf", 0},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 5432, File: cases + "default.conf", Line: 0},
+			{Proto: "tcp", Address: "::1", Port: 5432, File: cases + "default.conf", Line: 0},
 		},
 	}, {
 		name: "listen_addresses empty", config: cases + "off.conf", want: nil,
@@ -98,7 +98,7 @@ func TestPostgreSQL(t *testing.T) {
 		// port = 0x1538 (strtol's hex), listen_addresses = '\060.0.0.0'
 		// (an octal escape for '0').
 		name: "hex and escapes", config: cases + "hex.conf",
-		want: []Listen{{"tcp", "0.0.0.0", 5432, cases + "hex.conf", 1}},
+		want: []Listen{{Proto: "tcp", Address: "0.0.0.0", Port: 5432, File: cases + "hex.conf", Line: 1}},
 	}, {
 		name: "syntax error", config: cases + "syntax.conf",
 		err: "syntax error", errFile: cases + "syntax.conf", errLine: 2,

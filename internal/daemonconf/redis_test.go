@@ -58,23 +58,23 @@ func TestRedis(t *testing.T) {
 		// still expected) on the port directive's line.
 		name: "debian", unit: "redis-server.service", argv: debianArgv,
 		want: []Listen{
-			{"tcp", "127.0.0.1", 6379, debian, 138},
-			{"tcp", "::1", 6379, debian, 138},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6379, File: debian, Line: 138},
+			{Proto: "tcp", Address: "::1", Port: 6379, File: debian, Line: 138},
 		},
 	}, {
 		// The command line is parsed after the file: it wins.
 		name: "argv overrides", unit: "redis-server.service",
 		argv: []string{"/usr/bin/redis-server", debian, "--port", "6390", "--bind", "10.1.1.1", "-::1", "--daemonize", "no"},
 		want: []Listen{
-			{"tcp", "10.1.1.1", 6390, "redis-server.service ExecStart", 2},
-			{"tcp", "::1", 6390, "redis-server.service ExecStart", 2},
+			{Proto: "tcp", Address: "10.1.1.1", Port: 6390, File: "redis-server.service ExecStart", Line: 2},
+			{Proto: "tcp", Address: "::1", Port: 6390, File: "redis-server.service ExecStart", Line: 2},
 		},
 	}, {
 		// Redis with options and no file: the defaults, then the options.
 		name: "argv only", unit: "redis.service", argv: []string{"redis-server", "--port", "7000"},
 		want: []Listen{
-			{"tcp", "0.0.0.0", 7000, "redis.service ExecStart", 1},
-			{"tcp", "::", 7000, "redis.service ExecStart", 1},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 7000, File: "redis.service ExecStart", Line: 1},
+			{Proto: "tcp", Address: "::", Port: 7000, File: "redis.service ExecStart", Line: 1},
 		},
 	}, {
 		// port 6380, then conf.d/*.conf (the .txt left out) sets bind and
@@ -83,34 +83,34 @@ func TestRedis(t *testing.T) {
 		// 127.0.0.1 only (Redis binds a name without ':' as IPv4).
 		name: "instance with includes", unit: "redis-server@alt.service",
 		want: []Listen{
-			{"tcp", "10.0.0.1", 6381, "/etc/redis/conf.d/20-port.conf", 2},
-			{"tcp", "::1", 6381, "/etc/redis/conf.d/20-port.conf", 2},
-			{"tcp", "127.0.0.1", 6381, "/etc/redis/conf.d/20-port.conf", 2},
-			{"tcp", "10.0.0.1", 6390, alt, 4},
-			{"tcp", "::1", 6390, alt, 4},
-			{"tcp", "127.0.0.1", 6390, alt, 4},
+			{Proto: "tcp", Address: "10.0.0.1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2},
+			{Proto: "tcp", Address: "::1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2},
+			{Proto: "tcp", Address: "10.0.0.1", Port: 6390, File: alt, Line: 4},
+			{Proto: "tcp", Address: "::1", Port: 6390, File: alt, Line: 4},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6390, File: alt, Line: 4},
 		},
 	}, {
 		// No file, no option: the defaults, said by the command line.
 		name: "no file", unit: "redis.service", argv: []string{"redis-server"},
 		want: []Listen{
-			{"tcp", "0.0.0.0", 6379, "redis.service ExecStart", 0},
-			{"tcp", "::", 6379, "redis.service ExecStart", 0},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 6379, File: "redis.service ExecStart", Line: 0},
+			{Proto: "tcp", Address: "::", Port: 6379, File: "redis.service ExecStart", Line: 0},
 		},
 	}, {
 		name: "port 0", config: "/etc/redis/redis-off.conf", want: nil,
 	}, {
 		name: "tls only", config: "/etc/redis/redis-tlsonly.conf",
 		want: []Listen{
-			{"tcp", "0.0.0.0", 6390, "/etc/redis/redis-tlsonly.conf", 2},
-			{"tcp", "::", 6390, "/etc/redis/redis-tlsonly.conf", 2},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 6390, File: "/etc/redis/redis-tlsonly.conf", Line: 2},
+			{Proto: "tcp", Address: "::", Port: 6390, File: "/etc/redis/redis-tlsonly.conf", Line: 2},
 		},
 	}, {
 		// Nothing set: "* -::*" on 6379, Line 0 of the main file.
 		name: "defaults", config: "/etc/redis/redis-default.conf",
 		want: []Listen{
-			{"tcp", "0.0.0.0", 6379, "/etc/redis/redis-default.conf", 0},
-			{"tcp", "::", 6379, "/etc/redis/redis-default.conf", 0},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 6379, File: "/etc/redis/redis-default.conf", Line: 0},
+			{Proto: "tcp", Address: "::", Port: 6379, File: "/etc/redis/redis-default.conf", Line: 0},
 		},
 	}, {
 		// "bind" alone: no TCP (measured on Debian's 7.0.15).
@@ -118,14 +118,14 @@ func TestRedis(t *testing.T) {
 	}, {
 		// The port at its default: the bind line says where.
 		name: "bind only", config: "/etc/redis/redis-bindonly.conf",
-		want: []Listen{{"tcp", "192.0.2.1", 6379, "/etc/redis/redis-bindonly.conf", 2}},
+		want: []Listen{{Proto: "tcp", Address: "192.0.2.1", Port: 6379, File: "/etc/redis/redis-bindonly.conf", Line: 2}},
 	}, {
 		// BIND "127.0.0.1" '::1' and Port "\x36380": quotes, a hex
 		// escape, names in any case.
 		name: "quoting", config: "/etc/redis/redis-quoted.conf",
 		want: []Listen{
-			{"tcp", "127.0.0.1", 6380, "/etc/redis/redis-quoted.conf", 3},
-			{"tcp", "::1", 6380, "/etc/redis/redis-quoted.conf", 3},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6380, File: "/etc/redis/redis-quoted.conf", Line: 3},
+			{Proto: "tcp", Address: "::1", Port: 6380, File: "/etc/redis/redis-quoted.conf", Line: 3},
 		},
 	}, {
 		name: "include loop", config: "/etc/redis/redis-loop.conf",
