@@ -82,6 +82,11 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 			continue
 		}
 		ports := e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).ports
+		if exp.Settling {
+			// Just applied, moving its sockets: the new ones are expected
+			// once it had daemonconf.SettleWindow to bind them.
+			ports = portsOf(exp.Daemon, daemonconf.Settled(exp.Listens, exp.Previous))
+		}
 		if exp.NotApplied {
 			// The daemon runs on what it read before the edit: that is
 			// what it must hold until it applies the new one (no page for

@@ -39,6 +39,7 @@ type daemonScene struct {
 	ls    []listeners.Listener
 	cfg   *config.Config
 	e     *Exporter
+	now   time.Time // the reader's clock: how long ago a unit applied its configuration
 }
 
 // sceneSource serves the scene's current units and listeners.
@@ -61,12 +62,13 @@ func (src sceneSource) InNetnsOf(context.Context, int) ([]listeners.Listener, ui
 var started = time.Now().Add(-time.Hour)
 
 func newDaemonScene(t *testing.T, cfg *config.Config, conf string) *daemonScene {
-	s := &daemonScene{t: t, root: t.TempDir(), cfg: cfg}
+	s := &daemonScene{t: t, root: t.TempDir(), cfg: cfg, now: time.Now()}
 	s.writeConf(conf, started.Add(-time.Minute))
 	s.units = []systemd.Unit{{Name: "memcached.service", LoadState: "loaded", ActiveState: "active", SubState: "running",
 		IsService: true, MainPID: 77, ActiveEnterTimestamp: uint64(started.UnixMicro()), StateChangeTimestamp: uint64(started.UnixMicro())}}
 	reader := daemonconf.NewReader()
 	reader.Root = s.root
+	reader.Now = func() time.Time { return s.now }
 	t.Cleanup(func() { reader.Close() })
 	e, err := New(Options{Config: func() *config.Config { return s.cfg }, ProcRoot: t.TempDir(),
 		Systemd: sceneSource{s}, Listeners: sceneSource{s}, DaemonConfigs: reader,
@@ -127,7 +129,7 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 	// Judged from the first evaluation, from the configuration: nothing
 	// learned yet (min-age is an hour).
 	v := s.verdict("memcached.service")
-	if v.Status != verdict.OK || !v.Implicit || portsSaid(v) != "tcp 127.0.0.1:11211 <- memcached: /etc/memcached.conf:4" {
+	if v.Status != verdict.OK || !v.Implicit || portsSaid(v) != "tcp 127.0.0.1:11211 <- memcached: /etc/memcached.conf:3 (port), :4 (address)" {
 		t.Fatalf("first evaluation: %s implicit=%v ports %q (%s)", v.Status, v.Implicit, portsSaid(v), v.Reason)
 	}
 	if dc := v.DaemonConfig; dc == nil || dc.Daemon != "memcached" || dc.File != "/etc/memcached.conf" || dc.Error != "" || dc.NotApplied {
@@ -135,12 +137,20 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 	}
 
 	// A port moved and applied (the unit restarted after the edit): ok at
-	// once, expecting the new one.
+	// once — the new port not yet required while the daemon settles (it
+	// binds after systemd says it is done), nor the old one — then
+	// expecting the new one.
 	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11311", 1), time.Now().Add(-time.Second))
 	restart := time.Now()
+	s.now = restart
 	s.units[0].ActiveEnterTimestamp, s.units[0].StateChangeTimestamp, s.units[0].MainPID = uint64(restart.UnixMicro()), uint64(restart.UnixMicro()), 78
+	s.ls = nil
+	if v := s.verdict("memcached.service"); v.Status != verdict.OK || portsSaid(v) != "" {
+		t.Errorf("moved and applied, settling, nothing bound yet: %s %q (%s)", v.Status, portsSaid(v), v.Reason)
+	}
 	s.ls = []listeners.Listener{lst("tcp", "127.0.0.1", 11311, false)}
-	if v := s.verdict("memcached.service"); v.Status != verdict.OK || portsSaid(v) != "tcp 127.0.0.1:11311 <- memcached: /etc/memcached.conf:4" {
+	s.now = restart.Add(daemonconf.SettleWindow)
+	if v := s.verdict("memcached.service"); v.Status != verdict.OK || portsSaid(v) != "tcp 127.0.0.1:11311 <- memcached: /etc/memcached.conf:3 (port), :4 (address)" {
 		t.Errorf("moved and applied: %s %q (%s)", v.Status, portsSaid(v), v.Reason)
 	}
 
@@ -148,12 +158,12 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 	// signal, both sides shown.
 	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11411", 1), time.Now().Add(time.Second))
 	v = s.verdict("memcached.service")
-	if v.Status != verdict.OK || portsSaid(v) != "tcp 127.0.0.1:11311 <- memcached: /etc/memcached.conf:4" {
+	if v.Status != verdict.OK || portsSaid(v) != "tcp 127.0.0.1:11311 <- memcached: /etc/memcached.conf:3 (port), :4 (address)" {
 		t.Errorf("edited, not applied: %s %q (%s)", v.Status, portsSaid(v), v.Reason)
 	}
 	// (Where it listens now, beside, needs the listeners' owners: the
 	// scene has none; internal/verdict's tests and the booted host's show it.)
-	if dc := v.DaemonConfig; dc == nil || !dc.NotApplied || strings.Join(dc.Configured, ",") != "tcp 127.0.0.1:11411 (memcached: /etc/memcached.conf:4)" {
+	if dc := v.DaemonConfig; dc == nil || !dc.NotApplied || strings.Join(dc.Configured, ",") != "tcp 127.0.0.1:11411 (memcached: /etc/memcached.conf:3 (port), :4 (address))" {
 		t.Errorf("edited, not applied: daemon_config %+v", v.DaemonConfig)
 	}
 	if !strings.Contains(v.Reason, "configuration changed after memcached.service last (re)started or reloaded") {
@@ -161,11 +171,16 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 	}
 
 	// Applied by a restart that cannot bind the new port: port_down naming
-	// the line.
+	// the line, once it had its time to bind it.
 	restart = time.Now().Add(2 * time.Second)
 	s.units[0].ActiveEnterTimestamp, s.units[0].StateChangeTimestamp, s.units[0].MainPID = uint64(restart.UnixMicro()), uint64(restart.UnixMicro()), 79
+	s.now = restart.Add(time.Second)
+	if v := s.verdict("memcached.service"); v.Status != verdict.OK {
+		t.Errorf("applied, settling: %s %q", v.Status, v.Diagnosis)
+	}
+	s.now = restart.Add(daemonconf.SettleWindow)
 	v = s.verdict("memcached.service")
-	if v.Status != verdict.PortDown || !strings.Contains(v.Diagnosis, "nothing listens on tcp 127.0.0.1:11411 (memcached: /etc/memcached.conf:4)") {
+	if v.Status != verdict.PortDown || !strings.Contains(v.Diagnosis, "nothing listens on tcp 127.0.0.1:11411 (memcached: /etc/memcached.conf:3 (port), :4 (address))") {
 		t.Errorf("applied, not bound: %s %q", v.Status, v.Diagnosis)
 	}
 }
@@ -209,7 +224,7 @@ func TestConfiguredChecksAndDaemonConfigs(t *testing.T) {
 	}}
 	s := newDaemonScene(t, cfg, memcachedConf)
 	s.ls = []listeners.Listener{lst("tcp", "127.0.0.1", 11211, false)}
-	if v := s.verdict("mc"); portsSaid(v) != "tcp 127.0.0.1:11211 <- memcached: /etc/memcached.conf:4" || v.DaemonConfig == nil {
+	if v := s.verdict("mc"); portsSaid(v) != "tcp 127.0.0.1:11211 <- memcached: /etc/memcached.conf:3 (port), :4 (address)" || v.DaemonConfig == nil {
 		t.Errorf("a configured check without ports: %q", portsSaid(v))
 	}
 	if v := s.verdict("mc-explicit"); portsSaid(v) != "tcp *:11211 <- configured" || v.DaemonConfig != nil {

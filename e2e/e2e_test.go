@@ -168,8 +168,12 @@ func TestAlertsEndToEnd(t *testing.T) {
 	writeUnit(t, unitDir, "e2e-job.service", "[Service]\nType=oneshot\nExecStart="+timeout+" 4 "+redis+" "+jobConf+"\nSuccessExitStatus=124\n")
 	writeUnit(t, unitDir, "e2e-job.timer", "[Timer]\nOnActiveSec=1s\nOnUnitInactiveSec=5s\nAccuracySec=100ms\n")
 	writeUnit(t, unitDir, "e2e-rand.service", "[Service]\nExecStart="+redis+" "+randConf+"\n")
+	// nginx as Debian's unit runs it, reload included, its check with no
+	// ports: they come from its configuration (issue 23).
+	site := newSiteNginx(t, dir, unitDir)
 	s.M.Systemctl(t, "daemon-reload")
-	s.M.Systemctl(t, "start", "e2e-cache.service", "e2e-flap.service", "e2e-loop.service", "e2e-rand.service", "e2e-job.timer")
+	s.M.Systemctl(t, "start", "e2e-cache.service", "e2e-flap.service", "e2e-loop.service", "e2e-rand.service", "e2e-job.timer", siteUnit)
+	servicestest.WaitDial(t, "127.0.0.1:"+strconv.Itoa(site.port))
 	servicestest.WaitDial(t, "127.0.0.1:"+strconv.Itoa(loopPort))
 
 	// The exporter, built from this tree.
@@ -193,6 +197,8 @@ func TestAlertsEndToEnd(t *testing.T) {
   - name: loop
     unit: e2e-loop.service
     ports: [{port: %d, address: 127.0.0.1}]
+  - name: site
+    unit: `+siteUnit+`
 `, servicestest.NginxUnit, s.NginxPort, s.NginxPort, servicestest.RedisUnit, s.RedisPort, s.RedisPort, loopPort)
 	os.WriteFile(filepath.Join(dir, "warden.yml"), []byte(cfg), 0o644)
 	exporterAddr := testenv.FreeLoopbackAddr(t)
@@ -343,8 +349,8 @@ scrape_configs:
 		t.Logf("statuses: %v", query(`warden_check_status == 1`))
 		t.Logf("collectors: %v", query(`warden_collector_success`))
 	})
-	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the five checks of both hosts as up", func() bool {
-		return len(query(`warden_check_up{job="warden"} == 1`)) == 5
+	systemdtest.WaitFor(t, stepTimeout, "Prometheus to scrape the six checks of both hosts as up", func() bool {
+		return len(query(`warden_check_up{job="warden"} == 1`)) == 6
 	})
 
 	// Every panel of the dashboard runs on the real Prometheus.
@@ -360,7 +366,7 @@ scrape_configs:
 	for _, expr := range queries {
 		query(vars.Replace(expr)) // fails the test on a query error
 	}
-	if len(query(strings.NewReplacer("$instance", exporterAddr+"|"+otherAddr, "$check", ".*").Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 5 {
+	if len(query(strings.NewReplacer("$instance", exporterAddr+"|"+otherAddr, "$check", ".*").Replace(`warden_check_status{instance=~"$instance", check=~"$check"} == 1`))) != 6 {
 		t.Error("the status table's query does not return a row per check of both hosts")
 	}
 	if got := query(`count(count by (instance) (warden_exporter_build_info{job="warden"}))`); len(got) != 1 || got[0]["value"].([]any)[1] != "2" {
@@ -496,6 +502,28 @@ scrape_configs:
 		mark := hook.count()
 		s.MoveNginx(t, s.NginxPort)
 		resolve(t, "nginx", mark)
+	})
+	t.Run("nginx's configuration asks for a port its reload cannot bind: one page naming the line", func(t *testing.T) {
+		mark := hook.count()
+		// listen 8443 ssl with a certificate that does not exist: the
+		// reload fails (nginx -s reload parses the file first), nginx keeps
+		// serving its old port, and the unit stays active.
+		line := site.addListen(t, "listen 127.0.0.1:"+strconv.Itoa(site.sslPort)+" ssl; ssl_certificate "+filepath.Join(site.dir, "missing.pem")+"; ssl_certificate_key "+filepath.Join(site.dir, "missing.key")+";")
+		if out, err := s.M.SystemctlMayFail("reload", siteUnit); err == nil {
+			t.Fatalf("systemctl reload %s succeeded with a certificate that does not exist:\n%s", siteUnit, out)
+		}
+		servicestest.WaitDial(t, "127.0.0.1:"+strconv.Itoa(site.port))
+		onePage(t, mark, "WardenCheckDown{check=site}")
+		want := fmt.Sprintf("port_down: nothing listens on tcp 127.0.0.1:%d (nginx: %s:%d)", site.sslPort, site.conf, line)
+		if d := hook.description("WardenCheckDown", "site"); !strings.Contains(d, want) {
+			t.Errorf("the page does not name the line of the configuration: %q, want it to say %q", d, want)
+		}
+	})
+	t.Run("nginx's configuration back as it was and reloaded: resolved", func(t *testing.T) {
+		mark := hook.count()
+		site.writeConf(t)
+		s.M.Systemctl(t, "reload", siteUnit)
+		resolve(t, "site", mark)
 	})
 	t.Run("redis with requirepass: one page, with what the probe expected", func(t *testing.T) {
 		mark := hook.count()

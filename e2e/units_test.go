@@ -17,7 +17,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // writeRedisConf writes a redis-server configuration for port on loopback,
@@ -38,4 +41,73 @@ func writeUnit(t *testing.T, dir, name, body string) {
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// siteUnit is nginx run as Debian's nginx.service runs it: from its
+// configuration file, reloaded by "nginx -s reload".
+const siteUnit = "e2e-site.service"
+
+// siteNginx is siteUnit's nginx: its prefix directory, configuration and
+// ports.
+type siteNginx struct {
+	dir, conf     string
+	port, sslPort int
+	extra         string // a line added to its server block
+}
+
+func newSiteNginx(t *testing.T, dir, unitDir string) *siteNginx {
+	t.Helper()
+	nginx := testenv.LookPath(t, "nginx", "apt-get install nginx")
+	n := &siteNginx{dir: filepath.Join(dir, "site"), port: testenv.FreePort(t), sslPort: testenv.FreePort(t)}
+	n.conf = filepath.Join(n.dir, "nginx.conf")
+	if err := os.MkdirAll(n.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n.writeConf(t)
+	args := nginx + " -p " + n.dir + " -c " + n.conf + " -g 'daemon off;'"
+	writeUnit(t, unitDir, siteUnit, "[Service]\nExecStart="+args+"\nExecReload="+args+" -s reload\n")
+	return n
+}
+
+// writeConf writes the configuration, with n.extra in its server block.
+func (n *siteNginx) writeConf(t *testing.T) {
+	t.Helper()
+	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  server {
+    listen 127.0.0.1:%[2]d;
+    location / { return 200 "ok\n"; }
+%[3]s  }
+}
+`, n.dir, n.port, n.extra)
+	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addListen adds line to the server block and returns its line number.
+func (n *siteNginx) addListen(t *testing.T, line string) int {
+	t.Helper()
+	n.extra = "    " + line + "\n"
+	n.writeConf(t)
+	n.extra = ""
+	b, err := os.ReadFile(n.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) == line {
+			return i + 1
+		}
+	}
+	t.Fatalf("%q not in %s", line, n.conf)
+	return 0
 }

@@ -91,6 +91,21 @@ func (v daemonVerdict) hasSource(port int, re string) bool {
 	return false
 }
 
+// namesWhere says whether a port of v on port has a source of daemon that
+// names where ("FILE:LINE"): as its port's directive, or as its address's
+// when another directive gives the port ("FILE:64 (port), :60 (address)").
+func (v daemonVerdict) namesWhere(port int, daemon, where string) bool {
+	file, line, _ := strings.Cut(where, ":")
+	for _, s := range v.sources(port) {
+		if s == daemon+": "+where || strings.HasPrefix(s, daemon+": "+where+" (port)") ||
+			strings.HasSuffix(s, ", "+where+" (address)") ||
+			strings.HasPrefix(s, daemon+": "+file+":") && strings.HasSuffix(s, ", :"+line+" (address)") {
+			return true
+		}
+	}
+	return false
+}
+
 // daemon is one of Debian's daemons, as installed, and the edits of its
 // configuration the test makes. The scripts run in bash -e inside the
 // container, after daemonShell; each checks what the daemon did.
@@ -154,7 +169,7 @@ at /etc/nginx/sites-enabled/default 'listen 8443 ssl'`,
 }, {
 	unit: "redis-server.service", name: "redis", file: "/etc/redis/redis.conf",
 	// bind 127.0.0.1 -::1 (line 87), port 6379 (line 138).
-	defaults: map[int]string{6379: `^redis: /etc/redis/redis\.conf:(87|138)$`},
+	defaults: map[int]string{6379: `^redis: /etc/redis/redis\.conf:138 \(port\), :87 \(address\)$`},
 	edit: `backup /etc/redis/redis.conf
 sed -i 's/^port 6379$/port 6380/' /etc/redis/redis.conf
 at /etc/redis/redis.conf '^port 6380'`,
@@ -174,7 +189,7 @@ at /etc/redis/redis.conf '^bind 127.0.0.1 -::1 '`,
 }, {
 	unit: "postgresql@15-main.service", name: "postgresql", file: "/etc/postgresql/15/main/postgresql.conf",
 	// port = 5432 (line 64); listen_addresses is commented out: localhost.
-	defaults: map[int]string{5432: `^postgresql: /etc/postgresql/15/main/postgresql\.conf(:64| \(default\))$`},
+	defaults: map[int]string{5432: `^postgresql: /etc/postgresql/15/main/postgresql\.conf:64( \(port\), :60 \(address\))?$`},
 	edit: `backup /etc/postgresql/15/main/postgresql.conf
 sed -i 's/^port = 5432/port = 5433/' /etc/postgresql/15/main/postgresql.conf
 at /etc/postgresql/15/main/postgresql.conf '^port = 5433'`,
@@ -231,7 +246,7 @@ at /etc/ssh/sshd_config.d/warden.conf ':2222'`,
 }, {
 	unit: "memcached.service", name: "memcached", file: "/etc/memcached.conf",
 	// -p 11211 (line 26), -l 127.0.0.1 (line 35).
-	defaults: map[int]string{11211: `^memcached: /etc/memcached\.conf:(26|35)$`},
+	defaults: map[int]string{11211: `^memcached: /etc/memcached\.conf:26 \(port\), :35 \(address\)$`},
 	edit: `backup /etc/memcached.conf
 sed -i 's/^-p 11211$/-p 11212/' /etc/memcached.conf
 at /etc/memcached.conf '^-p 11212'`,
@@ -296,7 +311,7 @@ for i in $(seq 50); do systemctl is-failed -q apache2 && break; sleep 0.1; done
 systemctl is-failed -q apache2 && ! listens 80
 at /etc/apache2/ports.conf ':8082'`,
 	brokenStatus: "service_and_port_down", brokenPort: 8082,
-	restore: `restore /etc/apache2/ports.conf; systemctl reset-failed apache2; systemctl start apache2`,
+	restore: `restore /etc/apache2/ports.conf; systemctl reset-failed apache2; systemctl restart apache2`,
 }
 
 func TestDaemonConfigurationsOnABootedHost(t *testing.T) {
@@ -553,7 +568,7 @@ func (h *host) scenarios(d daemon) {
 			t.Errorf("applied: %s (%s) at the first scrape, want ok", v.Status, v.Reason)
 		}
 		v = h.waitDaemon(d.unit, fmt.Sprintf("applied, port %d from %s", d.moved, where), func(v daemonVerdict) bool {
-			return v.Status == "ok" && v.DaemonConfig != nil && !v.DaemonConfig.NotApplied && v.hasSource(d.moved, "^"+regexp.QuoteMeta(d.name+": "+where)+"$")
+			return v.Status == "ok" && v.DaemonConfig != nil && !v.DaemonConfig.NotApplied && v.namesWhere(d.moved, d.name, where)
 		})
 		statuses := stop()
 		for _, s := range statuses {
@@ -572,11 +587,13 @@ func (h *host) scenarios(d daemon) {
 		h := &host{Host: h.Host, t: t}
 		where := strings.TrimSpace(h.sh(daemonShell + d.broken))
 		v := h.waitDaemon(d.unit, d.brokenStatus, func(v daemonVerdict) bool { return v.Status == d.brokenStatus })
-		if !v.hasSource(d.brokenPort, "^"+regexp.QuoteMeta(d.name+": "+where)+"$") {
+		if !v.namesWhere(d.brokenPort, d.name, where) {
 			t.Errorf("port %d sources %q, want %s", d.brokenPort, v.sources(d.brokenPort), d.name+": "+where)
 		}
 		// A daemon that died is service_and_port_down: its unit says why.
-		if d.brokenStatus == "port_down" && !strings.Contains(v.Reason, where) {
+		file, line, _ := strings.Cut(where, ":")
+		named := strings.Contains(v.Reason, where) || strings.Contains(v.Reason, file+":") && strings.Contains(v.Reason, ", :"+line+" (address)")
+		if d.brokenStatus == "port_down" && !named {
 			t.Errorf("reason %q does not name %s", v.Reason, where)
 		}
 		h.sh(daemonShell + d.restore)

@@ -16,6 +16,7 @@ package daemonconf
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +62,14 @@ type Expectation struct {
 	// edit): what it is expected to hold until it applies the new one.
 	Applied      []Listen
 	AppliedKnown bool
+	// Settling: the daemon applied a configuration that asks for other
+	// sockets less than SettleWindow ago (a reload, a restart); Previous
+	// are the sockets of the one it ran before. A reload binds the new
+	// ports after systemd reports it done (nginx's master does it on
+	// SIGHUP, after "nginx -s reload" returned): until then a port moved
+	// on purpose is neither bound nor an outage.
+	Settling bool
+	Previous []Listen
 	// Gen and AppliedGen identify the reads Listens and Applied come from:
 	// unique in the reader's life, so a caller may keep what it derives
 	// from them (the check's ports, their wording) until they change.
@@ -68,6 +77,13 @@ type Expectation struct {
 	Changed         time.Time // the newest modification of its files
 	Files           []string  // the files read
 }
+
+// SettleWindow is how long after a unit applied a configuration that
+// moved its sockets the new ones may be missing: seen on a booted Debian
+// host, nginx, sshd, haproxy and Apache bind theirs a few milliseconds
+// after their reload returns, and one scrape in four in between saw the
+// new port down.
+const SettleWindow = 10 * time.Second
 
 // maxUnits caps the units the reader keeps (least recently asked for goes
 // first): a host runs a handful of these daemons.
@@ -108,9 +124,16 @@ type unitEntry struct {
 	exp     Expectation
 	digest  [32]byte
 
-	applied        [32]byte // the digest the running daemon is known to have read
-	appliedListens []Listen // what that configuration asked for
-	appliedGen     uint64   // and the read it came from
+	applied        [32]byte  // the digest the running daemon is known to have read
+	appliedListens []Listen  // what that configuration asked for
+	appliedGen     uint64    // and the read it came from
+	previous       []Listen  // what the configuration applied before it asked for
+	switchedAt     time.Time // when the unit applied it (its last state change)
+	// seenChange is when the reader saw the configuration's content
+	// change (a watched directory's event, then another digest): later
+	// than its files' mtime when an edit keeps an old one (cp -p, tar,
+	// rsync -t put back a file as it was a week ago).
+	seenChange time.Time
 	haveApplied    bool
 	used           uint64
 }
@@ -179,6 +202,7 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 			// The digest the last run was known to have read stands until
 			// this run's configuration is read.
 			e.applied, e.appliedListens, e.appliedGen, e.haveApplied = prev.applied, prev.appliedListens, prev.appliedGen, prev.haveApplied
+			e.previous, e.switchedAt, e.seenChange = prev.previous, prev.switchedAt, prev.seenChange
 		}
 		r.evictFor(u.Name)
 		r.units[u.Name] = e
@@ -225,6 +249,9 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 	if exp.NotApplied && e.haveApplied {
 		exp.Applied, exp.AppliedKnown, exp.AppliedGen = e.appliedListens, true, e.appliedGen
 	}
+	if !exp.NotApplied && !e.switchedAt.IsZero() && r.Now().Sub(e.switchedAt) < SettleWindow {
+		exp.Settling, exp.Previous = true, e.previous
+	}
 	return exp, true
 }
 
@@ -239,7 +266,15 @@ func (r *Reader) parse(e *unitEntry, now time.Time) {
 		e.exp.Listens, e.exp.Err = e.daemon.Parse(f, e.spec)
 	}
 	e.exp.Changed, e.exp.Files = f.Newest(), f.ReadFiles()
+	if d := f.Digest(); e.parsed && d != e.digest && !e.polled {
+		// Watched: the change happened just now (a polled one may be
+		// 30 s old, and would make a reload since look too early).
+		e.seenChange = now
+	}
 	e.digest = f.Digest()
+	if e.seenChange.After(e.exp.Changed) {
+		e.exp.Changed = e.seenChange
+	}
 	e.parsed, e.dirty, e.parseAt = true, false, now
 	e.watched = f.Watched()
 	e.polled = r.watch == nil
@@ -275,6 +310,9 @@ func (r *Reader) notApplied(e *unitEntry, u UnitState) bool {
 		return false
 	}
 	if !e.exp.Changed.After(u.Applied) {
+		if e.haveApplied && !sameSockets(e.appliedListens, e.exp.Listens) {
+			e.previous, e.switchedAt = e.appliedListens, u.Applied
+		}
 		e.applied, e.appliedListens, e.appliedGen, e.haveApplied = e.digest, e.exp.Listens, e.exp.Gen, true
 		return false
 	}
@@ -324,4 +362,36 @@ func (r *Reader) byUnit(unit string, argv []string) *Daemon {
 		return byUnitIn(r.Daemons, unit, argv)
 	}
 	return ByUnit(unit, argv)
+}
+
+// sameSockets reports whether a and b ask for the same sockets, wherever
+// they say so.
+func sameSockets(a, b []Listen) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, l := range a {
+		if !slices.ContainsFunc(b, l.sameSocket) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameSocket reports whether l and o are the same socket.
+func (l Listen) sameSocket(o Listen) bool {
+	return l.Proto == o.Proto && l.Address == o.Address && l.Port == o.Port
+}
+
+// Settled are the sockets of listens that previous asked for too: while a
+// daemon settles on a new configuration, those it binds anew are not yet
+// expected.
+func Settled(listens, previous []Listen) []Listen {
+	var out []Listen
+	for _, l := range listens {
+		if slices.ContainsFunc(previous, l.sameSocket) {
+			out = append(out, l)
+		}
+	}
+	return out
 }

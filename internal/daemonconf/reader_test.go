@@ -276,3 +276,46 @@ func TestArgvExpandsAsSystemdDoes(t *testing.T) {
 		t.Errorf("Argv:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestReaderSettlesAfterAnApplyThatMovesSockets(t *testing.T) {
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
+	now := start
+	h.r.Now = func() time.Time { return now }
+	h.write("/etc/toy/toy.conf", "port 80\n", start.Add(-time.Minute))
+	u := UnitState{Name: "toy.service", Started: 1, Up: true, Applied: start}
+	if exp := h.expect(u); exp.Settling {
+		t.Fatal("the first configuration seen: settling")
+	}
+	// A comment edited and reloaded: the same sockets, nothing to settle.
+	h.write("/etc/toy/toy.conf", "# hi\nport 80\n", start.Add(time.Minute))
+	u.Applied, now = start.Add(2*time.Minute), start.Add(2*time.Minute)
+	if exp := h.expect(u); exp.Settling || exp.NotApplied {
+		t.Errorf("a comment reloaded: settling %v, not applied %v", exp.Settling, exp.NotApplied)
+	}
+	// The port moved and reloaded: for SettleWindow, the old sockets are
+	// Previous.
+	h.write("/etc/toy/toy.conf", "port 8080\nport 80\n", start.Add(3*time.Minute))
+	u.Applied, now = start.Add(4*time.Minute), start.Add(4*time.Minute+time.Second)
+	exp := h.expect(u)
+	if !exp.Settling || len(exp.Previous) != 1 || exp.Previous[0].Port != 80 {
+		t.Fatalf("moved and reloaded 1 s ago: settling %v, previous %v", exp.Settling, exp.Previous)
+	}
+	if got := Settled(exp.Listens, exp.Previous); len(got) != 1 || got[0].Port != 80 || got[0].Line != 2 {
+		t.Errorf("settled %v, want 80 alone, from its new line 2", got)
+	}
+	now = u.Applied.Add(SettleWindow)
+	if exp := h.expect(u); exp.Settling {
+		t.Errorf("%s after the reload: still settling", SettleWindow)
+	}
+	// From no socket at all (HAProxy's default has no frontend) to one:
+	// settling too, nothing to keep expecting meanwhile.
+	h.write("/etc/toy/toy.conf", "# nothing\n", start.Add(5*time.Minute))
+	u.Applied, now = start.Add(6*time.Minute), start.Add(6*time.Minute)
+	h.expect(u)
+	h.write("/etc/toy/toy.conf", "port 8404\n", start.Add(7*time.Minute))
+	u.Applied, now = start.Add(8*time.Minute), start.Add(8*time.Minute)
+	if exp := h.expect(u); !exp.Settling || len(Settled(exp.Listens, exp.Previous)) != 0 {
+		t.Errorf("from no socket to 8404: settling %v, settled %v", exp.Settling, Settled(exp.Listens, exp.Previous))
+	}
+}
