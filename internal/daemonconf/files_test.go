@@ -194,3 +194,41 @@ func TestFlagValue(t *testing.T) {
 		}
 	}
 }
+
+func TestListenWhere(t *testing.T) {
+	const x, d = "/etc/x.conf", "/etc/x.d/a.conf"
+	for _, tc := range []struct {
+		l    Listen
+		want string
+	}{
+		{Listen{File: x, Line: 64}, "/etc/x.conf:64"},
+		{Listen{File: x}, "/etc/x.conf (default)"},
+		{Listen{}, "default"},
+		// The address on another line of the port's file: its line only.
+		{Listen{File: x, Line: 64, AddrFile: x, AddrLine: 60}, "/etc/x.conf:64 (port), :60 (address)"},
+		// In another file: named.
+		{Listen{File: x, Line: 64, AddrFile: d, AddrLine: 2}, "/etc/x.conf:64 (port), /etc/x.d/a.conf:2 (address)"},
+		// The port's own position again is no second place.
+		{Listen{File: x, Line: 64, AddrFile: x, AddrLine: 64}, "/etc/x.conf:64"},
+	} {
+		if got := tc.l.Where(); got != tc.want {
+			t.Errorf("%+v.Where() = %q, want %q", tc.l, got, tc.want)
+		}
+	}
+	// withAddr records only another, said position.
+	port := Listen{File: x, Line: 64}
+	for _, tc := range []struct {
+		file string
+		line int
+		want Listen
+	}{
+		{x, 60, Listen{File: x, Line: 64, AddrFile: x, AddrLine: 60}},
+		{d, 64, Listen{File: x, Line: 64, AddrFile: d, AddrLine: 64}},
+		{x, 64, port},
+		{d, 0, port}, // a default address says nowhere
+	} {
+		if got := port.withAddr(tc.file, tc.line); got != tc.want {
+			t.Errorf("withAddr(%q, %d) = %+v, want %+v", tc.file, tc.line, got, tc.want)
+		}
+	}
+}

@@ -69,36 +69,36 @@ func TestMariaDB(t *testing.T) {
 		// accepted); the bind list's host name is skipped.
 		name: "includes", unit: "mariadb.service", argv: customArgv(),
 		want: []Listen{
-			{Proto: "tcp", Address: "127.0.0.1", Port: 3310, File: custom + "conf.d/a.cnf", Line: 3},
-			{Proto: "tcp", Address: "::1", Port: 3310, File: custom + "conf.d/a.cnf", Line: 3},
-			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2},
-			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3310, File: custom + "conf.d/a.cnf", Line: 3, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "::1", Port: 3310, File: custom + "conf.d/a.cnf", Line: 3, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2, AddrFile: custom + "my.cnf", AddrLine: 7},
 		},
 	}, {
 		// Debian's mariadb@.service: --defaults-group-suffix=.%I, so
 		// [mysqld.alt] is read too.
 		name: "group suffix", unit: "mariadb@alt.service", argv: customArgv("--defaults-group-suffix=.alt"),
 		want: []Listen{
-			{Proto: "tcp", Address: "127.0.0.1", Port: 3399, File: custom + "my.cnf", Line: 13},
-			{Proto: "tcp", Address: "::1", Port: 3399, File: custom + "my.cnf", Line: 13},
-			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2},
-			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3399, File: custom + "my.cnf", Line: 13, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "::1", Port: 3399, File: custom + "my.cnf", Line: 13, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2, AddrFile: custom + "my.cnf", AddrLine: 7},
 		},
 	}, {
 		name: "group suffix from the unit", unit: "mariadb@alt.service", config: custom + "my.cnf",
 		want: []Listen{
-			{Proto: "tcp", Address: "127.0.0.1", Port: 3399, File: custom + "my.cnf", Line: 13},
-			{Proto: "tcp", Address: "::1", Port: 3399, File: custom + "my.cnf", Line: 13},
-			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2},
-			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3399, File: custom + "my.cnf", Line: 13, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "::1", Port: 3399, File: custom + "my.cnf", Line: 13, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 3308, File: custom + "extra.cnf", Line: 2, AddrFile: custom + "my.cnf", AddrLine: 7},
+			{Proto: "tcp", Address: "::1", Port: 3308, File: custom + "extra.cnf", Line: 2, AddrFile: custom + "my.cnf", AddrLine: 7},
 		},
 	}, {
 		// The command line is read after the files.
 		name: "argv overrides", unit: "mariadb.service",
 		argv: customArgv("-P", "3390", "--bind_address", "10.0.0.9"),
 		want: []Listen{
-			{Proto: "tcp", Address: "10.0.0.9", Port: 3390, File: exec, Line: 2},
-			{Proto: "tcp", Address: "10.0.0.9", Port: 3308, File: custom + "extra.cnf", Line: 2},
+			{Proto: "tcp", Address: "10.0.0.9", Port: 3390, File: exec, Line: 2, AddrFile: exec, AddrLine: 4},
+			{Proto: "tcp", Address: "10.0.0.9", Port: 3308, File: custom + "extra.cnf", Line: 2, AddrFile: exec, AddrLine: 4},
 		},
 	}, {
 		name: "argv skip-networking", unit: "mariadb.service", argv: customArgv("--skip-networking"), want: nil,
@@ -128,11 +128,11 @@ func TestMariaDB(t *testing.T) {
 	}, {
 		// bind-address=0.0.0.0 is IPv4 only; port=0 is 3306.
 		name: "IPv4 any and port 0", config: custom + "any4.cnf",
-		want: []Listen{{Proto: "tcp", Address: "0.0.0.0", Port: 3306, File: custom + "any4.cnf", Line: 3}},
+		want: []Listen{{Proto: "tcp", Address: "0.0.0.0", Port: 3306, File: custom + "any4.cnf", Line: 3, AddrFile: custom + "any4.cnf", AddrLine: 2}},
 	}, {
 		// "::" is IPv6 alone (IPV6_V6ONLY set); a quoted port.
 		name: "IPv6 any", config: custom + "any6.cnf",
-		want: []Listen{{Proto: "tcp", Address: "::", Port: 3311, File: custom + "any6.cnf", Line: 3}},
+		want: []Listen{{Proto: "tcp", Address: "::", Port: 3311, File: custom + "any6.cnf", Line: 3, AddrFile: custom + "any6.cnf", AddrLine: 2}},
 	}, {
 		// The list is not trimmed: the server aborts on " ::1".
 		name: "space in the bind list", config: custom + "badbind.cnf",
@@ -204,7 +204,7 @@ func TestMariaDBEtcMyCnf(t *testing.T) {
 		}
 	}
 	got, err := parseMariaDB(&Files{Root: root}, Spec{Unit: "mariadb.service", Config: mariadbDefault})
-	want := []Listen{{Proto: "tcp", Address: "192.0.2.1", Port: 3301, File: mariadbDefault, Line: 3}}
+	want := []Listen{{Proto: "tcp", Address: "192.0.2.1", Port: 3301, File: mariadbDefault, Line: 3, AddrFile: "/etc/my.cnf", AddrLine: 3}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, %v; want %v", got, err, want)
 	}

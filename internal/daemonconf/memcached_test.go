@@ -20,13 +20,17 @@ import "testing"
 func TestMemcached(t *testing.T) {
 	const deb, udp = "/etc/memcached.conf", "/etc/memcached_udp.conf"
 	wrapper := []string{"/usr/share/memcached/scripts/systemd-memcached-wrapper", deb}
-	l := func(p, a string, port int, f string, n int) Listen { return Listen{Proto: p, Address: a, Port: port, File: f, Line: n} }
+	l := func(p, a string, port int, f string, n int) Listen {
+		return Listen{Proto: p, Address: a, Port: port, File: f, Line: n}
+	}
+	// The port's -p/-U at f:n, the address's -l at an.
+	la := func(p, a string, port int, f string, n, an int) Listen { return addrAt(l(p, a, port, f, n), f, an) }
 	runParseCases(t, &memcached, "testdata/memcached/root", []parseCase{
 		{name: "debian default", spec: Spec{Unit: "memcached.service", Argv: wrapper, Config: deb},
-			want: []Listen{l("tcp", "127.0.0.1", 11211, deb, 35)}},
+			want: []Listen{la("tcp", "127.0.0.1", 11211, deb, 26, 35)}},
 		{name: "tcp, udp, -l forms", spec: Spec{Config: udp}, want: []Listen{
-			l("tcp", "127.0.0.1", 11311, udp, 3), l("tcp", "::1", 11400, udp, 3), l("tcp", "10.0.0.5", 11311, udp, 4),
-			l("udp", "127.0.0.1", 11312, udp, 3), l("udp", "::1", 11400, udp, 3), l("udp", "10.0.0.5", 11312, udp, 4),
+			la("tcp", "127.0.0.1", 11311, udp, 2, 3), l("tcp", "::1", 11400, udp, 3), la("tcp", "10.0.0.5", 11311, udp, 2, 4),
+			la("udp", "127.0.0.1", 11312, udp, 2, 3), l("udp", "::1", 11400, udp, 3), la("udp", "10.0.0.5", 11312, udp, 2, 4),
 		}},
 		{name: "-p 0", spec: Spec{Config: "/etc/memcached_off.conf"}, want: nil},
 		{name: "unix socket", spec: Spec{Config: "/etc/memcached_unix.conf"}, want: nil},
@@ -36,7 +40,7 @@ func TestMemcached(t *testing.T) {
 		{name: "argv defaults", spec: Spec{Argv: []string{"/usr/bin/memcached", "-v"}},
 			want: []Listen{l("tcp", "0.0.0.0", 11211, "", 0), l("tcp", "::", 11211, "", 0)}},
 		{name: "wrapper ignores argv", spec: Spec{Config: deb, Argv: append(wrapper, "-p", "1")},
-			want: []Listen{l("tcp", "127.0.0.1", 11211, deb, 35)}},
+			want: []Listen{la("tcp", "127.0.0.1", 11211, deb, 26, 35)}},
 		{name: "argv after the file", spec: Spec{Config: "/etc/memcached_off.conf", Argv: []string{"memcached", "--port=11500", "-l", "*"}},
 			want: []Listen{l("tcp", "0.0.0.0", 11500, commandLine, 0), l("tcp", "::", 11500, commandLine, 0)}},
 	})

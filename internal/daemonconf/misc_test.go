@@ -53,6 +53,13 @@ func runParseCases(t *testing.T, d *Daemon, root string, cases []parseCase) {
 	}
 }
 
+// addrAt is l with its address said at file:line, another directive
+// than its port's (set here, not through withAddr, which it checks).
+func addrAt(l Listen, file string, line int) Listen {
+	l.AddrFile, l.AddrLine = file, line
+	return l
+}
+
 // fuzzOneFile writes one config file's bytes at path in a fake root and
 // checks Parse's Listens hold the package's invariants.
 func fuzzOneFile(t *testing.T, d *Daemon, path string, data []byte, spec Spec) {

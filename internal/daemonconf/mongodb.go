@@ -124,7 +124,8 @@ func parseMongoDB(f *Files, s Spec) ([]Listen, error) {
 	case "configsvr":
 		port.val = "27019"
 	}
-	if v, ok := set["net.port"]; ok {
+	v, portSet := set["net.port"]
+	if portSet {
 		port = v
 	}
 	p, err := parsePort(strings.TrimSpace(port.val))
@@ -186,7 +187,13 @@ func parseMongoDB(f *Files, s Spec) ([]Listen, error) {
 			if !is4(ip) && !ipv6 {
 				continue
 			}
-			out = append(out, Listen{Proto: "tcp", Address: ip, Port: p, File: port.file, Line: port.line}.withAddr(at.file, at.line))
+			// The port's line when net.port says it, the address's
+			// beside; a default port: the address's line alone.
+			l := Listen{Proto: "tcp", Address: ip, Port: p, File: at.file, Line: at.line}
+			if portSet {
+				l = Listen{Proto: "tcp", Address: ip, Port: p, File: port.file, Line: port.line}.withAddr(at.file, at.line)
+			}
+			out = append(out, l)
 		}
 	}
 	return uniqueListens(out), nil

@@ -24,23 +24,34 @@ import (
 // not in Debian. The mongod-*.conf beside it are crafted.
 func TestMongoDB(t *testing.T) {
 	const up = "/etc/mongod.conf"
-	tcp := func(a string, p int, f string, l int) Listen { return Listen{Proto: "tcp", Address: a, Port: p, File: f, Line: l} }
+	tcp := func(a string, p int, f string, l int) Listen {
+		return Listen{Proto: "tcp", Address: a, Port: p, File: f, Line: l}
+	}
+	// net.port at f:l, the address (bindIp, bindIpAll) at af:al.
+	tcpA := func(a string, p int, f string, l int, af string, al int) Listen {
+		return addrAt(tcp(a, p, f, l), af, al)
+	}
 	argv := []string{"/usr/bin/mongod", "--quiet", "--config", up}
 	runParseCases(t, &mongodb, "testdata/mongodb/root", []parseCase{
 		{name: "upstream default", spec: Spec{Unit: "mongod.service", Argv: argv, Config: up},
-			want: []Listen{tcp("127.0.0.1", 27017, up, 23)}},
+			want: []Listen{tcpA("127.0.0.1", 27017, up, 22, up, 23)}},
 		{name: "bindIpAll with ipv6", spec: Spec{Config: "/etc/mongod-all.conf"},
-			want: []Listen{tcp("0.0.0.0", 27117, "/etc/mongod-all.conf", 4), tcp("::", 27117, "/etc/mongod-all.conf", 4)}},
+			want: []Listen{tcpA("0.0.0.0", 27117, "/etc/mongod-all.conf", 3, "/etc/mongod-all.conf", 4), tcpA("::", 27117, "/etc/mongod-all.conf", 3, "/etc/mongod-all.conf", 4)}},
 		{name: "list, dotted key, no ipv6", spec: Spec{Config: "/etc/mongod-list.conf"},
-			want: []Listen{tcp("127.0.0.1", 27200, "/etc/mongod-list.conf", 4), tcp("10.1.2.3", 27200, "/etc/mongod-list.conf", 4)}},
+			want: []Listen{tcpA("127.0.0.1", 27200, "/etc/mongod-list.conf", 2, "/etc/mongod-list.conf", 4), tcpA("10.1.2.3", 27200, "/etc/mongod-list.conf", 2, "/etc/mongod-list.conf", 4)}},
 		{name: "configsvr default port", spec: Spec{Config: "/etc/mongod-configsvr.conf"},
 			want: []Listen{tcp("127.0.0.1", 27019, "/etc/mongod-configsvr.conf", 0)}},
 		{name: "legacy INI", spec: Spec{Config: "/etc/mongod-ini.conf"},
-			want: []Listen{tcp("127.0.0.1", 27018, "/etc/mongod-ini.conf", 3), tcp("10.0.0.9", 27018, "/etc/mongod-ini.conf", 3)}},
+			want: []Listen{tcpA("127.0.0.1", 27018, "/etc/mongod-ini.conf", 2, "/etc/mongod-ini.conf", 3), tcpA("10.0.0.9", 27018, "/etc/mongod-ini.conf", 2, "/etc/mongod-ini.conf", 3)}},
 		{name: "argv overrides", spec: Spec{Config: up, Argv: append(argv, "--port=27999", "--bind_ip", "0.0.0.0", "--ipv6")},
 			want: []Listen{tcp("0.0.0.0", 27999, commandLine, 0), tcp("::", 27999, commandLine, 0)}},
 		{name: "argv port only", spec: Spec{Config: up, Argv: append(argv, "--port", "27998")},
-			want: []Listen{tcp("127.0.0.1", 27998, up, 23)}},
+			want: []Listen{tcpA("127.0.0.1", 27998, commandLine, 0, up, 23)}},
+		// The port at its default: bindIp's line alone says where.
+		{name: "bindIp only", spec: Spec{Config: "/etc/mongod-bindonly.conf"},
+			want: []Listen{tcp("192.0.2.6", 27017, "/etc/mongod-bindonly.conf", 3)}},
+		{name: "argv bind_ip only", spec: Spec{Argv: []string{"mongod", "--bind_ip", "192.0.2.7"}},
+			want: []Listen{tcp("192.0.2.7", 27017, commandLine, 0)}},
 		{name: "no config file", spec: Spec{Argv: []string{"mongod", "--shardsvr"}},
 			want: []Listen{tcp("127.0.0.1", 27018, "", 0)}},
 		{name: "bindIp with bindIpAll", spec: Spec{Config: "/etc/mongod-conflict.conf"}, err: "/etc/mongod-conflict.conf:4: net.bindIpAll is not allowed with net.bindIp"},

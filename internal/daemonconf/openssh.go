@@ -100,7 +100,10 @@ func parseOpenSSH(f *Files, s Spec) ([]Listen, error) {
 	if err := c.file(main, new(bool), false, true); err != nil {
 		return nil, err
 	}
-	if len(c.ports) == 0 {
+	// Port 22 unsaid: a ListenAddress's line is then where its socket
+	// is said, as the address alone was what an operator wrote.
+	defaultPort := len(c.ports) == 0
+	if defaultPort {
 		c.ports = []sshdPort{{port: 22, file: main}}
 	}
 	if c.family == "" {
@@ -132,7 +135,11 @@ func parseOpenSSH(f *Files, s Spec) ([]Listen, error) {
 		}
 		for _, a := range addrs {
 			for _, p := range ports {
-				out = append(out, Listen{Proto: "tcp", Address: a, Port: p.port, File: p.file, Line: p.line}.withAddr(l.file, l.line))
+				ls := Listen{Proto: "tcp", Address: a, Port: p.port, File: l.file, Line: l.line}
+				if !defaultPort {
+					ls = Listen{Proto: "tcp", Address: a, Port: p.port, File: p.file, Line: p.line}.withAddr(l.file, l.line)
+				}
+				out = append(out, ls)
 			}
 		}
 	}

@@ -20,26 +20,35 @@ import "testing"
 func TestOpenSSH(t *testing.T) {
 	const deb = "/etc/ssh/sshd_config"
 	const main, ports, listen = "/etc/ssh/dropin/sshd_config", "/etc/ssh/dropin.d/10-ports.conf", "/etc/ssh/dropin.d/20-listen.conf"
-	tcp := func(a string, p int, f string, l int) Listen { return Listen{Proto: "tcp", Address: a, Port: p, File: f, Line: l} }
+	tcp := func(a string, p int, f string, l int) Listen {
+		return Listen{Proto: "tcp", Address: a, Port: p, File: f, Line: l}
+	}
+	// Port at f:l, the ListenAddress without a port at af:al.
+	tcpA := func(a string, p int, f string, l int, af string, al int) Listen {
+		return addrAt(tcp(a, p, f, l), af, al)
+	}
 	runParseCases(t, &openssh, "testdata/openssh/root", []parseCase{
 		{name: "debian default", spec: Spec{Unit: "ssh.service", Config: deb},
 			want: []Listen{tcp("0.0.0.0", 22, deb, 0), tcp("::", 22, deb, 0)}},
 		{name: "drop-ins, ListenAddress forms, Match", spec: Spec{Config: main}, want: []Listen{
 			tcp("::1", 2022, listen, 1),
 			tcp("127.0.0.1", 2201, listen, 2),
-			tcp("127.0.0.1", 2222, listen, 3), tcp("127.0.0.1", 2223, listen, 3), tcp("127.0.0.1", 22, listen, 3),
-			tcp("::1", 2222, listen, 3), tcp("::1", 2223, listen, 3), tcp("::1", 22, listen, 3),
-			tcp("10.0.0.1", 2222, main, 5), tcp("10.0.0.1", 2223, main, 5), tcp("10.0.0.1", 22, main, 5),
+			tcpA("127.0.0.1", 2222, ports, 1, listen, 3), tcpA("127.0.0.1", 2223, listen, 6, listen, 3), tcpA("127.0.0.1", 22, main, 4, listen, 3),
+			tcpA("::1", 2222, ports, 1, listen, 3), tcpA("::1", 2223, listen, 6, listen, 3), tcpA("::1", 22, main, 4, listen, 3),
+			tcpA("10.0.0.1", 2222, ports, 1, main, 5), tcpA("10.0.0.1", 2223, listen, 6, main, 5), tcpA("10.0.0.1", 22, main, 4, main, 5),
 		}},
 		{name: "-p overrides Port", spec: Spec{Config: main, Argv: []string{"/usr/sbin/sshd", "-D", "-p", "2022", "-p2023"}}, want: []Listen{
 			tcp("::1", 2022, listen, 1),
 			tcp("127.0.0.1", 2201, listen, 2),
-			tcp("127.0.0.1", 2022, listen, 3), tcp("127.0.0.1", 2023, listen, 3),
-			tcp("::1", 2023, listen, 3),
-			tcp("10.0.0.1", 2022, main, 5), tcp("10.0.0.1", 2023, main, 5),
+			tcpA("127.0.0.1", 2022, commandLine, 0, listen, 3), tcpA("127.0.0.1", 2023, commandLine, 0, listen, 3),
+			tcpA("::1", 2023, commandLine, 0, listen, 3),
+			tcpA("10.0.0.1", 2022, commandLine, 0, main, 5), tcpA("10.0.0.1", 2023, commandLine, 0, main, 5),
 		}},
 		{name: "-4 and -o Port", spec: Spec{Config: deb, Argv: []string{"/usr/sbin/sshd", "-D4", "-o", "Port=2200"}},
 			want: []Listen{tcp("0.0.0.0", 2200, commandLine, 0)}},
+		// Port at its default: the ListenAddress's line alone says where.
+		{name: "ListenAddress only", spec: Spec{Config: "/etc/ssh/listenonly/sshd_config"},
+			want: []Listen{tcp("192.0.2.5", 22, "/etc/ssh/listenonly/sshd_config", 2)}},
 		{name: "AddressFamily inet6", spec: Spec{Config: "/etc/ssh/inet6/sshd_config"},
 			want: []Listen{tcp("::", 2222, "/etc/ssh/inet6/sshd_config", 2)}},
 		{name: "Port in a Match", spec: Spec{Config: "/etc/ssh/badmatch/sshd_config"}, err: "/etc/ssh/badmatch/sshd_config:3: directive \"Port\" is not allowed within a Match block"},

@@ -67,8 +67,8 @@ func TestPostgreSQL(t *testing.T) {
 		name: "argv overrides", unit: "pg.service",
 		argv: []string{"/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main", "-c", "config_file=" + main, "-p", "6000", "-h", "*"},
 		want: []Listen{
-			{Proto: "tcp", Address: "0.0.0.0", Port: 6000, File: exec, Line: 5},
-			{Proto: "tcp", Address: "::", Port: 6000, File: exec, Line: 5},
+			{Proto: "tcp", Address: "0.0.0.0", Port: 6000, File: exec, Line: 5, AddrFile: exec, AddrLine: 7},
+			{Proto: "tcp", Address: "::", Port: 6000, File: exec, Line: 5, AddrFile: exec, AddrLine: 7},
 		},
 	}, {
 		// A long option, and the file's port left: the address's line.
@@ -83,8 +83,8 @@ func TestPostgreSQL(t *testing.T) {
 		// host name in it skipped.
 		name: "includes and auto.conf", unit: "postgresql@15-alt-db.service",
 		want: []Listen{
-			{Proto: "tcp", Address: "10.0.0.5", Port: 5440, File: "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", Line: 3},
-			{Proto: "tcp", Address: "::1", Port: 5440, File: "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", Line: 3},
+			{Proto: "tcp", Address: "10.0.0.5", Port: 5440, File: "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", Line: 3, AddrFile: "/etc/postgresql/15/alt-db/extra.conf", AddrLine: 2},
+			{Proto: "tcp", Address: "::1", Port: 5440, File: "/var/lib/postgresql/15/alt-db/postgresql.auto.conf", Line: 3, AddrFile: "/etc/postgresql/15/alt-db/extra.conf", AddrLine: 2},
 		},
 	}, {
 		name: "defaults", config: cases + "default.conf",
@@ -98,7 +98,7 @@ func TestPostgreSQL(t *testing.T) {
 		// port = 0x1538 (strtol's hex), listen_addresses = '\060.0.0.0'
 		// (an octal escape for '0').
 		name: "hex and escapes", config: cases + "hex.conf",
-		want: []Listen{{Proto: "tcp", Address: "0.0.0.0", Port: 5432, File: cases + "hex.conf", Line: 1}},
+		want: []Listen{{Proto: "tcp", Address: "0.0.0.0", Port: 5432, File: cases + "hex.conf", Line: 1, AddrFile: cases + "hex.conf", AddrLine: 2}},
 	}, {
 		name: "syntax error", config: cases + "syntax.conf",
 		err: "syntax error", errFile: cases + "syntax.conf", errLine: 2,

@@ -58,16 +58,16 @@ func TestRedis(t *testing.T) {
 		// still expected) on the port directive's line.
 		name: "debian", unit: "redis-server.service", argv: debianArgv,
 		want: []Listen{
-			{Proto: "tcp", Address: "127.0.0.1", Port: 6379, File: debian, Line: 138},
-			{Proto: "tcp", Address: "::1", Port: 6379, File: debian, Line: 138},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6379, File: debian, Line: 138, AddrFile: debian, AddrLine: 87},
+			{Proto: "tcp", Address: "::1", Port: 6379, File: debian, Line: 138, AddrFile: debian, AddrLine: 87},
 		},
 	}, {
 		// The command line is parsed after the file: it wins.
 		name: "argv overrides", unit: "redis-server.service",
 		argv: []string{"/usr/bin/redis-server", debian, "--port", "6390", "--bind", "10.1.1.1", "-::1", "--daemonize", "no"},
 		want: []Listen{
-			{Proto: "tcp", Address: "10.1.1.1", Port: 6390, File: "redis-server.service ExecStart", Line: 2},
-			{Proto: "tcp", Address: "::1", Port: 6390, File: "redis-server.service ExecStart", Line: 2},
+			{Proto: "tcp", Address: "10.1.1.1", Port: 6390, File: "redis-server.service ExecStart", Line: 2, AddrFile: "redis-server.service ExecStart", AddrLine: 4},
+			{Proto: "tcp", Address: "::1", Port: 6390, File: "redis-server.service ExecStart", Line: 2, AddrFile: "redis-server.service ExecStart", AddrLine: 4},
 		},
 	}, {
 		// Redis with options and no file: the defaults, then the options.
@@ -83,12 +83,12 @@ func TestRedis(t *testing.T) {
 		// 127.0.0.1 only (Redis binds a name without ':' as IPv4).
 		name: "instance with includes", unit: "redis-server@alt.service",
 		want: []Listen{
-			{Proto: "tcp", Address: "10.0.0.1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2},
-			{Proto: "tcp", Address: "::1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2},
-			{Proto: "tcp", Address: "127.0.0.1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2},
-			{Proto: "tcp", Address: "10.0.0.1", Port: 6390, File: alt, Line: 4},
-			{Proto: "tcp", Address: "::1", Port: 6390, File: alt, Line: 4},
-			{Proto: "tcp", Address: "127.0.0.1", Port: 6390, File: alt, Line: 4},
+			{Proto: "tcp", Address: "10.0.0.1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2, AddrFile: "/etc/redis/conf.d/10-bind.conf", AddrLine: 2},
+			{Proto: "tcp", Address: "::1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2, AddrFile: "/etc/redis/conf.d/10-bind.conf", AddrLine: 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6381, File: "/etc/redis/conf.d/20-port.conf", Line: 2, AddrFile: "/etc/redis/conf.d/10-bind.conf", AddrLine: 2},
+			{Proto: "tcp", Address: "10.0.0.1", Port: 6390, File: alt, Line: 4, AddrFile: "/etc/redis/conf.d/10-bind.conf", AddrLine: 2},
+			{Proto: "tcp", Address: "::1", Port: 6390, File: alt, Line: 4, AddrFile: "/etc/redis/conf.d/10-bind.conf", AddrLine: 2},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6390, File: alt, Line: 4, AddrFile: "/etc/redis/conf.d/10-bind.conf", AddrLine: 2},
 		},
 	}, {
 		// No file, no option: the defaults, said by the command line.
@@ -124,8 +124,8 @@ func TestRedis(t *testing.T) {
 		// escape, names in any case.
 		name: "quoting", config: "/etc/redis/redis-quoted.conf",
 		want: []Listen{
-			{Proto: "tcp", Address: "127.0.0.1", Port: 6380, File: "/etc/redis/redis-quoted.conf", Line: 3},
-			{Proto: "tcp", Address: "::1", Port: 6380, File: "/etc/redis/redis-quoted.conf", Line: 3},
+			{Proto: "tcp", Address: "127.0.0.1", Port: 6380, File: "/etc/redis/redis-quoted.conf", Line: 3, AddrFile: "/etc/redis/redis-quoted.conf", AddrLine: 2},
+			{Proto: "tcp", Address: "::1", Port: 6380, File: "/etc/redis/redis-quoted.conf", Line: 3, AddrFile: "/etc/redis/redis-quoted.conf", AddrLine: 2},
 		},
 	}, {
 		name: "include loop", config: "/etc/redis/redis-loop.conf",
