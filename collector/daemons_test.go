@@ -57,13 +57,19 @@ func (src sceneSource) InNetnsOf(context.Context, int) ([]listeners.Listener, ui
 	return nil, 0, os.ErrNotExist
 }
 
-// started is the unit's start, an hour ago: the configuration written
-// before it is applied.
-var started = time.Now().Add(-time.Hour)
+// afterWrites is the time now, once the kernel's coarse clock, which
+// stamps a file's ctime, has moved past the last write (a few ms): a start
+// or reload then comes after the edit, on the one clock.
+func afterWrites() time.Time {
+	time.Sleep(20 * time.Millisecond)
+	return time.Now()
+}
 
 func newDaemonScene(t *testing.T, cfg *config.Config, conf string) *daemonScene {
-	s := &daemonScene{t: t, root: t.TempDir(), cfg: cfg, now: time.Now()}
-	s.writeConf(conf, started.Add(-time.Minute))
+	s := &daemonScene{t: t, root: t.TempDir(), cfg: cfg}
+	s.writeConf(conf, time.Now().Add(-time.Hour))
+	started := afterWrites() // the configuration written before it is applied
+	s.now = started
 	s.units = []systemd.Unit{{Name: "memcached.service", LoadState: "loaded", ActiveState: "active", SubState: "running",
 		IsService: true, MainPID: 77, ActiveEnterTimestamp: uint64(started.UnixMicro()), StateChangeTimestamp: uint64(started.UnixMicro())}}
 	reader := daemonconf.NewReader()
@@ -140,8 +146,8 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 	// once — the new port not yet required while the daemon settles (it
 	// binds after systemd says it is done), nor the old one — then
 	// expecting the new one.
-	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11311", 1), time.Now().Add(-time.Second))
-	restart := time.Now()
+	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11311", 1), time.Now())
+	restart := afterWrites()
 	s.now = restart
 	s.units[0].ActiveEnterTimestamp, s.units[0].StateChangeTimestamp, s.units[0].MainPID = uint64(restart.UnixMicro()), uint64(restart.UnixMicro()), 78
 	s.ls = nil
@@ -156,7 +162,8 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 
 	// Edited and not applied: no page (what it read is expected), the
 	// signal, both sides shown.
-	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11411", 1), time.Now().Add(time.Second))
+	afterWrites()
+	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11411", 1), time.Now())
 	v = s.verdict("memcached.service")
 	if v.Status != verdict.OK || portsSaid(v) != "tcp 127.0.0.1:11311 <- memcached: /etc/memcached.conf:3 (port), :4 (address)" {
 		t.Errorf("edited, not applied: %s %q (%s)", v.Status, portsSaid(v), v.Reason)
@@ -172,7 +179,7 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 
 	// Applied by a restart that cannot bind the new port: port_down naming
 	// the line, once it had its time to bind it.
-	restart = time.Now().Add(2 * time.Second)
+	restart = afterWrites()
 	s.units[0].ActiveEnterTimestamp, s.units[0].StateChangeTimestamp, s.units[0].MainPID = uint64(restart.UnixMicro()), uint64(restart.UnixMicro()), 79
 	s.now = restart.Add(time.Second)
 	if v := s.verdict("memcached.service"); v.Status != verdict.OK {

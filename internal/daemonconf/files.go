@@ -109,7 +109,7 @@ type Files struct {
 	total  int64
 	stack  []string // the include chain being parsed
 	digest hash.Hash
-	newest time.Time // the newest modification time of what was read
+	newest time.Time // the newest change time of what was read
 }
 
 // ErrLimit wraps every error that is a bound reached.
@@ -158,8 +158,8 @@ func (f *Files) Read(path string) ([]byte, error) {
 	}
 	fmt.Fprintf(f.digest, "%s\x00%d\x00", path, len(b))
 	f.digest.Write(b)
-	if st.ModTime().After(f.newest) {
-		f.newest = st.ModTime()
+	if t := changed(st); t.After(f.newest) {
+		f.newest = t
 	}
 	return b, nil
 }
@@ -275,7 +275,7 @@ func (f *Files) Digest() [32]byte {
 	return d
 }
 
-// Newest is the newest modification time of the files read.
+// Newest is when the newest of the files read changed (mtime or ctime).
 func (f *Files) Newest() time.Time { return f.newest }
 
 // Watched are the directories to watch: those of the files read (and of

@@ -74,7 +74,7 @@ type Expectation struct {
 	// unique in the reader's life, so a caller may keep what it derives
 	// from them (the check's ports, their wording) until they change.
 	Gen, AppliedGen uint64
-	Changed         time.Time // the newest modification of its files
+	Changed         time.Time // the newest change of its files (Files.Newest)
 	Files           []string  // the files read
 }
 
@@ -129,13 +129,9 @@ type unitEntry struct {
 	appliedGen     uint64    // and the read it came from
 	previous       []Listen  // what the configuration applied before it asked for
 	switchedAt     time.Time // when the unit applied it (its last state change)
-	// seenChange is when the reader saw the configuration's content
-	// change (a watched directory's event, then another digest): later
-	// than its files' mtime when an edit keeps an old one (cp -p, tar,
-	// rsync -t put back a file as it was a week ago).
-	seenChange time.Time
-	haveApplied    bool
-	used           uint64
+
+	haveApplied bool
+	used        uint64
 }
 
 // NewReader returns a reader of the host's configurations.
@@ -202,7 +198,7 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 			// The digest the last run was known to have read stands until
 			// this run's configuration is read.
 			e.applied, e.appliedListens, e.appliedGen, e.haveApplied = prev.applied, prev.appliedListens, prev.appliedGen, prev.haveApplied
-			e.previous, e.switchedAt, e.seenChange = prev.previous, prev.switchedAt, prev.seenChange
+			e.previous, e.switchedAt = prev.previous, prev.switchedAt
 		}
 		r.evictFor(u.Name)
 		r.units[u.Name] = e
@@ -266,15 +262,7 @@ func (r *Reader) parse(e *unitEntry, now time.Time) {
 		e.exp.Listens, e.exp.Err = e.daemon.Parse(f, e.spec)
 	}
 	e.exp.Changed, e.exp.Files = f.Newest(), f.ReadFiles()
-	if d := f.Digest(); e.parsed && d != e.digest && !e.polled {
-		// Watched: the change happened just now (a polled one may be
-		// 30 s old, and would make a reload since look too early).
-		e.seenChange = now
-	}
 	e.digest = f.Digest()
-	if e.seenChange.After(e.exp.Changed) {
-		e.exp.Changed = e.seenChange
-	}
 	e.parsed, e.dirty, e.parseAt = true, false, now
 	e.watched = f.Watched()
 	e.polled = r.watch == nil

@@ -190,16 +190,24 @@ func TestReaderReportsErrorsAndWatchesForTheFix(t *testing.T) {
 	}
 }
 
+// tick returns the time now, after the kernel's coarse clock, which
+// stamps a file's ctime, has moved past the last write (a few ms): the
+// edits and the applies of a test are then in order on the one clock.
+func tick() time.Time {
+	time.Sleep(20 * time.Millisecond)
+	return time.Now()
+}
+
 func TestReaderNotApplied(t *testing.T) {
-	start := time.Now().Add(-time.Hour).Truncate(time.Second)
 	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
-	h.write("/etc/toy/toy.conf", "port 80\n", start.Add(-time.Minute))
-	u := UnitState{Name: "toy.service", Started: 1, Up: true, Applied: start}
+	h.write("/etc/toy/toy.conf", "port 80\n", time.Now().Add(-time.Hour))
+	u := UnitState{Name: "toy.service", Started: 1, Up: true, Applied: tick()}
 	if h.expect(u).NotApplied {
 		t.Fatal("a configuration older than the start: not applied")
 	}
 	// Edited after the start, not reloaded.
-	h.write("/etc/toy/toy.conf", "port 8080\n", start.Add(time.Minute))
+	tick()
+	h.write("/etc/toy/toy.conf", "port 8080\n", time.Now())
 	if exp := h.expect(u); !exp.NotApplied {
 		t.Error("edited after the start: applied")
 	} else if !exp.AppliedKnown || len(exp.Applied) != 1 || exp.Applied[0].Port != 80 || ports(exp) != "8080@/etc/toy/toy.conf:1" {
@@ -211,32 +219,42 @@ func TestReaderNotApplied(t *testing.T) {
 	if h.expect(down).NotApplied {
 		t.Error("a unit that is down: not applied")
 	}
-	// The edit reverted (content as it was at the start), mtime still new.
-	h.write("/etc/toy/toy.conf", "port 80\n", start.Add(2*time.Minute))
+	// The edit reverted (content as it was at the start), the file newer.
+	h.write("/etc/toy/toy.conf", "port 80\n", time.Now())
 	if h.expect(u).NotApplied {
 		t.Error("edited back to what the daemon read: not applied")
 	}
-	// Edited again, then reloaded (its last state change moves past the edit).
-	h.write("/etc/toy/toy.conf", "port 8081\n", start.Add(3*time.Minute))
-	if !h.expect(u).NotApplied {
-		t.Error("edited again: applied")
+	// Put back with last week's mtime (cp -p) while the daemon runs another
+	// configuration: its ctime says it changed now.
+	h.write("/etc/toy/toy.conf", "port 8081\n", time.Now())
+	u.Applied = tick()
+	if h.expect(u).NotApplied {
+		t.Error("edited and reloaded: not applied")
 	}
-	u.Applied = start.Add(4 * time.Minute)
+	tick()
+	h.write("/etc/toy/toy.conf", "port 80\n", time.Now().Add(-7*24*time.Hour))
+	if !h.expect(u).NotApplied {
+		t.Error("put back with an old mtime after the reload: applied")
+	}
+	// Reloaded after the edit.
+	u.Applied = tick()
 	if h.expect(u).NotApplied {
 		t.Error("reloaded after the edit: not applied")
+	}
+	// Without the time of the last state change, nothing is said.
+	tick()
+	h.write("/etc/toy/toy.conf", "port 8082\n", time.Now())
+	u.Applied = time.Time{}
+	if h.expect(u).NotApplied {
+		t.Error("no last state change known: not applied")
 	}
 	// First seen after an edit: not applied, and what the daemon read is
 	// not known.
 	late := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
-	late.write("/etc/toy/toy.conf", "port 9090\n", start.Add(time.Minute))
-	if exp := late.expect(UnitState{Name: "toy.service", Started: 1, Up: true, Applied: start}); !exp.NotApplied || exp.AppliedKnown {
+	started := tick()
+	late.write("/etc/toy/toy.conf", "port 9090\n", time.Now())
+	if exp := late.expect(UnitState{Name: "toy.service", Started: 1, Up: true, Applied: started}); !exp.NotApplied || exp.AppliedKnown {
 		t.Errorf("first read after an edit: not applied %v, applied known %v; want true, false", exp.NotApplied, exp.AppliedKnown)
-	}
-	// Without the time of the last state change, nothing is said.
-	h.write("/etc/toy/toy.conf", "port 8082\n", start.Add(5*time.Minute))
-	u.Applied = time.Time{}
-	if h.expect(u).NotApplied {
-		t.Error("no last state change known: not applied")
 	}
 }
 
@@ -278,25 +296,27 @@ func TestArgvExpandsAsSystemdDoes(t *testing.T) {
 }
 
 func TestReaderSettlesAfterAnApplyThatMovesSockets(t *testing.T) {
-	start := time.Now().Add(-time.Hour).Truncate(time.Second)
 	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
-	now := start
+	var now time.Time
 	h.r.Now = func() time.Time { return now }
-	h.write("/etc/toy/toy.conf", "port 80\n", start.Add(-time.Minute))
-	u := UnitState{Name: "toy.service", Started: 1, Up: true, Applied: start}
+	h.write("/etc/toy/toy.conf", "port 80\n", time.Now())
+	u := UnitState{Name: "toy.service", Started: 1, Up: true, Applied: tick()}
+	now = u.Applied
 	if exp := h.expect(u); exp.Settling {
 		t.Fatal("the first configuration seen: settling")
 	}
 	// A comment edited and reloaded: the same sockets, nothing to settle.
-	h.write("/etc/toy/toy.conf", "# hi\nport 80\n", start.Add(time.Minute))
-	u.Applied, now = start.Add(2*time.Minute), start.Add(2*time.Minute)
+	h.write("/etc/toy/toy.conf", "# hi\nport 80\n", time.Now())
+	u.Applied = tick()
+	now = u.Applied
 	if exp := h.expect(u); exp.Settling || exp.NotApplied {
 		t.Errorf("a comment reloaded: settling %v, not applied %v", exp.Settling, exp.NotApplied)
 	}
 	// The port moved and reloaded: for SettleWindow, the old sockets are
 	// Previous.
-	h.write("/etc/toy/toy.conf", "port 8080\nport 80\n", start.Add(3*time.Minute))
-	u.Applied, now = start.Add(4*time.Minute), start.Add(4*time.Minute+time.Second)
+	h.write("/etc/toy/toy.conf", "port 8080\nport 80\n", time.Now())
+	u.Applied = tick()
+	now = u.Applied.Add(time.Second)
 	exp := h.expect(u)
 	if !exp.Settling || len(exp.Previous) != 1 || exp.Previous[0].Port != 80 {
 		t.Fatalf("moved and reloaded 1 s ago: settling %v, previous %v", exp.Settling, exp.Previous)
@@ -310,11 +330,13 @@ func TestReaderSettlesAfterAnApplyThatMovesSockets(t *testing.T) {
 	}
 	// From no socket at all (HAProxy's default has no frontend) to one:
 	// settling too, nothing to keep expecting meanwhile.
-	h.write("/etc/toy/toy.conf", "# nothing\n", start.Add(5*time.Minute))
-	u.Applied, now = start.Add(6*time.Minute), start.Add(6*time.Minute)
+	h.write("/etc/toy/toy.conf", "# nothing\n", time.Now())
+	u.Applied = tick()
+	now = u.Applied
 	h.expect(u)
-	h.write("/etc/toy/toy.conf", "port 8404\n", start.Add(7*time.Minute))
-	u.Applied, now = start.Add(8*time.Minute), start.Add(8*time.Minute)
+	h.write("/etc/toy/toy.conf", "port 8404\n", time.Now())
+	u.Applied = tick()
+	now = u.Applied
 	if exp := h.expect(u); !exp.Settling || len(Settled(exp.Listens, exp.Previous)) != 0 {
 		t.Errorf("from no socket to 8404: settling %v, settled %v", exp.Settling, Settled(exp.Listens, exp.Previous))
 	}
