@@ -20,6 +20,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warden-exporter/warden_exporter/internal/servicestest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
@@ -72,22 +73,7 @@ func newSiteNginx(t *testing.T, dir, unitDir string) *siteNginx {
 // writeConf writes the configuration, with n.extra in its server block.
 func (n *siteNginx) writeConf(t *testing.T) {
 	t.Helper()
-	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen 127.0.0.1:%[2]d;
-    location / { return 200 "ok\n"; }
-%[3]s  }
-}
-`, n.dir, n.port, n.extra)
+	conf := servicestest.NginxConf(n.dir, n.port, n.extra)
 	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

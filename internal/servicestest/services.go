@@ -75,7 +75,15 @@ func Start(t testing.TB) *Services {
 // on reload).
 func (s *Services) WriteNginxConf(t testing.TB, port int) {
 	t.Helper()
-	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
+	if err := os.WriteFile(filepath.Join(s.Dir, "nginx.conf"), []byte(NginxConf(s.Dir, port, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// NginxConf is an nginx configuration for an unprivileged nginx run with
+// -p dir: one server on 127.0.0.1:port, with extra lines in its block.
+func NginxConf(dir string, port int, extra string) string {
+	return fmt.Sprintf(`pid %[1]s/nginx.pid;
 error_log %[1]s/error.log;
 events {}
 http {
@@ -88,12 +96,9 @@ http {
   server {
     listen 127.0.0.1:%[2]d;
     location / { return 200 "ok\n"; }
-  }
+%[3]s  }
 }
-`, s.Dir, port)
-	if err := os.WriteFile(filepath.Join(s.Dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, dir, port, extra)
 }
 
 // MoveNginx reconfigures nginx to listen on port instead and reloads it
