@@ -104,12 +104,13 @@ func (l Listen) withAddr(file string, line int) Listen {
 type Files struct {
 	Root string
 
-	read   []string // host paths read, in order
-	dirs   []string // directories whose entries were listed or globbed
-	total  int64
-	stack  []string // the include chain being parsed
-	digest hash.Hash
-	newest time.Time // the newest change time of what was read
+	read          []string // host paths read, in order
+	dirs          []string // directories whose entries were listed or globbed
+	total         int64
+	stack         []string // the include chain being parsed
+	digest        hash.Hash
+	newest        time.Time // the newest modification time of what was read
+	newestChanged time.Time // the newest of its modification and change (ctime) times
 }
 
 // ErrLimit wraps every error that is a bound reached.
@@ -158,8 +159,11 @@ func (f *Files) Read(path string) ([]byte, error) {
 	}
 	fmt.Fprintf(f.digest, "%s\x00%d\x00", path, len(b))
 	f.digest.Write(b)
-	if t := changed(st); t.After(f.newest) {
+	if t := st.ModTime(); t.After(f.newest) {
 		f.newest = t
+	}
+	if t := changed(st); t.After(f.newestChanged) {
+		f.newestChanged = t
 	}
 	return b, nil
 }
@@ -275,8 +279,11 @@ func (f *Files) Digest() [32]byte {
 	return d
 }
 
-// Newest is when the newest of the files read changed (mtime or ctime).
+// Newest is the newest modification time of the files read.
 func (f *Files) Newest() time.Time { return f.newest }
+
+// NewestChanged is the newest of their modification and change times.
+func (f *Files) NewestChanged() time.Time { return f.newestChanged }
 
 // Watched are the directories to watch: those of the files read (and of
 // their targets, when a file is a symbolic link: editing

@@ -74,8 +74,14 @@ type Expectation struct {
 	// unique in the reader's life, so a caller may keep what it derives
 	// from them (the check's ports, their wording) until they change.
 	Gen, AppliedGen uint64
-	Changed         time.Time // the newest change of its files (Files.Newest)
-	Files           []string  // the files read
+	// Changed is when its files last changed: their newest mtime; when the
+	// reader saw their content change (a watched edit), their ctime if
+	// later — the kernel's to set, so a file put back with last week's
+	// mtime (cp -p, tar, rsync -t, dpkg's conffiles) changed now. Not the
+	// ctime alone: a chmod or an ACL grant (the one the README gives for
+	// redis.conf) changes it too, and no content.
+	Changed time.Time
+	Files   []string // the files read
 }
 
 // SettleWindow is how long after a unit applied a configuration that
@@ -255,6 +261,7 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 func (r *Reader) parse(e *unitEntry, now time.Time) {
 	f := &Files{Root: r.Root}
 	r.gens++
+	prevChanged := e.exp.Changed
 	e.exp = Expectation{Daemon: e.daemon.Name, File: e.spec.Config, Gen: r.gens}
 	if e.daemon.Parse == nil {
 		e.exp.Err = errors.New("no parser for " + e.daemon.Name)
@@ -262,6 +269,13 @@ func (r *Reader) parse(e *unitEntry, now time.Time) {
 		e.exp.Listens, e.exp.Err = e.daemon.Parse(f, e.spec)
 	}
 	e.exp.Changed, e.exp.Files = f.Newest(), f.ReadFiles()
+	switch d := f.Digest(); {
+	case !e.parsed:
+	case d != e.digest:
+		e.exp.Changed = f.NewestChanged()
+	case prevChanged.After(e.exp.Changed):
+		e.exp.Changed = prevChanged // the same content: when it changed stands
+	}
 	e.digest = f.Digest()
 	e.parsed, e.dirty, e.parseAt = true, false, now
 	e.watched = f.Watched()

@@ -205,6 +205,22 @@ func TestReaderNotApplied(t *testing.T) {
 	if h.expect(u).NotApplied {
 		t.Fatal("a configuration older than the start: not applied")
 	}
+	// Its mode changed after the start (the README's grant is an ACL or
+	// a group): its ctime moved, its content did not.
+	tick()
+	if err := os.Chmod(filepath.Join(h.dir, "etc/toy/toy.conf"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if h.expect(u).NotApplied {
+		t.Error("a chmod after the start: not applied")
+	}
+	// A new exporter reading a file whose mode changed since the start.
+	fresh := &Reader{Root: h.dir, Now: time.Now, units: map[string]*unitEntry{}, Daemons: h.r.Daemons}
+	t.Cleanup(func() { fresh.Close() })
+	fresh.Begin()
+	if exp, _ := fresh.Expect(context.Background(), u, h.exec, false); exp.NotApplied {
+		t.Error("first read of a file chmodded after the start: not applied")
+	}
 	// Edited after the start, not reloaded.
 	tick()
 	h.write("/etc/toy/toy.conf", "port 8080\n", time.Now())
