@@ -22,6 +22,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
 	"github.com/warden-exporter/warden_exporter/internal/hosttext"
+	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
@@ -72,6 +73,14 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 		exp, ok := e.daemons.Expect(ctx, daemonUnitState(u), exec, !implicit)
 		if !ok {
 			continue
+		}
+		if exp.NotApplied && o.listeners != nil && listensOnAll(e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).ports, o.listeners.Listeners) {
+			// It listens where the new configuration says: it applied it,
+			// whatever systemd's timestamps say (a kill -HUP reload
+			// changes none; a reload that ends between this
+			// evaluation's unit read and its listener read is seen by
+			// the second only).
+			exp.NotApplied, exp.Applied, exp.AppliedKnown = false, nil, false
 		}
 		units = append(units, c.Unit)
 		if o.daemonConfigs == nil {
@@ -224,4 +233,20 @@ func (d *daemonViews) of(daemon string, gen uint64, ls []daemonconf.Listen) *dae
 	}
 	d.views[gen] = v
 	return v
+}
+
+// listensOnAll reports whether every one of ports (there is at least one)
+// has a listener in ls.
+func listensOnAll(ports []config.Port, ls []listeners.Listener) bool {
+	if len(ports) == 0 {
+		return false
+	}
+	for _, p := range ports {
+		if !slices.ContainsFunc(ls, func(l listeners.Listener) bool {
+			return verdict.PortMatches(p, verdict.Listener{Proto: l.Proto, Addr: l.Addr, Port: l.Port, V6Only: l.V6Only})
+		}) {
+			return false
+		}
+	}
+	return true
 }

@@ -190,6 +190,17 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 	if v.Status != verdict.PortDown || !strings.Contains(v.Diagnosis, "nothing listens on tcp 127.0.0.1:11411 (memcached: /etc/memcached.conf:3 (port), :4 (address))") {
 		t.Errorf("applied, not bound: %s %q", v.Status, v.Diagnosis)
 	}
+
+	// Edited again and reloaded behind systemd's back (kill -HUP: no state
+	// change): it listens where the new configuration says, so it applied
+	// it.
+	afterWrites()
+	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11511", 1), time.Now())
+	s.ls = []listeners.Listener{lst("tcp", "127.0.0.1", 11511, false)}
+	v = s.verdict("memcached.service")
+	if v.Status != verdict.OK || v.DaemonConfig == nil || v.DaemonConfig.NotApplied || !strings.HasPrefix(portsSaid(v), "tcp 127.0.0.1:11511 <- ") {
+		t.Errorf("reloaded by a signal: %s, daemon_config %+v, ports %q", v.Status, v.DaemonConfig, portsSaid(v))
+	}
 }
 
 // A configuration that cannot be parsed says so, and the check falls back
