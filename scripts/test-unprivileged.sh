@@ -24,7 +24,7 @@ CGO_ENABLED=0 go build -o "$work/bin/warden_exporter" \
 chmod 755 "$work/bin/warden_exporter"
 
 status=0
-for pkg in . ./config ./collector ./internal/listeners ./internal/owner ./internal/probe ./internal/systemd ./internal/verdict ./mixin ./e2e ./internal/systemdtest; do
+for pkg in . ./config ./collector ./internal/listeners ./internal/owner ./internal/probe ./internal/systemd ./internal/verdict ./internal/daemonconf ./mixin ./e2e ./internal/systemdtest; do
 	name=$(echo "$pkg" | tr -c 'a-z0-9\n' '_')
 	go test -c -o "$work/bin/$name.test" "$pkg"
 	chmod 755 "$work/bin/$name.test"
