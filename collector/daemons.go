@@ -93,7 +93,7 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 		ports := e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).ports
 		if exp.Settling {
 			// Just applied, moving its sockets: the new ones are expected
-			// once it had daemonconf.SettleWindow to bind them.
+			// once it had the settle window to bind them.
 			ports = portsOf(exp.Daemon, daemonconf.Settled(exp.Listens, exp.Previous))
 		}
 		if exp.NotApplied {
@@ -161,6 +161,9 @@ type daemonNamesCache struct {
 // daemonUnitState is what the configuration reader needs of a unit.
 func daemonUnitState(u systemd.Unit) daemonconf.UnitState {
 	s := daemonconf.UnitState{Name: u.Name, Started: u.ActiveEnterTimestamp, MainPID: u.MainPID, Up: u.Up()}
+	if u.ActiveEnterTimestamp != 0 {
+		s.StartedAt = time.UnixMicro(int64(u.ActiveEnterTimestamp))
+	}
 	if at := max(u.StateChangeTimestamp, u.ActiveEnterTimestamp); u.StateChangeTimestamp != 0 && at != 0 {
 		// Only when the last state change is known (the unit is read by
 		// name): a reload changes no ActiveEnterTimestamp, and a daemon

@@ -366,7 +366,7 @@ if systemctl is-enabled -q postgresql@15-main 2>/dev/null || systemctl is-active
 func (h *host) install(current string) {
 	h.t.Helper()
 	h.sh(`dpkg -i ` + sysboxtest.Deb(current) + `
-sed -i 's/^ARGS=.*/ARGS="--discovery.min-age=1s"/' /etc/default/warden_exporter && systemctl restart warden_exporter`)
+sed -i 's/^ARGS=.*/ARGS="--discovery.min-age=1s --daemon-config.settle=2s"/' /etc/default/warden_exporter && systemctl restart warden_exporter`)
 }
 
 // firstVerdicts is /checks' first answer (bounded).

@@ -14,6 +14,7 @@
 package daemonconf
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -38,6 +39,11 @@ type UnitState struct {
 	// the unit's last state change (a reload goes reloading -> active);
 	// zero when not known.
 	Applied time.Time
+	// StartedAt is when the unit last entered active (zero when never):
+	// a configuration older than that was read, even when Applied is not
+	// known (the first evaluation reads no unit's last state change but
+	// the checks'), so what it asks for is what the daemon holds.
+	StartedAt time.Time
 }
 
 // ExecFunc reads how a unit starts (systemd.Client.ServiceExec).
@@ -63,7 +69,7 @@ type Expectation struct {
 	Applied      []Listen
 	AppliedKnown bool
 	// Settling: the daemon applied a configuration that asks for other
-	// sockets less than SettleWindow ago (a reload, a restart); Previous
+	// sockets less than the settle window ago (a reload, a restart); Previous
 	// are the sockets of the one it ran before. A reload binds the new
 	// ports after systemd reports it done (nginx's master does it on
 	// SIGHUP, after "nginx -s reload" returned): until then a port moved
@@ -84,11 +90,13 @@ type Expectation struct {
 	Files   []string // the files read
 }
 
-// SettleWindow is how long after a unit applied a configuration that
-// moved its sockets the new ones may be missing: seen on a booted Debian
-// host, nginx, sshd, haproxy and Apache bind theirs a few milliseconds
-// after their reload returns, and one scrape in four in between saw the
-// new port down.
+// SettleWindow is the default Reader.Settle: how long after a unit
+// applied a configuration that moved its sockets the new ones may be
+// missing. Seen on a booted Debian host: nginx, sshd, haproxy and Apache
+// bind theirs a few milliseconds after their reload returns, and one
+// scrape in four in between saw the new port down; 10 s leaves a daemon
+// that binds late (a slow start) its time, and delays the page of a port
+// that cannot bind by as much (it waits 2 minutes anyway).
 const SettleWindow = 10 * time.Second
 
 // maxUnits caps the units the reader keeps (least recently asked for goes
@@ -106,6 +114,8 @@ type Reader struct {
 	Now  func() time.Time
 	// Daemons are the daemons known; nil for All.
 	Daemons []*Daemon
+	// Settle is the settle window; 0 for SettleWindow.
+	Settle time.Duration
 
 	mu      sync.Mutex
 	units   map[string]*unitEntry
@@ -251,7 +261,7 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 	if exp.NotApplied && e.haveApplied {
 		exp.Applied, exp.AppliedKnown, exp.AppliedGen = e.appliedListens, true, e.appliedGen
 	}
-	if !exp.NotApplied && !e.switchedAt.IsZero() && r.Now().Sub(e.switchedAt) < SettleWindow {
+	if !exp.NotApplied && !e.switchedAt.IsZero() && r.Now().Sub(e.switchedAt) < cmp.Or(r.Settle, SettleWindow) {
 		exp.Settling, exp.Previous = true, e.previous
 	}
 	return exp, true
@@ -305,10 +315,17 @@ func (r *Reader) parse(e *unitEntry, now time.Time) {
 // the unit is down (it reads the configuration at its next start) or when
 // the time of its last change is not known.
 func (r *Reader) notApplied(e *unitEntry, u UnitState) bool {
-	if !u.Up || u.Applied.IsZero() || e.exp.Err != nil {
+	if !u.Up || e.exp.Err != nil {
 		return false
 	}
 	if e.haveApplied && e.digest == e.applied {
+		return false
+	}
+	if u.Applied.IsZero() {
+		if !u.StartedAt.IsZero() && !e.exp.Changed.After(u.StartedAt) && !e.haveApplied {
+			// Older than the start: read by this run, for sure.
+			e.applied, e.appliedListens, e.appliedGen, e.haveApplied = e.digest, e.exp.Listens, e.exp.Gen, true
+		}
 		return false
 	}
 	if !e.exp.Changed.After(u.Applied) {

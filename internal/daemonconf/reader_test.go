@@ -264,6 +264,21 @@ func TestReaderNotApplied(t *testing.T) {
 	if h.expect(u).NotApplied {
 		t.Error("no last state change known: not applied")
 	}
+	// First read without the unit's last state change (a zero-config
+	// daemon, read by name from the second evaluation on), its start
+	// after the file: what the file says is what the daemon read, so an
+	// edit after is not applied, with the ports it holds known.
+	first := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
+	first.write("/etc/toy/toy.conf", "port 80\n", time.Now())
+	startedAt := tick()
+	if exp := first.expect(UnitState{Name: "toy.service", Started: 1, Up: true, StartedAt: startedAt}); exp.NotApplied {
+		t.Error("no last state change known: not applied")
+	}
+	tick()
+	first.write("/etc/toy/toy.conf", "port 8080\n", time.Now())
+	if exp := first.expect(UnitState{Name: "toy.service", Started: 1, Up: true, StartedAt: startedAt, Applied: startedAt}); !exp.NotApplied || !exp.AppliedKnown || len(exp.Applied) != 1 || exp.Applied[0].Port != 80 {
+		t.Errorf("edited after the first read: not applied %v, applied %v (known %v); want 80 known", exp.NotApplied, exp.Applied, exp.AppliedKnown)
+	}
 	// First seen after an edit: not applied, and what the daemon read is
 	// not known.
 	late := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
