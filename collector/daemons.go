@@ -39,10 +39,10 @@ type ServiceExecReader interface {
 // stay only when the configuration cannot be read) and a configured check's
 // that lists none (ports written in the exporter's configuration win).
 // While an edit is not applied, the ports of the configuration the daemon
-// read are expected. In
-// zero-config, a loaded unit of a known daemon that is up, starting or
-// failed is a check even if it never listened: a redis that failed before
-// the exporter first saw it, an nginx whose port never came up.
+// read are expected. In zero-config, a loaded unit of a known daemon that
+// is up, starting or failed is a check even if it never listened: a redis
+// that failed before the exporter first saw it, an nginx whose port never
+// came up.
 func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names []string) {
 	if e.daemons == nil || o.units == nil {
 		return
