@@ -53,7 +53,7 @@ func TestApache(t *testing.T) {
 	// -D TEST: <IfDefine TEST> is read, <IfDefine !TEST> is not.
 	withTest := slices.Clone(crafted)
 	withTest[9] = tcp("", 9001, cust, 18)
-	webRun(t, &apache, "testdata/apache/root", append([]webCase{{
+	runParseCases(t, &apache, "testdata/apache/root", append([]parseCase{{
 		name: "debian",
 		spec: Spec{Unit: "apache2.service", Config: "/etc/apache2/apache2.conf"},
 		want: []Listen{tcp("", 80, "/etc/apache2/ports.conf", 5)},

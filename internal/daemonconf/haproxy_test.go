@@ -30,7 +30,7 @@ func TestHAProxy(t *testing.T) {
 		dir  = "/etc/haproxy-custom/conf.d"
 	)
 	tcp := webTCP
-	webRun(t, &haproxy, "testdata/haproxy/root", append([]webCase{{
+	runParseCases(t, &haproxy, "testdata/haproxy/root", append([]parseCase{{
 		name: "debian",
 		spec: Spec{Unit: "haproxy.service", Config: haproxyConf,
 			Argv: []string{"/usr/sbin/haproxy", "-Ws", "-f", haproxyConf, "-p", "/run/haproxy.pid", "-S", "/run/haproxy-master.sock"}},

@@ -18,40 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 )
-
-// parseCase is one table row: a Spec (its Config filled by the daemon's
-// Config when empty and Argv given) and the Listens or the error
-// (a substring) expected.
-type parseCase struct {
-	name string
-	spec Spec
-	want []Listen
-	err  string
-}
-
-func runParseCases(t *testing.T, d *Daemon, root string, cases []parseCase) {
-	t.Helper()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, err := d.Parse(&Files{Root: root}, c.spec)
-			if c.err != "" {
-				if err == nil || !strings.Contains(err.Error(), c.err) {
-					t.Fatalf("error %v, want one containing %q (got %v)", err, c.err, got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, c.want) {
-				t.Fatalf("got\n%v\nwant\n%v", got, c.want)
-			}
-		})
-	}
-}
 
 // addrAt is l with its address said at file:line, another directive
 // than its port's (set here, not through withAddr, which it checks).

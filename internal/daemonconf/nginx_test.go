@@ -30,7 +30,7 @@ func TestNginx(t *testing.T) {
 		cust = "/etc/nginx-custom/nginx.conf"
 	)
 	tcp, udp := webTCP, webUDP
-	webRun(t, &nginx, "testdata/nginx/root", append([]webCase{{
+	runParseCases(t, &nginx, "testdata/nginx/root", append([]parseCase{{
 		// Read through sites-enabled/default, the link: the path named
 		// is the one nginx's glob gives.
 		name: "debian",

@@ -22,13 +22,14 @@ import (
 	"testing"
 )
 
-// webCase is one parse of a fixture tree and what it must give: the
-// sockets in order, or an error whose text holds errText.
-type webCase struct {
-	name    string
-	spec    Spec
-	want    []Listen
-	errText string
+// parseCase is one parse of a fixture tree (Files.Root) and what it must
+// give: the sockets in order, or an error, naming a file and line, whose
+// text holds err.
+type parseCase struct {
+	name string
+	spec Spec
+	want []Listen
+	err  string
 }
 
 func webTCP(addr string, port int, file string, line int) Listen {
@@ -41,25 +42,27 @@ func webUDP(addr string, port int, file string, line int) Listen {
 
 // webErrors are cases of broken files in dir, each (file name, the
 // error's expected text) a pair; the main file is the one parsed.
-func webErrors(dir string, pairs ...string) []webCase {
-	var out []webCase
+func webErrors(dir string, pairs ...string) []parseCase {
+	var out []parseCase
 	for i := 0; i+1 < len(pairs); i += 2 {
-		out = append(out, webCase{name: pairs[i], spec: Spec{Config: dir + pairs[i]}, errText: pairs[i+1]})
+		out = append(out, parseCase{name: pairs[i], spec: Spec{Config: dir + pairs[i]}, err: pairs[i+1]})
 	}
 	return out
 }
 
-func webRun(t *testing.T, d *Daemon, root string, cases []webCase) {
+func runParseCases(t *testing.T, d *Daemon, root string, cases []parseCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := d.Parse(&Files{Root: root}, c.spec)
-			if c.errText != "" {
-				if err == nil || !strings.Contains(err.Error(), c.errText) {
-					t.Fatalf("error %v, want one holding %q", err, c.errText)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one holding %q (got %v)", err, c.err, got)
 				}
+				// A file that cannot be opened has no line to name; every
+				// other error names one.
 				var le *LineError
-				if !errors.As(err, &le) {
+				if !errors.As(err, &le) && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, os.ErrPermission) {
 					t.Errorf("error %v names no file and line", err)
 				}
 				return
