@@ -113,26 +113,47 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 }
 
 // daemonChecks are the implicit checks of the loaded units that run a
-// known daemon and are up, starting or failed, that no check covers yet
-// and discovery does not exclude.
+// known daemon and are up, starting or failed — or were, while loaded
+// since: a daemon stopped is service_down, not gone — that no check
+// covers yet and discovery does not exclude.
 func (e *Exporter) daemonChecks(o *observation) []config.Check {
 	covered := map[string]bool{}
 	for _, c := range o.checks {
 		covered[c.Unit], covered[c.Name] = true, true
 	}
+	e.daemonSeen.mu.Lock()
+	defer e.daemonSeen.mu.Unlock()
+	seen := make(map[string]bool, len(e.daemonSeen.units))
 	var out []config.Check
 	for _, name := range e.daemonUnitNames(o.units) {
-		if covered[name] || o.cfg.Discovery.ExcludesUnit(name) {
-			continue
-		}
 		u, ok := o.units.Unit(name)
-		if !ok || !u.Loaded() || !(u.Up() || u.Failed() || u.Activating()) {
+		if !ok || !u.Loaded() || o.cfg.Discovery.ExcludesUnit(name) {
 			continue
 		}
-		out = append(out, config.Check{Name: name, Unit: name})
+		if !(u.Up() || u.Failed() || u.Activating() || e.daemonSeen.units[name]) || len(seen) >= maxDaemonChecks {
+			continue
+		}
+		seen[name] = true
+		if !covered[name] {
+			out = append(out, config.Check{Name: name, Unit: name})
+		}
 	}
+	// The units no longer loaded (their package removed) are forgotten.
+	e.daemonSeen.units = seen
 	return out
 }
+
+// daemonSeen are the daemon units zero-config made checks of, and still
+// loaded: they stay checks when stopped.
+type daemonSeen struct {
+	mu    sync.Mutex
+	units map[string]bool
+}
+
+// maxDaemonChecks caps the daemon checks zero-config makes: a host runs a
+// handful of these daemons (a memcached or PostgreSQL instance per
+// service at most, dozens).
+const maxDaemonChecks = 256
 
 // daemonUnitNames are the units of the snapshot whose names are a known
 // daemon's, kept per listing: matching ~300 names against the daemons'

@@ -258,3 +258,41 @@ func TestConfiguredChecksAndDaemonConfigs(t *testing.T) {
 		t.Errorf("discovery off: %d verdicts, want the 2 configured", len(ev.Verdicts))
 	}
 }
+
+// A daemon zero-config made a check of stays one when it stops (it is
+// down, not gone), until its unit is no longer loaded.
+func TestAStoppedDaemonIsServiceDownNotGone(t *testing.T) {
+	s := newDaemonScene(t, &config.Config{Discovery: config.Discovery{Enabled: true}}, memcachedConf)
+	s.ls = []listeners.Listener{lst("tcp", "127.0.0.1", 11211, false)}
+	if v := s.verdict("memcached.service"); v.Status != verdict.OK {
+		t.Fatalf("up: %s", v.Status)
+	}
+	s.units[0].ActiveState, s.units[0].SubState, s.units[0].MainPID = "inactive", "dead", 0
+	s.ls = nil
+	if v := s.verdict("memcached.service"); v.Status != verdict.ServiceAndPortDown {
+		t.Errorf("stopped: %s (%s), want service_and_port_down", v.Status, v.Reason)
+	}
+	s.units = nil // its package removed
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev, err := s.e.Evaluate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range ev.Verdicts {
+		if v.Check == "memcached.service" {
+			t.Errorf("unloaded: still a check (%s)", v.Status)
+		}
+	}
+	// Never up since it was loaded: a daemon installed and stopped is no
+	// check.
+	s.units = []systemd.Unit{{Name: "memcached.service", LoadState: "loaded", ActiveState: "inactive", SubState: "dead", IsService: true}}
+	if ev, err = s.e.Evaluate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range ev.Verdicts {
+		if v.Check == "memcached.service" {
+			t.Errorf("installed, never started: a check (%s)", v.Status)
+		}
+	}
+}

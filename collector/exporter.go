@@ -134,6 +134,7 @@ type Exporter struct {
 	daemonUnits atomic.Pointer[[]string]
 	daemonNames atomic.Pointer[daemonNamesCache]
 	daemonViews daemonViews
+	daemonSeen  daemonSeen
 	maxSeries   int
 	descs       *descs
 
