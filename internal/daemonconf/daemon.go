@@ -45,6 +45,11 @@ type Daemon struct {
 	// ExecStart's argv (nil when not known): from the argv's flag when it
 	// names one, else the distribution's default.
 	Config func(unit string, argv []string) string
+	// BindsAtStart: the daemon binds its sockets at start only, never on a
+	// reload (PostgreSQL's port and listen_addresses need a restart, its
+	// reload leaves them; Redis, MariaDB, memcached and mongod reload
+	// nothing of them): an edit is applied by a restart alone.
+	BindsAtStart bool
 	// Parse returns the sockets the configuration asks for, each with the
 	// file and line that says so; an empty list when it asks for none
 	// (Redis's port 0 and no tls-port, MariaDB's skip-networking).

@@ -38,11 +38,12 @@ import (
 )
 
 var mariadb = Daemon{
-	Name:     "mariadb",
-	Units:    []string{"mariadb.service", "mariadb@*.service", "mysql.service", "mysqld.service"},
-	Binaries: []string{"mariadbd", "mysqld"},
-	Config:   mariadbConfig,
-	Parse:    parseMariaDB,
+	Name:         "mariadb",
+	BindsAtStart: true,
+	Units:        []string{"mariadb.service", "mariadb@*.service", "mysql.service", "mysqld.service"},
+	Binaries:     []string{"mariadbd", "mysqld"},
+	Config:       mariadbConfig,
+	Parse:        parseMariaDB,
 }
 
 // mariadbDefault is Debian's option file (a symbolic link, through

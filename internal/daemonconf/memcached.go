@@ -25,9 +25,10 @@ import (
 // that command line (memcached@NAME.service: /etc/memcached_NAME.conf);
 // memcached run directly reads only its argv.
 var memcached = Daemon{
-	Name:     "memcached",
-	Units:    []string{"memcached.service", "memcached@*.service"},
-	Binaries: []string{"memcached", "systemd-memcached-wrapper"},
+	Name:         "memcached",
+	BindsAtStart: true,
+	Units:        []string{"memcached.service", "memcached@*.service"},
+	Binaries:     []string{"memcached", "systemd-memcached-wrapper"},
 	Config: func(unit string, argv []string) string {
 		if len(argv) > 0 {
 			switch filepath.Base(argv[0]) {

@@ -27,9 +27,10 @@ import (
 // old mongodb package's /etc/mongodb.conf); the command line's --port,
 // --bind_ip, --bind_ip_all, --ipv6 override the file key by key.
 var mongodb = Daemon{
-	Name:     "mongodb",
-	Units:    []string{"mongod.service", "mongodb.service"},
-	Binaries: []string{"mongod"},
+	Name:         "mongodb",
+	BindsAtStart: true,
+	Units:        []string{"mongod.service", "mongodb.service"},
+	Binaries:     []string{"mongod"},
 	Config: func(unit string, argv []string) string {
 		if len(argv) > 0 {
 			// mongod reads a file only when told to (--config/-f).

@@ -36,7 +36,8 @@ import (
 )
 
 var postgresql = Daemon{
-	Name: "postgresql",
+	Name:         "postgresql",
+	BindsAtStart: true,
 	// postgresql.service is Debian's umbrella unit (ExecStart=/bin/true):
 	// it runs no daemon, its clusters' postgresql@VERSION-CLUSTER do.
 	Units:    []string{"postgresql@*.service"},

@@ -199,10 +199,11 @@ func (r *Reader) Begin() {
 }
 
 // Expect returns what unit u's daemon configuration expects; ok is false
-// when u runs no daemon the reader knows. exec reads how the unit starts;
-// asked once per run of the unit (nil: the defaults' paths are used).
-// named says whether u's name alone may be taken as no daemon: a
-// configured check's unit of another name is looked at by its ExecStart.
+// when u runs no daemon the reader knows. exec reads how the unit starts,
+// once per run of the unit (nil: the defaults' paths are used), under
+// r.mu: bounded by ctx, ~1 ms. byExec: a unit whose name is no daemon's
+// is known by its ExecStart's executable too (a configured check's unit);
+// otherwise its name alone decides, and no ExecStart is read for it.
 func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec bool) (Expectation, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -255,6 +256,10 @@ func (r *Reader) Expect(ctx context.Context, u UnitState, exec ExecFunc, byExec 
 	}
 	if !e.parsed || e.dirty || e.polled && r.Now().Sub(e.parseAt) >= pollEvery {
 		r.parse(e, r.Now())
+	}
+	if e.daemon.BindsAtStart {
+		// A reload applies none of its sockets: only a start does.
+		u.Applied = u.StartedAt
 	}
 	exp := e.exp
 	exp.NotApplied = r.notApplied(e, u)

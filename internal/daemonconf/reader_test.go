@@ -372,3 +372,27 @@ func TestReaderSettlesAfterAnApplyThatMovesSockets(t *testing.T) {
 		t.Errorf("from no socket to 8404: settling %v, settled %v", exp.Settling, Settled(exp.Listens, exp.Previous))
 	}
 }
+
+// A daemon that binds at start only (PostgreSQL's port): a reload applies
+// no edit of its sockets, a restart does.
+func TestReaderBindsAtStartOnly(t *testing.T) {
+	h := newToyHost(t, map[string]string{"/etc/toy/toy.conf": ""})
+	h.r.Daemons[0].BindsAtStart = true
+	h.write("/etc/toy/toy.conf", "port 5432\n", time.Now())
+	started := tick()
+	u := UnitState{Name: "toy.service", Started: 1, Up: true, StartedAt: started, Applied: started}
+	if h.expect(u).NotApplied {
+		t.Fatal("as started: not applied")
+	}
+	tick()
+	h.write("/etc/toy/toy.conf", "port 5433\n", time.Now())
+	u.Applied = tick() // systemctl reload
+	if exp := h.expect(u); !exp.NotApplied || !exp.AppliedKnown || exp.Applied[0].Port != 5432 {
+		t.Errorf("edited and reloaded: not applied %v, applied %v; want 5432 still", exp.NotApplied, exp.Applied)
+	}
+	restarted := tick()
+	u = UnitState{Name: "toy.service", Started: 2, Up: true, StartedAt: restarted, Applied: restarted}
+	if exp := h.expect(u); exp.NotApplied || ports(exp) != "5433@/etc/toy/toy.conf:1" {
+		t.Errorf("restarted: not applied %v, %q", exp.NotApplied, ports(exp))
+	}
+}

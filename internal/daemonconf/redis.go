@@ -33,11 +33,12 @@ import (
 )
 
 var redis = Daemon{
-	Name:     "redis",
-	Units:    []string{"redis-server.service", "redis-server@*.service", "redis.service", "redis@*.service"},
-	Binaries: []string{"redis-server"},
-	Config:   redisConfig,
-	Parse:    parseRedis,
+	Name:         "redis",
+	BindsAtStart: true,
+	Units:        []string{"redis-server.service", "redis-server@*.service", "redis.service", "redis@*.service"},
+	Binaries:     []string{"redis-server"},
+	Config:       redisConfig,
+	Parse:        parseRedis,
 }
 
 // redisBindMax is CONFIG_BINDADDR_MAX: Redis refuses a longer bind.
