@@ -153,7 +153,7 @@ func rowOf(v verdict.Verdict) landingRow {
 		default:
 			cell.Text += "listening"
 		}
-		if p.Source != verdict.SourceConfigured {
+		if p.Source != "" && p.Source != verdict.SourceConfigured {
 			// Where the expectation comes from: "learned", or the line of
 			// the daemon's own configuration that asks for it.
 			cell.Text += " (" + p.Source + ")"

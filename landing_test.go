@@ -112,3 +112,30 @@ func TestTheLandingPageNamesPortsAsTheReasonsDo(t *testing.T) {
 		t.Errorf("the page says %+v, the reason %q", row.Ports, v.Reason)
 	}
 }
+
+// Where a port's expectation comes from is on the page, and so is a
+// daemon's configuration not applied, with the ports it asks for.
+func TestTheLandingPageSaysWhereAPortComesFrom(t *testing.T) {
+	v := verdict.Verdict{Check: "nginx.service", Status: verdict.PortDown,
+		Ports: []verdict.PortVerdict{
+			{Proto: "tcp", Address: "0.0.0.0", Port: 8443, Known: true, Owned: verdict.OwnerUnknown, Source: "nginx: /etc/nginx/sites-enabled/default:24"},
+			{Proto: "tcp", Port: 9000, Known: true, Listening: true, Owned: verdict.OwnedByUnit, Source: verdict.SourceLearned},
+			{Proto: "tcp", Port: 9001, Known: true, Listening: true, Owned: verdict.OwnedByUnit, Source: verdict.SourceConfigured},
+		},
+		DaemonConfig: &verdict.DaemonConfig{Daemon: "nginx", NotApplied: true, Configured: []string{"tcp 0.0.0.0:8080 (nginx: /etc/nginx/sites-enabled/default:22)"}}}
+	row := rowOf(v)
+	want := []string{
+		"tcp 0.0.0.0:8443 not listening (nginx: /etc/nginx/sites-enabled/default:24)",
+		"tcp *:9000 listening (learned)",
+		"tcp *:9001 listening",
+		"nginx's configuration changed, not applied: it asks for tcp 0.0.0.0:8080 (nginx: /etc/nginx/sites-enabled/default:22)",
+	}
+	if len(row.Ports) != len(want) {
+		t.Fatalf("ports cells %+v, want %q", row.Ports, want)
+	}
+	for i, w := range want {
+		if row.Ports[i].Text != w {
+			t.Errorf("cell %d: %q, want %q", i, row.Ports[i].Text, w)
+		}
+	}
+}
