@@ -288,7 +288,46 @@ systemctl is-active -q haproxy && listens 8404 && ! listens 8405
 at /etc/haproxy/haproxy.cfg ':8405'`,
 	brokenStatus: "port_down", brokenPort: 8405,
 	restore: `restore /etc/haproxy/haproxy.cfg; systemctl reload haproxy; for i in $(seq 50); do ! listens 8404 && break; sleep 0.1; done`,
+}, {
+	// MongoDB has no Debian package: mongodStandIn runs, as mongod.service
+	// with upstream's ExecStart, what listens where upstream's own
+	// mongod.conf says (net.port 27017 at line 22, net.bindIp at 23).
+	unit: "mongod.service", name: "mongodb", file: "/etc/mongod.conf",
+	defaults: map[int]string{27017: `^mongodb: /etc/mongod\.conf:22 \(port\), :23 \(address\)$`},
+	edit: `backup /etc/mongod.conf
+sed -i 's/^  port: 27017$/  port: 27018/' /etc/mongod.conf
+at /etc/mongod.conf '^  port: 27018'`,
+	// mongod binds at start only: a restart applies the edit.
+	apply: `systemctl restart mongod; for i in $(seq 50); do listens 27018 && break; sleep 0.1; done; listens 27018 127.0.0.1 && ! listens 27017`,
+	moved: 27018,
+	// The stand-in cannot bind 192.0.2.1 and exits 1, as mongod does
+	// ("Failed to set up listener"): no Restart=, the unit fails.
+	broken: `backup /etc/mongod.conf
+sed -i 's/^  bindIp: 127.0.0.1$/  bindIp: 127.0.0.1,` + unbindable + `/' /etc/mongod.conf
+systemctl restart mongod
+for i in $(seq 100); do systemctl is-failed -q mongod && break; sleep 0.1; done
+systemctl is-failed -q mongod && ! listens 27017
+at /etc/mongod.conf '^  bindIp: 127.0.0.1,'`,
+	brokenStatus: "service_and_port_down", brokenPort: 27017,
+	restore: `restore /etc/mongod.conf; systemctl reset-failed mongod; systemctl restart mongod`,
 }}
+
+// mongodStandIn installs mongod.service as upstream's package has it
+// (ExecStart=/usr/bin/mongod --config /etc/mongod.conf), with upstream's
+// mongod.conf (the parser's fixture, from mongodb/mongo's debian/), and
+// for /usr/bin/mongod a script that listens where the file's net.port and
+// net.bindIp say — with redis-server, which the tests install — so the
+// exporter reads the real upstream format of a unit that really listens.
+const mongodStandIn = `install -m 0644 ` + sysboxtest.BindTarget + `/mongod.conf /etc/mongod.conf
+printf '%s\n' '#!/bin/sh' \
+  '# A stand-in for MongoDB mongod: listens on net.port at net.bindIp of --config FILE.' \
+  'port=$(awk '"'"'$1 == "port:" { print $2 }'"'"' "$2")' \
+  'bind=$(awk '"'"'$1 == "bindIp:" { print $2 }'"'"' "$2" | tr , " ")' \
+  'exec /usr/bin/redis-server --port "$port" --bind $bind --save "" --appendonly no --daemonize no --dir /tmp' > /usr/bin/mongod
+chmod 0755 /usr/bin/mongod
+printf '[Unit]\nDescription=MongoDB stand-in\n[Service]\nExecStart=/usr/bin/mongod --config /etc/mongod.conf\n' > /etc/systemd/system/mongod.service
+systemctl daemon-reload
+systemctl start mongod`
 
 // apache2 is booted on its own: it wants :80, as nginx does.
 var apache2 = daemon{
@@ -322,9 +361,10 @@ func TestDaemonConfigurationsOnABootedHost(t *testing.T) {
 		testenv.Skip(t, "the packages are built for amd64 here")
 	}
 	dir, current := packages(t)
-	t.Run("nginx redis postgresql mariadb openssh memcached haproxy", func(t *testing.T) {
+	t.Run("nginx redis postgresql mariadb openssh memcached haproxy mongodb", func(t *testing.T) {
 		h := &host{Host: sysboxtest.Boot(t, sysboxtest.Options{Bind: dir, UnifiedCgroup: true,
 			Unmask: []string{"haproxy.service", "mariadb.service", "memcached.service", "ssh.service"}}), t: t}
+		h.sh(mongodStandIn)
 		h.daemonsUp(debianDaemons)
 		h.install(current)
 		h.defaults(debianDaemons)

@@ -58,7 +58,9 @@ func packages(t *testing.T) (dir, current string) {
 		t.Fatal(err)
 	}
 	dir, current = sysboxtest.Packages(t, root, previousVersion)
-	for _, f := range []string{"mixin/alerts.yml", "mixin/rules.yml", "examples/prometheus.yml"} {
+	for _, f := range []string{"mixin/alerts.yml", "mixin/rules.yml", "examples/prometheus.yml",
+		// upstream's mongod.conf, for the daemon test's mongod stand-in
+		"internal/daemonconf/testdata/mongodb/root/etc/mongod.conf"} {
 		b, err := os.ReadFile(filepath.Join(root, f))
 		if err != nil {
 			t.Fatal(err)
