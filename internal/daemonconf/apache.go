@@ -353,7 +353,7 @@ func (p *apacheParser) result() []Listen {
 			v4any[l.Port] = true
 		}
 	}
-	var s webListenSet
+	var s listenSet
 	for _, l := range p.listens {
 		if l.any6 {
 			l.Address = ""

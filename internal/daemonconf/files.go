@@ -89,6 +89,42 @@ func (l Listen) Where() string {
 	return w + " (port), " + l.AddrFile + ":" + strconv.Itoa(l.AddrLine) + " (address)"
 }
 
+// socket is what makes two Listens one socket, wherever they say so.
+type socket struct {
+	proto, address string
+	port           int
+}
+
+func (l Listen) socket() socket { return socket{l.Proto, l.Address, l.Port} }
+
+// listenSet collects sockets in order, one of each: several server blocks,
+// sections or options asking for one socket are one (the daemon's second
+// bind of it would fail), which the first directive that asks for it names.
+type listenSet struct {
+	list []Listen
+	seen map[socket]bool
+}
+
+func (s *listenSet) add(l Listen) {
+	if s.seen[l.socket()] {
+		return
+	}
+	if s.seen == nil {
+		s.seen = map[socket]bool{}
+	}
+	s.seen[l.socket()] = true
+	s.list = append(s.list, l)
+}
+
+// uniqueListens is ls, each socket once (the first that asks for it).
+func uniqueListens(ls []Listen) []Listen {
+	var s listenSet
+	for _, l := range ls {
+		s.add(l)
+	}
+	return s.list
+}
+
 // withAddr is l with its address's position, when it is another.
 func (l Listen) withAddr(file string, line int) Listen {
 	if line != 0 && (file != l.File || line != l.Line) {
@@ -116,9 +152,12 @@ type Files struct {
 // ErrLimit wraps every error that is a bound reached.
 var ErrLimit = errors.New("limit reached")
 
-// host is path below Root: cleaned as an absolute path first, so "/../x"
+// host is path below Root.
+func (f *Files) host(path string) string { return below(f.Root, path) }
+
+// below is path below root: cleaned as an absolute path first, so "/../x"
 // stays below it (a fixture root in tests, or a fuzzer's).
-func (f *Files) host(path string) string { return filepath.Join(f.Root, filepath.Clean("/"+path)) }
+func below(root, path string) string { return filepath.Join(root, filepath.Clean("/"+path)) }
 
 // Read returns a regular file's content. A FIFO, a device or a directory
 // is refused without blocking (opened O_NONBLOCK), a file larger than

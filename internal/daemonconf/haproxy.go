@@ -85,7 +85,7 @@ func parseHAProxy(f *Files, s Spec) ([]Listen, error) {
 
 type haproxyParser struct {
 	f   *Files
-	out webListenSet
+	out listenSet
 	// defDisabled is "disabled" in the last defaults section: the
 	// proxies after it start disabled.
 	defDisabled bool

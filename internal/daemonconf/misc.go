@@ -139,22 +139,3 @@ func parsePort(s string) (int, error) {
 	}
 	return n, nil
 }
-
-// uniqueListens drops a repeated socket, keeping the first that asks for
-// it: the daemon's second bind of it fails, the first one stands.
-func uniqueListens(ls []Listen) []Listen {
-	type key struct {
-		proto, addr string
-		port        int
-	}
-	seen := map[key]bool{}
-	out := ls[:0]
-	for _, l := range ls {
-		k := key{l.Proto, l.Address, l.Port}
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, l)
-		}
-	}
-	return out
-}

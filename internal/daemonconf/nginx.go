@@ -305,7 +305,7 @@ func (p *nginxParser) result() []Listen {
 			wild[group{l.Proto, l.v6, l.Port}] = true
 		}
 	}
-	var s webListenSet
+	var s listenSet
 	for _, l := range p.listens {
 		if !l.wildcard && !l.bind && wild[group{l.Proto, l.v6, l.Port}] {
 			continue

@@ -17,6 +17,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -190,7 +191,7 @@ func (r *Reader) Begin() {
 			continue
 		}
 		for _, d := range e.watched {
-			if changed[hostDir(r.Root, d)] {
+			if changed[below(r.Root, d)] {
 				e.dirty = true
 				break
 			}
@@ -297,7 +298,7 @@ func (r *Reader) parse(e *unitEntry, now time.Time) {
 	e.polled = r.watch == nil
 	if r.watch != nil {
 		for _, d := range e.watched {
-			if !r.watch.add(hostDir(r.Root, d)) {
+			if !r.watch.add(below(r.Root, d)) {
 				e.polled = true
 			}
 		}
@@ -305,8 +306,8 @@ func (r *Reader) parse(e *unitEntry, now time.Time) {
 	if e.exp.Err != nil && e.spec.Config != "" {
 		// A missing or unreadable main file's directory is watched too:
 		// the file's creation or a new permission is a change.
-		e.watched = append(e.watched, dirOf(e.spec.Config))
-		if r.watch == nil || !r.watch.add(hostDir(r.Root, dirOf(e.spec.Config))) {
+		e.watched = append(e.watched, filepath.Dir(e.spec.Config))
+		if r.watch == nil || !r.watch.add(below(r.Root, filepath.Dir(e.spec.Config))) {
 			e.polled = true
 		}
 	}
@@ -358,29 +359,6 @@ func (r *Reader) evictFor(name string) {
 	delete(r.units, oldest)
 }
 
-// Forget drops the units not in keep: those no check names any more.
-func (r *Reader) Forget(keep func(unit string) bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for n := range r.units {
-		if !keep(n) {
-			delete(r.units, n)
-		}
-	}
-}
-
-func dirOf(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			if i == 0 {
-				return "/"
-			}
-			return p[:i]
-		}
-	}
-	return "."
-}
-
 func (r *Reader) byUnit(unit string, argv []string) *Daemon {
 	if r.Daemons != nil {
 		return byUnitIn(r.Daemons, unit, argv)
@@ -395,16 +373,11 @@ func sameSockets(a, b []Listen) bool {
 		return false
 	}
 	for _, l := range a {
-		if !slices.ContainsFunc(b, l.sameSocket) {
+		if !hasSocket(b, l.socket()) {
 			return false
 		}
 	}
 	return true
-}
-
-// sameSocket reports whether l and o are the same socket.
-func (l Listen) sameSocket(o Listen) bool {
-	return l.Proto == o.Proto && l.Address == o.Address && l.Port == o.Port
 }
 
 // Settled are the sockets of listens that previous asked for too: while a
@@ -413,9 +386,14 @@ func (l Listen) sameSocket(o Listen) bool {
 func Settled(listens, previous []Listen) []Listen {
 	var out []Listen
 	for _, l := range listens {
-		if slices.ContainsFunc(previous, l.sameSocket) {
+		if hasSocket(previous, l.socket()) {
 			out = append(out, l)
 		}
 	}
 	return out
+}
+
+// hasSocket reports whether one of ls is socket s.
+func hasSocket(ls []Listen, s socket) bool {
+	return slices.ContainsFunc(ls, func(l Listen) bool { return l.socket() == s })
 }

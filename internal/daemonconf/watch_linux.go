@@ -16,7 +16,6 @@ package daemonconf
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -110,6 +109,3 @@ func (w *watcher) drain() (changed map[string]bool, all bool) {
 func (w *watcher) close() error {
 	return unix.Close(w.fd)
 }
-
-// hostDir is dir below root (tests read fixture trees).
-func hostDir(root, dir string) string { return filepath.Join(root, dir) }

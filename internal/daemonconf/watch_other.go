@@ -15,10 +15,7 @@
 
 package daemonconf
 
-import (
-	"errors"
-	"path/filepath"
-)
+import "errors"
 
 // watcher is Linux's inotify; elsewhere configurations are polled.
 type watcher struct{}
@@ -28,5 +25,3 @@ func newWatcher() (*watcher, error) { return nil, errors.New("inotify is Linux's
 func (w *watcher) add(string) bool                            { return false }
 func (w *watcher) drain() (changed map[string]bool, all bool) { return nil, false }
 func (w *watcher) close() error                               { return nil }
-
-func hostDir(root, dir string) string { return filepath.Join(root, dir) }

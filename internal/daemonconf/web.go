@@ -97,23 +97,3 @@ func webIP(host string) (addr string, ok bool) {
 	// A zone (fe80::1%eth0) is not part of what the kernel lists.
 	return a.WithZone("").String(), true
 }
-
-// webListenSet collects sockets in order, one of each (proto, address,
-// port): several server blocks or sections sharing a port are one socket,
-// which the first directive that asks for it names.
-type webListenSet struct {
-	list []Listen
-	seen map[Listen]bool // keyed with File and Line zeroed
-}
-
-func (s *webListenSet) add(l Listen) {
-	key := Listen{Proto: l.Proto, Address: l.Address, Port: l.Port}
-	if s.seen[key] {
-		return
-	}
-	if s.seen == nil {
-		s.seen = map[Listen]bool{}
-	}
-	s.seen[key] = true
-	s.list = append(s.list, l)
-}
