@@ -74,7 +74,8 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 		if !ok {
 			continue
 		}
-		if exp.NotApplied && o.listeners != nil && listensOnAll(e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).ports, o.listeners.Listeners) {
+		view := e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens)
+		if exp.NotApplied && o.listeners != nil && listensOnAll(view.ports, o.listeners.Listeners) {
 			// It listens where the new configuration says: it applied it,
 			// whatever systemd's timestamps say (a kill -HUP reload
 			// changes none; a reload that ends between this
@@ -86,11 +87,11 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 		if o.daemonConfigs == nil {
 			o.daemonConfigs = map[string]verdict.DaemonConfig{}
 		}
-		o.daemonConfigs[c.Name] = e.judgedDaemonConfig(exp)
+		o.daemonConfigs[c.Name] = judgedDaemonConfig(exp, view)
 		if exp.Err != nil || exp.NotApplied && !exp.AppliedKnown {
 			continue
 		}
-		ports := e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).ports
+		ports := view.ports
 		if exp.Settling {
 			// Just applied, moving its sockets: the new ones are expected
 			// once it had the settle window to bind them.
@@ -209,8 +210,9 @@ func portsOf(daemon string, ls []daemonconf.Listen) []config.Port {
 	return ports
 }
 
-// judgedDaemonConfig is an expectation in the judge's words.
-func (e *Exporter) judgedDaemonConfig(exp daemonconf.Expectation) verdict.DaemonConfig {
+// judgedDaemonConfig is an expectation in the judge's words, view its
+// sockets' wording.
+func judgedDaemonConfig(exp daemonconf.Expectation, view *daemonView) verdict.DaemonConfig {
 	dc := verdict.DaemonConfig{Daemon: exp.Daemon, File: hosttext.Clean(exp.File, maxDaemonText), NotApplied: exp.NotApplied}
 	if exp.Err != nil {
 		dc.Error = hosttext.Clean(exp.Err.Error(), maxDaemonText)
@@ -219,7 +221,7 @@ func (e *Exporter) judgedDaemonConfig(exp daemonconf.Expectation) verdict.Daemon
 	if !exp.Changed.IsZero() {
 		dc.Changed = exp.Changed.UTC().Format(time.RFC3339)
 	}
-	dc.Configured = e.daemonViews.of(exp.Daemon, exp.Gen, exp.Listens).configured
+	dc.Configured = view.configured
 	return dc
 }
 

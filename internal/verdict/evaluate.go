@@ -86,12 +86,15 @@ func Evaluate(checks []config.Check, implicit map[string]bool, s *Input) []Verdi
 	for _, c := range checks {
 		l := s.layersOf(c, probes[c.Name], triggers)
 		if dc, ok := s.DaemonConfigs[c.Name]; ok {
-			l.daemonConfig = &dc
-			if dc.NotApplied && c.Unit != "" && len(l.unitListens) == 0 {
-				if ns := s.namespaceOf(c); ns != nil {
-					l.daemonConfig.Listening = listensOf(c.Unit, ns.Listeners, ns.Owners)
+			if dc.NotApplied && c.Unit != "" {
+				// Where it listens now, beside what the file asks for:
+				// already read when a port is down.
+				dc.Listening = l.unitListens
+				if ns := s.namespaceOf(c); len(dc.Listening) == 0 && ns != nil {
+					dc.Listening = listensOf(c.Unit, ns.Listeners, ns.Owners)
 				}
 			}
+			l.daemonConfig = &dc
 		}
 		verdicts = append(verdicts, judge(c, implicit[c.Name], l))
 	}

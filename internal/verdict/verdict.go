@@ -262,13 +262,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	default:
 		v.Status = OK
 	}
-	if l.daemonConfig != nil {
-		dc := *l.daemonConfig
-		if dc.NotApplied && len(dc.Listening) == 0 {
-			dc.Listening = l.unitListens
-		}
-		v.DaemonConfig = &dc
-	}
+	v.DaemonConfig = l.daemonConfig
 	if v.Unit != nil && ports.down != "" && len(l.unitListens) > 0 {
 		v.Unit.ListensOn = l.unitListens[:min(len(l.unitListens), maxListensOn)]
 	}
