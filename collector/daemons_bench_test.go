@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
@@ -46,9 +45,15 @@ func daemonBench(b *testing.B) (*Exporter, *observation, []string, string) {
 			b.Fatal(err)
 		}
 		cfg.Checks = append(cfg.Checks, config.Check{Name: name, Unit: name})
-		units = append(units, systemd.Unit{Name: name, LoadState: "loaded", ActiveState: "active", SubState: "running", IsService: true,
-			MainPID: uint32(100 + i), ActiveEnterTimestamp: 1, StateChangeTimestamp: uint64(time.Now().UnixMicro())})
 		names = append(names, name)
+	}
+	// Started after their configurations were written (memcached binds at
+	// start only: a start before them would leave them not applied, their
+	// ports unknown).
+	started := uint64(afterWrites().UnixMicro())
+	for i, name := range names {
+		units = append(units, systemd.Unit{Name: name, LoadState: "loaded", ActiveState: "active", SubState: "running", IsService: true,
+			MainPID: uint32(100 + i), ActiveEnterTimestamp: started, StateChangeTimestamp: started})
 	}
 	reader := daemonconf.NewReader()
 	reader.Root = root
