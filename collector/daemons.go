@@ -186,12 +186,12 @@ func daemonUnitState(u systemd.Unit) daemonconf.UnitState {
 	if u.ActiveEnterTimestamp != 0 {
 		s.StartedAt = time.UnixMicro(int64(u.ActiveEnterTimestamp))
 	}
-	if at := max(u.StateChangeTimestamp, u.ActiveEnterTimestamp); u.StateChangeTimestamp != 0 && at != 0 {
+	if u.StateChangeTimestamp != 0 {
 		// Only when the last state change is known (the unit is read by
 		// name): a reload changes no ActiveEnterTimestamp, and a daemon
 		// reloaded after its configuration changed would be said not to
 		// have applied it.
-		s.Applied = time.UnixMicro(int64(at))
+		s.Applied = time.UnixMicro(int64(max(u.StateChangeTimestamp, u.ActiveEnterTimestamp)))
 	}
 	return s
 }
@@ -268,9 +268,7 @@ func listensOnAll(ports []config.Port, ls []listeners.Listener) bool {
 		return false
 	}
 	for _, p := range ports {
-		if !slices.ContainsFunc(ls, func(l listeners.Listener) bool {
-			return verdict.PortMatches(p, verdict.Listener{Proto: l.Proto, Addr: l.Addr, Port: l.Port, V6Only: l.V6Only})
-		}) {
+		if !slices.ContainsFunc(ls, func(l listeners.Listener) bool { return verdict.PortMatches(p, judgedListener(l)) }) {
 			return false
 		}
 	}

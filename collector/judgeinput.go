@@ -54,10 +54,15 @@ func (o *observation) judgeInput() *verdict.Input {
 	return in
 }
 
+// judgedListener is a listener in the judge's words.
+func judgedListener(l listeners.Listener) verdict.Listener {
+	return verdict.Listener{Proto: l.Proto, Addr: l.Addr, Port: l.Port, V6Only: l.V6Only, UID: l.UID, Inode: l.Inode}
+}
+
 func judgedNamespace(ls []listeners.Listener, owners []owner.Owner) *verdict.Namespace {
 	jl := make([]verdict.Listener, len(ls))
 	for i, l := range ls {
-		jl[i] = verdict.Listener{Proto: l.Proto, Addr: l.Addr, Port: l.Port, V6Only: l.V6Only, UID: l.UID, Inode: l.Inode}
+		jl[i] = judgedListener(l)
 	}
 	jo := make([]verdict.Owner, len(owners))
 	for i, ow := range owners {
