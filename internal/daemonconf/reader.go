@@ -88,7 +88,6 @@ type Expectation struct {
 	// ctime alone: a chmod or an ACL grant (the one the README gives for
 	// redis.conf) changes it too, and no content.
 	Changed time.Time
-	Files   []string // the files read
 }
 
 // SettleWindow is the default Reader.Settle: how long after a unit
@@ -284,7 +283,7 @@ func (r *Reader) parse(e *unitEntry, now time.Time) {
 	} else {
 		e.exp.Listens, e.exp.Err = e.daemon.Parse(f, e.spec)
 	}
-	e.exp.Changed, e.exp.Files = f.Newest(), f.ReadFiles()
+	e.exp.Changed = f.Newest()
 	switch d := f.Digest(); {
 	case !e.parsed:
 	case d != e.digest:
