@@ -16,7 +16,6 @@
 package host
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -40,38 +39,8 @@ type daemonConfig struct {
 	Listening  []string `json:"listening"`
 }
 
-// daemonVerdict is a check of /checks with the daemon configuration's
-// fields; its Ports hide verdict's.
-type daemonVerdict struct {
-	verdict
-	DaemonConfig *daemonConfig `json:"daemon_config"`
-	Ports        []struct {
-		Proto     string `json:"proto"`
-		Address   string `json:"address"`
-		Port      int    `json:"port"`
-		Listening bool   `json:"listening"`
-		Source    string `json:"source"` // "<daemon>: <file>:<line>", "<daemon>: <file> (default)", "learned", "configured"
-	} `json:"ports"`
-}
-
-// daemonVerdicts are /checks' checks by name; nil when nothing answers.
-func (h *host) daemonVerdicts() map[string]daemonVerdict {
-	var doc struct {
-		Checks []daemonVerdict `json:"checks"`
-	}
-	body := h.get(checksURL)
-	if body == "" || json.Unmarshal([]byte(body), &doc) != nil {
-		return nil
-	}
-	out := map[string]daemonVerdict{}
-	for _, v := range doc.Checks {
-		out[v.Check] = v
-	}
-	return out
-}
-
 // sources are the sources of the check's ports on port.
-func (v daemonVerdict) sources(port int) []string {
+func (v verdict) sources(port int) []string {
 	var out []string
 	for _, p := range v.Ports {
 		if p.Port == port {
@@ -82,7 +51,7 @@ func (v daemonVerdict) sources(port int) []string {
 }
 
 // hasSource says whether a port of v on port has a source matching re.
-func (v daemonVerdict) hasSource(port int, re string) bool {
+func (v verdict) hasSource(port int, re string) bool {
 	for _, s := range v.sources(port) {
 		if regexp.MustCompile(re).MatchString(s) {
 			return true
@@ -94,7 +63,7 @@ func (v daemonVerdict) hasSource(port int, re string) bool {
 // namesWhere says whether a port of v on port has a source of daemon that
 // names where ("FILE:LINE"): as its port's directive, or as its address's
 // when another directive gives the port ("FILE:64 (port), :60 (address)").
-func (v daemonVerdict) namesWhere(port int, daemon, where string) bool {
+func (v verdict) namesWhere(port int, daemon, where string) bool {
 	file, line, _ := strings.Cut(where, ":")
 	for _, s := range v.sources(port) {
 		if s == daemon+": "+where || strings.HasPrefix(s, daemon+": "+where+" (port)") ||
@@ -410,11 +379,11 @@ sed -i 's/^ARGS=.*/ARGS="--discovery.min-age=1s --daemon-config.settle=2s"/' /et
 }
 
 // firstVerdicts is /checks' first answer (bounded).
-func (h *host) firstVerdicts() map[string]daemonVerdict {
+func (h *host) firstVerdicts() map[string]verdict {
 	h.t.Helper()
-	var vs map[string]daemonVerdict
+	var vs map[string]verdict
 	h.WaitFor(h.t, "the exporter answers /checks", 30*time.Second, func() bool {
-		vs = h.daemonVerdicts()
+		vs = h.verdicts()
 		return vs != nil
 	})
 	return vs
@@ -490,11 +459,11 @@ func metricValue(metrics, name string, labels ...string) string {
 
 // waitDaemon waits (bounded, as waitStatus) until check's verdict holds
 // cond, and returns it.
-func (h *host) waitDaemon(check, what string, cond func(daemonVerdict) bool) daemonVerdict {
+func (h *host) waitDaemon(check, what string, cond func(verdict) bool) verdict {
 	h.t.Helper()
-	var v daemonVerdict
+	var v verdict
 	h.WaitFor(h.t, check+": "+what, 45*time.Second, func() bool {
-		v = h.daemonVerdicts()[check]
+		v = h.verdicts()[check]
 		return cond(v)
 	})
 	return v
@@ -508,7 +477,7 @@ func (h *host) unreadable(t *testing.T) {
 	// made 0600.
 	h.sh(`stat -c '%a %U:%G' /etc/redis/redis.conf | grep -qx '640 redis:redis'; chmod 600 /etc/memcached.conf`)
 	for _, d := range []struct{ unit, name string }{{"redis-server.service", "redis"}, {"memcached.service", "memcached"}} {
-		v := h.waitDaemon(d.unit, "config unreadable, ports learned", func(v daemonVerdict) bool {
+		v := h.waitDaemon(d.unit, "config unreadable, ports learned", func(v verdict) bool {
 			if v.DaemonConfig == nil || !strings.Contains(v.DaemonConfig.Error, "permission denied") || len(v.Ports) == 0 {
 				return false
 			}
@@ -534,7 +503,7 @@ systemctl daemon-reload && systemctl restart warden_exporter`)
 		if d.name != "redis" && d.name != "memcached" {
 			continue
 		}
-		h.waitDaemon(d.unit, "config read again", func(v daemonVerdict) bool {
+		h.waitDaemon(d.unit, "config read again", func(v verdict) bool {
 			if v.DaemonConfig == nil || v.DaemonConfig.Error != "" {
 				return false
 			}
@@ -567,7 +536,7 @@ func (h *host) watch(check string) func() []string {
 				return
 			default:
 			}
-			if v, ok := h.daemonVerdicts()[check]; ok {
+			if v, ok := h.verdicts()[check]; ok {
 				mu.Lock()
 				statuses = append(statuses, v.Status)
 				mu.Unlock()
@@ -592,7 +561,7 @@ func (h *host) scenarios(d daemon) {
 		h := &host{Host: h.Host, t: t}
 		stop := h.watch(d.unit)
 		where := strings.TrimSpace(h.sh(daemonShell + d.edit))
-		v := h.waitDaemon(d.unit, "not_applied", func(v daemonVerdict) bool {
+		v := h.waitDaemon(d.unit, "not_applied", func(v verdict) bool {
 			return v.DaemonConfig != nil && v.DaemonConfig.NotApplied
 		})
 		if v.Status != "ok" {
@@ -604,10 +573,10 @@ func (h *host) scenarios(d daemon) {
 		// The apply scripts return once the daemon listens where it was
 		// asked to.
 		h.sh(daemonShell + d.apply)
-		if v := h.daemonVerdicts()[d.unit]; v.Status != "ok" {
+		if v := h.verdicts()[d.unit]; v.Status != "ok" {
 			t.Errorf("applied: %s (%s) at the first scrape, want ok", v.Status, v.Reason)
 		}
-		v = h.waitDaemon(d.unit, fmt.Sprintf("applied, port %d from %s", d.moved, where), func(v daemonVerdict) bool {
+		v = h.waitDaemon(d.unit, fmt.Sprintf("applied, port %d from %s", d.moved, where), func(v verdict) bool {
 			return v.Status == "ok" && v.DaemonConfig != nil && !v.DaemonConfig.NotApplied && v.namesWhere(d.moved, d.name, where)
 		})
 		statuses := stop()
@@ -621,12 +590,12 @@ func (h *host) scenarios(d daemon) {
 			t.Errorf("applied: warden_daemon_config_not_applied %q, want 0", got)
 		}
 		h.sh(daemonShell + d.restore)
-		h.waitDaemon(d.unit, "back to its default", func(v daemonVerdict) bool { return v.Status == "ok" && !v.hasSource(d.moved, ".") })
+		h.waitDaemon(d.unit, "back to its default", func(v verdict) bool { return v.Status == "ok" && !v.hasSource(d.moved, ".") })
 	})
 	t.Run("a port it cannot bind: "+d.brokenStatus, func(t *testing.T) {
 		h := &host{Host: h.Host, t: t}
 		where := strings.TrimSpace(h.sh(daemonShell + d.broken))
-		v := h.waitDaemon(d.unit, d.brokenStatus, func(v daemonVerdict) bool { return v.Status == d.brokenStatus })
+		v := h.waitDaemon(d.unit, d.brokenStatus, func(v verdict) bool { return v.Status == d.brokenStatus })
 		if !v.namesWhere(d.brokenPort, d.name, where) {
 			t.Errorf("port %d sources %q, want %s", d.brokenPort, v.sources(d.brokenPort), d.name+": "+where)
 		}
@@ -637,6 +606,6 @@ func (h *host) scenarios(d daemon) {
 			t.Errorf("reason %q does not name %s", v.Reason, where)
 		}
 		h.sh(daemonShell + d.restore)
-		h.waitDaemon(d.unit, "ok again", func(v daemonVerdict) bool { return v.Status == "ok" })
+		h.waitDaemon(d.unit, "ok again", func(v verdict) bool { return v.Status == "ok" })
 	})
 }

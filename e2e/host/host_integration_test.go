@@ -130,8 +130,13 @@ type verdict struct {
 		SocketActivated string `json:"socket_activated"`
 	} `json:"unit"`
 	Ports []struct {
-		Port   int    `json:"port"`
-		Owned  string `json:"owned"`
+		Proto     string `json:"proto"`
+		Address   string `json:"address"`
+		Port      int    `json:"port"`
+		Listening bool   `json:"listening"`
+		Owned     string `json:"owned"`
+		// Source is "<daemon>: <file>:<line>", "<daemon>: <file>
+		// (default)", "learned" or "configured".
 		Source string `json:"source"`
 		Seen   []struct {
 			Owner string `json:"owner"`
@@ -140,6 +145,9 @@ type verdict struct {
 	Probes []struct {
 		Reason string `json:"reason"`
 	} `json:"probes"`
+	// DaemonConfig is what the exporter read of the configuration of the
+	// daemon the check's unit runs (daemons_integration_test.go).
+	DaemonConfig *daemonConfig `json:"daemon_config"`
 }
 
 func (h *host) verdicts() map[string]verdict {
