@@ -80,7 +80,8 @@ func (e *Exporter) expectFromConfig(ctx context.Context, o *observation, names [
 			// whatever systemd's timestamps say (a kill -HUP reload
 			// changes none; a reload that ends between this
 			// evaluation's unit read and its listener read is seen by
-			// the second only).
+			// the second only). The reader keeps it as the one applied.
+			e.daemons.MarkApplied(c.Unit, exp.Gen)
 			exp.NotApplied, exp.Applied, exp.AppliedKnown = false, nil, false
 		}
 		units = append(units, c.Unit)

@@ -201,6 +201,14 @@ func TestZeroConfigExpectsADaemonsConfiguredPorts(t *testing.T) {
 	if v.Status != verdict.OK || v.DaemonConfig == nil || v.DaemonConfig.NotApplied || !strings.HasPrefix(portsSaid(v), "tcp 127.0.0.1:11511 <- ") {
 		t.Errorf("reloaded by a signal: %s, daemon_config %+v, ports %q", v.Status, v.DaemonConfig, portsSaid(v))
 	}
+	// Edited once more, not applied: it holds what the signal applied
+	// (11511), not what the last restart read (11411).
+	afterWrites()
+	s.writeConf(strings.Replace(memcachedConf, "-p 11211", "-p 11611", 1), time.Now())
+	v = s.verdict("memcached.service")
+	if v.Status != verdict.OK || v.DaemonConfig == nil || !v.DaemonConfig.NotApplied || !strings.HasPrefix(portsSaid(v), "tcp 127.0.0.1:11511 <- ") {
+		t.Errorf("edited after a signal's reload: %s (%s), daemon_config %+v, ports %q", v.Status, v.Reason, v.DaemonConfig, portsSaid(v))
+	}
 }
 
 // A configuration that cannot be parsed says so, and the check falls back

@@ -343,6 +343,18 @@ func (r *Reader) notApplied(e *unitEntry, u UnitState) bool {
 	return true
 }
 
+// MarkApplied records that unit's daemon runs the configuration read gen
+// (an Expectation.Gen): seen listening where it says, though systemd's
+// timestamps say nothing of it (a kill -HUP). From then on it is the one
+// the daemon is known to have read, as if a reload had applied it.
+func (r *Reader) MarkApplied(unit string, gen uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.units[unit]; e != nil && e.parsed && e.exp.Gen == gen && e.exp.Err == nil {
+		e.applied, e.appliedListens, e.appliedGen, e.haveApplied = e.digest, e.exp.Listens, e.exp.Gen, true
+	}
+}
+
 // evictFor makes room for one more unit (r.mu held).
 func (r *Reader) evictFor(name string) {
 	if _, ok := r.units[name]; ok || len(r.units) < maxUnits {
