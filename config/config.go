@@ -94,7 +94,16 @@ type Check struct {
 	// Netns is where the ports are looked up: "host" (default), or "unit",
 	// the network namespace of the unit's main process (containers,
 	// PrivateNetwork=yes).
-	Netns  string  `yaml:"netns,omitempty"`
+	Netns string `yaml:"netns,omitempty"`
+	// Container names a container the check judges (Docker's or Podman's):
+	// its state is the service layer, its published ports (from the
+	// engine's port map) join the port layer, seen both on the host and
+	// inside its own network namespace, and its health check joins the
+	// answer layer.
+	Container string `yaml:"container,omitempty"`
+	// Engine is the container's engine, "docker" or "podman"; "" looks in
+	// every engine found.
+	Engine string  `yaml:"engine,omitempty"`
 	Ports  []Port  `yaml:"ports,omitempty"`
 	Probes []Probe `yaml:"probes,omitempty"`
 	// DependsOn names checks this one needs: while one of them is down,

@@ -95,7 +95,7 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown field",
 			yaml: "checks:\n  - name: a\n    unit: a.service\n    prots: []\n",
 			kind: ErrUnknownField,
-			want: "c.yml:4: checks[0].prots: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit",
+			want: "c.yml:4: checks[0].prots: unknown field; valid fields here are: container, depends_on, engine, name, netns, ports, probes, unit",
 		},
 		{
 			name: "unknown top-level field",
@@ -247,7 +247,7 @@ func TestParseErrors(t *testing.T) {
 			name: "check with nothing to check",
 			yaml: "checks:\n  - name: a\n",
 			kind: ErrMissing,
-			want: `c.yml:2: checks[0]: check "a" has no unit, ports or probes: it would check nothing`,
+			want: `c.yml:2: checks[0]: check "a" has no unit, container, ports or probes: it would check nothing`,
 		},
 		{
 			name: "depends_on an unknown check",
@@ -260,6 +260,30 @@ func TestParseErrors(t *testing.T) {
 			yaml: "checks:\n  - name: a\n    unit: a.service\n    depends_on:\n      - a\n",
 			kind: ErrInvalid,
 			want: "c.yml:5: checks[0].depends_on[0]: a check cannot depend on itself",
+		},
+		{
+			name: "a container name Docker refuses",
+			yaml: "checks:\n  - name: a\n    container: -mongo\n",
+			kind: ErrInvalid,
+			want: `c.yml:3: checks[0].container: "-mongo" is not a container name: a letter or digit, then letters, digits, '_', '.' or '-' (Docker's rule)`,
+		},
+		{
+			name: "an engine that is not one",
+			yaml: "checks:\n  - name: a\n    container: mongo\n    engine: containerd\n",
+			kind: ErrInvalid,
+			want: `c.yml:4: checks[0].engine: "containerd" is not an engine: use docker or podman`,
+		},
+		{
+			name: "an engine without a container",
+			yaml: "checks:\n  - name: a\n    unit: a.service\n    engine: docker\n",
+			kind: ErrInvalid,
+			want: "c.yml:4: checks[0].engine: engine needs the check to name a container",
+		},
+		{
+			name: "netns unit with a container",
+			yaml: "checks:\n  - name: a\n    unit: a.service\n    container: a\n    netns: unit\n",
+			kind: ErrInvalid,
+			want: "c.yml:5: checks[0].netns: netns: unit with a container: the container's own namespace is read from the engine's PID; drop netns",
 		},
 		{
 			name: "netns unit without a unit",
@@ -388,7 +412,7 @@ func TestParseReportsEveryProblemAtOnce(t *testing.T) {
 		"    probes:\n" +
 		"      - {target: 127.0.0.1:1, timeout: soon}\n" // 13: not a duration
 	_, err := Parse([]byte(doc), "c.yml")
-	want := "c.yml:3: checks[0].prots: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit\n" +
+	want := "c.yml:3: checks[0].prots: unknown field; valid fields here are: container, depends_on, engine, name, netns, ports, probes, unit\n" +
 		"c.yml:5: checks[0].ports[0].port: \"https\" is not an integer\n" +
 		"c.yml:8: checks[1].unit: set twice (first at line 7)\n" +
 		"c.yml:10: checks[2].ports[0].port: 70000 is out of range 1-65535\n" +
@@ -421,8 +445,8 @@ func TestParseCapsTheErrorsItReports(t *testing.T) {
 		t.Fatal("want errors")
 	}
 	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 21 || lines[0] != "c.yml:4: checks[0].x0: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit" ||
-		lines[19] != "c.yml:23: checks[0].x19: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit" ||
+	if len(lines) != 21 || lines[0] != "c.yml:4: checks[0].x0: unknown field; valid fields here are: container, depends_on, engine, name, netns, ports, probes, unit" ||
+		lines[19] != "c.yml:23: checks[0].x19: unknown field; valid fields here are: container, depends_on, engine, name, netns, ports, probes, unit" ||
 		lines[20] != "c.yml: and 40 more errors" {
 		t.Errorf("got %d lines:\n%v", len(lines), err)
 	}

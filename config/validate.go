@@ -250,8 +250,9 @@ func (v *validator) check(ch *Check, path string) {
 	default:
 		v.addf(path+".netns", ErrInvalid, "%q is not a namespace choice: use host or unit", ch.Netns)
 	}
-	if ch.Unit == "" && len(ch.Ports) == 0 && len(ch.Probes) == 0 {
-		v.addf(path, ErrMissing, "check %q has no unit, ports or probes: it would check nothing", ch.Name)
+	v.container(ch, path)
+	if ch.Unit == "" && ch.Container == "" && len(ch.Ports) == 0 && len(ch.Probes) == 0 {
+		v.addf(path, ErrMissing, "check %q has no unit, container, ports or probes: it would check nothing", ch.Name)
 	}
 	seen := map[Port]string{}
 	for j := range ch.Ports {
@@ -550,4 +551,48 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// The container engines a check can name.
+var engines = []string{"docker", "podman"}
+
+// MaxContainerNameBytes bounds a container's name: Docker takes longer
+// ones, but the name is a label of the container's series, and 128 bytes
+// hold any name a person types.
+const MaxContainerNameBytes = 128
+
+// container validates a check's container and engine.
+func (v *validator) container(ch *Check, path string) {
+	if ch.Container != "" {
+		if err := ValidContainerName(ch.Container); err != nil {
+			v.addf(path+".container", ErrInvalid, "%q %v", clip(ch.Container, 64), err)
+		}
+		if ch.Netns == "unit" {
+			v.addf(path+".netns", ErrInvalid, "netns: unit with a container: the container's own namespace is read from the engine's PID; drop netns")
+		}
+	}
+	if ch.Engine != "" {
+		switch {
+		case !slices.Contains(engines, ch.Engine):
+			v.addf(path+".engine", ErrInvalid, "%q is not an engine: use docker or podman", ch.Engine)
+		case ch.Container == "":
+			v.addf(path+".engine", ErrInvalid, "engine needs the check to name a container")
+		}
+	}
+}
+
+// ValidContainerName follows Docker's rule for a container's name
+// ([a-zA-Z0-9][a-zA-Z0-9_.-]*, Podman's too), at most
+// MaxContainerNameBytes.
+func ValidContainerName(name string) error {
+	if len(name) > MaxContainerNameBytes {
+		return fmt.Errorf("is %d bytes, over the limit of %d", len(name), MaxContainerNameBytes)
+	}
+	for i, r := range name {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || (r != '_' && r != '.' && r != '-')) {
+			return errors.New("is not a container name: a letter or digit, then letters, digits, '_', '.' or '-' (Docker's rule)")
+		}
+	}
+	return nil
 }

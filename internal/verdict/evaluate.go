@@ -51,6 +51,9 @@ type Input struct {
 	// DaemonConfigs are the configurations of the checks' daemons, by
 	// check name: a check of no known daemon has none.
 	DaemonConfigs map[string]DaemonConfig
+	// Containers are the checks' containers, by check name: a container
+	// check missing here was not read (the layer off or failed).
+	Containers map[string]*Container
 }
 
 // Namespace is the listeners of one network namespace and who holds them.
@@ -120,6 +123,9 @@ func (s *Input) layersOf(c config.Check, probes []ProbeResult, triggers func(str
 		l.unit = &u
 		l.sockets = s.Units.Activators(c.Unit)
 		l.timer = timerOf(u, s.Units)
+	}
+	if c.Container != "" {
+		l.container, l.host, l.strangers = s.Containers[c.Name], s.Host, s.Strangers
 	}
 	if len(c.Ports) == 0 {
 		return l

@@ -60,6 +60,7 @@ type wording struct {
 	listens string // "; unit listens on ..." when a port is down
 	owners  string // who holds the foreign port
 	probe   string // the first failed probe
+	health  string // the container's failing health check
 	stale   string // the first probe whose result is stale
 }
 
@@ -89,6 +90,9 @@ func sentence(v *Verdict, unknown []string, ports portFindings, w wording) strin
 		s += w.listens
 	case ProbeFailed:
 		s = "probe of " + w.probe
+		if w.health != "" {
+			s = w.health
+		}
 	default:
 		s = "every layer is healthy"
 	}
@@ -272,4 +276,27 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// serviceWording is what a reason says of the service layer of a check
+// with a unit, a container, or both: the one that is down (both when
+// both are), else the unit's (a container alone: its own).
+func serviceWording(unit, container string, unitDown, containerDown bool) string {
+	switch {
+	case container == "":
+		return unit
+	case unit == "" || (containerDown && !unitDown):
+		return container
+	case containerDown && unitDown:
+		return unit + "; " + container
+	}
+	return unit
+}
+
+// parenthesized is " (s)", or "" for no s.
+func parenthesized(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }

@@ -57,11 +57,13 @@ type Verdict struct {
 	// Diagnosis is Reason without what changes while the failure does not
 	// (a time, a PID, a local port, the peer's bytes), bounded to
 	// MaxDiagnosis bytes: warden_check_reason_info's label.
-	Diagnosis string         `json:"diagnosis"`
-	DependsOn []string       `json:"depends_on,omitempty"`
-	Unit      *UnitVerdict   `json:"unit,omitempty"`
-	Ports     []PortVerdict  `json:"ports,omitempty"`
-	Probes    []ProbeVerdict `json:"probes,omitempty"`
+	Diagnosis string       `json:"diagnosis"`
+	DependsOn []string     `json:"depends_on,omitempty"`
+	Unit      *UnitVerdict `json:"unit,omitempty"`
+	// Container is the container layer of a check that names one.
+	Container *ContainerVerdict `json:"container,omitempty"`
+	Ports     []PortVerdict     `json:"ports,omitempty"`
+	Probes    []ProbeVerdict    `json:"probes,omitempty"`
 	// DaemonConfig is what the check's daemon's own configuration says,
 	// for a check whose unit runs a daemon the exporter knows.
 	DaemonConfig *DaemonConfig `json:"daemon_config,omitempty"`
@@ -124,9 +126,17 @@ type PortVerdict struct {
 	// AnyPort: the unit's ports vary at each start (discovery saw them
 	// change), so any port of its own (of Proto) is expected; Port is 0.
 	AnyPort bool `json:"any_port,omitempty"`
-	// BetweenRuns: the unit is a timer's job between runs, when its
-	// ports are not expected; the port has no series then.
+	// BetweenRuns: the unit is a timer's job between runs, or the
+	// port is a container's that does not run, when its ports are not
+	// expected; the port has no series then.
 	BetweenRuns bool `json:"between_runs,omitempty"`
+	// ContainerPort is where a container's published port goes inside
+	// it; Listening then says it listens both on the host
+	// (ListeningOnHost: the engine's proxy or reservation) and inside
+	// (ListeningInside, on an address the engine forwards to).
+	ContainerPort   int  `json:"container_port,omitempty"`
+	ListeningOnHost bool `json:"listening_on_host,omitempty"`
+	ListeningInside bool `json:"listening_inside,omitempty"`
 	// Source says where the expectation comes from: "configured" (the
 	// exporter's configuration), "learned" (discovery), or the daemon's
 	// own configuration ("nginx: /etc/nginx/sites-enabled/default:22").
@@ -206,6 +216,12 @@ type layers struct {
 	// daemonConfig is what the check's daemon's configuration says; nil
 	// for a check of no known daemon.
 	daemonConfig *DaemonConfig
+	// container is what the engine says of the check's container (nil:
+	// not read); host is the host's namespace, where its ports are
+	// published (nil: not read), strangers who holds them.
+	container *Container
+	host      *Namespace
+	strangers map[uint64]Stranger
 }
 
 // judge decides a check's status. Precedence, first that holds:
@@ -229,9 +245,18 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 			unknown = append(unknown, "unit state")
 		}
 	}
+	if c.Container != "" {
+		v.Container = judgeContainer(c, l.container)
+		if !v.Container.Known {
+			unknown = append(unknown, "container state"+parenthesized(v.Container.EngineError))
+		}
+	}
 	ports := judgePorts(c, l, v.Unit != nil && v.Unit.TimerIdle != "", v.Unit != nil && (v.Unit.TimerIdle != "" || v.Unit.TimerRun != ""))
+	if v.Container != nil {
+		judgePublished(c, l.container, v.Container, l.host, l.strangers, &ports)
+	}
 	v.Ports = ports.verdicts
-	if len(c.Ports) > 0 && !l.portsOK {
+	if (len(c.Ports) > 0 && !l.portsOK) || (v.Container != nil && v.Container.Up && len(v.Container.Published) > 0 && l.host == nil) {
 		unknown = append(unknown, "listeners")
 	}
 	var probeFull, probeStable string
@@ -240,7 +265,10 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	if len(c.Probes) > 0 && !l.probesOK {
 		unknown = append(unknown, "probes")
 	}
-	svcDown := v.Unit != nil && v.Unit.Known && !v.Unit.Up
+	healthFull, healthStable := healthFailure(l.container, v.Container, true), healthFailure(l.container, v.Container, false)
+	unitDown := v.Unit != nil && v.Unit.Known && !v.Unit.Up
+	containerDown := v.Container != nil && v.Container.Known && !v.Container.Up
+	svcDown := unitDown || containerDown
 	switch {
 	case len(unknown) > 0:
 		v.Status = Unknown
@@ -252,7 +280,7 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 		v.Status = ServiceDown
 	case ports.down != "":
 		v.Status = PortDown
-	case probeFull != "":
+	case healthFull != "" || probeFull != "":
 		v.Status = ProbeFailed
 	case stale[0] != "":
 		// Neither ok nor failing: the answer layer is not known now. A
@@ -270,7 +298,8 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 	// for the label (no since: a crash loop enters a new state at every
 	// restart, and would make a new series each time).
 	v.Reason = sentence(&v, unknown, ports, wording{
-		unit:    describeUnit(c, v.Unit, true),
+		unit:    serviceWording(describeUnit(c, v.Unit, true), describeContainer(v.Container, true), unitDown, containerDown),
+		health:  healthFull,
 		listens: listensNow(c, ports.down, l.unitListens, maxListensOn),
 		owners:  ownersOf(ports.foreignSeen, maxOwnersNamed, " more", func(s SeenListener) string { return s.Owner }),
 		probe:   probeFull,
@@ -283,7 +312,8 @@ func judge(c config.Check, implicit bool, l layers) Verdict {
 			dc.Daemon, c.Unit, listOrNothing(dc.Configured), c.Unit, listOrNothing(dc.Listening))
 	}
 	v.Diagnosis = clipLabel(sentence(&v, unknown, ports, wording{
-		unit:    describeUnit(c, v.Unit, false),
+		unit:    serviceWording(describeUnit(c, v.Unit, false), describeContainer(v.Container, false), unitDown, containerDown),
+		health:  healthStable,
 		listens: listensNow(c, ports.down, l.unitListens, maxListensOnInDiagnosis),
 		owners:  ownersOf(ports.foreignSeen, maxOwnersInDiagnosis, " others", ownerName),
 		probe:   probeStable,
