@@ -393,7 +393,7 @@ func TestConfigCheck(t *testing.T) {
 	}
 	// A check with an unknown key is not validated (the port may be meant
 	// for another key), so that is its one error.
-	if errOut != "FAILED: "+bad+"\n"+bad+":5: checks[0].prots: unknown field; valid fields here are: depends_on, name, netns, ports, probes, unit\n" {
+	if errOut != "FAILED: "+bad+"\n"+bad+":5: checks[0].prots: unknown field; valid fields here are: container, depends_on, engine, name, netns, ports, probes, unit\n" {
 		t.Errorf("broken file: stderr %q", errOut)
 	}
 

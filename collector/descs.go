@@ -41,6 +41,10 @@ type descs struct {
 
 	// The daemons' own configurations.
 	daemonConfigSuccess, daemonConfigNotApplied *prometheus.Desc
+
+	// The container layer.
+	containerState, containerHealth, containerEngineUp                       *prometheus.Desc
+	containerRestarts, containerOOMKills, containerUnhealthy, containerExits *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -139,6 +143,27 @@ func newDescs() *descs {
 		daemonConfigNotApplied: prometheus.NewDesc("warden_daemon_config_not_applied",
 			"1 if the check's daemon's configuration files changed after its unit last (re)started or reloaded and say something else than what it read: the next restart applies them (/checks shows the ports configured and the ports bound side by side).",
 			[]string{"check", "daemon"}, nil),
+		containerState: prometheus.NewDesc("warden_container_state",
+			"The state of a check's container as its engine says (not_found: no engine has it): exactly one series per check is 1.",
+			[]string{"check", "container", "state"}, nil),
+		containerHealth: prometheus.NewDesc("warden_container_health",
+			"The status of a check's container's own health check (none: it has none): exactly one series per check is 1.",
+			[]string{"check", "container", "status"}, nil),
+		containerEngineUp: prometheus.NewDesc("warden_container_engine_up",
+			"1 if the container engine's API was read through its event stream; 0 when it does not run or cannot be read (permission denied: see the log and /checks).",
+			[]string{"engine"}, nil),
+		containerRestarts: prometheus.NewDesc("warden_container_restarts_total",
+			"Restarts of a check's container by its restart policy, counted from the engine's events since the exporter started.",
+			[]string{"check", "container"}, nil),
+		containerOOMKills: prometheus.NewDesc("warden_container_oom_kills_total",
+			"OOM kills of a check's container (the engine's oom event, or OOMKilled on its exit), since the exporter started.",
+			[]string{"check", "container"}, nil),
+		containerUnhealthy: prometheus.NewDesc("warden_container_unhealthy_total",
+			"Turns of a check's container's health check to unhealthy, since the exporter started.",
+			[]string{"check", "container"}, nil),
+		containerExits: prometheus.NewDesc("warden_container_exits_total",
+			"Exits of a check's container by class of exit code: success (0), failure (1-128), killed (above 128: a signal; 137 the OOM killer's or a kill), since the exporter started.",
+			[]string{"check", "container", "class"}, nil),
 		servicePortUp: prometheus.NewDesc("warden_service_port_up",
 			"service_up x port_listening for each expected port of a check with a unit.",
 			[]string{"check", "unit", "proto", "address", "port"}, nil),
@@ -159,6 +184,8 @@ func (d *descs) describe(ch chan<- *prometheus.Desc) {
 		d.checkStatusChanges, d.checkDownSeconds, d.checkLastChange,
 		d.checkLearned,
 		d.daemonConfigSuccess, d.daemonConfigNotApplied,
+		d.containerState, d.containerHealth, d.containerEngineUp,
+		d.containerRestarts, d.containerOOMKills, d.containerUnhealthy, d.containerExits,
 	} {
 		ch <- desc
 	}

@@ -96,8 +96,20 @@ func (m emission) Collect(ch chan<- prometheus.Metric) {
 	if e.prober != nil {
 		emit.counter(d.probesCutShort, float64(e.probes.cutShortRuns()))
 	}
+	engines := map[string]string{} // the container checks' engines, by check
+	for _, c := range s.checks {
+		if c.Container != "" {
+			engines[c.Name] = c.Engine
+		}
+	}
 	for _, v := range s.verdicts {
 		emit.guard("check", v.Check, func() { e.emitVerdict(emit, v) })
+		if v.Container != nil {
+			emit.guard("container of check", v.Check, func() { e.emitContainer(emit, v, s.containers, engines[v.Check]) })
+		}
+	}
+	if s.containers != nil {
+		emit.guard("containers", "engines", func() { e.emitEngines(emit, s.containers, s.checks) })
 	}
 	if s.listeners != nil {
 		emit.guard("listeners", "inventory", func() { e.emitInventory(emit, s.listeners.Listeners, s.owners) })

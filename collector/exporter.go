@@ -109,6 +109,9 @@ type Options struct {
 	// DaemonConfigs reads the checks' daemons' own configurations (their
 	// expected ports); nil: off, their ports are learned.
 	DaemonConfigs *daemonconf.Reader
+	// Containers is the container layer; nil: off (the checks naming a
+	// container are unknown).
+	Containers ContainerSource
 	// WatchInterval is how often Run's watch reads the listeners and
 	// judges every check between scrapes (it also does when the units
 	// change); 0 turns the watch off. At least MinWatchInterval.
@@ -129,6 +132,7 @@ type Exporter struct {
 	owners     *owner.Resolver
 	discovery  *discovery.Discovery
 	daemons    *daemonconf.Reader
+	containers ContainerSource
 	// daemonUnits are the units of the checks' daemons the last
 	// evaluation found, and daemonNames the listing's daemon units.
 	daemonUnits atomic.Pointer[[]string]
@@ -191,6 +195,7 @@ func New(opts Options) (*Exporter, error) {
 		owners:     owner.New(opts.ProcRoot),
 		discovery:  discovery.New(opts.Discovery),
 		daemons:    opts.DaemonConfigs,
+		containers: opts.Containers,
 		maxSeries:  opts.MaxListenerSeries,
 		descs:      newDescs(),
 
@@ -206,6 +211,9 @@ func New(opts Options) (*Exporter, error) {
 	}
 	if e.prober != nil {
 		e.layers = append(e.layers, &layer{name: layerProbes})
+	}
+	if e.containers != nil {
+		e.layers = append(e.layers, &layer{name: layerContainers})
 	}
 	return e, nil
 }

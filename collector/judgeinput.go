@@ -47,6 +47,17 @@ func (o *observation) judgeInput() *verdict.Input {
 		}
 		in.Strangers[inode] = verdict.Stranger{User: s.User, Cgroup: s.Cgroup, Process: s.Process.Comm, PID: s.Process.PID}
 	}
+	for _, c := range o.checks {
+		if c.Container == "" {
+			continue
+		}
+		if ct := judgedContainer(c, o.containers, o.containerNamespaces); ct != nil {
+			if in.Containers == nil {
+				in.Containers = map[string]*verdict.Container{}
+			}
+			in.Containers[c.Name] = ct
+		}
+	}
 	in.Probes = make([]verdict.ProbeResult, 0, len(o.probes.results))
 	for _, r := range o.probes.results {
 		in.Probes = append(in.Probes, judgedProbe(r))

@@ -27,6 +27,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/containers"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/owner"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
@@ -100,6 +101,12 @@ type observation struct {
 	// check name.
 	daemonConfigs map[string]verdict.DaemonConfig
 
+	// containers are the engines' containers (nil: the layer off or not
+	// read), containerNamespaces the listeners inside those the checks
+	// name.
+	containers          *containers.Snapshot
+	containerNamespaces map[containers.Key]containerNamespace
+
 	judged   *verdict.Input // what the judge was given
 	verdicts []verdict.Verdict
 }
@@ -168,14 +175,22 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 	if cfg.Discovery.Enabled {
 		var learned []config.Check
 		if r.fresh && o.listeners != nil {
-			learned = e.discovery.Learn(cfg, o.units, o.listeners.Listeners, o.owners)
+			// A container's published port is the container's (its
+			// implicit check), not the engine's whose proxy holds it.
+			ls, owners := withoutPublished(o.listeners.Listeners, o.owners, publishedPorts(o.containers))
+			learned = e.discovery.Learn(cfg, o.units, ls, owners)
 		} else {
 			// Between scrapes, or no listeners read (the layer off or
 			// failed): nothing to learn from, what was learned stands.
 			learned = e.discovery.Current(cfg)
 		}
 		o.addLearned(learned, names)
+		for _, c := range containerChecks(cfg, o.containers) {
+			o.checks = append(o.checks, c)
+			o.implicit[c.Name] = true
+		}
 	}
+	e.readContainerNamespaces(ctx, o)
 	e.expectFromConfig(ctx, o, names)
 	if !r.fresh {
 		o.checks = o.probes.checksWithResults(o.checks)
@@ -198,7 +213,10 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 // firstError is the error of the first layer that could not be read.
 func (o *observation) firstError() error {
 	for _, oc := range o.outcomes {
-		if oc.err != nil {
+		var partial *engineErrors
+		if oc.err != nil && !errors.As(oc.err, &partial) {
+			// (An engine that cannot be read fails its own checks,
+			// unknown, not the evaluation.)
 			return fmt.Errorf("%s: %w", oc.layer.name, oc.err)
 		}
 	}
@@ -252,7 +270,8 @@ func (e *Exporter) readLayers(ctx context.Context, cfg *config.Config, r reads, 
 		case res := <-results:
 			done[res.index] = true
 			s.outcomes[res.index].err, s.outcomes[res.index].duration = res.err, res.took
-			if res.err == nil {
+			var partial *engineErrors
+			if res.err == nil || errors.As(res.err, &partial) {
 				res.keep(s)
 			}
 			continue
@@ -310,6 +329,9 @@ func (e *Exporter) readLayer(ctx context.Context, name string, cfg *config.Confi
 			probes = e.lastProbes(cfg)
 		}
 		return func(o *observation) { o.probes = probes }, nil
+	case layerContainers:
+		snap, err := e.readContainers()
+		return func(o *observation) { o.containers = snap }, err
 	}
 	return nil, fmt.Errorf("unknown layer %q", name)
 }
@@ -433,7 +455,7 @@ func (o *observation) unownedOnChecksPorts() []listeners.Listener {
 		if !ok {
 			continue
 		}
-		for _, p := range c.Ports {
+		for _, p := range o.expectedPorts(c) {
 			if p.Port == config.AnyPort {
 				continue
 			}
@@ -474,4 +496,25 @@ func checkUnits(cfg *config.Config) []string {
 	}
 	sort.Strings(names)
 	return slices.Compact(names)
+}
+
+// expectedPorts are c's ports and, for a container check, the host ports
+// its container publishes (known ones: a port the engine picks is known
+// only while it runs).
+func (o *observation) expectedPorts(c config.Check) []config.Port {
+	if c.Container == "" || o.containers == nil {
+		return c.Ports
+	}
+	out := slices.Clone(c.Ports)
+	for _, ct := range o.containers.Containers {
+		if ct.Name != c.Container || (c.Engine != "" && ct.Engine != c.Engine) {
+			continue
+		}
+		for _, p := range ct.Ports {
+			if p.HostPort > 0 {
+				out = append(out, config.Port{Proto: p.Proto, Address: p.HostIP, Port: p.HostPort})
+			}
+		}
+	}
+	return out
 }

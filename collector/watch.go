@@ -61,6 +61,10 @@ func (e *Exporter) watch(ctx context.Context) {
 	if w, ok := e.unitReader.(UnitWatcher); ok {
 		changes = w.Changes()
 	}
+	var containerChanges <-chan struct{}
+	if e.containers != nil {
+		containerChanges = e.containers.Changes()
+	}
 	tick := time.NewTicker(e.watchInterval)
 	defer tick.Stop()
 	for {
@@ -69,6 +73,8 @@ func (e *Exporter) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-containerChanges:
+			// A container started, died or turned unhealthy.
 		case changed := <-changes:
 			// Judged in the state the unit passed through, even if it
 			// has moved on since.
