@@ -14,7 +14,6 @@
 package systemd
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -140,17 +139,6 @@ func TestFailedUnitsSkipContainerHealthChecks(t *testing.T) {
 	for _, unit := range []string{hc, short, "boot-fail.service"} {
 		systemdtest.WaitFor(t, 10*time.Second, unit+" failed", func() bool { return m.Show(t, unit, "ActiveState") == "failed" })
 	}
-	// Read after systemctl saw them failed: the snapshot is at least as
-	// fresh (cache.go), so what it lists is final.
-	read := func(names ...string) *Snapshot {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s, err := c.Snapshot(ctx, names)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	failedNames := func(s *Snapshot) []string {
 		units, more := s.Failed()
 		if more != 0 {
@@ -162,7 +150,9 @@ func TestFailedUnitsSkipContainerHealthChecks(t *testing.T) {
 		}
 		return names
 	}
-	s := read()
+	// Read after systemctl saw them failed: the snapshot is at least as
+	// fresh (cache.go), so what it lists is final.
+	s := c.mustSnapshot(t, 5*time.Second)
 	if got, want := failedNames(s), []string{"boot-fail.service", short}; !slices.Equal(got, want) {
 		t.Errorf("failed units %v, want %v", got, want)
 	}
@@ -171,7 +161,7 @@ func TestFailedUnitsSkipContainerHealthChecks(t *testing.T) {
 			t.Errorf("%s is cached (state %s)", name, m.Show(t, name, "ActiveState"))
 		}
 	}
-	if got, want := failedNames(read(hc)), []string{hc, "boot-fail.service", short}; !slices.Equal(got, want) {
+	if got, want := failedNames(c.mustSnapshot(t, 5*time.Second, hc)), []string{hc, "boot-fail.service", short}; !slices.Equal(got, want) {
 		t.Errorf("a check naming %s: failed units %v, want %v", hc, got, want)
 	}
 }
