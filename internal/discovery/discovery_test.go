@@ -126,6 +126,38 @@ func TestDiscoveryConfiguredCheckReplacesImplicit(t *testing.T) {
 	}
 }
 
+// hcID is a container's full ID, as podman names its health-check units.
+const hcID = "3f1c2b9a8e7d6c5b4a3928170615243342516070819a0b1c2d3e4f5a6b7c8d9e"
+
+// Podman's health-check service (`podman healthcheck run <id>`, every
+// interval) is never learned, even holding a listener or activated by a
+// socket unit that declares one; a name that is not exactly podman's (63
+// hex digits, upper case) is a service like any other.
+func TestDiscoveryDoesNotLearnContainerHealthChecks(t *testing.T) {
+	d := New(Options{})
+	loaded := systemd.Unit{LoadState: "loaded", ActiveState: "active"}
+	hc, short, upper := hcID+".service", hcID[1:]+".service", strings.ToUpper(hcID)+".service"
+	scene := discoveryScene{
+		units: map[string]systemd.Unit{
+			hc: {LoadState: "loaded", ActiveState: "failed"}, hcID + ".timer": loaded, short: loaded, upper: loaded,
+			hcID + ".socket": {LoadState: "loaded", ActiveState: "active", Listen: []systemd.ListenSpec{{Type: "Stream", Address: "127.0.0.1:8081"}}},
+		},
+		listeners: []listeners.Listener{lst("tcp", "0.0.0.0", 8080, false), lst("tcp", "0.0.0.0", 8082, false), lst("tcp", "0.0.0.0", 8083, false)},
+		owners:    []owner.Owner{{Unit: hc}, {Unit: short}, {Unit: upper}},
+	}
+	got := learnedChecks(d, config.Default(), scene)
+	var names []string
+	for _, c := range got {
+		names = append(names, c.Name)
+	}
+	if want := []string{upper, short}; !slices.Equal(names, want) {
+		t.Errorf("implicit checks %v, want %v", names, want)
+	}
+	if units := d.LearnedUnits(); slices.Contains(units, hc) {
+		t.Errorf("discovery holds %s: %v", hc, units)
+	}
+}
+
 // Whatever the state holds, a scrape's observe must not panic: a panic
 // there takes every check's series with it.
 func TestDiscoveryLearnSurvivesNilEntries(t *testing.T) {

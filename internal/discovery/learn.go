@@ -257,15 +257,19 @@ func (d *Discovery) room(lu *learnedUnit, ports int, unit, key string) bool {
 }
 
 // serviceOf maps an owner unit to the service units it stands for: itself
-// if it is a service, the services a socket unit activates.
+// if it is a service, the services a socket unit activates. Podman's
+// health-check services stand for none (systemd.IsContainerHealthCheckUnit):
+// one runs `podman healthcheck run` every interval and is judged through
+// its container, not learned as a service of the host.
 func serviceOf(unit string, triggers func(string) []string) []string {
 	switch {
+	case systemd.IsContainerHealthCheckUnit(unit):
 	case strings.HasSuffix(unit, ".service"):
 		return []string{unit}
 	case strings.HasSuffix(unit, ".socket"):
 		var out []string
 		for _, t := range triggers(unit) {
-			if strings.HasSuffix(t, ".service") {
+			if strings.HasSuffix(t, ".service") && !systemd.IsContainerHealthCheckUnit(t) {
 				out = append(out, t)
 			}
 		}

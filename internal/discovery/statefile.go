@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
 // The state file keeps what discovery learned across restarts. It is read
@@ -148,11 +149,15 @@ func parseState(units map[string]json.RawMessage, now time.Time, rep *stateRepor
 }
 
 // learnedUnitName is config's unit-name rule (systemd's) for the names
-// discovery learns, which are service units only (serviceOf): a name in
-// the file is asked of systemd by name at every scrape.
+// discovery learns, which are service units only, never podman's health
+// checks' (serviceOf): a name in the file is asked of systemd by name at
+// every scrape.
 func learnedUnitName(name string) error {
 	if !strings.HasSuffix(name, ".service") || name == ".service" {
 		return errors.New("is not a service unit")
+	}
+	if systemd.IsContainerHealthCheckUnit(name) {
+		return errors.New("is a podman container's health-check unit")
 	}
 	return config.ValidUnitName(name)
 }

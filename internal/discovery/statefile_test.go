@@ -220,6 +220,8 @@ func TestDiscoveryStateFileDropsInvalidEntries(t *testing.T) {
 		{"a template", unit("c@.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
 		{"an instance without a template", unit("@1.service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
 		{"a name of 256 bytes", unit(long, `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"a podman health check's unit", unit(hcID+".service", `"tcp  81":`+p("tcp", "", 81)), nil, "dropped_units=1"},
+		{"a service of 63 hex digits", unit(hcID[1:]+".service", `"tcp  81":`+p("tcp", "", 81)), []string{hcID[1:] + ".service/tcp  81"}, ""},
 		{"an instance", unit("c@1.service", `"tcp  81":`+p("tcp", "", 81)), []string{"c@1.service/tcp  81"}, ""},
 		{"port 0", unit("c.service", `"tcp  0":`+p("tcp", "", 0), `"tcp  81":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "dropped_ports=1"},
 		{"port 70000", unit("c.service", `"tcp  70000":`+p("tcp", "", 70000), `"tcp  81":`+p("tcp", "", 81)), []string{"c.service/tcp  81"}, "dropped_ports=1"},

@@ -36,7 +36,8 @@ import (
 type Options struct {
 	Endpoint Endpoint
 	// Include and Exclude select the units watched besides those the
-	// checks name. Both are anchored; Exclude may be nil.
+	// checks name. Both are anchored; Exclude may be nil. Podman's
+	// health-check units are never included (IsContainerHealthCheckUnit).
 	Include, Exclude *regexp.Regexp
 	// CallTimeout bounds each call the cache makes on its own (listings,
 	// fetches, connecting); a scrape's calls are bounded by the scrape.
@@ -395,7 +396,14 @@ func sleep(ctx context.Context, d time.Duration, poke <-chan struct{}) bool {
 	return true
 }
 
+// watched is the include/exclude filter. Podman's health-check units
+// never pass it (see IsContainerHealthCheckUnit): the cache does not hold
+// them, so they are in no failed-unit list, count, series or discovery;
+// a check that names one is watched by name (extraNames), not by this.
 func (s *Client) watched(name string) bool {
+	if IsContainerHealthCheckUnit(name) {
+		return false
+	}
 	if s.opts.Exclude != nil && s.opts.Exclude.MatchString(name) {
 		return false
 	}

@@ -35,13 +35,7 @@ func TestCrashLoopIsCountedFromSignals(t *testing.T) {
 	c := New(Options{Endpoint: Endpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}, Include: defaultInclude, Logger: log.NewNopLogger()})
 	t.Cleanup(c.Close)
 	read := func() Unit {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s, err := c.Snapshot(ctx, []string{"crash.service"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, _ := s.Unit("crash.service")
+		u, _ := c.mustSnapshot(t, 5*time.Second, "crash.service").Unit("crash.service")
 		return u
 	}
 	read() // connected and synced before the unit starts
@@ -67,6 +61,19 @@ func TestCrashLoopIsCountedFromSignals(t *testing.T) {
 			t.Errorf("failures %v: the unit only ever died by SIGKILL", u.Failures)
 		}
 	}
+}
+
+// mustSnapshot reads names (and the cache) within timeout, failing the
+// test if it cannot.
+func (s *Client) mustSnapshot(t testing.TB, timeout time.Duration, names ...string) *Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	snap, err := s.Snapshot(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }
 
 // calls returns how many calls the client's live connection has made.
@@ -130,16 +137,7 @@ func TestDaemonReloadKeepsTheCache(t *testing.T) {
 			m.Systemctl(t, "start", "rl-gone.service")
 			c := New(Options{Endpoint: tc.ep, Include: defaultInclude, Logger: log.NewNopLogger()})
 			t.Cleanup(c.Close)
-			read := func() *Snapshot {
-				t.Helper()
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				s, err := c.Snapshot(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			read := func() *Snapshot { return c.mustSnapshot(t, 20*time.Second) }
 			read()
 			m.Systemctl(t, "restart", "rl-kept.service")
 			before := read()
