@@ -37,9 +37,9 @@ import (
 // docker-proxy alone, which is what a dial to 127.0.0.1 meets anyway
 // (docker's nat OUTPUT rule skips 127.0.0.0/8).
 const (
-	DockerBridge = "wdn-docker0"
+	DockerBridge     = "wdn-docker0"
 	dockerBridgeAddr = "10.213.24.1/24" // private, not Docker's 172.17-31 nor podman's 10.88
-	dockerLock = "/run/warden-enginetest-docker.lock"
+	dockerLock       = "/run/warden-enginetest-docker.lock"
 )
 
 // Docker starts a dockerd for the test (Debian's docker.io, runc) with its

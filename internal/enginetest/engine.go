@@ -53,8 +53,8 @@ const apiVersion = "/v1.41"
 
 // Bounds on what the harness reads from an engine and how long it waits.
 const (
-	maxResponse  = 8 << 20          // an inspect is a few KiB; a list of a test's containers well below this
-	callTimeout  = 2 * time.Minute  // a stop waits up to its own timeout (10 s) before the answer
+	maxResponse  = 8 << 20         // an inspect is a few KiB; a list of a test's containers well below this
+	callTimeout  = 2 * time.Minute // a stop waits up to its own timeout (10 s) before the answer
 	pollInterval = 50 * time.Millisecond
 )
 
@@ -302,7 +302,9 @@ func (e *Engine) Run(t testing.TB, name string, opts RunOptions) string {
 	if err != nil {
 		t.Fatalf("%s: container %s: %v", e.Name, name, err)
 	}
-	var created struct{ ID string `json:"Id"` }
+	var created struct {
+		ID string `json:"Id"`
+	}
 	if err := e.Call(http.MethodPost, "/containers/create", url.Values{"name": {name}}, body, &created); err != nil {
 		t.Fatalf("creating container %s: %v", name, err)
 	}

@@ -72,8 +72,7 @@ func lockMachine(t testing.TB, path string) {
 	t.Cleanup(func() { f.Close() }) // closing the last descriptor releases the flock
 }
 
-// needRoot skips (fails under WARDEN_REQUIRE_INTEGRATION=1) unless root,
-// and returns the path of program or skips with the install hint.
+// needRoot skips (fails under WARDEN_REQUIRE_INTEGRATION=1) unless root.
 func needRoot(t testing.TB, what string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -81,6 +80,8 @@ func needRoot(t testing.TB, what string) {
 	}
 }
 
+// needFile skips (fails under WARDEN_REQUIRE_INTEGRATION=1) unless path
+// exists, with the install hint.
 func needFile(t testing.TB, path, hint string) {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
@@ -188,7 +189,9 @@ func waitPing(e *Engine, d *daemon) error {
 // removeAll removes every container of the engine (what a test left, a
 // failed Run's half-made container).
 func (e *Engine) removeAll() error {
-	var list []struct{ ID string `json:"Id"` }
+	var list []struct {
+		ID string `json:"Id"`
+	}
 	if err := e.Call("GET", "/containers/json", map[string][]string{"all": {"1"}}, nil, &list); err != nil {
 		return err
 	}
