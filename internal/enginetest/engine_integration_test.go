@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +76,16 @@ func checkPremises(t *testing.T, e *Engine) {
 		if got, err := Greet(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); got != "" {
 			t.Errorf("a published port nothing listens behind greeted: %q (%v)", got, err)
 		}
+		if got := Field(e.Inspect(t, "srv-silent"), "State.Status"); got != "running" {
+			t.Errorf("the container that does not listen is %v, want running", got)
+		}
+		start := time.Now()
+		e.Stop(t, "srv-silent")
+		m := e.WaitState(t, "srv-silent", "exited", greetWait)
+		if got := fmt.Sprint(Field(m, "State.ExitCode")); got != "0" {
+			t.Errorf("stopped: ExitCode %s, want 0 (srv exits at SIGTERM)", got)
+		}
+		t.Logf("%s: stopped in %v", e.Name, time.Since(start).Round(time.Millisecond))
 	})
 	t.Run("oom", func(t *testing.T) {
 		opts := serveOpts(0)
@@ -109,22 +121,37 @@ func checkPremises(t *testing.T, e *Engine) {
 	})
 }
 
+// selfTest starts an engine in a subtest, checks the premises there, and
+// after its teardown that nothing it ran is left: no process with its
+// directory in its command line (daemon, containerd, shims, conmon), no
+// directory. It reports whether the engine ran (not skipped).
+func selfTest(t *testing.T, start func(testing.TB) *Engine) bool {
+	var dir string
+	t.Run("engine", func(t *testing.T) {
+		e := start(t)
+		dir = filepath.Dir(e.Socket)
+		checkPremises(t, e)
+	})
+	if dir == "" {
+		return false
+	}
+	if left := processesUnder(dir); len(left) > 0 {
+		t.Errorf("processes of the engine left after its teardown: %v", left)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the engine's directory %s is still there after the teardown (%v)", dir, err)
+	}
+	return true
+}
+
 func TestDocker(t *testing.T) {
+	needRoot(t, "dockerd") // before reading iptables
 	start := time.Now()
 	foreign := otherProcesses("dockerd")
 	docker0 := LinkExists("docker0")
 	chainsBefore := Chains(t, "DOCKER")
-	var socket string
-	t.Run("engine", func(t *testing.T) {
-		e := Docker(t)
-		socket = e.Socket
-		checkPremises(t, e)
-	})
-	if socket == "" {
-		return // skipped
-	}
-	if _, err := os.Stat(socket); !os.IsNotExist(err) {
-		t.Errorf("%s still there after the teardown (%v)", socket, err)
+	if !selfTest(t, Docker) {
+		return
 	}
 	if LinkExists(DockerBridge) {
 		t.Errorf("the bridge %s is still there after the teardown", DockerBridge)
@@ -140,20 +167,12 @@ func TestDocker(t *testing.T) {
 }
 
 func TestPodman(t *testing.T) {
+	needRoot(t, "rootful podman")
 	start := time.Now()
 	bridge := LinkExists(PodmanBridge)
 	chainsBefore := Chains(t, "CNI-")
-	var socket string
-	t.Run("engine", func(t *testing.T) {
-		e := Podman(t)
-		socket = e.Socket
-		checkPremises(t, e)
-	})
-	if socket == "" {
+	if !selfTest(t, Podman) {
 		return
-	}
-	if _, err := os.Stat(socket); !os.IsNotExist(err) {
-		t.Errorf("%s still there after the teardown (%v)", socket, err)
 	}
 	// Another podman's containers keep the bridge and chains (cleanNetwork).
 	if members := bridgeMembers(PodmanBridge); len(members) == 0 {
@@ -165,4 +184,38 @@ func TestPodman(t *testing.T) {
 		}
 	}
 	t.Logf("podman self-test: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestDeleteChains checks the chain removal podman's teardown relies on,
+// on chains of its own: a jump with a quoted comment (as CNI writes them)
+// from a built-in chain, and a jump between two removed chains.
+func TestDeleteChains(t *testing.T) {
+	needRoot(t, "iptables")
+	testenv.LookPath(t, "iptables", "apt-get install iptables")
+	prefix := "WDNT" + strconv.Itoa(os.Getpid()) + "-"
+	a, b := prefix+"A", prefix+"B"
+	t.Cleanup(func() { deleteChains([]string{"filter/" + a, "filter/" + b}) })
+	for _, args := range [][]string{
+		{"-N", a}, {"-N", b},
+		{"-A", a, "-j", b},
+		{"-A", b, "-j", "RETURN"},
+		{"-A", "OUTPUT", "-m", "comment", "--comment", `warden enginetest: "quoted" jump`, "-j", a},
+	} {
+		if _, err := command("iptables", append([]string{"-w", "5", "-t", "filter"}, args...)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := Chains(t, prefix); len(got) != 2 {
+		t.Fatalf("chains made: %v", got)
+	}
+	if err := deleteChains([]string{"filter/" + a, "filter/" + b}); err != nil {
+		t.Fatal(err)
+	}
+	if got := Chains(t, prefix); len(got) != 0 {
+		t.Errorf("chains left: %v", got)
+	}
+	out, err := command("iptables", "-w", "5", "-t", "filter", "-S", "OUTPUT")
+	if err != nil || strings.Contains(out, prefix) {
+		t.Errorf("a jump left in OUTPUT (%v):\n%s", err, out)
+	}
 }

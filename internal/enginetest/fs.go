@@ -61,6 +61,18 @@ func processUnder(pid int, dir string) bool {
 	return err == nil && strings.Contains(string(args), dir)
 }
 
+// processesUnder lists the processes with dir in their command line.
+func processesUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && processUnder(pid, dir) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // unmountUnder detaches every mount below dir (an engine killed leaves its
 // netns and storage mounts), deepest first.
 func unmountUnder(dir string) error {

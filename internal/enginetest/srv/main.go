@@ -31,7 +31,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -46,6 +48,17 @@ func main() {
 	if len(os.Args) < 2 {
 		usage()
 	}
+	// As a container's PID 1 srv gets no default action for SIGTERM: it
+	// would sit out `docker stop`'s 10 s until SIGKILL. The handler's
+	// goroutine also keeps the runtime from calling a select{} with nothing
+	// else running a deadlock (exit 2).
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-stop
+		fmt.Fprintf(os.Stderr, "srv: %v: exiting\n", sig)
+		os.Exit(0)
+	}()
 	switch cmd := os.Args[1]; {
 	case cmd == "serve" && len(os.Args) == 3:
 		os.Exit(serve(os.Args[2]))
