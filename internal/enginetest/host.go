@@ -52,7 +52,8 @@ func lockMachine(t testing.TB, path string) {
 	if err != nil {
 		t.Fatalf("opening the lock %s: %v", path, err)
 	}
-	deadline := time.Now().Add(lockWait)
+	start := time.Now()
+	deadline := start.Add(lockWait)
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
@@ -65,6 +66,9 @@ func lockMachine(t testing.TB, path string) {
 				path, strings.TrimSpace(string(holder)), lockWait, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("waited %v for %s (another test package's engine)", waited.Round(time.Millisecond), path)
 	}
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
