@@ -40,6 +40,7 @@ const (
 	DockerBridge     = "wdn-docker0"
 	dockerBridgeAddr = "10.213.24.1/24" // private, not Docker's 172.17-31 nor podman's 10.88
 	dockerLock       = "/run/warden-enginetest-docker.lock"
+	dockerPrefix     = "wdn-docker-" // our temporary directories
 )
 
 // Docker starts a dockerd for the test (Debian's docker.io, runc) with its
@@ -56,7 +57,9 @@ func Docker(t testing.TB) *Engine {
 	needFile(t, "/usr/sbin/dockerd", "apt-get install docker.io runc")
 	needFile(t, "/usr/sbin/runc", "apt-get install runc")
 	lockMachine(t, dockerLock)
-	dir := tempDir(t, "wdn-docker-")
+	// dockerd stops its containers at SIGTERM.
+	sweepStale(t, "dockerd", dockerPrefix, nil)
+	dir := tempDir(t, dockerPrefix)
 
 	// Under the lock a bridge of that name is a killed test run's.
 	if LinkExists(DockerBridge) {

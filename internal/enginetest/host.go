@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -130,10 +129,10 @@ func startDaemon(name, log string, env []string, args ...string) (*daemon, error
 	}
 	defer f.Close()
 	cmd := exec.Command(name, args...)
+	// In the test's process group: a ^C, which kills the test binary before
+	// any cleanup, stops the daemon too (both engines stop their containers
+	// at SIGINT). What is left then, or after a SIGKILL, sweepStale finds.
 	cmd.Stdout, cmd.Stderr, cmd.Env = f, f, env
-	// Its own process group: a ^C to the test's group reaches the test,
-	// whose cleanup then stops the daemon in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -145,7 +144,7 @@ func startDaemon(name, log string, env []string, args ...string) (*daemon, error
 // stop sends SIGTERM to the daemon's pid, then SIGKILL after termWait.
 func (d *daemon) stop() error {
 	pid := d.cmd.Process.Pid
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.cmd.Process.Signal(unix.SIGTERM)
 	select {
 	case <-d.exited:
 		return nil
@@ -338,4 +337,62 @@ func otherProcesses(comm string, skip ...int) []string {
 		found = append(found, fmt.Sprintf("pid %d: %s", pid, strings.ToValidUTF8(strings.TrimSpace(strings.ReplaceAll(string(args[:min(len(args), 200)]), "\x00", " ")), "?")))
 	}
 	return found
+}
+
+// sweepStale stops the engines of a test process that died without its
+// cleanups (SIGKILL, go test's timeout): under the lock no live test runs
+// one, so every process with one of our prefix's directories in its command
+// line is stale (the daemon first, SIGTERM then SIGKILL, then what it left:
+// containerd, shims). Then it calls stopContainers for each such directory
+// and removes it.
+func sweepStale(t testing.TB, daemonComm, prefix string, stopContainers func(dir string) error) {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	for _, dir := range dirs {
+		var errs []error
+		for _, pid := range processesUnder(dir) {
+			if c, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm")); strings.TrimSpace(string(c)) == daemonComm {
+				errs = append(errs, terminate(pid))
+			}
+		}
+		if stopContainers != nil {
+			errs = append(errs, stopContainers(dir))
+		}
+		for _, pid := range processesUnder(dir) {
+			errs = append(errs, terminate(pid))
+		}
+		errs = append(errs, unmountUnder(dir), os.RemoveAll(dir))
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("sweeping a killed test's engine in %s: %v", dir, err)
+		}
+		t.Logf("swept a killed test's engine in %s", dir)
+	}
+}
+
+// terminate stops a process we did not start (a dead test's): SIGTERM,
+// SIGKILL after termWait. Its exit is seen in /proc, where a zombie (state
+// Z) counts as gone.
+func terminate(pid int) error {
+	gone := func(within time.Duration) bool {
+		deadline := time.Now().Add(within)
+		for {
+			stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+			// pid (comm) S ...: the state follows the last ')'.
+			if i := bytes.LastIndexByte(stat, ')'); err != nil || (i > 0 && i+2 < len(stat) && stat[i+2] == 'Z') {
+				return true
+			}
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(pollInterval)
+		}
+	}
+	if unix.Kill(pid, unix.SIGTERM) != nil || gone(termWait) {
+		return nil
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	if gone(killWait) {
+		return nil
+	}
+	return fmt.Errorf("pid %d still there %v after SIGKILL", pid, killWait)
 }

@@ -32,7 +32,24 @@ import (
 // another's never hand out the same address.
 const PodmanBridge = "cni-podman0"
 
-const podmanLock = "/run/warden-enginetest-podman.lock"
+const (
+	podmanLock   = "/run/warden-enginetest-podman.lock"
+	podmanPrefix = "wdn-podman-" // our temporary directories
+)
+
+// podmanGlobal are podman's options for the state in dir, the same for the
+// service and for the CLI on its state.
+func podmanGlobal(dir string) []string {
+	return []string{
+		"--root", filepath.Join(dir, "root"),
+		"--runroot", filepath.Join(dir, "run"),
+		"--tmpdir", filepath.Join(dir, "tmp"),
+		"--storage-driver", "vfs",
+		"--runtime", "runc",
+		"--cgroup-manager", "cgroupfs",
+		"--events-backend", "file",
+	}
+}
 
 // Podman starts a rootful podman API service for the test (`podman system
 // service`) with runc (crun cannot run on a cgroup v1/v2 hybrid),
@@ -54,7 +71,13 @@ func Podman(t testing.TB) *Engine {
 	needFile(t, podman, "apt-get install podman")
 	needFile(t, "/usr/sbin/runc", "apt-get install runc")
 	lockMachine(t, podmanLock)
-	dir := tempDir(t, "wdn-podman-")
+	// A dead test's podman leaves its containers running under conmon: the
+	// CLI on the same state removes them.
+	sweepStale(t, "podman", podmanPrefix, func(dir string) error {
+		_, err := command(podman, append(podmanGlobal(dir), "rm", "--all", "--force", "--time", "0")...)
+		return err
+	})
+	dir := tempDir(t, podmanPrefix)
 
 	bridgeBefore := LinkExists(PodmanBridge)
 	chainsBefore, err := chains("CNI-")
@@ -67,15 +90,7 @@ func Podman(t testing.TB) *Engine {
 	socket := filepath.Join(dir, "podman.sock")
 	start := time.Now()
 	d, err := startDaemon(podman, filepath.Join(dir, "podman.log"), env,
-		"--root", filepath.Join(dir, "root"),
-		"--runroot", filepath.Join(dir, "run"),
-		"--tmpdir", filepath.Join(dir, "tmp"),
-		"--storage-driver", "vfs",
-		"--runtime", "runc",
-		"--cgroup-manager", "cgroupfs",
-		"--events-backend", "file",
-		"system", "service", "--time=0", "unix://"+socket,
-	)
+		append(podmanGlobal(dir), "system", "service", "--time=0", "unix://"+socket)...)
 	if err != nil {
 		t.Fatal(err)
 	}
