@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -303,18 +304,30 @@ func firstOr(f []string, def string) string {
 	return f[0]
 }
 
-// LinkExists reports whether the network interface name exists.
+// LinkExists reports whether the network interface name exists in our
+// network namespace (asked over netlink: /sys/class/net shows the
+// namespace sysfs was mounted in).
 func LinkExists(name string) bool {
-	_, err := os.Stat(filepath.Join("/sys/class/net", name))
+	_, err := net.InterfaceByName(name)
 	return err == nil
 }
 
-// bridgeMembers lists the interfaces enslaved to bridge.
+// bridgeMembers lists the interfaces enslaved to bridge (none when there
+// is no such bridge).
 func bridgeMembers(bridge string) []string {
-	entries, _ := os.ReadDir(filepath.Join("/sys/class/net", bridge, "brif"))
+	if !LinkExists(bridge) {
+		return nil
+	}
+	out, err := command("ip", "-o", "link", "show", "master", bridge)
+	if err != nil {
+		return []string{err.Error()} // unknown: keep the bridge
+	}
 	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+	for _, line := range strings.Split(out, "\n") {
+		// "25: veth6348643d@if2: <...> ...": the name ends at '@' or ':'.
+		if f := strings.Fields(line); len(f) > 1 {
+			names = append(names, strings.TrimSuffix(strings.Split(f[1], "@")[0], ":"))
+		}
 	}
 	return names
 }
