@@ -33,6 +33,12 @@ declare -A needs=(
 	[/usr/sbin/sshd]=openssh-server
 	[/usr/bin/memcached]=memcached
 	[/usr/lib/postgresql/15/bin/postgres]=postgresql # Debian 12's default cluster, 15/main
+	# The container layer's tests (issue 24; internal/enginetest): each test
+	# package starts a dockerd and a rootful podman service of its own with
+	# runc (crun cannot run on a cgroup v1/v2 hybrid). apt-install.sh keeps
+	# the package from starting the machine's dockerd.
+	[/usr/sbin/dockerd]=docker.io
+	[/usr/sbin/runc]=runc
 )
 
 missing=()
