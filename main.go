@@ -27,6 +27,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +43,7 @@ import (
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/containers"
 	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
 	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
@@ -109,6 +111,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		watchEvery   = app.Flag("watch.interval", "Between scrapes, judge every check this often (reading the listeners) and whenever a unit changes (from systemd's signals), for the counters of what happens between scrapes (warden_check_status_changes_total, warden_check_down_seconds_total). 0 turns the watch off; at least 100ms.").Default("1s").Duration()
 		daemonConf   = app.Flag("collector.daemon-config", "Read the checks' daemons' own configuration (nginx, Apache, HAProxy, Redis, PostgreSQL, MariaDB, OpenSSH, MongoDB, memcached) for their expected ports; off, their ports are learned.").Default("true").Bool()
 		daemonSettle = app.Flag("daemon-config.settle", "After a unit's reload or restart, how long the sockets its configuration asks for anew may still be unbound (nginx binds after its reload returns).").Default(daemonconf.SettleWindow.String()).Duration()
+		containersOn = app.Flag("collector.containers", "Read the container engines (Docker, Podman) for the checks that name a container, and for discovery's checks of the containers that publish ports. An engine whose socket is not there costs a stat per resync.").Default("true").Bool()
+		dockerHost   = app.Flag("containers.docker-host", "Docker's API address (unix:// or tcp://); default: $DOCKER_HOST, else unix:///var/run/docker.sock.").PlaceHolder("ADDRESS").String()
+		podmanHost   = app.Flag("containers.podman-host", "Podman's API address (unix:// or tcp://); default: $CONTAINER_HOST, else unix:///run/podman/podman.sock.").PlaceHolder("ADDRESS").String()
 		discState    = app.Flag("discovery.state-file", "File that keeps what discovery learned across restarts (written atomically); without it, only for the life of the process.").PlaceHolder("PATH").String()
 		discForget   = app.Flag("discovery.forget-after", "Forget a learned unit that has been gone (not loaded) this long.").Default("24h").Duration()
 		discMinAge   = app.Flag("discovery.min-age", "Learn a port only once it has been seen this long (short-lived listeners are not learned).").Default("1m").Duration()
@@ -225,7 +230,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		daemonConfigs.Settle = *daemonSettle
 		defer daemonConfigs.Close()
 	}
+	var containerSource collector.ContainerSource
+	var containerWatcher *containers.Watcher
+	if *containersOn {
+		endpoints, err := containers.Resolve(*dockerHost, *podmanHost, os.Getenv)
+		if err != nil {
+			level.Error(logger).Log("msg", "invalid container engine address", "err", err)
+			return exitUsage
+		}
+		containerWatcher = containers.NewWatcher(containers.WatcherOptions{Endpoints: endpoints, Logger: log.With(logger, "layer", "containers")})
+		containerSource = containerWatcher
+	}
 	exporter, err := collector.New(collector.Options{
+		Containers:        containerSource,
 		DaemonConfigs:     daemonConfigs,
 		Logger:            logger,
 		Config:            rl.Config,
@@ -291,7 +308,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	background, stopBackground := context.WithCancel(context.Background())
 	backgroundDone := make(chan struct{})
 	go func() {
+		var wg sync.WaitGroup
+		if containerWatcher != nil {
+			wg.Go(func() { containerWatcher.Run(background) })
+		}
 		exporter.Run(background)
+		wg.Wait()
 		close(backgroundDone)
 	}()
 	shutdownDone := make(chan struct{})
