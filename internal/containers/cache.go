@@ -83,8 +83,7 @@ func (w *Watcher) update(i int, c Container, ev Event) {
 	defer w.mu.Unlock()
 	e := w.engines[i]
 	if _, ok := e.containers[c.ID]; !ok && len(e.containers) >= w.opts.MaxContainers {
-		e.info.Dropped++
-		return
+		return // beyond the cap: the next list counts it in Dropped
 	}
 	w.applyLocked(e, c, false)
 	k := Key{e.ep.Engine, c.Name}

@@ -146,7 +146,9 @@ func (e *StatusError) Error() string {
 }
 
 // Is makes a 404 ErrNotFound.
-func (e *StatusError) Is(target error) bool { return target == ErrNotFound && e.Status == http.StatusNotFound }
+func (e *StatusError) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
+}
 
 // do sends a GET of path and returns the response once its headers are in
 // and its status is 2xx. The caller closes the body.

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxString bounds the engine-supplied strings kept per container (names,
@@ -27,12 +28,17 @@ import (
 // a line; 1 KiB keeps a hostile engine from filling the cache.
 const maxString = 1024
 
-// clean makes an engine-supplied string valid UTF-8 and at most n bytes.
+// clean makes an engine-supplied string valid UTF-8 and at most n bytes,
+// clipped at a rune's start.
 func clean(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
 		s = s[:n]
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return s
 }
 
 // inspectJSON is the part of GET /containers/{id}/json the layer reads.

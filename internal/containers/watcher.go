@@ -165,7 +165,7 @@ func (w *Watcher) runEngine(ctx context.Context, i int) {
 		return
 	}
 	defer c.Close()
-	s := &session{w: w, i: i, c: c}
+	s := &session{w: w, i: i, c: c, seenLast: map[string]bool{}}
 	backoff := w.opts.minBackoff
 	lastErr := ""
 	for ctx.Err() == nil {
@@ -180,8 +180,12 @@ func (w *Watcher) runEngine(ctx context.Context, i int) {
 		case Missing(err):
 			// Not installed or not running: cheap to look again at each
 			// resync, not worth a log line each time.
-			w.setEngine(i, func(e *engineState) { e.info.Present, e.info.Err = false, err; e.info.SameAs = "" })
 			w.dropAll(i)
+			// Synced zero: the next sync is a baseline again, not
+			// every container's restarts since it was first seen.
+			w.setEngine(i, func(e *engineState) {
+				e.info = Engine{Name: e.ep.Engine, Address: e.ep.Address, Err: err}
+			})
 		case err != nil:
 			// The socket is there (or the address is tcp://): present,
 			// unreadable.
@@ -235,10 +239,10 @@ func (s *session) run(ctx context.Context) error {
 	if same, err := s.samePodman(ctx, ping); err != nil {
 		return err
 	} else if same {
+		s.w.dropAll(s.i)
 		s.w.setEngine(s.i, func(e *engineState) {
 			e.info = Engine{Name: e.ep.Engine, Address: e.ep.Address, APIVersion: ping.APIVersion, SameAs: Podman}
 		})
-		s.w.dropAll(s.i)
 		s.w.markTried(s.i)
 		return nil
 	}
@@ -339,18 +343,24 @@ func (s *session) sync(ctx context.Context) error {
 // drops it, die/oom/start count.
 func (s *session) event(ctx context.Context, ev Event) error {
 	t := time.Unix(0, ev.TimeNano)
+	key := ev.Action + " " + ev.ID
+	if ev.TimeNano != 0 && (t.Before(s.since) || t.Equal(s.since) && s.seenLast[key]) {
+		return nil // replayed: applied before the stream broke
+	}
+	if err := s.apply(ctx, ev); err != nil {
+		return err // not recorded: the next stream replays it
+	}
 	switch {
 	case ev.TimeNano == 0:
-	case t.Before(s.since):
-		return nil // replayed: applied before the stream broke
 	case t.Equal(s.since):
-		if s.seenLast[ev.Action+" "+ev.ID] {
-			return nil
-		}
-		s.seenLast[ev.Action+" "+ev.ID] = true
+		s.seenLast[key] = true
 	default:
-		s.since, s.seenLast = t, map[string]bool{ev.Action + " " + ev.ID: true}
+		s.since, s.seenLast = t, map[string]bool{key: true}
 	}
+	return nil
+}
+
+func (s *session) apply(ctx context.Context, ev Event) error {
 	if ev.Action == "destroy" {
 		s.w.remove(s.i, ev.ID)
 		return nil
