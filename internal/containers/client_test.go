@@ -17,9 +17,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,16 +91,7 @@ func TestClientMissingSocket(t *testing.T) {
 // of it.
 func serveUnix(t *testing.T, h http.HandlerFunc) *Client {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "e.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
-	c, err := NewClient(Endpoint{Docker, "unix://" + path}, 2*time.Second)
+	c, err := NewClient(Endpoint{Docker, serveUnixHTTP(t, h)}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,21 +107,11 @@ func TestDecodeListFixtures(t *testing.T) {
 			}
 			n = append(n, c.Name)
 		}
-		if got := strings.Join(sorted(n), " "); got != want {
+		slices.Sort(n)
+		if got := strings.Join(n, " "); got != want {
 			t.Errorf("%s: names %q, want %q", file, got, want)
 		}
 	}
-}
-
-func sorted(s []string) []string {
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s
 }
 
 func TestDecodeEventFixtures(t *testing.T) {
@@ -139,7 +131,7 @@ func TestDecodeEventFixtures(t *testing.T) {
 			}
 			got[ev.Action]++
 			if ev.Action == "die" && ev.HasExitCode {
-				got["die "+itoa(ev.ExitCode)]++
+				got["die "+strconv.Itoa(ev.ExitCode)]++
 			}
 		}
 		if !reflect.DeepEqual(got, want) {
@@ -157,16 +149,6 @@ func TestDecodeEventFixtures(t *testing.T) {
 	}
 }
 
-func itoa(n int) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
-}
-
 func TestDecodePorts(t *testing.T) {
 	b := map[string][]hostPort{
 		"80/tcp":  {{HostIP: "0.0.0.0", HostPort: "8080"}, {HostIP: "", HostPort: ""}},
@@ -180,24 +162,28 @@ func TestDecodePorts(t *testing.T) {
 		// -P: nothing asked, the engine published it.
 		"443/tcp": {{HostIP: "0.0.0.0", HostPort: "49155"}},
 	}
-	want := []PortBinding{
-		{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 8080, ContainerPort: 80},
-		{Proto: "tcp", HostIP: "", HostPort: 49153, ContainerPort: 80},
-		{Proto: "tcp", HostIP: "10.0.0.1\uFFFD", HostPort: 81, ContainerPort: 81},
-		{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 49155, ContainerPort: 443},
-		{Proto: "udp", HostIP: "::", HostPort: 49154, ContainerPort: 53},
-	}
-	if got := decodePorts(b, bound, true); !reflect.DeepEqual(got, want) {
-		t.Errorf("running:\n got %+v\nwant %+v", got, want)
-	}
-	want = []PortBinding{
-		{Proto: "tcp", HostIP: "", HostPort: 0, ContainerPort: 80},
-		{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 8080, ContainerPort: 80},
-		{Proto: "tcp", HostIP: "10.0.0.1\uFFFD", HostPort: 81, ContainerPort: 81},
-		{Proto: "udp", HostIP: "::", HostPort: 0, ContainerPort: 53},
-	}
-	if got := decodePorts(b, bound, false); !reflect.DeepEqual(got, want) {
-		t.Errorf("not running:\n got %+v\nwant %+v", got, want)
+	for _, c := range []struct {
+		running bool
+		want    []PortBinding
+	}{
+		{true, []PortBinding{
+			{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 8080, ContainerPort: 80},
+			{Proto: "tcp", HostIP: "", HostPort: 49153, ContainerPort: 80},
+			{Proto: "tcp", HostIP: "10.0.0.1\uFFFD", HostPort: 81, ContainerPort: 81},
+			{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 49155, ContainerPort: 443},
+			{Proto: "udp", HostIP: "::", HostPort: 49154, ContainerPort: 53},
+		}},
+		// Stopped: the ports the engine picks are unknown (0).
+		{false, []PortBinding{
+			{Proto: "tcp", HostIP: "", HostPort: 0, ContainerPort: 80},
+			{Proto: "tcp", HostIP: "0.0.0.0", HostPort: 8080, ContainerPort: 80},
+			{Proto: "tcp", HostIP: "10.0.0.1\uFFFD", HostPort: 81, ContainerPort: 81},
+			{Proto: "udp", HostIP: "::", HostPort: 0, ContainerPort: 53},
+		}},
+	} {
+		if got := decodePorts(b, bound, c.running); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("running %v:\n got %+v\nwant %+v", c.running, got, c.want)
+		}
 	}
 }
 

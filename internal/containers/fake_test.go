@@ -67,17 +67,24 @@ func newFakeEngine(t *testing.T, podman bool, cs ...fakeContainer) *fakeEngine {
 	for _, c := range cs {
 		f.containers[c.ID] = c
 	}
+	f.addr = serveUnixHTTP(t, f.serve)
+	return f
+}
+
+// serveUnixHTTP serves h on a unix socket in t.TempDir() until the test
+// ends and returns its address (unix://...).
+func serveUnixHTTP(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "engine.sock")
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatalf("listening on %s: %v", path, err)
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
+	srv := httptest.NewUnstartedServer(h)
 	srv.Listener = l
 	srv.Start()
 	t.Cleanup(srv.Close)
-	f.addr = "unix://" + path
-	return f
+	return "unix://" + path
 }
 
 func (f *fakeEngine) set(c fakeContainer) {
