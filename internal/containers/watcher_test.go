@@ -17,10 +17,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // startWatcher runs a watcher of opts until the test ends and waits for
@@ -227,18 +231,68 @@ func TestWatcherMissingSocket(t *testing.T) {
 	}
 }
 
-func TestWatcherPermissionDenied(t *testing.T) {
-	if os.Geteuid() == 0 {
-		// root connects to a 0000 socket: the wording is tested on
-		// ConnectError itself (TestConnectErrorWording).
-		t.Skip("root is not denied a socket's permission")
+// deniedAddrEnv hands the child of TestPermissionDenied the socket it
+// must be denied.
+const deniedAddrEnv = "WARDEN_CONTAINERS_TEST_DENIED_ADDR"
+
+// TestPermissionDenied dials a root:root 0660 socket as nobody: root runs
+// this test binary again as uid 65534 (root is never denied a socket).
+func TestPermissionDenied(t *testing.T) {
+	if addr := os.Getenv(deniedAddrEnv); addr != "" {
+		w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, addr}}})
+		want := "cannot read the Docker API at " + addr + ": permission denied (the socket is root:docker 0660; see docs/containers.md#permissions)"
+		if e := w.Snapshot().Engines[0]; !e.Present || e.Err == nil || e.Err.Error() != want {
+			t.Fatalf("engine: %+v, want the error %q", e, want)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "running the test again as another user needs root")
 	}
 	f := newFakeEngine(t, false)
-	if err := os.Chmod(strings.TrimPrefix(f.addr, "unix://"), 0); err != nil {
+	path := strings.TrimPrefix(f.addr, "unix://")
+	// go test's build directory is 0700: nobody runs a copy.
+	bin := filepath.Join(t.TempDir(), "containers.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, self, 0o755)
+	}
+	if err != nil {
+		t.Fatalf("copying the test binary: %v", err)
+	}
+	for _, dir := range []string{filepath.Dir(path), filepath.Dir(bin), filepath.Dir(filepath.Dir(path)), filepath.Dir(filepath.Dir(bin))} {
+		if err := os.Chmod(dir, 0o755); err != nil { // only the socket denies
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
 		t.Fatal(err)
 	}
-	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}})
-	if e := w.Snapshot().Engines[0]; !e.Present || e.Err == nil || !strings.Contains(e.Err.Error(), "permission denied (the socket is root:docker 0660") {
-		t.Fatalf("engine: %+v", e)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-test.run=^TestPermissionDenied$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), deniedAddrEnv+"="+f.addr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the test as nobody: %v\n%s", err, out)
 	}
+}
+
+func TestWatcherEngineAppears(t *testing.T) {
+	f := newFakeEngine(t, false, fakeContainer{ID: "a1", Name: "a", State: "running"})
+	path := strings.TrimPrefix(f.addr, "unix://")
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	// The socket is looked for again at each Resync.
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}, Resync: 20 * time.Millisecond})
+	if e := w.Snapshot().Engines[0]; e.Present || !Missing(e.Err) {
+		t.Fatalf("engine without its socket: %+v", e)
+	}
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w, "the engine read once its socket is back", func(s *Snapshot) bool {
+		return s.Engines[0].Present && s.Engines[0].Err == nil && names(s) == "docker/a:running"
+	})
 }
