@@ -62,12 +62,12 @@ func (w *Watcher) replace(i int, live []Container) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.engines[i]
-	baseline := e.info.Synced.IsZero()
 	seen := make(map[string]bool, len(live))
 	for _, c := range live {
 		seen[c.ID] = true
-		w.applyLocked(e, c, baseline)
+		w.applyLocked(e, c, !e.baselined)
 	}
+	e.baselined, e.gone = true, nil
 	for id := range e.containers {
 		if !seen[id] {
 			w.removeLocked(e, id)
@@ -109,6 +109,9 @@ func (w *Watcher) update(i int, c Container, ev Event) {
 // since its last inspect (none at the engine's first sync: a baseline).
 func (w *Watcher) applyLocked(e *engineState, c Container, baseline bool) {
 	old, had := e.containers[c.ID]
+	if !had {
+		old, had = e.gone[c.ID]
+	}
 	if had && old.Name != c.Name { // renamed: its counts follow it
 		w.counts[Key{e.ep.Engine, c.Name}] = w.counts[Key{e.ep.Engine, old.Name}]
 		delete(w.counts, Key{e.ep.Engine, old.Name})
@@ -137,7 +140,8 @@ func (w *Watcher) remove(i int, id string) {
 	}
 }
 
-// dropAll drops every container of engine i (its engine is gone).
+// dropAll drops every container of engine i (its engine is gone),
+// remembering them until the next sync.
 func (w *Watcher) dropAll(i int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -145,7 +149,11 @@ func (w *Watcher) dropAll(i int) {
 	if len(e.containers) == 0 {
 		return
 	}
-	for id := range e.containers {
+	if e.gone == nil {
+		e.gone = map[string]Container{}
+	}
+	for id, c := range e.containers {
+		e.gone[id] = c
 		w.removeLocked(e, id)
 	}
 	w.publishLocked()

@@ -77,8 +77,12 @@ type engineState struct {
 	ep         Endpoint
 	info       Engine
 	containers map[string]Container // by ID
-	loggedCap  bool
-	tried      bool
+	// gone holds the containers dropped while the engine was away, until
+	// the next sync: restarts are counted from where they were.
+	gone      map[string]Container
+	baselined bool // synced once: later syncs count increases
+	loggedCap bool
+	tried     bool
 }
 
 // NewWatcher returns a watcher of opts.Endpoints; Run starts it.
@@ -181,8 +185,6 @@ func (w *Watcher) runEngine(ctx context.Context, i int) {
 			// Not installed or not running: cheap to look again at each
 			// resync, not worth a log line each time.
 			w.dropAll(i)
-			// Synced zero: the next sync is a baseline again, not
-			// every container's restarts since it was first seen.
 			w.setEngine(i, func(e *engineState) {
 				e.info = Engine{Name: e.ep.Engine, Address: e.ep.Address, Err: err}
 			})

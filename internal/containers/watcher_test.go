@@ -296,3 +296,21 @@ func TestWatcherEngineAppears(t *testing.T) {
 		return s.Engines[0].Present && s.Engines[0].Err == nil && names(s) == "docker/a:running"
 	})
 }
+
+func TestWatcherCountsRestartsWhileEngineAway(t *testing.T) {
+	f := newFakeEngine(t, false, fakeContainer{ID: "a1", Name: "a", State: "running", RestartCount: 1})
+	path := strings.TrimPrefix(f.addr, "unix://")
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}, Resync: 20 * time.Millisecond})
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w, "the engine gone", func(s *Snapshot) bool { return !s.Engines[0].Present && len(s.Containers) == 0 })
+	f.set(fakeContainer{ID: "a1", Name: "a", State: "running", RestartCount: 3})
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	// Two restarts since it was last seen, not three since it was made.
+	waitFor(t, w, "2 restarts", func(s *Snapshot) bool {
+		return names(s) == "docker/a:running" && s.Counts[Key{Docker, "a"}].Restarts == 2
+	})
+}
