@@ -281,7 +281,12 @@ func (c *Client) Events(ctx context.Context, since time.Time, fn func(Event) err
 		path += fmt.Sprintf("&since=%d.%09d", since.Unix(), since.Nanosecond())
 	}
 	resp, err := c.do(ctx, "events", path)
-	if !timer.Stop() && err != nil {
+	if !timer.Stop() {
+		// Fired, also just after the headers came: ctx is cancelled.
+		if err == nil {
+			resp.Body.Close()
+			err = ctx.Err()
+		}
 		return fmt.Errorf("%s events: no answer in %v: %w", title(c.ep.Engine), c.timeout, err)
 	}
 	if err != nil {

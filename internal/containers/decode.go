@@ -115,14 +115,19 @@ func decodeList(b []byte) ([]Listed, error) {
 	return out, nil
 }
 
-// podmanStates maps libpod's states that leak through its compat API to
+// podmanState maps libpod's states that leak through its compat API to
 // the Docker ones (podman 4 reports "configured" for a created container
 // in some paths, "stopped" for an exited one).
-var podmanStates = map[string]string{
-	"configured":  StateCreated,
-	"initialized": StateCreated,
-	"stopped":     StateExited,
-	"stopping":    StateRunning,
+func podmanState(s string) string {
+	switch s {
+	case "configured", "initialized":
+		return StateCreated
+	case "stopped":
+		return StateExited
+	case "stopping":
+		return StateRunning
+	}
+	return s
 }
 
 // decodeInspect decodes GET /containers/{id}/json into a Container of
@@ -156,9 +161,7 @@ func decodeInspect(engine string, b []byte) (Container, error) {
 	if c.Image == "" {
 		c.Image = clean(r.Image, maxString)
 	}
-	if s, ok := podmanStates[c.State]; ok {
-		c.State = s
-	}
+	c.State = podmanState(c.State)
 	if c.State != StateRunning && c.State != StatePaused && c.State != StateRestarting {
 		c.Pid = 0
 	}
@@ -308,13 +311,18 @@ type eventJSON struct {
 	TimeNano int64 `json:"timeNano"`
 }
 
-// eventActions maps the engines' actions the watcher acts on to one name.
-var eventActions = map[string]string{
-	"create": "create", "start": "start", "restart": "restart",
-	"die": "die", "died": "die", "oom": "oom",
-	"health_status": "health_status",
-	"destroy":       "destroy", "remove": "destroy",
-	"pause": "pause", "unpause": "unpause", "rename": "rename",
+// eventAction maps the engines' actions the watcher acts on to one name;
+// ok is false for the others.
+func eventAction(action string) (string, bool) {
+	switch action {
+	case "create", "start", "restart", "die", "oom", "health_status", "destroy", "pause", "unpause", "rename":
+		return action, true
+	case "died": // podman's libpod name
+		return "die", true
+	case "remove": // podman's
+		return "destroy", true
+	}
+	return "", false
 }
 
 // decodeEvent decodes one line of GET /events. ok is false for an event
@@ -328,7 +336,7 @@ func decodeEvent(line []byte) (ev Event, ok bool, err error) {
 		return Event{}, false, nil
 	}
 	action, _, _ := strings.Cut(r.Action, ":")
-	action, ok = eventActions[strings.TrimSpace(action)]
+	action, ok = eventAction(strings.TrimSpace(action))
 	if !ok || r.Actor.ID == "" {
 		return Event{}, false, nil
 	}
