@@ -131,6 +131,13 @@ type Engine struct {
 	// Synced is when the cache last matched the engine (a full list, or
 	// the event stream since); zero before the first sync.
 	Synced time.Time
+	// Dropped is how many of its containers are not kept: beyond the
+	// watcher's MaxContainers.
+	Dropped int
+	// SameAs names the engine this endpoint reaches too (podman behind
+	// docker.sock, the podman-docker package): its containers are read
+	// and listed there only, and this endpoint is not Present.
+	SameAs string
 }
 
 // Counts are what the event stream counted of one container since the

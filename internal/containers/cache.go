@@ -1,0 +1,210 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package containers
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/go-kit/log/level"
+)
+
+// The cache's changes, each under w.mu and followed by a new snapshot.
+
+func (w *Watcher) setEngine(i int, f func(*engineState)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f(w.engines[i])
+	w.publishLocked()
+}
+
+// markTried records engine i's first attempt for WaitSynced.
+func (w *Watcher) markTried(i int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.engines[i]; !e.tried {
+		e.tried = true
+		if w.pending--; w.pending == 0 {
+			close(w.tried)
+		}
+	}
+}
+
+// capped records how many containers engine i had beyond MaxContainers,
+// logged once per engine.
+func (w *Watcher) capped(i, dropped int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.engines[i]
+	e.info.Dropped = dropped
+	if dropped > 0 && !e.loggedCap {
+		e.loggedCap = true
+		level.Warn(w.opts.Logger).Log("msg", "more containers than kept: the rest are not watched",
+			"engine", e.ep.Engine, "max", w.opts.MaxContainers, "dropped", dropped)
+	}
+}
+
+// replace makes live engine i's containers after a full list.
+func (w *Watcher) replace(i int, live []Container) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.engines[i]
+	seen := make(map[string]bool, len(live))
+	for _, c := range live {
+		seen[c.ID] = true
+		w.applyLocked(e, c, !e.baselined)
+	}
+	e.baselined, e.gone = true, nil
+	for id := range e.containers {
+		if !seen[id] {
+			w.removeLocked(e, id)
+		}
+	}
+	e.info.Synced, e.info.Err = time.Now(), nil
+	w.publishLocked()
+}
+
+// update applies a container re-inspected on event ev.
+func (w *Watcher) update(i int, c Container, ev Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.engines[i]
+	if _, ok := e.containers[c.ID]; !ok && len(e.containers) >= w.opts.MaxContainers {
+		return // beyond the cap: the next list counts it in Dropped
+	}
+	w.applyLocked(e, c, false)
+	k := Key{e.ep.Engine, c.Name}
+	n := w.counts[k]
+	switch ev.Action {
+	case "start":
+		n.Starts++
+	case "oom":
+		n.OOMKills++
+	case "die":
+		code := c.ExitCode
+		if ev.HasExitCode {
+			code = ev.ExitCode
+		}
+		n.Exits[ExitClass(code)]++
+	}
+	w.counts[k] = n
+	e.info.Synced = time.Now()
+	w.publishLocked()
+}
+
+// applyLocked stores c, counting the restarts and turns to unhealthy seen
+// since its last inspect (none at the engine's first sync: a baseline).
+func (w *Watcher) applyLocked(e *engineState, c Container, baseline bool) {
+	old, had := e.containers[c.ID]
+	if !had {
+		old, had = e.gone[c.ID]
+	}
+	if had && old.Name != c.Name { // renamed: its counts follow it
+		w.counts[Key{e.ep.Engine, c.Name}] = w.counts[Key{e.ep.Engine, old.Name}]
+		delete(w.counts, Key{e.ep.Engine, old.Name})
+	}
+	e.containers[c.ID] = c
+	k := Key{e.ep.Engine, c.Name}
+	n := w.counts[k]
+	if !baseline {
+		if c.RestartCount > old.RestartCount {
+			n.Restarts += uint64(c.RestartCount - old.RestartCount)
+		}
+		if c.Health.Status == HealthUnhealthy && old.Health.Status != HealthUnhealthy {
+			n.Unhealthy++
+		}
+	}
+	w.counts[k] = n
+}
+
+// remove drops container id of engine i.
+func (w *Watcher) remove(i int, id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.engines[i].containers[id]; ok {
+		w.removeLocked(w.engines[i], id)
+		w.publishLocked()
+	}
+}
+
+// dropAll drops every container of engine i (its engine is gone),
+// remembering them until the next sync.
+func (w *Watcher) dropAll(i int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.engines[i]
+	if len(e.containers) == 0 {
+		return
+	}
+	if e.gone == nil {
+		e.gone = map[string]Container{}
+	}
+	for id, c := range e.containers {
+		e.gone[id] = c
+		w.removeLocked(e, id)
+	}
+	w.publishLocked()
+}
+
+// removeLocked drops a container, keeping its counts (a container
+// recreated under its name continues them) for the MaxContainers most
+// recently removed.
+func (w *Watcher) removeLocked(e *engineState, id string) {
+	k := Key{e.ep.Engine, e.containers[id].Name}
+	delete(e.containers, id)
+	w.removed = append(w.removed, k)
+	for len(w.removed) > w.opts.MaxContainers {
+		old := w.removed[0]
+		w.removed = w.removed[1:]
+		if !w.liveLocked(old) && !slices.Contains(w.removed, old) {
+			delete(w.counts, old)
+		}
+	}
+}
+
+func (w *Watcher) liveLocked(k Key) bool {
+	for _, e := range w.engines {
+		if e.ep.Engine != k.Engine {
+			continue
+		}
+		for _, c := range e.containers {
+			if c.Name == k.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// publishLocked makes a new snapshot and signals Changes.
+func (w *Watcher) publishLocked() {
+	s := &Snapshot{Counts: maps.Clone(w.counts)}
+	for _, e := range w.engines {
+		s.Engines = append(s.Engines, e.info)
+		for _, c := range e.containers {
+			c.Ports = slices.Clone(c.Ports)
+			s.Containers = append(s.Containers, c)
+		}
+	}
+	slices.SortFunc(s.Containers, func(a, b Container) int {
+		return cmp.Or(cmp.Compare(a.Engine, b.Engine), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	w.snap.Store(s)
+	select {
+	case w.changes <- struct{}{}:
+	default:
+	}
+}

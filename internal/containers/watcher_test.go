@@ -1,0 +1,316 @@
+// Copyright 2026 The warden_exporter Authors
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+// http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+
+package containers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/warden-exporter/warden_exporter/internal/testenv"
+)
+
+// startWatcher runs a watcher of opts until the test ends and waits for
+// its first sync.
+func startWatcher(t *testing.T, opts WatcherOptions) *Watcher {
+	t.Helper()
+	opts.minBackoff = 10 * time.Millisecond
+	w := NewWatcher(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return 10 s after its context ended")
+		}
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := w.WaitSynced(wctx); err != nil {
+		t.Fatalf("%v; engines: %+v", err, w.Snapshot().Engines)
+	}
+	return w
+}
+
+// waitFor waits (10 s at most, woken by Changes) until cond holds of the
+// snapshot.
+func waitFor(t *testing.T, w *Watcher, what string, cond func(*Snapshot) bool) *Snapshot {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s := w.Snapshot()
+		if cond(s) {
+			return s
+		}
+		select {
+		case <-w.Changes():
+		case <-deadline:
+			t.Fatalf("waiting for %s: last snapshot: engines %+v, containers %+v, counts %+v", what, s.Engines, s.Containers, s.Counts)
+		}
+	}
+}
+
+func names(s *Snapshot) string {
+	var n []string
+	for _, c := range s.Containers {
+		n = append(n, c.Engine+"/"+c.Name+":"+c.State)
+	}
+	return strings.Join(n, " ")
+}
+
+func TestWatcherSyncsAndReinspectsOnEvents(t *testing.T) {
+	f := newFakeEngine(t, false,
+		fakeContainer{ID: "b1", Name: "web", State: "running", Health: "healthy"},
+		fakeContainer{ID: "a1", Name: "db", State: "exited", ExitCode: 1})
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}})
+	s := w.Snapshot()
+	if got, want := names(s), "docker/db:exited docker/web:running"; got != want {
+		t.Fatalf("after the first sync: %q, want %q", got, want)
+	}
+	if e := s.Engines[0]; !e.Present || e.Err != nil || e.APIVersion != "1.41" || e.Synced.IsZero() {
+		t.Fatalf("engine after the first sync: %+v", e)
+	}
+	if c, _ := s.Find(Docker, "web"); c.Health.Status != HealthHealthy || len(c.Ports) != 1 || c.Ports[0].HostPort != 8080 {
+		t.Fatalf("web after the first sync: %+v", c)
+	}
+	// Drain, then an event whose status is stale (podman 4.3.1 sends the
+	// one before the check): the re-inspect's must win.
+	select {
+	case <-w.Changes():
+	default:
+	}
+	f.set(fakeContainer{ID: "b1", Name: "web", State: "running", Health: "unhealthy"})
+	f.event("health_status", "b1", map[string]string{"name": "web", "HealthStatus": "healthy"})
+	select {
+	case <-w.Changes():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Changes did not fire within 10 s of an event")
+	}
+	s = waitFor(t, w, "web unhealthy", func(s *Snapshot) bool {
+		c, _ := s.Find(Docker, "web")
+		return c.Health.Status == HealthUnhealthy
+	})
+	if n := s.Counts[Key{Docker, "web"}]; n.Unhealthy != 1 {
+		t.Fatalf("counts of web after one turn to unhealthy: %+v", n)
+	}
+}
+
+func TestWatcherCountsDieOOMStartRestarts(t *testing.T) {
+	f := newFakeEngine(t, false, fakeContainer{ID: "c1", Name: "crash", State: "running", RestartCount: 5})
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}})
+	f.set(fakeContainer{ID: "c1", Name: "crash", State: "exited", ExitCode: 137, OOMKilled: true, RestartCount: 5})
+	f.event("oom", "c1", map[string]string{"name": "crash"})
+	f.event("die", "c1", map[string]string{"name": "crash", "exitCode": "137"})
+	f.set(fakeContainer{ID: "c1", Name: "crash", State: "running", RestartCount: 7})
+	f.event("start", "c1", map[string]string{"name": "crash"})
+	f.event("die", "c1", map[string]string{"name": "crash", "exitCode": "3"})
+	f.event("died", "c1", map[string]string{"name": "crash", "containerExitCode": "0"}) // podman's name
+	want := Counts{Starts: 1, Restarts: 2, OOMKills: 1, Exits: [3]uint64{1, 1, 1}}
+	waitFor(t, w, fmt.Sprintf("counts %+v", want), func(s *Snapshot) bool { return s.Counts[Key{Docker, "crash"}] == want })
+}
+
+func TestWatcherReconnectsAndResyncs(t *testing.T) {
+	f := newFakeEngine(t, false,
+		fakeContainer{ID: "a1", Name: "a", State: "running"},
+		fakeContainer{ID: "b1", Name: "b", State: "running"})
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}})
+	f.event("die", "b1", map[string]string{"name": "b", "exitCode": "0"})
+	waitFor(t, w, "b's exit counted", func(s *Snapshot) bool { return s.Counts[Key{Docker, "b"}].Exits[ExitSuccess] == 1 })
+	// b goes while the stream is down: only the resync can tell.
+	f.delete("b1")
+	f.send("")
+	s := waitFor(t, w, "b dropped by the resync", func(s *Snapshot) bool { return names(s) == "docker/a:running" })
+	for deadline := time.Now().Add(10 * time.Second); f.streamCount() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("event streams opened: %d, want 2", f.streamCount())
+		}
+	}
+	if s.Counts[Key{Docker, "b"}].Exits[ExitSuccess] != 1 {
+		t.Fatalf("b's counts were not kept after it was removed: %+v", s.Counts)
+	}
+	f.mu.Lock()
+	sinces := f.sinces
+	f.mu.Unlock()
+	if len(sinces) != 2 || sinces[0] == "" || sinces[1] < sinces[0] {
+		t.Fatalf("the streams' since: %q, want two, the second from the last event", sinces)
+	}
+	// A container recreated under b's name continues its counts.
+	f.set(fakeContainer{ID: "b2", Name: "b", State: "exited"})
+	f.event("die", "b2", map[string]string{"name": "b", "exitCode": "0"})
+	waitFor(t, w, "recreated b's exits continued", func(s *Snapshot) bool { return s.Counts[Key{Docker, "b"}].Exits[ExitSuccess] == 2 })
+	f.event("destroy", "b2", map[string]string{"name": "b"})
+	waitFor(t, w, "b dropped on destroy", func(s *Snapshot) bool { return names(s) == "docker/a:running" })
+}
+
+func TestWatcherDropsPodmanBehindDockerSock(t *testing.T) {
+	p := newFakeEngine(t, true, fakeContainer{ID: "p1", Name: "pweb", State: "running"})
+	d := newFakeEngine(t, true, fakeContainer{ID: "p1", Name: "pweb", State: "running"})
+	p.rootDir, d.rootDir = "/var/lib/containers/storage", "/var/lib/containers/storage"
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, d.addr}, {Podman, p.addr}}})
+	s := waitFor(t, w, "the podman engine synced", func(s *Snapshot) bool { return !s.Engines[1].Synced.IsZero() })
+	if got := names(s); got != "podman/pweb:running" {
+		t.Fatalf("containers: %q, want podman's only", got)
+	}
+	if e := s.Engines[0]; e.Present || e.SameAs != Podman || e.Err != nil {
+		t.Fatalf("the docker endpoint that is podman's: %+v", e)
+	}
+	if e, _ := s.EngineNamed(""); e.Name != Podman {
+		t.Fatalf("the first present engine: %+v, want podman", e)
+	}
+}
+
+func TestWatcherKeepsAnotherPodmanBehindDockerSock(t *testing.T) {
+	// A rootless podman behind DOCKER_HOST is not the rootful one.
+	p := newFakeEngine(t, true, fakeContainer{ID: "p1", Name: "pweb", State: "running"})
+	d := newFakeEngine(t, true, fakeContainer{ID: "r1", Name: "rootless", State: "running"})
+	p.rootDir, d.rootDir = "/var/lib/containers/storage", "/home/u/.local/share/containers/storage"
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, d.addr}, {Podman, p.addr}}})
+	s := waitFor(t, w, "both synced", func(s *Snapshot) bool { return len(s.Containers) == 2 })
+	if got := names(s); got != "docker/rootless:running podman/pweb:running" {
+		t.Fatalf("containers: %q", got)
+	}
+}
+
+func TestWatcherMaxContainers(t *testing.T) {
+	f := newFakeEngine(t, false,
+		fakeContainer{ID: "c1", Name: "c", State: "running"},
+		fakeContainer{ID: "a1", Name: "a", State: "running"},
+		fakeContainer{ID: "b1", Name: "b", State: "running"})
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}, MaxContainers: 2})
+	s := w.Snapshot()
+	if got := names(s); got != "docker/a:running docker/b:running" {
+		t.Fatalf("containers kept: %q, want the first 2 by name", got)
+	}
+	if s.Engines[0].Dropped != 1 {
+		t.Fatalf("dropped: %d, want 1", s.Engines[0].Dropped)
+	}
+	// An event of a container beyond the cap is not kept either.
+	f.set(fakeContainer{ID: "d1", Name: "d", State: "running"})
+	f.event("start", "d1", map[string]string{"name": "d"})
+	f.event("start", "a1", map[string]string{"name": "a"})
+	s = waitFor(t, w, "a's start", func(s *Snapshot) bool { return s.Counts[Key{Docker, "a"}].Starts == 1 })
+	if got := names(s); got != "docker/a:running docker/b:running" {
+		t.Fatalf("containers kept after d's start: %q", got)
+	}
+	if _, ok := s.Counts[Key{Docker, "d"}]; ok {
+		t.Fatalf("d is beyond the cap but counted: %+v", s.Counts)
+	}
+}
+
+func TestWatcherMissingSocket(t *testing.T) {
+	f := newFakeEngine(t, false, fakeContainer{ID: "a1", Name: "a", State: "running"})
+	missing := "unix://" + filepath.Join(t.TempDir(), "docker.sock")
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, missing}, {Podman, f.addr}}})
+	s := waitFor(t, w, "podman synced", func(s *Snapshot) bool { return !s.Engines[1].Synced.IsZero() })
+	e := s.Engines[0]
+	if e.Present || e.Err == nil || e.Err.Error() != "cannot read the Docker API at "+missing+": no such file" {
+		t.Fatalf("a docker endpoint without its socket: %+v", e)
+	}
+	if got := names(s); got != "podman/a:running" {
+		t.Fatalf("containers: %q", got)
+	}
+}
+
+// deniedAddrEnv hands the child of TestPermissionDenied the socket it
+// must be denied.
+const deniedAddrEnv = "WARDEN_CONTAINERS_TEST_DENIED_ADDR"
+
+// TestPermissionDenied dials a root:root 0660 socket as nobody: root runs
+// this test binary again as uid 65534 (root is never denied a socket).
+func TestPermissionDenied(t *testing.T) {
+	if addr := os.Getenv(deniedAddrEnv); addr != "" {
+		w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, addr}}})
+		want := "cannot read the Docker API at " + addr + ": permission denied (the socket is root:docker 0660; see docs/containers.md#permissions)"
+		if e := w.Snapshot().Engines[0]; !e.Present || e.Err == nil || e.Err.Error() != want {
+			t.Fatalf("engine: %+v, want the error %q", e, want)
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "running the test again as another user needs root")
+	}
+	f := newFakeEngine(t, false)
+	path := strings.TrimPrefix(f.addr, "unix://")
+	// go test's build directory is 0700: nobody runs a copy.
+	bin := filepath.Join(t.TempDir(), "containers.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, self, 0o755)
+	}
+	if err != nil {
+		t.Fatalf("copying the test binary: %v", err)
+	}
+	for _, dir := range []string{filepath.Dir(path), filepath.Dir(bin), filepath.Dir(filepath.Dir(path)), filepath.Dir(filepath.Dir(bin))} {
+		if err := os.Chmod(dir, 0o755); err != nil { // only the socket denies
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-test.run=^TestPermissionDenied$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), deniedAddrEnv+"="+f.addr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the test as nobody: %v\n%s", err, out)
+	}
+}
+
+func TestWatcherEngineAppears(t *testing.T) {
+	f := newFakeEngine(t, false, fakeContainer{ID: "a1", Name: "a", State: "running"})
+	path := strings.TrimPrefix(f.addr, "unix://")
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	// The socket is looked for again at each Resync.
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}, Resync: 20 * time.Millisecond})
+	if e := w.Snapshot().Engines[0]; e.Present || !Missing(e.Err) {
+		t.Fatalf("engine without its socket: %+v", e)
+	}
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w, "the engine read once its socket is back", func(s *Snapshot) bool {
+		return s.Engines[0].Present && s.Engines[0].Err == nil && names(s) == "docker/a:running"
+	})
+}
+
+func TestWatcherCountsRestartsWhileEngineAway(t *testing.T) {
+	f := newFakeEngine(t, false, fakeContainer{ID: "a1", Name: "a", State: "running", RestartCount: 1})
+	path := strings.TrimPrefix(f.addr, "unix://")
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}, Resync: 20 * time.Millisecond})
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w, "the engine gone", func(s *Snapshot) bool { return !s.Engines[0].Present && len(s.Containers) == 0 })
+	f.set(fakeContainer{ID: "a1", Name: "a", State: "running", RestartCount: 3})
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+	// Two restarts since it was last seen, not three since it was made.
+	waitFor(t, w, "2 restarts", func(s *Snapshot) bool {
+		return names(s) == "docker/a:running" && s.Counts[Key{Docker, "a"}].Restarts == 2
+	})
+}
