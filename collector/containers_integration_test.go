@@ -97,7 +97,7 @@ func (s *containerScene) waitVerdict(check string, want verdict.Status, reason .
 				continue
 			}
 			last = v
-			if v.Status == want && containsAll(v.Reason, reason) {
+			if v.Status == want && containsAll(v.Reason, reason...) {
 				mfs, err := ev.Families()
 				if err != nil {
 					s.t.Fatal(err)
@@ -110,15 +110,6 @@ func (s *containerScene) waitVerdict(check string, want verdict.Status, reason .
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
 }
 
 func mustSeries(t *testing.T, mfs []*dto.MetricFamily, name string, labels map[string]string) float64 {
