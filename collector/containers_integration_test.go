@@ -31,6 +31,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/containers"
 	"github.com/warden-exporter/warden_exporter/internal/enginetest"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
+	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
@@ -64,7 +65,8 @@ func newContainerScene(t *testing.T, eng *enginetest.Engine) *containerScene {
 		t.Fatalf("the watcher did not sync with %s at %s: %v", eng.Name, eng.Address, err)
 	}
 	s := &containerScene{t: t, eng: eng, cfg: &config.Config{}}
-	s.e, err = New(Options{Config: func() *config.Config { s.mu.Lock(); defer s.mu.Unlock(); return s.cfg }, Listeners: ls, Containers: w})
+	s.e, err = New(Options{Config: func() *config.Config { s.mu.Lock(); defer s.mu.Unlock(); return s.cfg }, Listeners: ls, Containers: w,
+		Probes: probe.New(probe.Options{Concurrency: 4})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,19 +128,19 @@ func mustSeries(t *testing.T, mfs []*dto.MetricFamily, name string, labels map[s
 // stream feeds.
 func TestContainersOnARealDocker(t *testing.T) {
 	eng := enginetest.Docker(t)
-	image := eng.Image(t)
+	eng.Image(t)
 	s := newContainerScene(t, eng)
 	health := []string{"/srv", "check", "127.0.0.1:" + strconv.Itoa(enginetest.SrvPort)}
 	publish := func() (string, int) {
 		port := testenv.FreePort(t)
 		return fmt.Sprintf("127.0.0.1:%d:%d", port, enginetest.SrvPort), port
 	}
+	serve := []string{"serve", ":" + strconv.Itoa(enginetest.SrvPort)}
 	check := func(name string) config.Check { return config.Check{Name: name, Container: name, Engine: eng.Name} }
-	_ = image
 
 	t.Run("ok, then stopped", func(t *testing.T) {
 		pub, port := publish()
-		eng.Run(t, "wdn-mongo", enginetest.RunOptions{Publish: []string{pub}, HealthCmd: health, HealthInterval: time.Second})
+		eng.Run(t, "wdn-mongo", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}, HealthCmd: health, HealthInterval: time.Second})
 		c := check("wdn-mongo")
 		c.Probes = []config.Probe{{Target: "127.0.0.1:" + strconv.Itoa(port), Timeout: config.DefaultProbeTimeout}}
 		s.setChecks(&config.Config{Checks: []config.Check{c}})
@@ -164,7 +166,7 @@ func TestContainersOnARealDocker(t *testing.T) {
 
 	t.Run("crash loop under --restart=always", func(t *testing.T) {
 		pub, _ := publish()
-		eng.Run(t, "wdn-crash", enginetest.RunOptions{Publish: []string{pub}, Restart: "always", Env: []string{"CRASH_AFTER=1"}})
+		eng.Run(t, "wdn-crash", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}, Restart: "always", Env: []string{"CRASH_AFTER=1"}})
 		s.setChecks(&config.Config{Checks: []config.Check{check("wdn-crash")}})
 		v, mfs := s.waitVerdict("wdn-crash", verdict.ServiceDown, "after exit 3")
 		if v.Diagnosis != "container wdn-crash (docker) is restarting after exit 3" {
@@ -176,7 +178,7 @@ func TestContainersOnARealDocker(t *testing.T) {
 	})
 
 	t.Run("OOM killed", func(t *testing.T) {
-		eng.Run(t, "wdn-oom", enginetest.RunOptions{Memory: 50 << 20, Env: []string{"EAT_MB=200"}, Publish: []string{func() string { p, _ := publish(); return p }()}})
+		eng.Run(t, "wdn-oom", enginetest.RunOptions{Cmd: serve, Memory: 50 << 20, Env: []string{"EAT_MB=200"}, Publish: []string{func() string { p, _ := publish(); return p }()}})
 		s.setChecks(&config.Config{Checks: []config.Check{check("wdn-oom")}})
 		_, mfs := s.waitVerdict("wdn-oom", verdict.ServiceDown, "exited 137, OOM killed")
 		if got := mustSeries(t, mfs, "warden_container_oom_kills_total", map[string]string{"check": "wdn-oom"}); got != 1 {
@@ -189,7 +191,7 @@ func TestContainersOnARealDocker(t *testing.T) {
 
 	t.Run("unhealthy", func(t *testing.T) {
 		pub, _ := publish()
-		eng.Run(t, "wdn-sick", enginetest.RunOptions{Publish: []string{pub}, HealthCmd: []string{"/srv", "check", "127.0.0.1:1"},
+		eng.Run(t, "wdn-sick", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}, HealthCmd: []string{"/srv", "check", "127.0.0.1:1"},
 			HealthInterval: time.Second, HealthRetries: 1})
 		s.setChecks(&config.Config{Checks: []config.Check{check("wdn-sick")}})
 		v, mfs := s.waitVerdict("wdn-sick", verdict.ProbeFailed, "the health check of container wdn-sick (docker) fails", "exit 1)", "127.0.0.1:1")
@@ -203,14 +205,14 @@ func TestContainersOnARealDocker(t *testing.T) {
 
 	t.Run("published, but nothing listens inside", func(t *testing.T) {
 		pub, port := publish()
-		eng.Run(t, "wdn-deaf", enginetest.RunOptions{Publish: []string{pub}, Env: []string{"NO_LISTEN=1"}})
+		eng.Run(t, "wdn-deaf", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}, Env: []string{"NO_LISTEN=1"}})
 		s.setChecks(&config.Config{Checks: []config.Check{check("wdn-deaf")}})
 		s.waitVerdict("wdn-deaf", verdict.PortDown, fmt.Sprintf("nothing listens on tcp %d inside container wdn-deaf (docker publishes 127.0.0.1:%d → %d/tcp)", enginetest.SrvPort, port, enginetest.SrvPort))
 	})
 
 	t.Run("a squatter on the published port while the container is down", func(t *testing.T) {
 		pub, port := publish()
-		eng.Run(t, "wdn-squat", enginetest.RunOptions{Publish: []string{pub}})
+		eng.Run(t, "wdn-squat", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}})
 		s.setChecks(&config.Config{Checks: []config.Check{check("wdn-squat")}})
 		s.waitVerdict("wdn-squat", verdict.OK)
 		eng.Stop(t, "wdn-squat")
@@ -239,7 +241,7 @@ func TestContainersOnARealDocker(t *testing.T) {
 
 	t.Run("zero-config learns the containers that publish ports", func(t *testing.T) {
 		pub, _ := publish()
-		eng.Run(t, "wdn-learned", enginetest.RunOptions{Publish: []string{pub}})
+		eng.Run(t, "wdn-learned", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}})
 		s.setChecks(&config.Config{Discovery: config.Discovery{Enabled: true}})
 		v, _ := s.waitVerdict("docker/wdn-learned", verdict.OK)
 		if !v.Implicit {
@@ -256,7 +258,7 @@ func TestContainersOnARealPodman(t *testing.T) {
 	eng.Image(t)
 	s := newContainerScene(t, eng)
 	port := testenv.FreePort(t)
-	eng.Run(t, "wdn-pod", enginetest.RunOptions{Publish: []string{fmt.Sprintf("127.0.0.1:%d:%d", port, enginetest.SrvPort)}})
+	eng.Run(t, "wdn-pod", enginetest.RunOptions{Cmd: []string{"serve", ":" + strconv.Itoa(enginetest.SrvPort)}, Publish: []string{fmt.Sprintf("127.0.0.1:%d:%d", port, enginetest.SrvPort)}})
 	s.setChecks(&config.Config{Checks: []config.Check{{Name: "pod", Container: "wdn-pod", Engine: "podman"}}})
 	v, _ := s.waitVerdict("pod", verdict.OK)
 	if v.Container.Engine != "podman" || len(v.Ports) != 1 || !v.Ports[0].ListeningOnHost || !v.Ports[0].ListeningInside {
