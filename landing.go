@@ -135,13 +135,24 @@ func rowOf(v verdict.Verdict) landingRow {
 			row.Service += " (idle between runs of " + u.TimerIdle + ")"
 		}
 	}
+	if c := v.Container; c != nil {
+		if row.Service != "" {
+			row.Service += "; "
+		}
+		row.Service += containerCell(c)
+	}
 	for _, p := range v.Ports {
 		cell := landingCell{Text: p.String() + " "}
+		if p.ContainerPort != 0 {
+			cell.Text = fmt.Sprintf("%s → %d inside ", p, p.ContainerPort)
+		}
 		switch {
 		case p.BetweenRuns && p.Known && p.Owned != verdict.OwnedByOther:
 			cell.Text += "expected while it runs"
 		case !p.Known:
 			cell.Text += "unknown"
+		case p.ContainerPort != 0 && p.ListeningOnHost && !p.ListeningInside:
+			cell.Text, cell.Bad = cell.Text+"not listening inside the container", true
 		case !p.Listening:
 			cell.Text, cell.Bad = cell.Text+"not listening", true
 		case p.Owned == verdict.OwnedByOther:
@@ -168,6 +179,13 @@ func rowOf(v verdict.Verdict) landingRow {
 			row.Ports = append(row.Ports, landingCell{Text: dc.Daemon + "'s configuration changed, not applied: it asks for " +
 				strings.Join(dc.Configured, ", "), Bad: true})
 		}
+	}
+	if c := v.Container; c != nil && c.Health != "" && c.Health != "none" {
+		cell := landingCell{Text: "health check: " + c.Health}
+		if c.Health == "unhealthy" {
+			cell.Text, cell.Bad = fmt.Sprintf("%s (%d in a row): %s", cell.Text, c.HealthFailingStreak, c.HealthOutput), true
+		}
+		row.Probes = append(row.Probes, cell)
 	}
 	for _, p := range v.Probes {
 		cell := landingCell{Text: p.Target + " "}
@@ -251,3 +269,34 @@ main { padding: 1em; }
 </body>
 </html>
 `))
+
+// containerCell words a check's container for the landing page's service
+// column: "container mongo (docker): running", "...: exited 137, OOM
+// killed, restarted 5 times".
+func containerCell(c *verdict.ContainerVerdict) string {
+	s := "container " + c.Name
+	if c.Engine != "" {
+		s += " (" + c.Engine + ")"
+	}
+	switch {
+	case !c.Known:
+		return s + ": unknown (" + c.EngineError + ")"
+	case c.EngineError != "":
+		return s + ": " + c.EngineError
+	case c.State == "not_found":
+		return s + ": not found"
+	case c.Up:
+		return s + ": running"
+	}
+	s += ": " + c.State
+	if c.State == "exited" || c.State == "restarting" || c.State == "dead" {
+		s += fmt.Sprintf(" %d", c.ExitCode)
+	}
+	if c.OOMKilled {
+		s += ", OOM killed"
+	}
+	if c.RestartCount > 0 {
+		s += fmt.Sprintf(", restarted %d times", c.RestartCount)
+	}
+	return s
+}

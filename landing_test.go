@@ -139,3 +139,27 @@ func TestTheLandingPageSaysWhereAPortComesFrom(t *testing.T) {
 		}
 	}
 }
+
+// A container check's row says its state, each published port on the host
+// and inside, and its health check.
+func TestTheLandingPageShowsAContainer(t *testing.T) {
+	v := verdict.Verdict{Check: "mongo", Status: verdict.PortDown,
+		Container: &verdict.ContainerVerdict{Name: "mongo", Engine: "docker", Known: true, State: "running", Up: true,
+			Health: "unhealthy", HealthFailingStreak: 3, HealthOutput: "refused"},
+		Ports: []verdict.PortVerdict{{Proto: "tcp", Address: "127.0.0.1", Port: 27017, ContainerPort: 27017, Known: true,
+			ListeningOnHost: true, Owned: verdict.OwnerUnknown, Source: "docker: published → 27017"}}}
+	row := rowOf(v)
+	if row.Service != "container mongo (docker): running" {
+		t.Errorf("service %q", row.Service)
+	}
+	if len(row.Ports) != 1 || row.Ports[0].Text != "tcp 127.0.0.1:27017 → 27017 inside not listening inside the container (docker: published → 27017)" || !row.Ports[0].Bad {
+		t.Errorf("ports %+v", row.Ports)
+	}
+	if len(row.Probes) != 1 || row.Probes[0].Text != "health check: unhealthy (3 in a row): refused" {
+		t.Errorf("probes %+v", row.Probes)
+	}
+	v.Container = &verdict.ContainerVerdict{Name: "mongo", Engine: "docker", Known: true, State: "exited", ExitCode: 137, OOMKilled: true, RestartCount: 5}
+	if got := rowOf(v).Service; got != "container mongo (docker): exited 137, OOM killed, restarted 5 times" {
+		t.Errorf("service %q", got)
+	}
+}

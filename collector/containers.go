@@ -86,8 +86,14 @@ func judgedContainer(c config.Check, snap *containers.Snapshot, inside map[conta
 	out := &verdict.Container{Name: c.Container}
 	var down, failing []string
 	for _, en := range snap.Engines {
-		if c.Engine != "" && en.Name != c.Engine {
+		if c.Engine != "" && en.Name != c.Engine && en.SameAs != c.Engine {
 			continue
+		}
+		if en.SameAs != "" {
+			// docker.sock is podman's (podman-docker): read there.
+			if same, ok := snap.EngineNamed(en.SameAs); ok {
+				en = same
+			}
 		}
 		switch {
 		case engineDown(en):

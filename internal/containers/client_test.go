@@ -43,7 +43,7 @@ func TestResolve(t *testing.T) {
 		t.Fatalf("the flag over the environment: %+v, %v", eps, err)
 	}
 	for _, c := range []struct{ docker, env, want string }{
-		{"ssh://host", "", `the docker address "ssh://host" (from the docker host flag): scheme "ssh" is not unix:// or tcp://`},
+		{"ssh://host", "", `the docker address "ssh://host" (from --containers.docker-host): scheme "ssh" is not unix:// or tcp://`},
 		{"", "npipe:////./pipe/docker_engine", `the docker address "npipe:////./pipe/docker_engine" (from $DOCKER_HOST): scheme "npipe"`},
 		{"tcp://host", "", `tcp address needs host:port`},
 		{"unix://docker.sock", "", `is not absolute`},

@@ -44,7 +44,7 @@ func Resolve(dockerHost, podmanHost string, getenv func(string) string) ([]Endpo
 		{Docker, dockerHost, DockerHostEnv, DefaultDockerHost},
 		{Podman, podmanHost, PodmanHostEnv, DefaultPodmanHost},
 	} {
-		addr, from := e.flag, "the "+e.engine+" host flag"
+		addr, from := e.flag, "--containers."+e.engine+"-host"
 		if addr == "" {
 			addr, from = getenv(e.env), "$"+e.env
 		}
