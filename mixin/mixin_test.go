@@ -150,7 +150,7 @@ func TestDashboardLegendsNameTheInstance(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"Failing checks now, with the diagnosis", "Hosts with the most checks not ok", "Checks down the longest (24h)", "Outages by host (24h)", "Failed units", "Units that will not come back", "Listener inventory"} {
+	for _, want := range []string{"Failing checks now, with the diagnosis", "Hosts with the most checks not ok", "Checks down the longest (24h)", "Outages by host (24h)", "Failed units", "Units that will not come back", "Listener inventory", "Containers", "Container engines up", "Container checks", "Container restarts and exits per hour, by class"} {
 		if !titles[want] {
 			t.Errorf("no panel %q", want)
 		}
