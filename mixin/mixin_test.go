@@ -89,7 +89,7 @@ func TestInhibitRulesLoadInAlertmanager(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := run(t, amtool, "check-config", path)
-	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "6 inhibit rules") {
+	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "7 inhibit rules") {
 		t.Errorf("amtool check-config:\n%s", out)
 	}
 }
@@ -99,7 +99,7 @@ func TestInhibitRulesLoadInAlertmanager(t *testing.T) {
 func TestExampleAlertmanagerConfig(t *testing.T) {
 	amtool := testenv.LookPath(t, "amtool", "apt-get install prometheus-alertmanager")
 	out := run(t, amtool, "check-config", "../examples/alertmanager.yml")
-	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "6 inhibit rules") || !strings.Contains(out, "3 receivers") {
+	if !strings.Contains(out, "SUCCESS") || !strings.Contains(out, "7 inhibit rules") || !strings.Contains(out, "3 receivers") {
 		t.Errorf("amtool check-config examples/alertmanager.yml:\n%s", out)
 	}
 	example, err := os.ReadFile("../examples/alertmanager.yml")
@@ -150,7 +150,7 @@ func TestDashboardLegendsNameTheInstance(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"Failing checks now, with the diagnosis", "Hosts with the most checks not ok", "Checks down the longest (24h)", "Outages by host (24h)", "Failed units", "Units that will not come back", "Listener inventory"} {
+	for _, want := range []string{"Failing checks now, with the diagnosis", "Hosts with the most checks not ok", "Checks down the longest (24h)", "Outages by host (24h)", "Failed units", "Units that will not come back", "Listener inventory", "Containers", "Container engines up", "Container checks", "Container restarts and exits per hour, by class"} {
 		if !titles[want] {
 			t.Errorf("no panel %q", want)
 		}
@@ -226,7 +226,7 @@ func TestExamplePrometheusConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "prometheus.yml")
 	os.WriteFile(path, []byte(cfg), 0o644)
 	out := run(t, promtool, "check", "config", path)
-	if !strings.Contains(out, "is valid prometheus config file syntax") || !strings.Contains(out, "SUCCESS: 18 rules found") || !strings.Contains(out, "SUCCESS: 5 rules found") {
+	if !strings.Contains(out, "is valid prometheus config file syntax") || !strings.Contains(out, "SUCCESS: 20 rules found") || !strings.Contains(out, "SUCCESS: 5 rules found") {
 		t.Errorf("promtool check config:\n%s", out)
 	}
 }
