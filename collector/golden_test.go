@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-exporter/warden_exporter/config"
+	"github.com/warden-exporter/warden_exporter/internal/containers"
 	"github.com/warden-exporter/warden_exporter/internal/daemonconf"
 	"github.com/warden-exporter/warden_exporter/internal/discovery"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
@@ -91,6 +93,8 @@ checks:
     ports: [{port: 8000}]
   - name: legacy
     unit: legacy.service
+  - name: mongo
+    container: mongo
 `
 
 // goldenHost is the host the layers read, and a cgroup v2 tree (under a
@@ -101,6 +105,9 @@ type goldenHost struct {
 	etcRoot  string // a root holding memcached's /etc/memcached.conf
 	units    *systemd.Snapshot
 	ls       []listeners.Listener
+	// containers: mongo, running, publishing 127.0.0.1:27017 (held by
+	// docker.service's proxy), OOM killed once and restarted since.
+	containers *containers.Snapshot
 }
 
 func newGoldenHost(t *testing.T) goldenHost {
@@ -188,7 +195,14 @@ func newGoldenHost(t *testing.T) goldenHost {
 	if err := os.WriteFile(filepath.Join(etcRoot, "etc/memcached.conf"), []byte("-m 64\n-p 11211\n-l 127.0.0.1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return goldenHost{procRoot: procRoot, etcRoot: etcRoot, units: units, ls: ls}
+	ls = append(ls, held(lst("tcp", "127.0.0.1", 27017, false), "/system.slice/docker.service", 107))
+	mongo := containers.Container{Engine: containers.Docker, ID: strings.Repeat("ab", 32), Name: "mongo", State: containers.StateRunning,
+		RestartCount: 1, Health: containers.Health{Status: containers.HealthHealthy}, NetworkMode: "bridge",
+		Ports: []containers.PortBinding{{Proto: "tcp", HostIP: "127.0.0.1", HostPort: 27017, ContainerPort: 27017}}}
+	snap := &containers.Snapshot{Engines: []containers.Engine{{Name: containers.Docker, Address: "unix:///var/run/docker.sock", Present: true}},
+		Containers: []containers.Container{mongo},
+		Counts:     map[containers.Key]containers.Counts{{Engine: "docker", Name: "mongo"}: {Starts: 2, Restarts: 1, OOMKills: 1, Exits: [3]uint64{0, 0, 1}}}}
+	return goldenHost{procRoot: procRoot, etcRoot: etcRoot, units: units, ls: ls, containers: snap}
 }
 
 // goldenProbes answers the fixture's probes: the TLS one succeeds with a
@@ -236,6 +250,7 @@ func goldenExposition(t *testing.T) (exposition []byte, declared []string) {
 		UnitSeries:    UnitSeriesCompact,
 		Listeners:     sceneListeners(host.ls),
 		Probes:        goldenProbes{},
+		Containers:    sceneContainers{host.containers},
 		ProcRoot:      host.procRoot,
 		Discovery: discovery.Options{
 			StateFile:  filepath.Join(t.TempDir(), "learned.json"),
