@@ -378,7 +378,7 @@ func TestTelemetryPathFlag(t *testing.T) {
 
 func TestConfigCheck(t *testing.T) {
 	out, errOut, code := runBinary(t, "--config.check", "--config.file=config.example.yml")
-	if code != 0 || out != "OK: config.example.yml (6 checks, discovery disabled)\n" || errOut != "" {
+	if code != 0 || out != "OK: config.example.yml (7 checks, discovery disabled)\n" || errOut != "" {
 		t.Errorf("example: code %d, stdout %q, stderr %q", code, out, errOut)
 	}
 

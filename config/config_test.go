@@ -32,8 +32,11 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.yml must load: %v", err)
 	}
-	if got := len(cfg.Checks); got != 6 {
-		t.Fatalf("checks: got %d, want 6", got)
+	if got := len(cfg.Checks); got != 7 {
+		t.Fatalf("checks: got %d, want 7", got)
+	}
+	if mongo := cfg.Checks[3]; mongo.Container != "mongo" || mongo.Engine != "docker" || mongo.Unit != "" {
+		t.Errorf("the container check: %+v", mongo)
 	}
 	nginx := cfg.Checks[0]
 	if nginx.Name != "nginx" || nginx.Unit != "nginx.service" {
