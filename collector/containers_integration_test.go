@@ -40,9 +40,10 @@ import (
 // fed by its event stream, the host's listeners over netlink (and inside
 // the containers' namespaces), no systemd (none runs here).
 type containerScene struct {
-	t   *testing.T
-	eng *enginetest.Engine
-	e   *Exporter
+	t       *testing.T
+	eng     *enginetest.Engine
+	e       *Exporter
+	watcher *containers.Watcher
 	mu  sync.Mutex
 	cfg *config.Config
 }
@@ -64,7 +65,7 @@ func newContainerScene(t *testing.T, eng *enginetest.Engine) *containerScene {
 	if err := w.WaitSynced(sctx); err != nil {
 		t.Fatalf("the watcher did not sync with %s at %s: %v", eng.Name, eng.Address, err)
 	}
-	s := &containerScene{t: t, eng: eng, cfg: &config.Config{}}
+	s := &containerScene{t: t, eng: eng, cfg: &config.Config{}, watcher: w}
 	s.e, err = New(Options{Config: func() *config.Config { s.mu.Lock(); defer s.mu.Unlock(); return s.cfg }, Listeners: ls, Containers: w,
 		Probes: probe.New(probe.Options{Concurrency: 4})})
 	if err != nil {
@@ -174,6 +175,55 @@ func TestContainersOnARealDocker(t *testing.T) {
 		}
 		if got := mustSeries(t, mfs, "warden_container_exits_total", map[string]string{"check": "wdn-crash", "class": "failure"}); got < 1 {
 			t.Errorf("exits{failure} = %v", got)
+		}
+	})
+
+	t.Run("the watch counts what no scrape saw", func(t *testing.T) {
+		// An exporter of its own whose watch never ticks: only the
+		// container layer's change signals make it judge.
+		ls, err := listeners.New(listeners.Options{Mode: "netlink"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ls.Close()
+		cfg := &config.Config{Checks: []config.Check{check("wdn-blink")}}
+		e, err := New(Options{Config: func() *config.Config { return cfg }, Listeners: ls, Containers: s.watcher, WatchInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { e.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		pub, _ := publish()
+		eng.Run(t, "wdn-blink", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}, Restart: "always", Env: []string{"CRASH_AFTER=1"}})
+		// Down for docker's restart backoff (100 ms, then 200 ms) each
+		// time: no scrape runs meanwhile.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			n, _ := enginetest.Field(eng.Inspect(t, "wdn-blink"), "RestartCount").(float64)
+			if n >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("docker restarted wdn-blink %v times in 30 s, want 2", n)
+			}
+		}
+		eng.Stop(t, "wdn-blink")
+		ectx, ecancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ecancel()
+		ev, err := e.Evaluate(ectx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := ev.Families()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustSeries(t, mfs, "warden_check_status_changes_total", map[string]string{"check": "wdn-blink", "status": "service_down"}); got < 2 {
+			t.Errorf("the watch counted %v entries into service_down, want at least 2 (two crashes docker undid, then docker stop)", got)
+		}
+		if got := mustSeries(t, mfs, "warden_container_exits_total", map[string]string{"check": "wdn-blink", "class": "failure"}); got < 2 {
+			t.Errorf("exits{failure} = %v, want at least 2", got)
 		}
 	})
 
