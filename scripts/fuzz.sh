@@ -25,6 +25,12 @@ for t in "FuzzNginx 25000x" "FuzzApache 25000x" "FuzzHAProxy 20000x" "FuzzRedis 
 	read -r name budget <<<"$t"
 	targets+=("./internal/daemonconf $name ${FUZZTIME_DAEMONCONF:-$budget}")
 done
+# The container engines' decoders (issue 24), budgets of executions for the
+# same reason: 20,000 each took 2-5 s here under a CI run's load.
+for name in FuzzDecodeInspect FuzzDecodeList FuzzDecodeEvent; do
+	targets+=("./internal/containers $name ${FUZZTIME_CONTAINERS:-20000x}")
+done
+targets+=("./internal/systemd FuzzIsContainerHealthCheckUnit ${FUZZTIME_CONTAINERS:-20000x}")
 for t in "${targets[@]}"; do
 	read -r pkg name time <<<"$t"
 	time=${time:-$fuzztime}
