@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -201,6 +202,22 @@ func publishedPorts(snap *containers.Snapshot) map[listenerKey]bool {
 				out[listenerKey{p.Proto, uint16(p.HostPort)}] = true
 			}
 		}
+	}
+	return out
+}
+
+// unpublished drops from learned checks the ports containers publish.
+func unpublished(learned []config.Check, published map[listenerKey]bool) []config.Check {
+	if len(published) == 0 {
+		return learned
+	}
+	out := make([]config.Check, len(learned))
+	for i, c := range learned {
+		out[i] = c
+		if !slices.ContainsFunc(c.Ports, func(p config.Port) bool { return published[listenerKey{p.Proto, uint16(p.Port)}] }) {
+			continue
+		}
+		out[i].Ports = slices.DeleteFunc(slices.Clone(c.Ports), func(p config.Port) bool { return published[listenerKey{p.Proto, uint16(p.Port)}] })
 	}
 	return out
 }

@@ -16,6 +16,8 @@ package collector
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -223,5 +225,44 @@ func TestDiscoveryLearnsContainersNotTheEnginesPorts(t *testing.T) {
 	}
 	if len(names) != 1 || names[0] != "docker/mongo" {
 		t.Errorf("checks %q, want only the container's docker/mongo (not docker.service for its proxy)", names)
+	}
+}
+
+// A port learned as the engine's before (a state file of an older
+// version) is not expected of the engine any more: stopped, the container
+// would be docker.service's port_down, the wrong service.
+func TestAPortLearnedAsTheEnginesIsTheContainers(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "learned.json")
+	seen := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	port := `{"proto":"tcp","address":"127.0.0.1","port":27017,"first_seen":"` + seen + `","last_seen":"` + seen + `","learned":true}`
+	if err := os.WriteFile(state, []byte(`{"version":1,"units":{"docker.service":{"last_loaded":"`+seen+`","ports":{"tcp 127.0.0.1 27017":`+port+`}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{Discovery: config.Discovery{Enabled: true}}
+	snap := &containers.Snapshot{Engines: []containers.Engine{{Name: containers.Docker, Present: true}},
+		Containers: []containers.Container{mongoContainer(containers.StateExited)}}
+	e, err := New(Options{Config: func() *config.Config { return cfg }, ProcRoot: t.TempDir(), Discovery: discovery.Options{StateFile: state},
+		Systemd: sceneUnits{systemd.SnapshotOf(dockerUnits...)}, Listeners: netnsListeners{}, Containers: sceneContainers{snap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	vs, _ := evaluateOnce(t, e)
+	if len(vs) != 2 {
+		t.Fatalf("%d checks, want docker.service (learned) and docker/mongo: %+v", len(vs), vs)
+	}
+	for _, v := range vs {
+		switch v.Check {
+		case "docker.service":
+			if v.Status != verdict.OK || len(v.Ports) != 0 {
+				t.Errorf("docker.service: %s, ports %+v: %s", v.Status, v.Ports, v.Reason)
+			}
+		case "docker/mongo":
+			if v.Status != verdict.ServiceDown {
+				t.Errorf("docker/mongo: %s: %s", v.Status, v.Reason)
+			}
+		default:
+			t.Errorf("unexpected check %s", v.Check)
+		}
 	}
 }

@@ -184,7 +184,9 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 			// failed): nothing to learn from, what was learned stands.
 			learned = e.discovery.Current(cfg)
 		}
-		o.addLearned(learned, names)
+		// Nor is one learned before (a state file of an older version):
+		// stopped, the container would be the engine's port_down.
+		o.addLearned(unpublished(learned, publishedPorts(o.containers)), names)
 		for _, c := range containerChecks(cfg, o.containers) {
 			o.checks = append(o.checks, c)
 			o.implicit[c.Name] = true
