@@ -122,6 +122,18 @@ type Options struct {
 	// has them enabled, so the boot starts them. A unit not in DefaultMask
 	// fails the test (a misspelt name would silently stay masked).
 	Unmask []string
+	// Env is added to systemd-nspawn's environment ("NAME=VALUE"), after
+	// the package's own: SYSTEMD_SECCOMP=0 boots without nspawn's seccomp
+	// filter, which nested container runtimes need (runc joins a session
+	// keyring and loads a BPF device program: both "operation not
+	// permitted" under the filter).
+	Env []string
+	// Tmpfs are directories of the container that get a fresh tmpfs from
+	// the boot on (nspawn --tmpfs): a container engine's storage cannot be
+	// an overlay on the container's own overlay root ("'overlay' is not
+	// supported over overlayfs", "invalid cross-device link"), and an
+	// engine the boot starts (podman.service) must find it there already.
+	Tmpfs []string
 }
 
 // Host is one booted container.
@@ -129,6 +141,8 @@ type Host struct {
 	name       string   // machine name, and our cgroups' name
 	state      string   // state directory: console.log, the overlay's mount points
 	unified    bool     // Options.UnifiedCgroup
+	env        []string // Options.Env
+	tmpfs      []string // Options.Tmpfs
 	cgroupDirs []string // ours, one per hierarchy
 	cmd        *exec.Cmd
 	exited     chan struct{} // closed once nspawn has exited and was reaped
@@ -179,7 +193,7 @@ func Boot(t testing.TB, opts Options) *Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Host{name: name, state: state, unified: opts.UnifiedCgroup}
+	h := &Host{name: name, state: state, unified: opts.UnifiedCgroup, env: opts.Env, tmpfs: opts.Tmpfs}
 	t.Cleanup(func() { h.Shutdown(t) })
 	for _, dir := range []string{"ovl", "root"} {
 		if err := os.Mkdir(filepath.Join(state, dir), 0o700); err != nil {
@@ -244,6 +258,9 @@ func (h *Host) start(t testing.TB, unshare, nspawn, bind string, mask []string) 
 	if bind != "" {
 		args = append(args, "--bind-ro="+strings.ReplaceAll(bind, ":", `\:`)+":"+BindTarget)
 	}
+	for _, dir := range h.tmpfs {
+		args = append(args, "--tmpfs="+strings.ReplaceAll(dir, ":", `\:`))
+	}
 	args = append(args, "-b")
 	for _, unit := range mask {
 		args = append(args, "systemd.mask="+unit)
@@ -258,6 +275,7 @@ func (h *Host) start(t testing.TB, unshare, nspawn, bind string, mask []string) 
 	if h.unified {
 		env = append(env, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
 	}
+	env = append(env, h.env...)
 	console, err := os.OpenFile(filepath.Join(h.state, "console.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
