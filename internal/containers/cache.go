@@ -208,3 +208,25 @@ func (w *Watcher) publishLocked() {
 	default:
 	}
 }
+
+// healthChecked are engine i's running containers that have a health
+// check.
+func (w *Watcher) healthChecked(i int) []Container {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Container
+	for _, c := range w.engines[i].containers {
+		if c.Running() && c.Health.Interval > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// has says engine i holds container id.
+func (w *Watcher) has(i int, id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.engines[i].containers[id]
+	return ok
+}

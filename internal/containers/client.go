@@ -113,11 +113,15 @@ func (e *ConnectError) Error() string {
 	prefix := fmt.Sprintf("cannot read the %s API at %s", title(e.Engine), e.Address)
 	switch {
 	case errors.Is(e.Err, syscall.EACCES):
-		owner := "root:docker"
+		// Debian's defaults: docker.sock root:docker 0660; podman's
+		// socket root:root 0660 in /run/podman, itself 0700 root
+		// (tmpfiles.d/podman.conf): a group on the socket alone is not
+		// enough there.
+		want := "the docker group"
 		if e.Engine == Podman {
-			owner = "root:root" // /run/podman/podman.sock, podman.socket's default
+			want = "root, or a group on the socket and on /run/podman (0700 root)"
 		}
-		return prefix + ": permission denied (the socket is " + owner + " 0660; see docs/containers.md#permissions)"
+		return prefix + ": permission denied (it needs " + want + "; see docs/containers.md#permissions)"
 	case errors.Is(e.Err, syscall.ENOENT):
 		return prefix + ": no such file"
 	case errors.Is(e.Err, syscall.ECONNREFUSED):

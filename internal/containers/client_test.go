@@ -61,8 +61,8 @@ func TestConnectErrorWording(t *testing.T) {
 		err    error
 		want   string
 	}{
-		{Docker, syscall.EACCES, "cannot read the Docker API at unix:///var/run/docker.sock: permission denied (the socket is root:docker 0660; see docs/containers.md#permissions)"},
-		{Podman, syscall.EACCES, "cannot read the Podman API at unix:///var/run/docker.sock: permission denied (the socket is root:root 0660; see docs/containers.md#permissions)"},
+		{Docker, syscall.EACCES, "cannot read the Docker API at unix:///var/run/docker.sock: permission denied (it needs the docker group; see docs/containers.md#permissions)"},
+		{Podman, syscall.EACCES, "cannot read the Podman API at unix:///var/run/docker.sock: permission denied (it needs root, or a group on the socket and on /run/podman (0700 root); see docs/containers.md#permissions)"},
 		{Docker, syscall.ENOENT, "cannot read the Docker API at unix:///var/run/docker.sock: no such file"},
 	} {
 		err := &ConnectError{Engine: c.engine, Address: DefaultDockerHost, Err: &os.SyscallError{Syscall: "connect", Err: c.err}}

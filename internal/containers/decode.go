@@ -47,8 +47,12 @@ type inspectJSON struct {
 	Name   string
 	Image  string
 	Config struct {
-		Image  string
-		Labels map[string]string
+		Image       string
+		Labels      map[string]string
+		Healthcheck *struct {
+			Test     []string
+			Interval int64 // ns; 0: the engine's default, 30 s
+		}
 	}
 	State struct {
 		Status     string
@@ -157,6 +161,12 @@ func decodeInspect(engine string, b []byte) (Container, error) {
 		Health:        Health{Status: HealthNone},
 		NetworkMode:   clean(r.HostConfig.NetworkMode, maxString),
 		SystemdUnit:   clean(r.Config.Labels["PODMAN_SYSTEMD_UNIT"], maxString),
+	}
+	if hc := r.Config.Healthcheck; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
+		c.Health.Interval = defaultHealthInterval
+		if hc.Interval > 0 {
+			c.Health.Interval = time.Duration(hc.Interval)
+		}
 	}
 	if c.Image == "" {
 		c.Image = clean(r.Image, maxString)

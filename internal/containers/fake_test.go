@@ -53,12 +53,13 @@ type fakeContainer struct {
 }
 
 func (c fakeContainer) inspect() []byte {
-	health := ""
+	health, check := "", ""
 	if c.Health != "" {
 		health = fmt.Sprintf(`,"Health":{"Status":%q,"FailingStreak":1,"Log":[{"ExitCode":1,"Output":"down"}]}`, c.Health)
+		check = `,"Healthcheck":{"Test":["CMD","/srv","check"],"Interval":1000000000}`
 	}
-	return fmt.Appendf(nil, `{"Id":%q,"Name":"/%s","Config":{"Image":"srv","Labels":{}},"State":{"Status":%q,"Pid":42,"ExitCode":%d,"OOMKilled":%v,"StartedAt":"2026-12-04T18:46:00.375736906Z","FinishedAt":"0001-01-01T00:00:00Z"%s},"RestartCount":%d,"HostConfig":{"NetworkMode":"bridge","RestartPolicy":{"Name":"always"},"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}},"NetworkSettings":{"Ports":{}}}`,
-		c.ID, c.Name, c.State, c.ExitCode, c.OOMKilled, health, c.RestartCount)
+	return fmt.Appendf(nil, `{"Id":%q,"Name":"/%s","Config":{"Image":"srv","Labels":{}%s},"State":{"Status":%q,"Pid":42,"ExitCode":%d,"OOMKilled":%v,"StartedAt":"2026-12-04T18:46:00.375736906Z","FinishedAt":"0001-01-01T00:00:00Z"%s},"RestartCount":%d,"HostConfig":{"NetworkMode":"bridge","RestartPolicy":{"Name":"always"},"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}},"NetworkSettings":{"Ports":{}}}`,
+		c.ID, c.Name, check, c.State, c.ExitCode, c.OOMKilled, health, c.RestartCount)
 }
 
 func newFakeEngine(t *testing.T, podman bool, cs ...fakeContainer) *fakeEngine {

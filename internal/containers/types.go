@@ -76,7 +76,12 @@ type Health struct {
 	// UTF-8, clipped to MaxHealthOutput bytes).
 	LastExitCode int
 	LastOutput   string
+	// Interval is how often the engine runs the check (0: no check).
+	Interval time.Duration
 }
+
+// defaultHealthInterval is Docker's and Podman's when a check sets none.
+const defaultHealthInterval = 30 * time.Second
 
 // MaxHealthOutput bounds a health check's output kept per container: the
 // engines keep 4 KiB per run (docker) and five runs.

@@ -240,7 +240,7 @@ const deniedAddrEnv = "WARDEN_CONTAINERS_TEST_DENIED_ADDR"
 func TestPermissionDenied(t *testing.T) {
 	if addr := os.Getenv(deniedAddrEnv); addr != "" {
 		w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, addr}}})
-		want := "cannot read the Docker API at " + addr + ": permission denied (the socket is root:docker 0660; see docs/containers.md#permissions)"
+		want := "cannot read the Docker API at " + addr + ": permission denied (it needs the docker group; see docs/containers.md#permissions)"
 		if e := w.Snapshot().Engines[0]; !e.Present || e.Err == nil || e.Err.Error() != want {
 			t.Fatalf("engine: %+v, want the error %q", e, want)
 		}
@@ -313,4 +313,21 @@ func TestWatcherCountsRestartsWhileEngineAway(t *testing.T) {
 	waitFor(t, w, "2 restarts", func(s *Snapshot) bool {
 		return names(s) == "docker/a:running" && s.Counts[Key{Docker, "a"}].Restarts == 2
 	})
+}
+
+// Podman 4.3 on a systemd host runs the health checks from its own timer
+// units and writes no health_status event for them: the watcher reads the
+// health of its containers that have a check once per the check's
+// interval, with no event.
+func TestWatcherReadsPodmansHealthWithoutEvents(t *testing.T) {
+	f := newFakeEngine(t, true, fakeContainer{ID: "c1", Name: "mongo", State: "running", Health: HealthStarting})
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Engine: Podman, Address: f.addr}}})
+	f.set(fakeContainer{ID: "c1", Name: "mongo", State: "running", Health: HealthUnhealthy})
+	s := waitFor(t, w, "mongo unhealthy, with no event", func(s *Snapshot) bool {
+		c, ok := s.Find(Podman, "mongo")
+		return ok && c.Health.Status == HealthUnhealthy
+	})
+	if n := s.Counts[Key{Podman, "mongo"}].Unhealthy; n != 1 {
+		t.Errorf("turns to unhealthy counted: %d, want 1", n)
+	}
 }

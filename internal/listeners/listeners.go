@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -151,6 +152,18 @@ func (s *Reader) Close() {
 // for the next evaluations while the namespace is read (see netnsIdle).
 func (s *Reader) InNetnsOf(ctx context.Context, pid int) ([]Listener, uint64, error) {
 	id, err := netnsID(s.opts.ProcRoot, pid)
+	if errors.Is(err, fs.ErrPermission) {
+		// Another user's process (a container's, root's): its namespace
+		// link needs ptrace access (CAP_SYS_PTRACE), its /proc/<pid>/net
+		// does not (measured: nobody reads root's). Read there, uncached:
+		// without the namespace's id there is nothing to key it by.
+		pd, perr := newProcDumperForPID(s.opts.ProcRoot, pid)
+		if perr != nil {
+			return nil, 0, fmt.Errorf("%w; and its /proc/%d/net: %w", err, pid, perr)
+		}
+		ls, lerr := pd.Listeners(ctx)
+		return ls, 0, lerr
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -16,10 +16,12 @@ package listeners
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -358,5 +360,67 @@ func TestListenersDeadline(t *testing.T) {
 	defer cancel()
 	if _, err := d.Listeners(ctx); err != nil {
 		t.Fatalf("a dump with a deadline: %v", err)
+	}
+}
+
+// otherUserPIDEnv passes the test's own PID to its copy run as nobody.
+const otherUserPIDEnv = "WARDEN_LISTENERS_TEST_OTHER_PID"
+
+// Another user's process: its namespace link needs ptrace access, which
+// the packaged exporter lacks (a container's PID is root's), its
+// /proc/<pid>/net does not. Root runs this test again as nobody, which
+// reads the root test process's namespace (its own) and must see the
+// listener root opened there.
+func TestInNetnsOfAnotherUsersProcess(t *testing.T) {
+	if pid := os.Getenv(otherUserPIDEnv); pid != "" {
+		target, _ := strconv.Atoi(pid)
+		port, _ := strconv.Atoi(os.Getenv(otherUserPIDEnv + "_PORT"))
+		if _, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", target)); err == nil {
+			t.Fatalf("premise: uid %d reads root's namespace link; the fallback is not exercised", os.Getuid())
+		}
+		r, err := New(Options{Mode: "auto", ProcRoot: "/proc"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		ls, _, err := r.InNetnsOf(context.Background(), target)
+		if err != nil {
+			t.Fatalf("reading root's namespace as uid %d: %v", os.Getuid(), err)
+		}
+		if !slices.ContainsFunc(ls, func(l Listener) bool { return l.Proto == "tcp" && int(l.Port) == port }) {
+			t.Fatalf("uid %d: no listener on port %d in pid %d's namespace (%d read)", os.Getuid(), port, target, len(ls))
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		testenv.Skip(t, "running the test again as another user needs root")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// go test's build directory is 0700: nobody runs a copy.
+	bin := filepath.Join(t.TempDir(), "listeners.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, self, 0o755)
+	}
+	for _, dir := range []string{filepath.Dir(bin), filepath.Dir(filepath.Dir(bin))} {
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
+	}
+	if err != nil {
+		t.Fatalf("copying the test binary: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-test.run=^TestInNetnsOfAnotherUsersProcess$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", otherUserPIDEnv, os.Getpid()),
+		fmt.Sprintf("%s_PORT=%d", otherUserPIDEnv, l.Addr().(*net.TCPAddr).Port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("the test as nobody: %v\n%s", err, out)
 	}
 }
