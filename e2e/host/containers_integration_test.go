@@ -46,8 +46,8 @@ var containerBox = sysboxtest.Options{
 
 // containerSetup configures podman for the box, imports the test image into
 // podman and docker, installs the package, grants the exporter the engines'
-// sockets and the capabilities to read inside the containers' network
-// namespaces, and configures the explicit checks of the scenarios (their
+// sockets (reading inside the containers' network namespaces needs nothing
+// more), and configures the explicit checks of the scenarios (their
 // containers do not exist yet: each scenario makes its own).
 //
 // containers.conf: no keyring (nspawn's seccomp aside, a keyring per
@@ -59,11 +59,9 @@ var containerBox = sysboxtest.Options{
 // The grants, all measured here: the podman socket is root's in a 0700
 // root directory (Debian's tmpfiles.d/podman.conf: D! /run/podman 0700), so
 // SocketGroup= alone is not enough; the directory is opened to the group
-// as an /etc/tmpfiles.d override would at the next boot. The packaged unit
-// empties the capability bounding set, so AmbientCapabilities= alone
-// grants nothing (CapEff 0); and opening /proc/PID/ns/net of root's
-// container needs CAP_SYS_PTRACE besides CAP_SYS_ADMIN for setns: with
-// CAP_SYS_ADMIN alone the inside read is "permission denied".
+// as an /etc/tmpfiles.d override would at the next boot. No capability:
+// the packaged exporter reads the listeners inside root's containers from
+// /proc/PID/net (their namespace link needs CAP_SYS_PTRACE, which it lacks).
 const containerSetup = `
 mkdir -p /etc/containers
 cat > /etc/containers/containers.conf <<'EOF'
@@ -81,7 +79,7 @@ tar -C ` + sysboxtest.BindTarget + ` -c srv | docker import --change 'ENTRYPOINT
 dpkg -i %DEB% >/dev/null
 mkdir -p /etc/systemd/system/podman.socket.d /etc/systemd/system/warden_exporter.service.d
 printf '[Socket]\nSocketGroup=warden_exporter\n' > /etc/systemd/system/podman.socket.d/warden.conf
-printf '[Service]\nSupplementaryGroups=docker\nCapabilityBoundingSet=CAP_SYS_ADMIN CAP_SYS_PTRACE\nAmbientCapabilities=CAP_SYS_ADMIN CAP_SYS_PTRACE\n' \
+printf '[Service]\nSupplementaryGroups=docker\n' \
   > /etc/systemd/system/warden_exporter.service.d/containers.conf
 systemctl daemon-reload
 systemctl restart podman.socket
