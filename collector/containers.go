@@ -140,7 +140,7 @@ func fillContainer(out *verdict.Container, ct containers.Container) {
 	out.StartedAt, out.FinishedAt, out.RestartCount = ct.StartedAt, ct.FinishedAt, ct.RestartCount
 	out.Health, out.HealthStreak = ct.Health.Status, ct.Health.FailingStreak
 	out.HealthExitCode, out.HealthOutput = ct.Health.LastExitCode, ct.Health.LastOutput
-	out.HostNetwork = ct.NetworkMode == "host"
+	out.HostNetwork, out.SystemdUnit = ct.NetworkMode == "host", ct.SystemdUnit
 	for _, p := range ct.Ports {
 		out.Published = append(out.Published, verdict.Published{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort})
 	}

@@ -203,6 +203,7 @@ func (w *Watcher) publishLocked() {
 		return cmp.Or(cmp.Compare(a.Engine, b.Engine), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
 	w.snap.Store(s)
+	w.dirty = false
 	select {
 	case w.changes <- struct{}{}:
 	default:

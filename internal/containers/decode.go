@@ -306,6 +306,9 @@ type Event struct {
 	// containerExitCode); HasExitCode says it was there.
 	ExitCode    int
 	HasExitCode bool
+	// Health is the status a docker health_status event names
+	// ("health_status: unhealthy"); "" when it names none.
+	Health string
 	// TimeNano is when the engine saw it, in ns since the epoch.
 	TimeNano int64
 }
@@ -345,7 +348,7 @@ func decodeEvent(line []byte) (ev Event, ok bool, err error) {
 	if r.Type != "" && r.Type != "container" {
 		return Event{}, false, nil
 	}
-	action, _, _ := strings.Cut(r.Action, ":")
+	action, status, _ := strings.Cut(r.Action, ":")
 	action, ok = eventAction(strings.TrimSpace(action))
 	if !ok || r.Actor.ID == "" {
 		return Event{}, false, nil
@@ -355,6 +358,10 @@ func decodeEvent(line []byte) (ev Event, ok bool, err error) {
 		ID:       clean(r.Actor.ID, maxString),
 		Name:     clean(r.Actor.Attributes["name"], maxString),
 		TimeNano: r.TimeNano,
+	}
+	switch status = strings.TrimSpace(status); status {
+	case HealthStarting, HealthHealthy, HealthUnhealthy:
+		ev.Health = status
 	}
 	if ev.TimeNano == 0 {
 		ev.TimeNano = r.Time * int64(time.Second)

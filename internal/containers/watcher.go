@@ -71,6 +71,7 @@ type Watcher struct {
 	counts  map[Key]Counts
 	removed []Key // counts of removed containers, oldest first
 	pending int   // engines not yet tried
+	dirty   bool  // changed since the last snapshot (events publish in batches)
 }
 
 type engineState struct {
@@ -81,6 +82,9 @@ type engineState struct {
 	// the next sync: restarts are counted from where they were.
 	gone      map[string]Container
 	baselined bool // synced once: later syncs count increases
+	// dies are die events without an exit code, by container ID: counted
+	// at its next inspect, by the exit code it reports.
+	dies      map[string]uint64
 	loggedCap bool
 	tried     bool
 }
@@ -222,6 +226,7 @@ type session struct {
 	// stream was complete up to it) or the time before the first list.
 	since    time.Time
 	seenLast map[string]bool // events at since's nanosecond, applied
+	inspects inspectQueue    // the containers events changed, to read again
 }
 
 // run pings, syncs and follows the stream until it breaks (the error) or
@@ -262,10 +267,12 @@ func (s *session) run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.w.opts.Resync)
 	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	s.inspects = inspectQueue{due: map[string]time.Time{}, last: s.inspects.last}
+	wg.Go(func() { s.flush(sctx) })
 	if ping.Podman {
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		defer cancel()
 		wg.Go(func() { s.pollHealth(sctx) })
 	}
 	err = s.c.Events(sctx, s.since, func(ev Event) error { return s.event(sctx, ev) })
@@ -368,20 +375,15 @@ func (s *session) event(ctx context.Context, ev Event) error {
 	return nil
 }
 
-func (s *session) apply(ctx context.Context, ev Event) error {
+// apply applies an event: what it says at once (state, counts), its
+// container read again after the burst (see inspectQueue).
+func (s *session) apply(_ context.Context, ev Event) error {
 	if ev.Action == "destroy" {
 		s.w.remove(s.i, ev.ID)
 		return nil
 	}
-	c, err := s.c.Inspect(ctx, ev.ID)
-	if errors.Is(err, ErrNotFound) {
-		s.w.remove(s.i, ev.ID)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	s.w.update(s.i, c, ev)
+	known := s.w.onEvent(s.i, ev)
+	s.inspects.add(ev.ID, !known, time.Now())
 	return nil
 }
 

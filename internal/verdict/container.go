@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/warden-exporter/warden_exporter/config"
@@ -53,6 +54,9 @@ type Container struct {
 	// HostNetwork: it shares the host's network namespace (its ports are
 	// the check's own, looked up on the host).
 	HostNetwork bool
+	// SystemdUnit is the unit that runs it (Podman's
+	// PODMAN_SYSTEMD_UNIT): its listeners are the engine's too.
+	SystemdUnit string
 	Published   []Published
 	// Inside are the listeners of its network namespace: nil when not
 	// read (not running, host network, or the read failed: InsideError).
@@ -256,8 +260,15 @@ func judgePublished(c config.Check, ct *Container, cv *ContainerVerdict, host *N
 		inside, loopbackOnly := listensInside(ct.Inside, p)
 		pv.ListeningInside = inside
 		pv.Listening = pv.ListeningOnHost && inside
+		for i, s := range pv.Seen {
+			if s.Owner == "" && s.UID != nil {
+				// Named even where its cgroup says nothing (no
+				// systemd): who holds a port the container needs.
+				pv.Seen[i].Owner = strangerName(s, true)
+			}
+		}
 		switch {
-		case !cv.Up && pv.ListeningOnHost && f.foreign == "":
+		case !cv.Up && pv.ListeningOnHost && !slices.ContainsFunc(pv.Seen, func(s SeenListener) bool { return enginesOwn(s, ct) }) && f.foreign == "":
 			pv.Owned = OwnedByOther
 			f.foreign, f.foreignSeen = fmt.Sprintf("%s %s (%s publishes it for container %s)", p.Proto, hostSide(p), ct.Engine, ct.Name), pv.Seen
 		case !cv.Up || f.down != "":
@@ -293,4 +304,28 @@ func listensInside(ns *Namespace, p Published) (listening, loopbackOnly bool) {
 		loopbackOnly = true
 	}
 	return false, loopbackOnly
+}
+
+// The processes and units of the engines that hold a published port on the
+// host: docker-proxy (in docker.service's cgroup under systemd), podman's
+// conmon (a port reservation; in podman.service's cgroup when started
+// through the API, in libpod-conmon-ID.scope, or in the container's own
+// unit), rootless podman's rootlessport.
+var (
+	engineProcesses = []string{"docker-proxy", "conmon", "rootlessport", "rootlessport-child"}
+	engineUnits     = []string{"docker.service", "podman.service"}
+)
+
+// enginesOwn says s is the engine's own listener for a container's port:
+// it binds the port before the container runs (docker-proxy at each
+// restart of a crash loop) and after it stops, for a moment; a squatter is
+// anyone else.
+func enginesOwn(s SeenListener, ct *Container) bool {
+	switch {
+	case slices.Contains(engineProcesses, s.Process), slices.Contains(engineUnits, s.Owner):
+		return true
+	case ct.SystemdUnit != "" && s.Owner == ct.SystemdUnit:
+		return true
+	}
+	return strings.HasPrefix(s.Owner, "libpod-conmon-") && strings.HasSuffix(s.Owner, ".scope")
 }

@@ -47,6 +47,7 @@ func TestContainerVerdicts(t *testing.T) {
 		diagnosis  string   // == Diagnosis, when set
 		notInDiag  []string
 		portSeries bool // the published port has a series (not BetweenRuns)
+		strangers  map[uint64]Stranger
 	}{
 		{name: "running, listening on the host and inside", check: mongo, ct: running(nil), host: proxy, want: OK, portSeries: true},
 		{name: "exited, OOM killed, restarted", check: mongo, host: nothing, ct: running(func(c *Container) {
@@ -80,12 +81,21 @@ func TestContainerVerdicts(t *testing.T) {
 		{name: "a squatter on the published port while it is down", check: mongo, host: NewNamespace([]Listener{lst("tcp", "0.0.0.0", 27017, false)}, []Owner{{Unit: "squat.service"}}),
 			ct: running(func(c *Container) { c.State, c.ExitCode, c.Inside = "exited", 0, nil }), want: ForeignListener,
 			reason: []string{"tcp 127.0.0.1:27017 (docker publishes it for container mongo) is held by squat.service while container mongo (docker) exited 0"}},
+		{name: "the engine's proxy bound before the restart makes it run", check: mongo,
+			host: NewNamespace([]Listener{lst("tcp", "127.0.0.1", 27017, false)}, nil),
+			ct: running(func(c *Container) { c.State, c.ExitCode, c.Inside = "restarting", 3, nil }), want: ServiceDown,
+			strangers: map[uint64]Stranger{0: {Process: "docker-proxy", PID: 77, User: "root"}}},
+		{name: "a squatter no unit holds is named", check: mongo,
+			host: NewNamespace([]Listener{lst("tcp", "127.0.0.1", 27017, false)}, nil),
+			ct: running(func(c *Container) { c.State, c.Inside = "exited", nil }), want: ForeignListener,
+			strangers: map[uint64]Stranger{0: {Process: "nc", PID: 99, User: "bob"}},
+			reason:    []string{"is held by nc (pid 99) of uid 0 (bob) while container mongo (docker) exited 0"}, notInDiag: []string{"99"}},
 		{name: "host network: its ports are the check's own", check: config.Check{Name: "m", Container: "mongo", Ports: []config.Port{{Proto: "tcp", Port: 27017}}},
 			host: nothing, ct: running(func(c *Container) { c.HostNetwork, c.Published, c.Inside = true, nil, nil }), want: PortDown,
 			reason: []string{"nothing listens on tcp *:27017 while container mongo (docker) is running"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := &Input{Host: tc.host, Containers: map[string]*Container{}}
+			in := &Input{Host: tc.host, Containers: map[string]*Container{}, Strangers: tc.strangers}
 			if tc.ct != nil {
 				in.Containers[tc.check.Name] = tc.ct
 			}
@@ -96,6 +106,11 @@ func TestContainerVerdicts(t *testing.T) {
 			for _, r := range tc.reason {
 				if !strings.Contains(v.Reason, r) {
 					t.Errorf("reason %q\nlacks %q", v.Reason, r)
+				}
+			}
+			for _, r := range tc.notInDiag {
+				if strings.Contains(v.Diagnosis, r) {
+					t.Errorf("diagnosis %q has %q", v.Diagnosis, r)
 				}
 			}
 			if tc.diagnosis != "" && v.Diagnosis != tc.diagnosis {
