@@ -25,7 +25,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,8 +124,7 @@ func writeShortenedAlerts(t *testing.T, dir, keep string) {
 }
 
 func TestAlertsEndToEnd(t *testing.T) {
-	prometheus := testenv.LookPath(t, "prometheus", "apt-get install prometheus")
-	alertmanager := testenv.LookPath(t, "prometheus-alertmanager", "apt-get install prometheus-alertmanager")
+	alertChainTools(t) // before the minutes of setup below
 	s := servicestest.Start(t)
 	dir := t.TempDir()
 	// A service from a unit file (transient units cannot be masked), for
@@ -239,113 +237,35 @@ func TestAlertsEndToEnd(t *testing.T) {
 
 	// Alertmanager with the shipped example config (its route, null
 	// receiver and inhibit rules), its receiver pointed at a webhook and its
-	// timers shortened.
+	// timers shortened; Prometheus scraping every second, with the shipped
+	// rules and short for: durations.
 	hook := &webhook{apart: discAddr}
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
-	writeAlertmanagerConfig(t, dir, strings.NewReplacer(
-		"http://127.0.0.1:5001/warden", hookSrv.URL,
+	chain := startAlertChain(t, dir, chainOptions{
+		receiver: hookSrv.URL,
 		// Long enough that alerts of one incident that fire an evaluation
 		// apart reach the group's first notification together.
-		"group_wait: 30s", "group_wait: 3s",
-		"group_interval: 5m", "group_interval: 1s",
-	))
-	amAddr := startAlertmanager(t, alertmanager, dir)
-
-	// Prometheus scraping every second, with the shipped rules and short
-	// for: durations.
-	writeShortenedAlerts(t, dir, "15s")
-	rules, _ := os.ReadFile("../mixin/rules.yml")
-	os.WriteFile(filepath.Join(dir, "rules.yml"), rules, 0o644)
-	promCfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [alerts.yml, rules.yml]
-alerting:
-  alertmanagers:
-    - static_configs: [{targets: [%q]}]
-scrape_configs:
-  - job_name: warden
-    static_configs: [{targets: [%q, %q]}]
-  - job_name: warden-slow
+		groupWait:      "3s",
+		keepFiringFor:  "15s",
+		recordingRules: true,
+		scrapeConfigs: scrapeJob("warden", exporterAddr, otherAddr) + fmt.Sprintf(`  - job_name: warden-slow
     scrape_interval: 15s
     static_configs: [{targets: [%q]}]
     # This host is here for the flapping scenario alone: its collector
     # health would page in the other scenarios' windows.
     metric_relabel_configs: [{source_labels: [__name__], regex: warden_collector_success, action: drop}]
-  - job_name: warden-discovery
-    static_configs: [{targets: [%q]}]
-`, amAddr, exporterAddr, otherAddr, slowAddr, discAddr)
-	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promCfg), 0o644)
-	promAddr := testenv.FreeLoopbackAddr(t)
-	start(t, "prometheus", "http://"+promAddr+"/-/ready", prometheus,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+promAddr)
-
-	query := func(expr string) []map[string]any {
-		var r struct {
-			Status string `json:"status"`
-			Error  string `json:"error"`
-			Data   struct {
-				Result []map[string]any `json:"result"`
-			} `json:"data"`
-		}
-		getJSON(t, "http://"+promAddr+"/api/v1/query?query="+url.QueryEscape(expr), &r)
-		if r.Status != "success" {
-			t.Fatalf("query %s: %s", expr, r.Error)
-		}
-		return r.Data.Result
-	}
-	firing := func(alertname, check string) bool {
-		var r struct {
-			Data struct {
-				Alerts []struct {
-					State  string            `json:"state"`
-					Labels map[string]string `json:"labels"`
-				} `json:"alerts"`
-			} `json:"data"`
-		}
-		getJSON(t, "http://"+promAddr+"/api/v1/alerts", &r)
-		for _, a := range r.Data.Alerts {
-			if a.Labels["alertname"] == alertname && a.Labels["check"] == check && a.State == "firing" {
-				return true
-			}
-		}
-		return false
-	}
-	inAlertmanager := func(alertname, check string) bool {
-		var r []struct {
-			Labels map[string]string `json:"labels"`
-		}
-		getJSON(t, "http://"+amAddr+"/api/v2/alerts?active=true", &r)
-		for _, a := range r {
-			if a.Labels["alertname"] == alertname && a.Labels["check"] == check {
-				return true
-			}
-		}
-		return false
-	}
+`, slowAddr) + scrapeJob("warden-discovery", discAddr),
+	})
+	query := func(expr string) []map[string]any { return chain.query(t, expr) }
+	firing := func(alertname, check string) bool { return chain.firing(t, alertname, check) }
+	inAlertmanager := func(alertname, check string) bool { return chain.inAlertmanager(t, alertname, check) }
 
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
 		}
-		// How Prometheus's scrapes went: a target's last error and how
-		// long its last scrape took.
-		var r struct {
-			Data struct {
-				ActiveTargets []struct {
-					ScrapeURL          string  `json:"scrapeUrl"`
-					Health             string  `json:"health"`
-					LastError          string  `json:"lastError"`
-					LastScrapeDuration float64 `json:"lastScrapeDuration"`
-				} `json:"activeTargets"`
-			} `json:"data"`
-		}
-		getJSON(t, "http://"+promAddr+"/api/v1/targets", &r)
-		for _, tg := range r.Data.ActiveTargets {
-			t.Logf("target %s: %s, last scrape %.3fs, last error %q", tg.ScrapeURL, tg.Health, tg.LastScrapeDuration, tg.LastError)
-		}
+		chain.logTargets(t)
 		t.Logf("statuses: %v", query(`warden_check_status == 1`))
 		t.Logf("collectors: %v", query(`warden_collector_success`))
 	})
@@ -382,9 +302,7 @@ scrape_configs:
 		defer func() {
 			if t.Failed() {
 				t.Logf("statuses: %v", query(`warden_check_status == 1`))
-				var am []map[string]any
-				getJSON(t, "http://"+amAddr+"/api/v2/alerts", &am)
-				t.Logf("in Alertmanager: %v", am)
+				chain.logAlertmanager(t)
 			}
 		}()
 		systemdtest.WaitFor(t, stepTimeout, want+" delivered", func() bool { return slices.Contains(hook.pages(mark), want) })

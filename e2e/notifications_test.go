@@ -79,8 +79,6 @@ func (c *chat) find(path, prefix string) (chatMessage, bool) {
 // with the diagnosis, resolved as one line "resolved after X" without the
 // firing text.
 func TestNotificationsEndToEnd(t *testing.T) {
-	prometheus := testenv.LookPath(t, "prometheus", "apt-get install prometheus")
-	alertmanager := testenv.LookPath(t, "prometheus-alertmanager", "apt-get install prometheus-alertmanager")
 	dir := t.TempDir()
 	bin := buildExporter(t, dir)
 
@@ -102,29 +100,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	messages := &chat{}
 	srv := httptest.NewServer(messages)
 	t.Cleanup(srv.Close)
-	writeAlertmanagerConfig(t, dir, strings.NewReplacer(
-		"http://127.0.0.1:5001/warden", srv.URL,
-		"group_wait: 30s", "group_wait: 1s",
-		"group_interval: 5m", "group_interval: 1s",
-	))
-	amAddr := startAlertmanager(t, alertmanager, dir)
-
-	writeShortenedAlerts(t, dir, "3s")
-	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [alerts.yml]
-alerting:
-  alertmanagers:
-    - static_configs: [{targets: [%q]}]
-scrape_configs:
-  - job_name: warden
-    static_configs: [{targets: [%q]}]
-`, amAddr, exporterAddr)), 0o644)
-	promAddr := testenv.FreeLoopbackAddr(t)
-	start(t, "prometheus", "http://"+promAddr+"/-/ready", prometheus,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+promAddr)
+	startAlertChain(t, dir, chainOptions{receiver: srv.URL, groupWait: "1s", keepFiringFor: "3s", scrapeConfigs: scrapeJob("warden", exporterAddr)})
 
 	// The premise: db is unknown, app known down.
 	resp, err := http.Get("http://" + exporterAddr + "/metrics")

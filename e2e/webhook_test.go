@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
@@ -30,6 +31,8 @@ type delivered struct {
 	Status      string            `json:"status"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
+	// at is when the webhook received it: a page's latency.
+	at time.Time
 }
 
 // webhook records what Alertmanager sends.
@@ -45,7 +48,12 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var msg struct {
 		Alerts []delivered `json:"alerts"`
 	}
-	json.NewDecoder(r.Body).Decode(&msg)
+	// A notification of a few alerts is a few KiB.
+	json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&msg)
+	now := time.Now()
+	for i := range msg.Alerts {
+		msg.Alerts[i].at = now
+	}
 	h.mu.Lock()
 	h.alerts = append(h.alerts, msg.Alerts...)
 	h.mu.Unlock()
@@ -90,6 +98,19 @@ func (h *webhook) deliveries(since int, alertname, check, status string) int {
 		}
 	}
 	return n
+}
+
+// firstAt returns when the first notification of alertname for check
+// with status arrived after the n-th alert the webhook received.
+func (h *webhook) firstAt(since int, alertname, check, status string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range h.alerts[min(since, len(h.alerts)):] {
+		if a.Status == status && a.Labels["alertname"] == alertname && a.Labels["check"] == check {
+			return a.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // resolvedSince reports whether a "resolved" for alertname of check was
