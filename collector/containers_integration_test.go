@@ -210,6 +210,19 @@ func TestContainersOnARealDocker(t *testing.T) {
 			}
 		}
 		eng.Stop(t, "wdn-blink")
+		// The events of the crashes and the stop reach the watcher's
+		// cache before the scrape reads it.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			snap := s.watcher.Snapshot()
+			c, _ := snap.Find(eng.Name, "wdn-blink")
+			n := snap.Counts[containers.Key{Engine: eng.Name, Name: "wdn-blink"}]
+			if c.State == containers.StateExited && n.Exits[containers.ExitFailure] >= 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the watcher's cache 30 s after docker stop: %+v, counts %+v", c, n)
+			}
+		}
 		ectx, ecancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer ecancel()
 		ev, err := e.Evaluate(ectx)

@@ -268,8 +268,9 @@ func (c *Client) Inspect(ctx context.Context, id string) (Container, error) {
 // drops every die event) and docker matches by prefix ("health_status"
 // covers "health_status: unhealthy"); neither rejects a name it does not
 // emit (docker 20.10.24, podman 4.3.1). exec_* (three per health probe)
-// stay out.
-const eventFilter = `%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22create%22%2C%22start%22%2C%22restart%22%2C%22die%22%2C%22died%22%2C%22oom%22%2C%22health_status%22%2C%22destroy%22%2C%22remove%22%2C%22pause%22%2C%22unpause%22%2C%22rename%22%5D%7D`
+// stay out. "stop" is the only event of stopping a container that is not
+// running (docker stop during a crash loop's restart delay: no die).
+const eventFilter = `%7B%22type%22%3A%5B%22container%22%5D%2C%22event%22%3A%5B%22create%22%2C%22start%22%2C%22restart%22%2C%22die%22%2C%22died%22%2C%22oom%22%2C%22health_status%22%2C%22destroy%22%2C%22remove%22%2C%22pause%22%2C%22unpause%22%2C%22rename%22%2C%22stop%22%5D%7D`
 
 // Events streams the engine's container events since since to fn until
 // ctx ends, the stream breaks or fn fails. The call's timeout bounds the

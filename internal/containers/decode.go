@@ -328,7 +328,7 @@ type eventJSON struct {
 // ok is false for the others.
 func eventAction(action string) (string, bool) {
 	switch action {
-	case "create", "start", "restart", "die", "oom", "health_status", "destroy", "pause", "unpause", "rename":
+	case "create", "start", "restart", "die", "oom", "health_status", "destroy", "pause", "unpause", "rename", "stop":
 		return action, true
 	case "died": // podman's libpod name
 		return "die", true

@@ -39,6 +39,7 @@ type fakeEngine struct {
 	containers map[string]fakeContainer // by ID
 	listBody   []byte                   // served instead of the list when set
 	streams    int                      // event streams opened
+	inspects   map[string]int           // inspects served, by ID
 	sinces     []string
 	lines      chan string // to the open stream; "" ends it
 }
@@ -126,7 +127,12 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		w.Write(body)
 	case strings.HasPrefix(p, "/containers/") && strings.HasSuffix(p, "/json"):
-		c, ok := f.containers[strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/json")]
+		id := strings.TrimSuffix(strings.TrimPrefix(p, "/containers/"), "/json")
+		c, ok := f.containers[id]
+		if f.inspects == nil {
+			f.inspects = map[string]int{}
+		}
+		f.inspects[id]++
 		f.mu.Unlock()
 		if !ok {
 			w.WriteHeader(http.StatusNotFound)
