@@ -45,8 +45,8 @@ type containerScene struct {
 	eng     *enginetest.Engine
 	e       *Exporter
 	watcher *containers.Watcher
-	mu  sync.Mutex
-	cfg *config.Config
+	mu      sync.Mutex
+	cfg     *config.Config
 }
 
 func newContainerScene(t *testing.T, eng *enginetest.Engine) *containerScene {
