@@ -68,7 +68,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	./bench/all.sh
 
-## fuzz: every fuzz target for FUZZTIME (default 15s) each
+## fuzz: every fuzz target on a budget of executions (FUZZTIME=5000x replaces them)
 fuzz:
 	./scripts/fuzz.sh
 
