@@ -12,4 +12,4 @@ if [ "$(id -u)" != 0 ] || [ ! -x /usr/sbin/dockerd ] || [ ! -x /usr/sbin/runc ];
 	echo "containers: skipped: needs root and /usr/sbin/dockerd, /usr/sbin/runc (apt-get install docker.io runc)"
 	exit 0
 fi
-exec go test -tags bench -count=1 -timeout 30m -run '^TestContainerLayerCost$' -v . 2>&1 | grep -v '^=== RUN'
+exec go test -tags bench -count=1 -timeout 30m -run '^(TestContainerLayerCost|TestContainerEventsReplayed)$' -v . 2>&1 | grep -v '^=== RUN'

@@ -112,12 +112,8 @@ func restartEvents(t *testing.T, eng *enginetest.Engine) {
 	if busy.starts == 0 {
 		t.Fatalf("the watcher counted no start in %v", busy.wall)
 	}
-	perRestart := busy.cpu / time.Duration(busy.starts)
-	at50 := 100 * (perRestart * time.Duration(len(serving))).Seconds()
 	fmt.Printf("SUMMARY|containers: events of %d containers restarting (dockerd's pace)|%.2f %% of a core|%.0f events/s (%.1f restarts/s)|-|report\n",
 		len(serving), busy.cpuPercent(), busy.eventsPerSecond(), busy.restartsPerSecond())
-	fmt.Printf("SUMMARY|containers: the same at %d restarts/s (CPU a restart x %d)|%.2f %% of a core|%v a restart|-|< 1 %%\n",
-		len(serving), len(serving), at50, perRestart.Round(time.Microsecond))
 }
 
 // driverWorkers restart containers at once: more only queue in dockerd

@@ -317,8 +317,15 @@ type eventJSON struct {
 	Type   string
 	Action string
 	Actor  struct {
-		ID         string
-		Attributes map[string]string
+		ID string
+		// The attributes read, not a map of them all: an event of an
+		// image with labels carries them all (22 allocations an event
+		// with the map).
+		Attributes struct {
+			Name              string `json:"name"`
+			ExitCode          string `json:"exitCode"`
+			ContainerExitCode string `json:"containerExitCode"`
+		}
 	}
 	Time     int64 `json:"time"`
 	TimeNano int64 `json:"timeNano"`
@@ -356,7 +363,7 @@ func decodeEvent(line []byte) (ev Event, ok bool, err error) {
 	ev = Event{
 		Action:   action,
 		ID:       clean(r.Actor.ID, maxString),
-		Name:     clean(r.Actor.Attributes["name"], maxString),
+		Name:     clean(r.Actor.Attributes.Name, maxString),
 		TimeNano: r.TimeNano,
 	}
 	switch status = strings.TrimSpace(status); status {
@@ -366,12 +373,10 @@ func decodeEvent(line []byte) (ev Event, ok bool, err error) {
 	if ev.TimeNano == 0 {
 		ev.TimeNano = r.Time * int64(time.Second)
 	}
-	for _, k := range []string{"exitCode", "containerExitCode"} {
-		if v, found := r.Actor.Attributes[k]; found {
-			if n, err := strconv.Atoi(v); err == nil {
-				ev.ExitCode, ev.HasExitCode = n, true
-				break
-			}
+	for _, v := range []string{r.Actor.Attributes.ExitCode, r.Actor.Attributes.ContainerExitCode} {
+		if n, err := strconv.Atoi(v); err == nil {
+			ev.ExitCode, ev.HasExitCode = n, true
+			break
 		}
 	}
 	return ev, true, nil

@@ -38,10 +38,10 @@ const (
 	// inspectEvery bounds the inspects of one container: one restarting
 	// every second is read every 5 s, its counts and state kept from its
 	// events meanwhile (the restart count from the inspects' increases).
-	inspectEvery = 5 * time.Second
+	inspectEvery = 30 * time.Second
 	// flushTick is how often the queue is looked at and a changed cache
 	// published: Changes fires at most ten times a second per engine.
-	flushTick = 100 * time.Millisecond
+	flushTick = 250 * time.Millisecond
 )
 
 // inspectQueue is the containers to read again, when.
@@ -182,10 +182,11 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 	old := e.containers[ev.ID]
 	e.containers[ev.ID] = c
 	w.dirty = true
-	if old.State != c.State || old.Health.Status != c.Health.Status {
-		// At once, not at the next tick: the watch judges each state a
-		// container passes through (docker restarts a crashed one
-		// 100 ms after its die: a tick could hold both).
+	if old.State == StateRunning && c.State != StateRunning || old.Health.Status != c.Health.Status {
+		// An outage at once, not at the next tick: the watch judges each
+		// state a container passes through, and docker restarts a
+		// crashed one 100 ms after its die (a tick could hold both). Its
+		// end waits for the tick: the watch counts it up to 250 ms long.
 		w.publishLocked()
 	}
 	return true

@@ -84,7 +84,10 @@ type engineState struct {
 	baselined bool // synced once: later syncs count increases
 	// dies are die events without an exit code, by container ID: counted
 	// at its next inspect, by the exit code it reports.
-	dies      map[string]uint64
+	dies map[string]uint64
+	// order is the containers' IDs by name, for the snapshot; nil when
+	// the set changed.
+	order     []string
 	loggedCap bool
 	tried     bool
 }
