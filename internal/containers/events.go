@@ -165,6 +165,15 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 			e.dies[ev.ID]++
 		}
 		c.State, c.FinishedAt, c.Pid = StateExited, at, 0
+		if restartsAfter(c.RestartPolicy, ev) {
+			// What docker says until its restart (its backoff: 100 ms
+			// doubling): a crash loop reads "restarting", as inspected.
+			c.State = StateRestarting
+		}
+	case "stop":
+		// Stopped by hand (docker stop), after its die: no restart
+		// follows, whatever the policy.
+		c.State = StateExited
 	case "health_status":
 		// Docker's names the new status (sent on a change); podman
 		// 4.3's names the one before the check: only its read says.
@@ -219,4 +228,17 @@ func (w *Watcher) refresh(i int, read []Container) {
 	if w.dirty {
 		w.publishLocked()
 	}
+}
+
+// restartsAfter says the engine restarts a container of restart policy
+// policy after the die event ev: always and unless-stopped do, on-failure
+// after a failure (docker's and podman's policies).
+func restartsAfter(policy string, ev Event) bool {
+	switch policy {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return ev.HasExitCode && ev.ExitCode != 0
+	}
+	return false
 }

@@ -347,11 +347,12 @@ func TestWatcherAppliesEventsAndReadsOncePerBurst(t *testing.T) {
 		f.event("start", "c1", map[string]string{"name": "crash"})
 	}
 	f.event("die", "c1", map[string]string{"name": "crash", "exitCode": "3"})
-	// The last event's state is there before any read could be.
-	waitFor(t, w, "crash exited 3, 3 starts and 4 failures counted", func(s *Snapshot) bool {
+	// The last event's state is there before any read could be
+	// (Restarting: its policy is always, as docker says until it restarts.)
+	waitFor(t, w, "crash restarting after exit 3, 3 starts and 4 failures counted", func(s *Snapshot) bool {
 		c, _ := s.Find(Docker, "crash")
 		n := s.Counts[Key{Docker, "crash"}]
-		return c.State == StateExited && c.ExitCode == 3 && n.Starts == 3 && n.Exits[ExitFailure] == 4
+		return c.State == StateRestarting && c.ExitCode == 3 && n.Starts == 3 && n.Exits[ExitFailure] == 4
 	})
 	// Then the read after the burst: the restarts from its count.
 	waitFor(t, w, "crash read again: running, 3 restarts counted", func(s *Snapshot) bool {
@@ -366,4 +367,25 @@ func TestWatcherAppliesEventsAndReadsOncePerBurst(t *testing.T) {
 	if reads < 1 || reads > 2 {
 		t.Errorf("%d inspects for a burst of 7 events, want 1 (2 on a slow machine)", reads)
 	}
+}
+
+// docker stop of a container whose policy restarts it: its die says
+// restarting, its stop that no restart follows.
+func TestWatcherStopEndsARestartPolicy(t *testing.T) {
+	f := newFakeEngine(t, false, fakeContainer{ID: "c1", Name: "web", State: "running"})
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}})
+	// (The fake's inspect agrees at each step: a read between changes
+	// nothing.)
+	f.set(fakeContainer{ID: "c1", Name: "web", State: "restarting"})
+	f.event("die", "c1", map[string]string{"name": "web", "exitCode": "0"})
+	waitFor(t, w, "web restarting after its die (policy always)", func(s *Snapshot) bool {
+		c, _ := s.Find(Docker, "web")
+		return c.State == StateRestarting
+	})
+	f.set(fakeContainer{ID: "c1", Name: "web", State: "exited"})
+	f.event("stop", "c1", map[string]string{"name": "web"})
+	waitFor(t, w, "web exited after its stop", func(s *Snapshot) bool {
+		c, _ := s.Find(Docker, "web")
+		return c.State == StateExited
+	})
 }
