@@ -125,7 +125,7 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 		{
 			name:      "wdn-sick",
 			badDeploy: func(o *enginetest.RunOptions) { o.HealthCmd = []string{"/srv", "check", "127.0.0.1:1"} },
-			want:      []string{"now: probe_failed: the health check of container wdn-sick (docker) fails"},
+			want:      []string{"now: probe_failed: the health check of container wdn-sick (docker) fails (exit 1)"},
 		},
 		{
 			name:      "wdn-deaf",
@@ -154,7 +154,7 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 				squatter.Close()
 				eng.Start(t, "wdn-squat")
 			},
-			want: []string{"now: foreign_listener: tcp 127.0.0.1:", " (docker publishes it for container wdn-squat) is held by ", " while container wdn-squat (docker) exited 0"},
+			want: []string{"now: foreign_listener: tcp 127.0.0.1:", " (docker publishes it for container wdn-squat) is held by process e2e.test while container wdn-squat (docker) exited 0"},
 		},
 	}
 

@@ -386,7 +386,10 @@ func (s *session) apply(_ context.Context, ev Event) error {
 		return nil
 	}
 	known := s.w.onEvent(s.i, ev)
-	s.inspects.add(ev.ID, !known, time.Now())
+	// A health change is read at once: its event says the status, not
+	// the check's output, exit code or streak (docker sends one on a
+	// change only: few).
+	s.inspects.add(ev.ID, !known || ev.Action == "health_status", time.Now())
 	return nil
 }
 
