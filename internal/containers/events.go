@@ -49,6 +49,10 @@ type inspectQueue struct {
 	mu   sync.Mutex
 	due  map[string]time.Time // by ID
 	last map[string]time.Time // when each was last read, by ID
+	// now wakes the flush for a container to read at once (a new one:
+	// until it is read, its published ports are nobody's, and discovery
+	// would learn them as its unit's).
+	now chan struct{}
 }
 
 // add queues container id: at once when now (a container the cache does
@@ -69,6 +73,12 @@ func (q *inspectQueue) add(id string, immediately bool, now time.Time) {
 		}
 	}
 	q.due[id] = at
+	if immediately {
+		select {
+		case q.now <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // take returns the containers due at now, and records them read.
@@ -106,26 +116,33 @@ func (s *session) flush(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.inspects.now:
+			s.flushDue(ctx, time.Now())
 		case now := <-tick.C:
-			var read []Container
-			for _, id := range s.inspects.take(now) {
-				c, err := s.c.Inspect(ctx, id)
-				switch {
-				case errors.Is(err, ErrNotFound):
-					s.w.remove(s.i, id)
-				case err != nil:
-					if ctx.Err() != nil {
-						return
-					}
-					level.Debug(s.w.opts.Logger).Log("msg", "re-reading a container after its events failed", "id", id, "err", err)
-					s.inspects.add(id, false, now)
-				default:
-					read = append(read, c)
-				}
-			}
-			s.w.refresh(s.i, read)
+			s.flushDue(ctx, now)
 		}
 	}
+}
+
+// flushDue reads the containers due at now and publishes the changes.
+func (s *session) flushDue(ctx context.Context, now time.Time) {
+	var read []Container
+	for _, id := range s.inspects.take(now) {
+		c, err := s.c.Inspect(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			s.w.remove(s.i, id)
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			level.Debug(s.w.opts.Logger).Log("msg", "re-reading a container after its events failed", "id", id, "err", err)
+			s.inspects.add(id, false, now)
+		default:
+			read = append(read, c)
+		}
+	}
+	s.w.refresh(s.i, read)
 }
 
 // onEvent applies what ev says of its container, and counts it; known

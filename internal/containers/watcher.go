@@ -273,7 +273,7 @@ func (s *session) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	s.inspects = inspectQueue{due: map[string]time.Time{}, last: s.inspects.last}
+	s.inspects = inspectQueue{due: map[string]time.Time{}, last: s.inspects.last, now: make(chan struct{}, 1)}
 	wg.Go(func() { s.flush(sctx) })
 	if ping.Podman {
 		wg.Go(func() { s.pollHealth(sctx) })
