@@ -35,9 +35,11 @@ const (
 	// burst it is read again: docker's die, start (and restart) of one
 	// restart arrive within ~0.3 s.
 	inspectSettle = 200 * time.Millisecond
-	// inspectEvery bounds the inspects of one container: one restarting
-	// every second is read every 5 s, its counts and state kept from its
-	// events meanwhile (the restart count from the inspects' increases).
+	// inspectEvery bounds the inspects of one container: two in any
+	// inspectEvery (a create then its start are both read at once), so
+	// one restarting every second is read twice every 30 s, its counts
+	// and state kept from its events meanwhile (the restart count from
+	// the inspects' increases).
 	inspectEvery = 30 * time.Second
 	// flushTick is how often the queue is looked at and a changed cache
 	// published: Changes fires at most ten times a second per engine.
@@ -46,19 +48,20 @@ const (
 
 // inspectQueue is the containers to read again, when.
 type inspectQueue struct {
-	mu   sync.Mutex
-	due  map[string]time.Time // by ID
-	last map[string]time.Time // when each was last read, by ID
+	mu  sync.Mutex
+	due map[string]time.Time // by ID
+	// last are when each was last read and the time before, by ID.
+	last map[string][2]time.Time
 	// now wakes the flush for a container to read at once (a new one:
 	// until it is read, its published ports are nobody's, and discovery
 	// would learn them as its unit's).
 	now chan struct{}
 }
 
-// add queues container id: at once when now (a container the cache does
-// not hold), else after the burst, no sooner than inspectEvery after its
-// last read. A container already queued keeps its time: a crash loop's
-// events never push its read away.
+// add queues container id: at once when immediately (a container the
+// cache does not hold), else after the burst, and no sooner than
+// inspectEvery after its last read but one. A container already queued
+// keeps its time: a crash loop's events never push its read away.
 func (q *inspectQueue) add(id string, immediately bool, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -68,7 +71,7 @@ func (q *inspectQueue) add(id string, immediately bool, now time.Time) {
 	at := now
 	if !immediately {
 		at = now.Add(inspectSettle)
-		if next := q.last[id].Add(inspectEvery); next.After(at) {
+		if next := q.last[id][1].Add(inspectEvery); next.After(at) {
 			at = next
 		}
 	}
@@ -91,15 +94,15 @@ func (q *inspectQueue) take(now time.Time) []string {
 			out = append(out, id)
 			delete(q.due, id)
 			if q.last == nil {
-				q.last = map[string]time.Time{}
+				q.last = map[string][2]time.Time{}
 			}
-			q.last[id] = now
+			q.last[id] = [2]time.Time{now, q.last[id][0]}
 		}
 	}
 	// Forget the reads old enough to no longer delay one: the map stays
 	// as large as the containers events touched within inspectEvery.
 	for id, at := range q.last {
-		if now.Sub(at) > inspectEvery {
+		if now.Sub(at[0]) > inspectEvery {
 			delete(q.last, id)
 		}
 	}

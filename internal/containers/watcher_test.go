@@ -389,3 +389,24 @@ func TestWatcherStopEndsARestartPolicy(t *testing.T) {
 		return c.State == StateExited
 	})
 }
+
+// docker run: its create is read at once (a container the cache does not
+// hold), and its start soon after, though two reads come within
+// inspectEvery: the PID (the namespace read inside) and the health are
+// the read's, not the create's.
+func TestWatcherReadsACreatedContainerAgainAtItsStart(t *testing.T) {
+	f := newFakeEngine(t, false)
+	w := startWatcher(t, WatcherOptions{Endpoints: []Endpoint{{Docker, f.addr}}})
+	f.set(fakeContainer{ID: "n1", Name: "new", State: "created"})
+	f.event("create", "n1", map[string]string{"name": "new"})
+	waitFor(t, w, "new created", func(s *Snapshot) bool {
+		c, ok := s.Find(Docker, "new")
+		return ok && c.State == StateCreated
+	})
+	f.set(fakeContainer{ID: "n1", Name: "new", State: "running", Health: HealthStarting})
+	f.event("start", "n1", map[string]string{"name": "new"})
+	waitFor(t, w, "new read after its start: its PID and health", func(s *Snapshot) bool {
+		c, _ := s.Find(Docker, "new")
+		return c.State == StateRunning && c.Pid == 42 && c.Health.Status == HealthStarting
+	})
+}
