@@ -17,8 +17,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/go-kit/log/level"
@@ -227,16 +229,17 @@ type listenerKey struct {
 	port  uint16
 }
 
-// withoutPublished drops the listeners on published ports, and their
-// owners (owners[i] holds ls[i]).
-func withoutPublished(ls []listeners.Listener, owners []owner.Owner, published map[listenerKey]bool) ([]listeners.Listener, []owner.Owner) {
-	if len(published) == 0 {
+// withoutPublished drops the listeners on published ports, and those of
+// the units that run containers, with their owners (owners[i] holds
+// ls[i]).
+func withoutPublished(ls []listeners.Listener, owners []owner.Owner, published map[listenerKey]bool, units map[string]bool) ([]listeners.Listener, []owner.Owner) {
+	if len(published) == 0 && len(units) == 0 {
 		return ls, owners
 	}
 	outL := make([]listeners.Listener, 0, len(ls))
 	outO := make([]owner.Owner, 0, len(owners))
 	for i, l := range ls {
-		if published[listenerKey{l.Proto, l.Port}] {
+		if published[listenerKey{l.Proto, l.Port}] || i < len(owners) && units[owners[i].Unit] {
 			continue
 		}
 		outL = append(outL, l)
@@ -354,4 +357,36 @@ func (e *Exporter) emitEngines(emit seriesSink, snap *containers.Snapshot, check
 			emit.gauge(e.descs.containerEngineUp, bool01(en.Present && en.Err == nil), en.Name)
 		}
 	}
+}
+
+// maxContainerUnits bounds the units remembered as running containers.
+const maxContainerUnits = 1024
+
+// containerUnits are the units seen running a container (Podman's
+// PODMAN_SYSTEMD_UNIT: container-NAME.service of podman generate systemd
+// --new). Their listeners are their containers' published ports (conmon's
+// reservations), never learned as the unit's: remembered across the
+// container's recreation at each start (--rm --replace), when for a
+// moment the new container is not read yet and its port would be the
+// unit's (the booted-host test saw one learned).
+type containerUnits struct {
+	mu    sync.Mutex
+	units map[string]bool
+}
+
+// of adds snap's containers' units and returns them all.
+func (u *containerUnits) of(snap *containers.Snapshot) map[string]bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if snap != nil {
+		for _, c := range snap.Containers {
+			if c.SystemdUnit != "" && len(u.units) < maxContainerUnits {
+				if u.units == nil {
+					u.units = map[string]bool{}
+				}
+				u.units[c.SystemdUnit] = true
+			}
+		}
+	}
+	return maps.Clone(u.units)
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,9 +147,23 @@ func TestContainersOnARealDocker(t *testing.T) {
 		c := check("wdn-mongo")
 		c.Probes = []config.Probe{{Target: "127.0.0.1:" + strconv.Itoa(port), Timeout: config.DefaultProbeTimeout}}
 		s.setChecks(&config.Config{Checks: []config.Check{c}})
+		// Its start is read (200 ms after the event): its PID, for the
+		// namespace inside, and its health.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			ct, _ := s.watcher.Snapshot().Find(eng.Name, "wdn-mongo")
+			if ct.Pid > 0 && ct.Health.Status != containers.HealthNone {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("wdn-mongo not read after its start in 30 s: %+v", ct)
+			}
+		}
 		v, mfs := s.waitVerdict("wdn-mongo", verdict.OK)
 		if v.Container.Health != containers.HealthHealthy && v.Container.Health != containers.HealthStarting {
 			t.Errorf("health %q", v.Container.Health)
+		}
+		if !slices.Contains(v.Container.ListensInside, fmt.Sprintf("tcp [::]:%d", enginetest.SrvPort)) && !slices.Contains(v.Container.ListensInside, fmt.Sprintf("tcp 0.0.0.0:%d", enginetest.SrvPort)) {
+			t.Errorf("listens inside: %q (%s)", v.Container.ListensInside, v.Container.InsideError)
 		}
 		if len(v.Ports) != 1 || !v.Ports[0].ListeningOnHost || !v.Ports[0].ListeningInside || v.Ports[0].Port != port {
 			t.Errorf("published port: %+v", v.Ports)

@@ -133,6 +133,8 @@ type Exporter struct {
 	discovery  *discovery.Discovery
 	daemons    *daemonconf.Reader
 	containers ContainerSource
+	// containerUnits are the units seen running a container.
+	containerUnits containerUnits
 	// daemonUnits are the units of the checks' daemons the last
 	// evaluation found, and daemonNames the listing's daemon units.
 	daemonUnits atomic.Pointer[[]string]

@@ -177,7 +177,7 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 		if r.fresh && o.listeners != nil {
 			// A container's published port is the container's (its
 			// implicit check), not the engine's whose proxy holds it.
-			ls, owners := withoutPublished(o.listeners.Listeners, o.owners, publishedPorts(o.containers))
+			ls, owners := withoutPublished(o.listeners.Listeners, o.owners, publishedPorts(o.containers), e.containerUnits.of(o.containers))
 			learned = e.discovery.Learn(cfg, o.units, ls, owners)
 		} else {
 			// Between scrapes, or no listeners read (the layer off or

@@ -334,9 +334,16 @@ systemd-run --quiet --unit=wctl ` + sysboxtest.BindTarget + `/srv serve 127.0.0.
 		}
 		t.Logf("%s: ok, 127.0.0.1:%d held by %v", check, want.port, owners)
 	}
-	h.WaitFor(t, "wctl.service's port learned", 30*time.Second, func() bool {
-		return slices.Contains(h.verdicts()["wctl.service"].sources(18099), "learned")
-	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		v, ok := h.verdicts()["wctl.service"]
+		if slices.Contains(v.sources(18099), "learned") {
+			break
+		}
+		if time.Now().After(deadline) {
+			state, _ := h.shMayFail(`systemctl show -p ActiveState,SubState wctl.service; ss -ltn 'sport = :18099'; cat /var/lib/warden_exporter/learned.json`)
+			t.Fatalf("wctl.service's port not learned in 30 s: check %v %+v\n%s", ok, v, state)
+		}
+	}
 	vs := h.verdicts()
 	for check, v := range vs {
 		for want, hv := range holders {
@@ -355,16 +362,27 @@ systemd-run --quiet --unit=wctl ` + sysboxtest.BindTarget + `/srv serve 127.0.0.
 	learned, _ := h.shMayFail(`cat /var/lib/warden_exporter/learned.json`)
 	var state struct {
 		Units map[string]struct {
-			Ports map[string]struct{ Port int } `json:"ports"`
+			Ports map[string]struct {
+				Port    int
+				Learned bool `json:"learned"`
+			} `json:"ports"`
 		} `json:"units"`
 	}
 	if err := json.Unmarshal([]byte(learned), &state); err != nil {
 		t.Fatalf("learned.json: %v\n%s", err, learned)
 	}
+	// Learned, not seen: a port seen once in the few milliseconds before
+	// the engine's event names its new container (podman run --rm makes
+	// one at each start of its unit) is a candidate discovery drops, never
+	// learns (--discovery.min-age).
 	for unit, u := range state.Units {
 		for _, p := range u.Ports {
-			if p.Port >= 18081 && p.Port <= 18090 {
+			switch {
+			case p.Port < 18081 || p.Port > 18090:
+			case p.Learned:
 				t.Errorf("learned.json: %s learned the published port %d", unit, p.Port)
+			default:
+				t.Logf("learned.json: %s saw the published port %d (not learned)", unit, p.Port)
 			}
 		}
 	}

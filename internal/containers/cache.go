@@ -229,14 +229,13 @@ func (w *Watcher) publishLocked() {
 	}
 }
 
-// healthChecked are engine i's running containers that have a health
-// check.
-func (w *Watcher) healthChecked(i int) []Container {
+// running are engine i's running containers.
+func (w *Watcher) running(i int) []Container {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []Container
 	for _, c := range w.engines[i].containers {
-		if c.Running() && c.Health.Interval > 0 {
+		if c.Running() {
 			out = append(out, c)
 		}
 	}
