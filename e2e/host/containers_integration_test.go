@@ -316,7 +316,8 @@ cd /etc/systemd/system && podman generate systemd --new --name --files wgen >/de
 podman rm wgen >/dev/null
 systemctl daemon-reload && systemctl start container-wgen.service
 docker run -d --name wdock -p 127.0.0.1:18090:9863 ` + enginetest.ImageRef + ` serve :9863
-systemd-run --quiet --unit=wctl ` + sysboxtest.BindTarget + `/srv serve 127.0.0.1:18099`)
+printf '[Service]\nExecStart=` + sysboxtest.BindTarget + `/srv serve 127.0.0.1:18099\n' > /etc/systemd/system/wctl.service
+systemctl daemon-reload && systemctl start wctl.service`)
 	holders := map[string]struct {
 		port  int
 		owner string // the socket's cgroup: "" for none that is a unit
