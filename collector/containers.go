@@ -24,7 +24,6 @@ import (
 	"syscall"
 
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/containers"
@@ -88,10 +87,12 @@ func judgedContainer(c config.Check, snap *containers.Snapshot, inside map[conta
 	}
 	out := &verdict.Container{Name: c.Container}
 	var down, failing []string
+	candidates := 0 // the engines it may be in
 	for _, en := range snap.Engines {
 		if c.Engine != "" && en.Name != c.Engine && en.SameAs != c.Engine {
 			continue
 		}
+		candidates++
 		if en.SameAs != "" {
 			// docker.sock is podman's (podman-docker): read there.
 			if same, ok := snap.EngineNamed(en.SameAs); ok {
@@ -119,21 +120,11 @@ func judgedContainer(c config.Check, snap *containers.Snapshot, inside map[conta
 	switch {
 	case len(failing) > 0:
 		out.EngineError = strings.Join(failing, "; ")
-	case len(down) > 0 && len(down) == engineCount(snap, c.Engine):
+	case len(down) > 0 && len(down) == candidates:
 		out.EngineDown = "no engine answers (" + strings.Join(down, ", ") + ")"
 	}
 	out.Engine = c.Engine
 	return out
-}
-
-func engineCount(snap *containers.Snapshot, name string) int {
-	n := 0
-	for _, en := range snap.Engines {
-		if name == "" || en.Name == name {
-			n++
-		}
-	}
-	return n
 }
 
 func fillContainer(out *verdict.Container, ct containers.Container) {
@@ -146,6 +137,12 @@ func fillContainer(out *verdict.Container, ct containers.Container) {
 	for _, p := range ct.Ports {
 		out.Published = append(out.Published, verdict.Published{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort})
 	}
+}
+
+// namesContainer says check c names container ct (by name, in its engine
+// when it names one).
+func namesContainer(c config.Check, ct containers.Container) bool {
+	return c.Container != "" && ct.Name == c.Container && (c.Engine == "" || ct.Engine == c.Engine)
 }
 
 // containerNamespace is the listeners of a container's own network
@@ -168,7 +165,7 @@ func (e *Exporter) readContainerNamespaces(ctx context.Context, o *observation) 
 		}
 		for _, ct := range o.containers.Containers {
 			key := containers.Key{Engine: ct.Engine, Name: ct.Name}
-			if ct.Name != c.Container || (c.Engine != "" && ct.Engine != c.Engine) || !ct.Running() ||
+			if !namesContainer(c, ct) || !ct.Running() ||
 				ct.Pid <= 0 || ct.NetworkMode == "host" || len(ct.Ports) == 0 {
 				continue
 			}
@@ -213,13 +210,13 @@ func unpublished(learned []config.Check, published map[listenerKey]bool) []confi
 	if len(published) == 0 {
 		return learned
 	}
+	isPublished := func(p config.Port) bool { return published[listenerKey{p.Proto, uint16(p.Port)}] }
 	out := make([]config.Check, len(learned))
 	for i, c := range learned {
 		out[i] = c
-		if !slices.ContainsFunc(c.Ports, func(p config.Port) bool { return published[listenerKey{p.Proto, uint16(p.Port)}] }) {
-			continue
+		if slices.ContainsFunc(c.Ports, isPublished) {
+			out[i].Ports = slices.DeleteFunc(slices.Clone(c.Ports), isPublished)
 		}
-		out[i].Ports = slices.DeleteFunc(slices.Clone(c.Ports), func(p config.Port) bool { return published[listenerKey{p.Proto, uint16(p.Port)}] })
 	}
 	return out
 }
@@ -281,34 +278,33 @@ func containerChecks(cfg *config.Config, snap *containers.Snapshot) []config.Che
 	return out
 }
 
-// containerLabels are the label values of a container check's series.
-func containerLabels(v verdict.Verdict) (check, container string) {
-	return v.Check, v.Container.Name
-}
-
 // emitContainer emits a container check's series: its state and health
 // (one series each 1), and what the event stream counted of it, from 0
 // (increase() needs the first sample).
 func (e *Exporter) emitContainer(emit seriesSink, v verdict.Verdict, snap *containers.Snapshot, engine string) {
 	d := e.descs
-	check, name := containerLabels(v)
+	check, name := v.Check, v.Container.Name
 	cv := v.Container
 	if cv.Known {
 		state := cv.State
 		if state == "" || state == "not_running_engine" {
 			state = containers.StateNotFound
 		}
-		oneOf(emit, d.containerState, state, containers.States, check, name)
+		stateSet(emit, d.containerState, state, containers.States, check, name)
 		health := cv.Health
 		if health == "" {
 			health = containers.HealthNone
 		}
-		oneOf(emit, d.containerHealth, health, containers.HealthStatuses, check, name)
+		stateSet(emit, d.containerHealth, health, containers.HealthStatuses, check, name)
 	}
 	var n containers.Counts
 	if snap != nil {
-		for k, c := range snap.Counts {
-			if k.Name == name && (engine == "" || k.Engine == engine) {
+		for _, en := range snap.Engines {
+			if engine != "" && en.Name != engine {
+				continue
+			}
+			// By key, not a walk of every container's counts per check.
+			if c, ok := snap.Counts[containers.Key{Engine: en.Name, Name: name}]; ok {
 				n.Starts += c.Starts
 				n.Restarts += c.Restarts
 				n.OOMKills += c.OOMKills
@@ -324,22 +320,6 @@ func (e *Exporter) emitContainer(emit seriesSink, v verdict.Verdict, snap *conta
 	emit.counter(d.containerUnhealthy, float64(n.Unhealthy), check, name)
 	for i, class := range containers.ExitClasses {
 		emit.counter(d.containerExits, float64(n.Exits[i]), check, name, class)
-	}
-}
-
-// oneOf emits one series per value of values, 1 for current (a current
-// outside values gets a series of its own).
-func oneOf(emit seriesSink, desc *prometheus.Desc, current string, values []string, labels ...string) {
-	known := false
-	for _, v := range values {
-		x := 0.0
-		if v == current {
-			x, known = 1, true
-		}
-		emit.gauge(desc, x, append(labels, v)...)
-	}
-	if !known {
-		emit.gauge(desc, 1, append(labels, current)...)
 	}
 }
 

@@ -165,7 +165,7 @@ func (e *Exporter) emitLearnedUnits(emit seriesSink, units *systemd.Snapshot, le
 // one that is 1: masked, not-found, error, bad-setting).
 func (e *Exporter) emitLoadState(emit seriesSink, unit, load string) {
 	if e.unitSeries != UnitSeriesCompact {
-		stateSet(emit, e.descs.loadState, unit, load, systemd.LoadStates)
+		stateSet(emit, e.descs.loadState, load, systemd.LoadStates, unit)
 	} else if load != "loaded" {
 		emit.gauge(e.descs.loadState, 1, unit, load)
 	}
@@ -176,7 +176,7 @@ func (e *Exporter) emitLoadState(emit seriesSink, unit, load string) {
 // would carry nothing but series.
 func (e *Exporter) emitUnit(emit seriesSink, u systemd.Unit, withLoadState bool) {
 	d := e.descs
-	stateSet(emit, d.unitState, u.Name, u.ActiveState, systemd.ActiveStates)
+	stateSet(emit, d.unitState, u.ActiveState, systemd.ActiveStates, u.Name)
 	if withLoadState {
 		e.emitLoadState(emit, u.Name, u.LoadState)
 	}
@@ -215,19 +215,21 @@ func (e *Exporter) emitUnitCounters(emit seriesSink, u systemd.Unit) {
 	}
 }
 
-// stateSet emits one series per state, 1 for current; a current state
-// outside states gets a series of its own, so exactly one series is 1.
-func stateSet(emit seriesSink, desc *prometheus.Desc, unit, current string, states []string) {
+// stateSet emits one series per state (its last label), 1 for current,
+// after labels; a current state outside states gets a series of its own,
+// so exactly one series is 1.
+func stateSet(emit seriesSink, desc *prometheus.Desc, current string, states []string, labels ...string) {
+	labels = labels[:len(labels):len(labels)] // each series its own values
 	known := false
 	for _, st := range states {
 		v := 0.0
 		if st == current {
 			v, known = 1, true
 		}
-		emit.gauge(desc, v, unit, st)
+		emit.gauge(desc, v, append(labels, st)...)
 	}
 	if !known && current != "" {
-		emit.gauge(desc, 1, unit, current)
+		emit.gauge(desc, 1, append(labels, current)...)
 	}
 }
 
@@ -266,7 +268,7 @@ func (f *unitFamilies) of(e *Exporter, units *systemd.Snapshot) []*dto.MetricFam
 			case u.Failed():
 				// Every failed unit stays visible, whoever names it: 7
 				// series while it is failed, none once it is not.
-				stateSet(emit, e.descs.unitState, u.Name, u.ActiveState, systemd.ActiveStates)
+				stateSet(emit, e.descs.unitState, u.ActiveState, systemd.ActiveStates, u.Name)
 			}
 		})
 	}

@@ -173,11 +173,12 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 		o.owners = e.owners.Owners(ctx, o.units, o.listeners.Listeners, names)
 	}
 	if cfg.Discovery.Enabled {
+		published := publishedPorts(o.containers)
 		var learned []config.Check
 		if r.fresh && o.listeners != nil {
 			// A container's published port is the container's (its
 			// implicit check), not the engine's whose proxy holds it.
-			ls, owners := withoutPublished(o.listeners.Listeners, o.owners, publishedPorts(o.containers), e.containerUnits.of(o.containers))
+			ls, owners := withoutPublished(o.listeners.Listeners, o.owners, published, e.containerUnits.of(o.containers))
 			learned = e.discovery.Learn(cfg, o.units, ls, owners)
 		} else {
 			// Between scrapes, or no listeners read (the layer off or
@@ -186,7 +187,7 @@ func (e *Exporter) observe(ctx context.Context, cfg *config.Config, r reads) *ob
 		}
 		// Nor is one learned before (a state file of an older version):
 		// stopped, the container would be the engine's port_down.
-		o.addLearned(unpublished(learned, publishedPorts(o.containers)), names)
+		o.addLearned(unpublished(learned, published), names)
 		for _, c := range containerChecks(cfg, o.containers) {
 			o.checks = append(o.checks, c)
 			o.implicit[c.Name] = true
@@ -509,7 +510,7 @@ func (o *observation) expectedPorts(c config.Check) []config.Port {
 	}
 	out := slices.Clone(c.Ports)
 	for _, ct := range o.containers.Containers {
-		if ct.Name != c.Container || (c.Engine != "" && ct.Engine != c.Engine) {
+		if !namesContainer(c, ct) {
 			continue
 		}
 		for _, p := range ct.Ports {

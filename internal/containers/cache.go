@@ -77,34 +77,6 @@ func (w *Watcher) replace(i int, live []Container) {
 	w.publishLocked()
 }
 
-// update applies a container re-inspected on event ev.
-func (w *Watcher) update(i int, c Container, ev Event) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e := w.engines[i]
-	if _, ok := e.containers[c.ID]; !ok && len(e.containers) >= w.opts.MaxContainers {
-		return // beyond the cap: the next list counts it in Dropped
-	}
-	w.applyLocked(e, c, false)
-	k := Key{e.ep.Engine, c.Name}
-	n := w.counts[k]
-	switch ev.Action {
-	case "start":
-		n.Starts++
-	case "oom":
-		n.OOMKills++
-	case "die":
-		code := c.ExitCode
-		if ev.HasExitCode {
-			code = ev.ExitCode
-		}
-		n.Exits[ExitClass(code)]++
-	}
-	w.counts[k] = n
-	e.info.Synced = time.Now()
-	w.publishLocked()
-}
-
 // applyLocked stores c, counting the restarts and turns to unhealthy seen
 // since its last inspect (none at the engine's first sync: a baseline).
 func (w *Watcher) applyLocked(e *engineState, c Container, baseline bool) {
@@ -240,12 +212,4 @@ func (w *Watcher) running(i int) []Container {
 		}
 	}
 	return out
-}
-
-// has says engine i holds container id.
-func (w *Watcher) has(i int, id string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, ok := w.engines[i].containers[id]
-	return ok
 }

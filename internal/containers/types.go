@@ -19,6 +19,7 @@
 package containers
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -201,8 +202,12 @@ func (s *Snapshot) Find(engine, name string) (Container, bool) {
 		if engine != "" && e.Name != engine {
 			continue
 		}
-		i := slices.IndexFunc(s.Containers, func(c Container) bool { return c.Engine == e.Name && c.Name == name })
-		if i >= 0 {
+		// Containers are sorted: a check's lookup is not a walk of them
+		// all (every check, every evaluation).
+		i, found := slices.BinarySearchFunc(s.Containers, Key{e.Name, name}, func(c Container, k Key) int {
+			return cmp.Or(cmp.Compare(c.Engine, k.Engine), cmp.Compare(c.Name, k.Name))
+		})
+		if found {
 			return s.Containers[i], true
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -276,7 +277,7 @@ func (s *session) run(ctx context.Context) error {
 	s.inspects = inspectQueue{due: map[string]time.Time{}, last: s.inspects.last, now: make(chan struct{}, 1)}
 	wg.Go(func() { s.flush(sctx) })
 	if ping.Podman {
-		wg.Go(func() { s.pollHealth(sctx) })
+		wg.Go(func() { s.pollPodman(sctx) })
 	}
 	err = s.c.Events(sctx, s.since, func(ev Event) error { return s.event(sctx, ev) })
 	if ctx.Err() == nil && sctx.Err() != nil {
@@ -393,10 +394,10 @@ func (s *session) apply(_ context.Context, ev Event) error {
 	return nil
 }
 
-// healthPollTick is how often pollHealth looks for checks due; each
+// podmanPollTick is how often pollPodman looks for reads due; each
 // container is re-inspected once per its own health interval, never more
 // often than this.
-const healthPollTick = 2 * time.Second
+const podmanPollTick = 2 * time.Second
 
 // podmanStatePoll is how often Podman's running containers without a
 // health check are read: Podman syncs a container's state when asked, and
@@ -405,7 +406,7 @@ const healthPollTick = 2 * time.Second
 // containers cost 5 inspects a second.
 const podmanStatePoll = 10 * time.Second
 
-// pollHealth re-inspects Podman's running containers, each once per its
+// pollPodman re-inspects Podman's running containers, each once per its
 // health check's interval (30 s by default), or podmanStatePoll: on a
 // systemd host Podman 4.3 runs the checks from its transient
 // <id>.timer/<id>.service units and writes no health_status event for
@@ -413,8 +414,8 @@ const podmanStatePoll = 10 * time.Second
 // starting → unhealthy and 5 runs), so without this a container's health
 // was as old as the last resync (5 minutes). Docker emits the event on
 // each change: its containers are not polled.
-func (s *session) pollHealth(ctx context.Context) {
-	tick := time.NewTicker(healthPollTick)
+func (s *session) pollPodman(ctx context.Context) {
+	tick := time.NewTicker(podmanPollTick)
 	defer tick.Stop()
 	last := map[string]time.Time{}
 	for {
@@ -422,7 +423,8 @@ func (s *session) pollHealth(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			for _, c := range s.w.running(s.i) {
+			running := s.w.running(s.i)
+			for _, c := range running {
 				every := c.Health.Interval
 				if every == 0 {
 					every = podmanStatePoll
@@ -438,14 +440,12 @@ func (s *session) pollHealth(ctx context.Context) {
 				case err == nil && (fresh.Health != c.Health || fresh.State != c.State):
 					// Applied only when it says something new: the
 					// watch judges at each change.
-					s.w.update(s.i, fresh, Event{Action: "health_poll", ID: c.ID})
+					s.w.refresh(s.i, []Container{fresh})
 				}
 			}
-			for id := range last {
-				if !s.w.has(s.i, id) {
-					delete(last, id)
-				}
-			}
+			maps.DeleteFunc(last, func(id string, _ time.Time) bool {
+				return !slices.ContainsFunc(running, func(c Container) bool { return c.ID == id })
+			})
 		}
 	}
 }

@@ -255,8 +255,8 @@ func judgePublished(c config.Check, ct *Container, cv *ContainerVerdict, host *N
 			continue
 		}
 		onHost := config.Check{Name: c.Name, Ports: []config.Port{{Proto: p.Proto, Address: p.HostIP, Port: p.HostPort}}}
-		pv.ListeningOnHost = joinPorts(onHost, host.Listeners, host.index, host.Owners, noTriggers, false)[0].listening
 		pv.Seen = seenListeners(onHost, host.Listeners, host.index, host.Owners, strangers, noTriggers)[0]
+		pv.ListeningOnHost = len(pv.Seen) > 0 // (joinPorts matches alike: a check without a unit owns none)
 		inside, loopbackOnly := listensInside(ct.Inside, p)
 		pv.ListeningInside = inside
 		pv.Listening = pv.ListeningOnHost && inside
