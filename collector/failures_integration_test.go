@@ -329,3 +329,37 @@ func zeroFailuresBut(result string, n float64) map[string]float64 {
 	}
 	return want
 }
+
+// A unit no check names has its failures counted from its signals as a
+// check's unit has, but its series only while it is failed (docs/
+// metrics.md): none while it runs, 9 once it exits 1 (exit-code at 1 at
+// birth, so increase() misses that first failure), none again after
+// reset-failed. Not a series per watched unit at 0: 9 series for each of
+// a host's hundreds of units.
+func TestUnitFailuresOutsideChecksOnlyWhileFailed(t *testing.T) {
+	r := newFailureRig(t)
+	const unit = "oc-exit.service"
+	cfg := &config.Config{}
+	r.connect(t, cfg)
+	gofile := filepath.Join(r.dir, unit+".go")
+	r.m.Run(t, unit, "/bin/sh", "-c", `while [ ! -e "$0" ]; do sleep 0.05; done; exit 1`, gofile)
+	t.Run("running", func(t *testing.T) { wantNoFailureSeries(t, r.failures(t, cfg, unit)) })
+
+	r.start(t, unit)
+	systemdtest.WaitFor(t, 20*time.Second, unit+" to fail", func() bool { return r.m.Show(t, unit, "ActiveState") == "failed" })
+	t.Run("failed", func(t *testing.T) { wantFailures(t, r.failures(t, cfg, unit), zeroFailuresBut("exit-code", 1)) })
+
+	r.m.Systemctl(t, "reset-failed", unit)
+	systemdtest.WaitFor(t, 20*time.Second, unit+" to leave failed", func() bool { return r.m.Show(t, unit, "ActiveState") != "failed" })
+	t.Run("reset", func(t *testing.T) { wantNoFailureSeries(t, r.failures(t, cfg, unit)) })
+}
+
+// wantNoFailureSeries checks no source has a failure series of the unit.
+func wantNoFailureSeries(t *testing.T, got map[string]map[string]float64) {
+	t.Helper()
+	for source, byResult := range got {
+		if len(byResult) != 0 {
+			t.Errorf("%s: warden_unit_failures_total %v, want no series", source, byResult)
+		}
+	}
+}
