@@ -251,14 +251,115 @@ func TestUnitFailuresFirstFailureIsAnIncrease(t *testing.T) {
 	cfg := &config.Config{Checks: []config.Check{{Name: "once", Unit: "ff-once.service"}}}
 	r.m.Run(t, "ff-once.service", "sleep", "infinity")
 	r.connect(t, cfg)
-	zero := map[string]float64{}
-	for _, result := range systemd.FailureResults {
-		zero[result] = 0
-	}
-	wantFailures(t, r.failures(t, cfg, "ff-once.service"), zero)
+	wantFailures(t, r.failures(t, cfg, "ff-once.service"), zeroFailuresBut("", 0))
 
 	r.m.Systemctl(t, "kill", "--signal=KILL", "ff-once.service")
 	systemdtest.WaitFor(t, 20*time.Second, "ff-once to fail", func() bool { return r.m.Show(t, "ff-once.service", "ActiveState") == "failed" })
-	zero["signal"] = 1
-	wantFailures(t, r.failures(t, cfg, "ff-once.service"), zero)
+	wantFailures(t, r.failures(t, cfg, "ff-once.service"), zeroFailuresBut("signal", 1))
+}
+
+// A single failed start of a unit without Restart=, from a unit file, as
+// issue 21 found (counted 0 then): nginx's (Type=forking, its ExecStart
+// exits 1 before it forks, so the unit never was active) and an enabled
+// broken.service (Type=simple, exit 1 at once, so it was active for an
+// instant). Each is counted once, by exit-code, through both endpoints
+// (0 on both before ca48c0c).
+func TestUnitFailuresSingleFailedStartCountsOnce(t *testing.T) {
+	r := newFailureRig(t)
+	units := []string{"sf-nginx.service", "sf-broken.service"}
+	cfg := &config.Config{}
+	for _, u := range units {
+		cfg.Checks = append(cfg.Checks, config.Check{Name: strings.TrimSuffix(u, ".service"), Unit: u})
+	}
+	r.connect(t, cfg)
+	// Each start leaves a line in the unit's count file: one start, the
+	// premise, is read from there and from systemd's NRestarts.
+	exit1 := func(unit string) string {
+		return `/bin/sh -c 'echo x >> "$$0"; exit 1' ` + filepath.Join(r.dir, unit+".count")
+	}
+	writeUnits(t, r.m, map[string]string{
+		"sf-nginx.service":  "[Service]\nType=forking\nExecStart=" + exit1("sf-nginx.service") + "\n",
+		"sf-broken.service": "[Service]\nType=simple\nExecStart=" + exit1("sf-broken.service") + "\n[Install]\nWantedBy=default.target\n",
+	})
+	r.m.Systemctl(t, "enable", "sf-broken.service")
+	r.m.Systemctl(t, "start", "--no-block", "sf-nginx.service", "sf-broken.service")
+	for _, u := range units {
+		t.Run(u, func(t *testing.T) {
+			systemdtest.WaitFor(t, 20*time.Second, u+" to fail", func() bool { return r.m.Show(t, u, "ActiveState") == "failed" })
+			b, _ := os.ReadFile(filepath.Join(r.dir, u+".count"))
+			if starts, result, restarts := strings.Count(string(b), "x"), r.m.Show(t, u, "Result"), r.m.Show(t, u, "NRestarts"); starts != 1 || result != "exit-code" || restarts != "0" {
+				t.Fatalf("premise: %d starts (want 1), Result %s (want exit-code), NRestarts %s (want 0)", starts, result, restarts)
+			}
+			wantFailures(t, r.failures(t, cfg, u), zeroFailuresBut("exit-code", 1))
+		})
+	}
+}
+
+// A service that was up (active/running, its series seen at 0) and then
+// exits 1: one failure, by exit-code, through both endpoints (before
+// ca48c0c: 1 through the private socket, 0 through the bus).
+func TestUnitFailuresRunningServiceExitingOneCountsOnce(t *testing.T) {
+	r := newFailureRig(t)
+	const unit = "rx-exit.service"
+	cfg := &config.Config{Checks: []config.Check{{Name: "exit", Unit: unit}}}
+	r.connect(t, cfg)
+	gofile := filepath.Join(r.dir, unit+".go")
+	r.m.Run(t, unit, "/bin/sh", "-c", `while [ ! -e "$0" ]; do sleep 0.05; done; exit 1`, gofile)
+	if got := r.m.Show(t, unit, "SubState"); got != "running" {
+		t.Fatalf("premise: %s is %s, want running", unit, got)
+	}
+	t.Run("running", func(t *testing.T) { wantFailures(t, r.failures(t, cfg, unit), zeroFailuresBut("", 0)) })
+
+	r.start(t, unit)
+	systemdtest.WaitFor(t, 20*time.Second, unit+" to fail", func() bool { return r.m.Show(t, unit, "ActiveState") == "failed" })
+	if result := r.m.Show(t, unit, "Result"); result != "exit-code" {
+		t.Fatalf("premise: Result %s, want exit-code", result)
+	}
+	t.Run("exited 1", func(t *testing.T) { wantFailures(t, r.failures(t, cfg, unit), zeroFailuresBut("exit-code", 1)) })
+}
+
+// zeroFailuresBut is every failure series at 0 but result's at n.
+func zeroFailuresBut(result string, n float64) map[string]float64 {
+	want := map[string]float64{}
+	for _, r := range systemd.FailureResults {
+		want[r] = 0
+	}
+	if result != "" {
+		want[result] = n
+	}
+	return want
+}
+
+// A unit no check names has its failures counted from its signals as a
+// check's unit has, but its series only while it is failed (docs/
+// metrics.md): none while it runs, 9 once it exits 1 (exit-code at 1 at
+// birth, so increase() misses that first failure), none again after
+// reset-failed. Not a series per watched unit at 0: 9 series for each of
+// a host's hundreds of units.
+func TestUnitFailuresOutsideChecksOnlyWhileFailed(t *testing.T) {
+	r := newFailureRig(t)
+	const unit = "oc-exit.service"
+	cfg := &config.Config{}
+	r.connect(t, cfg)
+	gofile := filepath.Join(r.dir, unit+".go")
+	r.m.Run(t, unit, "/bin/sh", "-c", `while [ ! -e "$0" ]; do sleep 0.05; done; exit 1`, gofile)
+	t.Run("running", func(t *testing.T) { wantNoFailureSeries(t, r.failures(t, cfg, unit)) })
+
+	r.start(t, unit)
+	systemdtest.WaitFor(t, 20*time.Second, unit+" to fail", func() bool { return r.m.Show(t, unit, "ActiveState") == "failed" })
+	t.Run("failed", func(t *testing.T) { wantFailures(t, r.failures(t, cfg, unit), zeroFailuresBut("exit-code", 1)) })
+
+	r.m.Systemctl(t, "reset-failed", unit)
+	systemdtest.WaitFor(t, 20*time.Second, unit+" to leave failed", func() bool { return r.m.Show(t, unit, "ActiveState") != "failed" })
+	t.Run("reset", func(t *testing.T) { wantNoFailureSeries(t, r.failures(t, cfg, unit)) })
+}
+
+// wantNoFailureSeries checks no source has a failure series of the unit.
+func wantNoFailureSeries(t *testing.T, got map[string]map[string]float64) {
+	t.Helper()
+	for source, byResult := range got {
+		if len(byResult) != 0 {
+			t.Errorf("%s: warden_unit_failures_total %v, want no series", source, byResult)
+		}
+	}
 }

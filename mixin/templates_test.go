@@ -17,9 +17,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
@@ -46,10 +50,14 @@ type alert struct {
 
 // TestNotificationTemplates renders examples/warden.tmpl with
 // Alertmanager's own template code (amtool template render) for the
-// groups a check's incident makes: firing, each alert in full; resolved,
-// one line per alert that was sent firing, "resolved after X", without the
-// firing text. Before, a resolved notification repeated the firing text
-// and listed the alerts WardenCheckDown had inhibited, never sent firing.
+// groups a check's incident makes under the example's group_by:
+// [instance, check, severity]: firing, each alert in full; resolved, one
+// line per alert, "resolved after X", without the firing text. Before, a
+// resolved notification repeated the firing text. The alerts
+// WardenCheckDown inhibits are warnings, never in its (critical) group;
+// Alertmanager sends no resolved for their group when it never notified
+// it, and the template cannot tell them apart when it did (the last
+// case).
 func TestNotificationTemplates(t *testing.T) {
 	amtool := testenv.LookPath(t, "amtool", "apt-get install prometheus-alertmanager")
 	start := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
@@ -65,7 +73,15 @@ func TestNotificationTemplates(t *testing.T) {
 			StartsAt: start, EndsAt: end,
 		}
 	}
-	// Inhibited by WardenCheckDown all along: never sent firing.
+	// A warning group that notified before the check went down: the unit
+	// disabled, sent firing; then the unit failed, inhibited by
+	// WardenCheckDown (never sent firing), resolved with the check.
+	notEnabled := alert{
+		Status:      "firing",
+		Labels:      map[string]string{"alertname": "WardenUnitNotEnabled", "instance": "h1:9863", "job": "warden", "check": "redis", "unit": "redis-server.service", "severity": "warning"},
+		Annotations: map[string]string{"summary": "redis-server.service (redis) on h1:9863 will not start at boot", "description": "the unit's description"},
+		StartsAt:    start.Add(-time.Hour),
+	}
 	unitFailed := alert{
 		Status:      "resolved",
 		Labels:      map[string]string{"alertname": "WardenUnitFailed", "instance": "h1:9863", "job": "warden", "check": "redis", "unit": "redis-server.service", "severity": "warning"},
@@ -78,7 +94,8 @@ func TestNotificationTemplates(t *testing.T) {
 		Annotations: map[string]string{"summary": "broken.service on h1:9863 is failed (no check watches it)", "description": "the ticket's description"},
 		StartsAt:    start, EndsAt: start.Add(time.Hour),
 	}
-	group := map[string]string{"instance": "h1:9863", "check": "redis"}
+	critical := map[string]string{"instance": "h1:9863", "check": "redis", "severity": "critical"}
+	warning := map[string]string{"instance": "h1:9863", "check": "redis", "severity": "warning"}
 	for _, tc := range []struct {
 		name        string
 		data        notification
@@ -86,18 +103,27 @@ func TestNotificationTemplates(t *testing.T) {
 	}{
 		{
 			name:  "firing",
-			data:  notification{Receiver: "oncall", Status: "firing", Alerts: []alert{checkDown("firing", time.Time{})}, GroupLabels: group, CommonLabels: checkDown("firing", time.Time{}).Labels},
+			data:  notification{Receiver: "oncall", Status: "firing", Alerts: []alert{checkDown("firing", time.Time{})}, GroupLabels: critical, CommonLabels: checkDown("firing", time.Time{}).Labels},
 			title: "[FIRING:1] redis on h1:9863",
 			text: "*WardenCheckDown* (critical): redis on h1:9863 is service_down\n" +
 				"Check redis on h1:9863 has been failing for 2 minutes; its status now: service_down: redis-server.service is failed/failed (result exit-code).\n" +
 				"Runbook: https://github.com/warden-exporter/warden_exporter/blob/main/docs/alerts.md#wardencheckdown\n\n",
 		},
 		{
-			name: "resolved, with an alert it inhibited",
-			data: notification{Receiver: "oncall", Status: "resolved", Alerts: []alert{checkDown("resolved", start.Add(12*time.Minute+31*time.Second)), unitFailed}, GroupLabels: group,
-				CommonLabels: map[string]string{"instance": "h1:9863", "job": "warden", "check": "redis"}},
+			name: "the page resolved",
+			data: notification{Receiver: "oncall", Status: "resolved", Alerts: []alert{checkDown("resolved", start.Add(12*time.Minute+31*time.Second))}, GroupLabels: critical,
+				CommonLabels: checkDown("resolved", time.Time{}).Labels},
 			title: "[RESOLVED] redis on h1:9863",
 			text:  "WardenCheckDown redis on h1:9863: resolved after 12m31s\n",
+		},
+		{
+			name: "a warning group that notified before the check went down",
+			data: notification{Receiver: "oncall", Status: "firing", Alerts: []alert{notEnabled, unitFailed}, GroupLabels: warning,
+				CommonLabels: map[string]string{"instance": "h1:9863", "job": "warden", "check": "redis", "unit": "redis-server.service", "severity": "warning"}},
+			title: "[FIRING:1] redis on h1:9863",
+			text: "*WardenUnitNotEnabled* (warning): redis-server.service (redis) on h1:9863 will not start at boot\n" +
+				"the unit's description\n\n" +
+				"WardenUnitFailed redis on h1:9863: resolved after 9m31s\n",
 		},
 		{
 			name: "a ticket resolved",
@@ -128,5 +154,56 @@ func TestNotificationTemplates(t *testing.T) {
 				t.Errorf("text:\n got: %q\nwant: %q", got, tc.text)
 			}
 		})
+	}
+}
+
+// The premise of examples/warden.tmpl having no filter of its own: every
+// alert WardenCheckDown inhibits has another severity than it, so under
+// group_by: [instance, check, severity] none is ever in its group (a
+// filter that looked for WardenCheckDown in the group never applied).
+func TestCheckDownInhibitsOnlyOtherSeverities(t *testing.T) {
+	data, err := os.ReadFile("alertmanager-inhibit.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inhibit struct {
+		Rules []struct {
+			Source []string `yaml:"source_matchers"`
+			Target []string `yaml:"target_matchers"`
+		} `yaml:"inhibit_rules"`
+	}
+	if err := yaml.Unmarshal(data, &inhibit); err != nil {
+		t.Fatal(err)
+	}
+	alerts := shippedAlerts(t)
+	pageSeverity := ""
+	for _, a := range alerts {
+		if a.name == "WardenCheckDown" {
+			pageSeverity = a.severity
+		}
+	}
+	targets := 0
+	for _, r := range inhibit.Rules {
+		if !slices.Equal(r.Source, []string{"alertname = WardenCheckDown"}) {
+			continue
+		}
+		for _, m := range r.Target {
+			pattern, ok := strings.CutPrefix(m, "alertname =~ ")
+			if !ok {
+				t.Fatalf("WardenCheckDown's target matcher %q: this test reads only alertname =~", m)
+			}
+			re := regexp.MustCompile("^(?:" + strings.Trim(pattern, `"`) + ")$")
+			for _, a := range alerts {
+				if re.MatchString(a.name) {
+					targets++
+					if a.severity == pageSeverity {
+						t.Errorf("WardenCheckDown inhibits %s, of its own severity %s: they share a group, and a resolved notification lists it", a.name, a.severity)
+					}
+				}
+			}
+		}
+	}
+	if targets == 0 {
+		t.Fatal("premise: no alert of alerts.yml is a target of WardenCheckDown's inhibit rule")
 	}
 }
