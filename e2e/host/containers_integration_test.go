@@ -271,22 +271,43 @@ systemctl daemon-reload && systemctl start container-wsvc.service`)
 	if owners := v.owners(18082); !slices.Contains(owners, "container-wsvc.service") {
 		t.Errorf("svc: 127.0.0.1:18082 held by %v, want container-wsvc.service", owners)
 	}
-	var doc struct {
-		Checks []struct {
-			Check     string `json:"check"`
-			Container struct {
-				ListensInside []string `json:"listens_inside"`
-				InsideError   string   `json:"inside_error"`
-			} `json:"container"`
-		} `json:"checks"`
+	// Its listeners inside are read once the engine has said its PID: a
+	// start event leaves the PID to the container's read 200 ms after it
+	// (inspectSettle), so the check can be ok on the host side a moment
+	// before (seen in CI: ok, then no inside reading on the next GET).
+	type insideOf struct {
+		ListensInside []string `json:"listens_inside"`
+		InsideError   string   `json:"inside_error"`
 	}
-	if err := json.Unmarshal([]byte(h.get(checksURL)), &doc); err != nil {
-		t.Fatalf("/checks: %v", err)
-	}
-	for _, c := range doc.Checks {
-		if c.Check == "svc" && (!slices.Contains(c.Container.ListensInside, "tcp [::]:9863") || c.Container.InsideError != "") {
-			t.Errorf("svc: container %+v, want it listening on tcp [::]:9863 inside (the grants work)", c.Container)
+	insideDeadline := time.Now().Add(45 * time.Second)
+	for {
+		var doc struct {
+			Checks []struct {
+				Check     string   `json:"check"`
+				Container insideOf `json:"container"`
+			} `json:"checks"`
 		}
+		if err := json.Unmarshal([]byte(h.get(checksURL)), &doc); err != nil {
+			t.Fatalf("/checks: %v", err)
+		}
+		var got insideOf
+		for _, c := range doc.Checks {
+			if c.Check == "svc" {
+				got = c.Container
+			}
+		}
+		if got.InsideError != "" {
+			t.Errorf("svc: container %+v, want it read inside (the grants work)", got)
+			break
+		}
+		if slices.Contains(got.ListensInside, "tcp [::]:9863") {
+			break
+		}
+		if time.Now().After(insideDeadline) {
+			t.Errorf("svc: container %+v after 45s, want it listening on tcp [::]:9863 inside (the grants work)", got)
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	h.sh(`systemctl stop container-wsvc.service`)
 	v = h.waitCheck("svc", "down", func(v verdict) bool {
