@@ -126,33 +126,7 @@ func TestShortScrapeTimeoutsDoNotFailOtherScrapes(t *testing.T) {
 	var dials atomic.Int64
 	cfg := &config.Config{Checks: []config.Check{pongCheck("slow", slowPong(t, &dials, 200*time.Millisecond))}}
 	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 40}, cfg, collector.Options{Probes: probe.New(probe.Options{})})
-
-	ctx, stop := context.WithCancel(context.Background())
-	var attackers sync.WaitGroup
-	var attacks, attackerFailures atomic.Int64
-	for range 3 {
-		attackers.Add(1)
-		go func() {
-			defer attackers.Done()
-			for ctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/metrics", nil)
-				req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "0.6")
-				resp, err := httpClient.Do(req)
-				if err != nil {
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				attacks.Add(1)
-				if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `warden_check_up{check="slow"} 0`) {
-					attackerFailures.Add(1)
-				}
-			}
-		}()
-	}
-	defer func() { stop(); attackers.Wait() }()
-	// The attack is under way before the scrapes that must not feel it.
-	systemdtest.WaitFor(t, 20*time.Second, "the short-timeout clients' first answers", func() bool { return attacks.Load() >= 3 })
+	attack := hurryingClients(t, srv.URL+"/metrics", "slow")
 
 	for i := range 20 {
 		code, m := scrapeWith(t, srv.URL+"/metrics", "10")
@@ -160,18 +134,17 @@ func TestShortScrapeTimeoutsDoNotFailOtherScrapes(t *testing.T) {
 			t.Errorf("scrape %d with a 10 s timeout beside clients sending 0.6: %d, warden_check_up %v, failures %v", i, code, m["warden_check_up"], m["warden_probe_failure"])
 		}
 	}
-	stop()
-	attackers.Wait()
+	attack.stop()
 	// The premise: the short clients' own evaluations were cut short (a
 	// 0.1 s deadline against a 200 ms service), so they did press.
 	_, m := scrapeWith(t, srv.URL+"/metrics", "10")
-	if attackerFailures.Load() == 0 || m["warden_probe_runs_cut_short_total"].sum() == 0 {
-		t.Fatalf("the premise failed: %d short-timeout scrapes, %d saw the check fail, %v runs cut short", attacks.Load(), attackerFailures.Load(), m["warden_probe_runs_cut_short_total"])
+	if attack.failures.Load() == 0 || m["warden_probe_runs_cut_short_total"].sum() == 0 {
+		t.Fatalf("the premise failed: %d short-timeout scrapes, %d saw the check fail, %v runs cut short", attack.scrapes.Load(), attack.failures.Load(), m["warden_probe_runs_cut_short_total"])
 	}
 	// And what every requester shares did not count their deadline as
 	// the service failing.
 	if n := m["warden_probe_failures_total"].sum(); n != 0 {
-		t.Errorf("warden_probe_failures_total is %v after %d short-timeout scrapes: a client's deadline counted as the service's failure", n, attacks.Load())
+		t.Errorf("warden_probe_failures_total is %v after %d short-timeout scrapes: a client's deadline counted as the service's failure", n, attack.scrapes.Load())
 	}
 	if n := m["warden_check_status_changes_total"].sum(); n != 0 {
 		t.Errorf("warden_check_status_changes_total is %v: a client's deadline counted as an outage", n)
@@ -179,7 +152,50 @@ func TestShortScrapeTimeoutsDoNotFailOtherScrapes(t *testing.T) {
 	if n := m["warden_check_down_seconds_total"].sum(); n != 0 {
 		t.Errorf("warden_check_down_seconds_total is %v: a client's deadline counted as time down", n)
 	}
-	t.Logf("%d short-timeout scrapes (%d saw the check fail), %v probe runs cut short, %d dials", attacks.Load(), attackerFailures.Load(), m["warden_probe_runs_cut_short_total"].sum(), dials.Load())
+	t.Logf("%d short-timeout scrapes (%d saw the check fail), %v probe runs cut short, %d dials", attack.scrapes.Load(), attack.failures.Load(), m["warden_probe_runs_cut_short_total"].sum(), dials.Load())
+}
+
+// hurryingClients are three clients scraping url in a loop with
+// X-Prometheus-Scrape-Timeout-Seconds 0.6 (a 0.1 s deadline after the
+// 0.5 s offset), counting their scrapes and those that saw check fail. It
+// returns once they have had 3 answers: the attack is under way before
+// the requests that must not feel it.
+func hurryingClients(t *testing.T, url, check string) *hurry {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &hurry{}
+	h.stop = func() { cancel(); h.wg.Wait() }
+	t.Cleanup(h.stop)
+	for range 3 {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "0.6")
+				resp, err := httpClient.Do(req)
+				if err != nil {
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				h.scrapes.Add(1)
+				if resp.StatusCode != http.StatusOK || strings.Contains(string(body), `warden_check_up{check="`+check+`"} 0`) {
+					h.failures.Add(1)
+				}
+			}
+		}()
+	}
+	systemdtest.WaitFor(t, 20*time.Second, "the short-timeout clients' first answers", func() bool { return h.scrapes.Load() >= 3 })
+	return h
+}
+
+// hurry is hurryingClients' clients.
+type hurry struct {
+	wg                sync.WaitGroup
+	scrapes, failures atomic.Int64
+	// stop stops the clients and waits for them; more calls do nothing.
+	stop func()
 }
 
 // Requests whose deadlines step by 80 ms, down or up, arriving together:

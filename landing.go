@@ -21,6 +21,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -48,6 +49,13 @@ type landingPage struct {
 	exporter      *collector.Exporter
 	logger        log.Logger
 	now           func() time.Time
+	// own is the Summary of the page's last evaluation of its own. The
+	// exporter's Last leaves out an evaluation a deadline cut short, this
+	// page's too (a probe's timeout longer than its timeout); the page
+	// shows its own all the same: its timeout is the operator's, the
+	// same for every visitor, and kept, a view within landingMaxAge
+	// dials nothing.
+	own atomic.Pointer[collector.Evaluation]
 }
 
 type landingData struct {
@@ -81,20 +89,22 @@ func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := landingData{Version: version.Info(), Metrics: p.telemetryPath}
-	last := p.exporter.Last()
+	last := p.newest()
 	if last == nil || p.now().Sub(last.At) > landingMaxAge {
 		// No recent evaluation: run one, through the same limit and
 		// sharing as a scrape; refused, the page says so and shows the
 		// last one it has.
-		_, err := p.gate.evaluate(r, p.exporter, p.timeout)
+		ev, err := p.gate.evaluate(r, p.exporter, p.timeout)
 		switch {
 		case errors.Is(err, errBusy):
 			data.Note = "Busy: too many evaluations at once (--web.max-requests); showing the last one."
 		case err != nil:
 			level.Error(p.logger).Log("msg", "evaluating the checks for the landing page failed", "err", err)
 			data.Note = "The evaluation failed; the exporter's log says why."
+		default:
+			p.own.Store(ev.Summary())
 		}
-		last = p.exporter.Last()
+		last = p.newest()
 	}
 	data.Learning = p.exporter.Learning()
 	if last != nil {
@@ -114,6 +124,16 @@ func (p *landingPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	writeWithin(w, p.writeTimeout, http.StatusOK, body.Bytes())
+}
+
+// newest is the newer of the exporter's Last and the page's own
+// evaluation, or nil before either.
+func (p *landingPage) newest() *collector.Evaluation {
+	last, own := p.exporter.Last(), p.own.Load()
+	if last == nil || own != nil && own.At.After(last.At) {
+		return own
+	}
+	return last
 }
 
 // rowOf says per layer what /checks says, in words.

@@ -16,6 +16,7 @@ package main
 import (
 	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -27,6 +28,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/systemdtest"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
@@ -99,6 +101,57 @@ func TestLandingPageRendersTheLastEvaluation(t *testing.T) {
 		if code, _ := get(t, srv.URL+m[1]); code != 200 {
 			t.Errorf("the landing page links %s, which answers %d", m[1], code)
 		}
+	}
+}
+
+// A stranger's short deadline never shapes the landing page: three clients
+// scrape with X-Prometheus-Scrape-Timeout-Seconds 0.6 (a 0.1 s deadline)
+// a service that answers in 200 ms, and every view of the page shows the
+// check ok. (Before: the page showed the newest evaluation, theirs, cut
+// short: probe_failed.)
+func TestShortScrapeTimeoutsDoNotFailTheLandingPage(t *testing.T) {
+	var dials atomic.Int64
+	cfg := &config.Config{Checks: []config.Check{pongCheck("slow", slowPong(t, &dials, 200*time.Millisecond))}}
+	srv, _ := newHandlerServer(t, serverOptions{maxRequests: 40}, cfg, collector.Options{Probes: probe.New(probe.Options{})})
+	attack := hurryingClients(t, srv.URL+"/metrics", "slow")
+
+	const ok = `<td>slow</td><td class="status">ok</td>`
+	for i := range 20 {
+		// Each view after a short-timeout scrape more: the newest
+		// evaluation is theirs.
+		before := attack.scrapes.Load()
+		systemdtest.WaitFor(t, 20*time.Second, "a short-timeout scrape", func() bool { return attack.scrapes.Load() > before })
+		code, page := get(t, srv.URL+"/")
+		if code != http.StatusOK || !strings.Contains(page, ok) {
+			t.Errorf("view %d of / beside clients sending 0.6: %d, lacks %s:\n%s", i, code, ok, page)
+		}
+	}
+	attack.stop()
+	// The premise: the short clients' evaluations were cut short.
+	if attack.failures.Load() == 0 {
+		t.Fatalf("the premise failed: %d short-timeout scrapes, %d saw the check fail", attack.scrapes.Load(), attack.failures.Load())
+	}
+	t.Logf("%d short-timeout scrapes (%d saw the check fail), %d dials", attack.scrapes.Load(), attack.failures.Load(), dials.Load())
+}
+
+// The page's own evaluation, cut short by the page's timeout (a probe's
+// timeout longer than it), is not the exporter's Last; the page shows it
+// all the same, and a view within a minute of it dials nothing.
+func TestTheLandingPageKeepsItsOwnCutShortEvaluation(t *testing.T) {
+	var dials atomic.Int64
+	release := make(chan struct{})
+	defer close(release)
+	cfg := &config.Config{Checks: []config.Check{pongCheck("held", countingServer(t, &dials, "+PONG\r\n", release))}}
+	cfg.Checks[0].Probes[0].Timeout = model.Duration(20 * time.Second)
+	srv, _ := newHandlerServer(t, serverOptions{defaultTimeout: time.Second}, cfg, collector.Options{Probes: probe.New(probe.Options{})})
+	for i := range 3 {
+		code, page := get(t, srv.URL+"/")
+		if code != http.StatusOK || !strings.Contains(page, "cut short by the request&#39;s deadline") {
+			t.Errorf("view %d: %d, the held probe not shown cut short:\n%s", i, code, page)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("3 views within a minute dialed the probe %d times, want 1 (the first view's)", n)
 	}
 }
 

@@ -241,8 +241,18 @@ func (ev *Evaluation) Families() ([]*dto.MetricFamily, error) {
 	return slices.Clone(ev.families), ev.err
 }
 
-// Last returns the last evaluation that completed (its verdicts; no
-// families), or nil before the first.
+// Summary is ev without its families: its time and verdicts, what a page
+// of the checks needs (a response's families can be megabytes).
+func (ev *Evaluation) Summary() *Evaluation {
+	return &Evaluation{At: ev.At, Verdicts: ev.Verdicts, FailedUnits: ev.FailedUnits}
+}
+
+// Last returns the newest evaluation that completed and that no request's
+// deadline cut short (its Summary), or nil before the first. A client
+// sets its own deadline (X-Prometheus-Scrape-Timeout-Seconds), so what it
+// cut short is its own answer, not one to show anyone else: while three
+// clients sent 0.6 (a 0.1 s deadline), the landing page showed a healthy
+// 200 ms service as probe_failed in 20 views of 20.
 func (e *Exporter) Last() *Evaluation { return e.last.Load() }
 
 // Evaluate runs one evaluation under ctx, or joins one. It returns by
@@ -426,16 +436,38 @@ func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) (*Evaluati
 	e.logStatusChanges(e.history.record(o.at, o.verdicts, kind))
 	ev := &Evaluation{At: o.at, Verdicts: o.verdicts, FailedUnits: verdict.Failed(o.judged.Units, o.checks)}
 	ev.families, ev.err = e.emit(o)
-	// Kept for Last without its families and encodings: the landing page
-	// needs the verdicts only, and a response can be megabytes. Overlapping
-	// evaluations may end out of order: keep the newest.
-	last := &Evaluation{At: ev.At, Verdicts: o.verdicts, FailedUnits: ev.FailedUnits}
+	if cutShort(o.verdicts, kind) {
+		return ev, nil // its requester's answer only (Last)
+	}
+	// Kept for Last without its families: the landing page needs the
+	// verdicts only. Overlapping evaluations may end out of order: keep
+	// the newest.
+	last := ev.Summary()
 	for {
 		old := e.last.Load()
 		if old != nil && old.At.After(ev.At) || e.last.CompareAndSwap(old, last) {
 			return ev, nil
 		}
 	}
+}
+
+// cutShort says a request's deadline shaped the verdicts of an evaluation
+// of kind: it ended a probe before the probe's timeout, or, in one given
+// less time than it needs, a layer's read (its checks unknown). Broader
+// than the history's test of a check (which leaves out only what made it
+// fail): a page shows every probe's row, and one cut short would say so.
+func cutShort(verdicts []verdict.Verdict, kind evaluationKind) bool {
+	for _, v := range verdicts {
+		if kind == byHurriedScrape && v.Status == verdict.Unknown {
+			return true
+		}
+		for _, p := range v.Probes {
+			if p.CutShort {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Gather runs (or joins) one evaluation under ctx and returns its metric

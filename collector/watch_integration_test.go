@@ -197,14 +197,28 @@ func TestCrashesRestartUndoesAreCounted(t *testing.T) {
 		v, _ := s.value("warden_unit_state", "unit=w-crash.service", "state=active")
 		return v == 1
 	}
-	// Two scrapes that both see the unit active, seconds apart.
+	// Two scrapes that both see the unit active, with two crashes between
+	// them: systemd's own count of restarts, read after the first scrape,
+	// grows by 2 before the second (a count of crashes, not a stretch of
+	// wall-clock time: a busy machine restarts it later). Each restart
+	// follows a crash after the first scrape saw the unit running, and
+	// its signals were sent before NRestarts moved, so before the second
+	// scrape's ping: that scrape has counted both.
 	first := waitGather(t, e, "a scrape that sees w-crash active", active)
-	time.Sleep(3 * time.Second)
+	restarts := func() int {
+		n, err := strconv.Atoi(m.Show(t, "w-crash.service", "NRestarts"))
+		if err != nil {
+			t.Fatalf("w-crash's NRestarts: %v", err)
+		}
+		return n
+	}
+	before := restarts()
+	systemdtest.WaitFor(t, 60*time.Second, "systemd to restart w-crash twice", func() bool { return restarts() >= before+2 })
 	second := waitGather(t, e, "a later scrape that sees w-crash active", active)
 	b, _ := first.value("warden_unit_failures_total", "unit=w-crash.service", "result=signal")
 	a, ok := second.value("warden_unit_failures_total", "unit=w-crash.service", "result=signal")
 	if !ok || a < b+2 {
-		t.Errorf("warden_unit_failures_total{result=\"signal\"}: %v then %v over ~3 s of a crash a second, want at least 2 more", b, a)
+		t.Errorf("warden_unit_failures_total{result=\"signal\"}: %v then %v across 2 restarts after crashes, want at least 2 more", b, a)
 	}
 	if other, _ := second.value("warden_unit_failures_total", "unit=w-crash.service", "result=exit-code"); other != 0 {
 		t.Error("a failure counted under another Result: the unit only dies by SIGKILL")
@@ -216,6 +230,7 @@ func TestCrashesRestartUndoesAreCounted(t *testing.T) {
 	if down(second) <= down(first) {
 		t.Errorf("the check's outages between the scrapes were not counted: service_down entered %v then %v times", down(first), down(second))
 	}
+	t.Logf("NRestarts %d then at least %d; signal failures %v then %v; service_down %v then %v", before, before+2, b, a, down(first), down(second))
 }
 
 // A port closed for 3 s and opened again between two scrapes: one
