@@ -537,6 +537,20 @@ func (h *host) unreadable(t *testing.T, ds []daemon) {
 	// A daemon that listens on nothing (Debian's haproxy) has nothing to
 	// learn: its edit is applied first, and its ports are then the edit's.
 	edited := map[string]string{}
+	putBack := false
+	defer func() {
+		if putBack {
+			return
+		}
+		// A wait that failed: every file as it was, so that the
+		// scenarios after this one fail for their own reasons only.
+		for _, d := range ds {
+			h.shMayFail(daemonShell + d.readable + "\n" + d.grant)
+			if _, ok := edited[d.unit]; ok {
+				h.shMayFail(daemonShell + d.restore)
+			}
+		}
+	}()
 	for _, d := range ds {
 		if len(d.defaults) == 0 {
 			edited[d.unit] = strings.TrimSpace(h.sh(daemonShell + d.edit))
@@ -599,6 +613,7 @@ func (h *host) unreadable(t *testing.T, ds []daemon) {
 			}
 		}
 	}
+	putBack = true
 	for _, d := range ds {
 		if _, ok := edited[d.unit]; ok {
 			h.sh(daemonShell + d.restore)
