@@ -16,6 +16,7 @@
 package host
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"regexp"
@@ -95,8 +96,19 @@ type daemon struct {
 	broken       string
 	brokenStatus string
 	brokenPort   int
+	// brokenReason is the FILE:LINE the reason of brokenStatus names when
+	// it is not the broken line: a daemon that died has every port down,
+	// and the reason names the first (Apache's Listen 80, not the line
+	// after it that it could not bind).
+	brokenReason string
 	// restore puts the backup (cp -p: the old mtime too) back and applies it.
 	restore string
+	// unreadable makes locked, the file of its configuration an
+	// administrator would protect, unreadable to the exporter's user; the
+	// daemon, which reads it as root or as its owner, serves on. readable
+	// puts its mode back; grant, instead, gives the exporter's user the
+	// file's group (a restart of the exporter: done after the others).
+	locked, unreadable, readable, grant string
 }
 
 // daemonShell is the prelude of every script: listens PORT [ADDR] says
@@ -135,6 +147,12 @@ systemctl is-active -q nginx && listens 80 && ! listens 8443
 at /etc/nginx/sites-enabled/default 'listen 8443 ssl'`,
 	brokenStatus: "port_down", brokenPort: 8443,
 	restore: `restore /etc/nginx/sites-enabled/default; systemctl reload nginx`,
+	// The site that holds the listen lines (an include of nginx.conf, a
+	// symlink to sites-available/default, which chmod changes), o-r as
+	// CIS's NGINX benchmark has every file under /etc/nginx.
+	locked:     "/etc/nginx/sites-enabled/default",
+	unreadable: `chmod 640 /etc/nginx/sites-enabled/default`,
+	readable:   `chmod 644 /etc/nginx/sites-enabled/default`,
 }, {
 	unit: "redis-server.service", name: "redis", file: "/etc/redis/redis.conf",
 	// bind 127.0.0.1 -::1 (line 87), port 6379 (line 138).
@@ -155,6 +173,12 @@ systemctl is-failed -q redis-server && ! listens 6379
 at /etc/redis/redis.conf '^bind 127.0.0.1 -::1 '`,
 	brokenStatus: "service_and_port_down", brokenPort: 6379,
 	restore: `restore /etc/redis/redis.conf; systemctl reset-failed redis-server; systemctl restart redis-server`,
+	// Debian's own: 0640 redis:redis. The README's grant makes it readable.
+	locked:     "/etc/redis/redis.conf",
+	unreadable: `stat -c '%a %U:%G' /etc/redis/redis.conf | grep -qx '640 redis:redis'`,
+	grant: `mkdir -p /etc/systemd/system/warden_exporter.service.d
+printf '[Service]\nSupplementaryGroups=redis\n' > /etc/systemd/system/warden_exporter.service.d/redis.conf
+systemctl daemon-reload && systemctl restart warden_exporter`,
 }, {
 	unit: "postgresql@15-main.service", name: "postgresql", file: "/etc/postgresql/15/main/postgresql.conf",
 	// port = 5432 (line 64); listen_addresses is commented out: localhost.
@@ -174,6 +198,11 @@ systemctl is-active -q postgresql@15-main && listens 5432 127.0.0.1 && ! listens
 at /etc/postgresql/15/main/postgresql.conf '^listen_addresses'`,
 	brokenStatus: "port_down", brokenPort: 5432,
 	restore: `restore /etc/postgresql/15/main/postgresql.conf; systemctl restart postgresql@15-main`,
+	// The main file, 0640 postgres:postgres as Debian makes the cluster's
+	// pg_hba.conf beside it (postgres, its owner, reads it).
+	locked:     "/etc/postgresql/15/main/postgresql.conf",
+	unreadable: `chmod 640 /etc/postgresql/15/main/postgresql.conf`,
+	readable:   `chmod 644 /etc/postgresql/15/main/postgresql.conf`,
 }, {
 	unit: "mariadb.service", name: "mariadb", file: "/etc/mysql/my.cnf",
 	// bind-address = 127.0.0.1 (50-server.cnf line 27), port: the default.
@@ -194,6 +223,11 @@ systemctl is-failed -q mariadb && ! listens 3306 && ! listens 1023
 at /etc/mysql/mariadb.conf.d/50-server.cnf '^port '`,
 	brokenStatus: "service_and_port_down", brokenPort: 1023,
 	restore: `restore /etc/mysql/mariadb.conf.d/50-server.cnf; systemctl reset-failed mariadb; systemctl restart mariadb`,
+	// The server's file in my.cnf's !includedir, 0640 root:mysql (mariadbd
+	// reads it as mysql; debian.cnf beside it is 0600 already).
+	locked:     "/etc/mysql/mariadb.conf.d/50-server.cnf",
+	unreadable: `chgrp mysql /etc/mysql/mariadb.conf.d/50-server.cnf; chmod 640 /etc/mysql/mariadb.conf.d/50-server.cnf`,
+	readable:   `chgrp root /etc/mysql/mariadb.conf.d/50-server.cnf; chmod 644 /etc/mysql/mariadb.conf.d/50-server.cnf`,
 }, {
 	unit: "ssh.service", name: "openssh", file: "/etc/ssh/sshd_config",
 	defaults: map[int]string{22: `^openssh: /etc/ssh/sshd_config \(default\)$`},
@@ -212,6 +246,10 @@ systemctl is-active -q ssh && listens 22 && ! listens 2222
 at /etc/ssh/sshd_config.d/warden.conf ':2222'`,
 	brokenStatus: "port_down", brokenPort: 2222,
 	restore: `rm -f /etc/ssh/sshd_config.d/warden.conf; [ ! -e /root/wbak/sshd_config ] || restore /etc/ssh/sshd_config; systemctl reload ssh`,
+	// The main file, 0600 as CIS's benchmarks have it.
+	locked:     "/etc/ssh/sshd_config",
+	unreadable: `chmod 600 /etc/ssh/sshd_config`,
+	readable:   `chmod 644 /etc/ssh/sshd_config`,
 }, {
 	unit: "memcached.service", name: "memcached", file: "/etc/memcached.conf",
 	// -p 11211 (line 26), -l 127.0.0.1 (line 35).
@@ -232,6 +270,10 @@ systemctl is-failed -q memcached && ! listens 11211
 at /etc/memcached.conf '^-l 127.0.0.1,'`,
 	brokenStatus: "service_and_port_down", brokenPort: 11211,
 	restore: `restore /etc/memcached.conf; systemctl reset-failed memcached; systemctl restart memcached`,
+	// Debian's wrapper's argument, root's, made 0600.
+	locked:     "/etc/memcached.conf",
+	unreadable: `chmod 600 /etc/memcached.conf`,
+	readable:   `chmod 644 /etc/memcached.conf`,
 }, {
 	// Debian's haproxy.cfg has a global and a defaults section only: it
 	// listens on nothing. The test adds a frontend first.
@@ -257,6 +299,11 @@ systemctl is-active -q haproxy && listens 8404 && ! listens 8405
 at /etc/haproxy/haproxy.cfg ':8405'`,
 	brokenStatus: "port_down", brokenPort: 8405,
 	restore: `restore /etc/haproxy/haproxy.cfg; systemctl reload haproxy; for i in $(seq 50); do ! listens 8404 && break; sleep 0.1; done`,
+	// The main file, 0640 as for a stats userlist's passwords (haproxy
+	// reads it as root).
+	locked:     "/etc/haproxy/haproxy.cfg",
+	unreadable: `chmod 640 /etc/haproxy/haproxy.cfg`,
+	readable:   `chmod 644 /etc/haproxy/haproxy.cfg`,
 }, {
 	// MongoDB has no Debian package: mongodStandIn runs, as mongod.service
 	// with upstream's ExecStart, what listens where upstream's own
@@ -279,6 +326,11 @@ systemctl is-failed -q mongod && ! listens 27017
 at /etc/mongod.conf '^  bindIp: 127.0.0.1,'`,
 	brokenStatus: "service_and_port_down", brokenPort: 27017,
 	restore: `restore /etc/mongod.conf; systemctl reset-failed mongod; systemctl restart mongod`,
+	// The main file, 0600 (the stand-in, as upstream's unit without
+	// User=, reads it as root).
+	locked:     "/etc/mongod.conf",
+	unreadable: `chmod 600 /etc/mongod.conf`,
+	readable:   `chmod 644 /etc/mongod.conf`,
 }}
 
 // mongodStandIn installs mongod.service as upstream's package has it
@@ -318,8 +370,13 @@ systemctl reload apache2
 for i in $(seq 50); do systemctl is-failed -q apache2 && break; sleep 0.1; done
 systemctl is-failed -q apache2 && ! listens 80
 at /etc/apache2/ports.conf ':8082'`,
-	brokenStatus: "service_and_port_down", brokenPort: 8082,
+	brokenStatus: "service_and_port_down", brokenPort: 8082, brokenReason: "/etc/apache2/ports.conf:5",
 	restore: `restore /etc/apache2/ports.conf; systemctl reset-failed apache2; systemctl restart apache2`,
+	// The main file (ports.conf is its include), 0640 (apache reads it as
+	// root).
+	locked:     "/etc/apache2/apache2.conf",
+	unreadable: `chmod 640 /etc/apache2/apache2.conf`,
+	readable:   `chmod 644 /etc/apache2/apache2.conf`,
 }
 
 func TestDaemonConfigurationsOnABootedHost(t *testing.T) {
@@ -337,7 +394,7 @@ func TestDaemonConfigurationsOnABootedHost(t *testing.T) {
 		h.daemonsUp(debianDaemons)
 		h.install(current)
 		h.defaults(debianDaemons)
-		t.Run("unreadable configs", h.unreadable)
+		t.Run("unreadable configs", func(t *testing.T) { h.unreadable(t, debianDaemons) })
 		for _, d := range debianDaemons {
 			t.Run(d.name, func(t *testing.T) { (&host{Host: h.Host, t: t}).scenarios(d) })
 		}
@@ -348,6 +405,7 @@ func TestDaemonConfigurationsOnABootedHost(t *testing.T) {
 		h.daemonsUp([]daemon{apache2})
 		h.install(current)
 		h.defaults([]daemon{apache2})
+		t.Run("unreadable config", func(t *testing.T) { h.unreadable(t, []daemon{apache2}) })
 		h.scenarios(apache2)
 	})
 }
@@ -390,8 +448,8 @@ func (h *host) firstVerdicts() map[string]verdict {
 }
 
 // defaults: every daemon's default install is a check named by its unit,
-// ok from the first scrape, its ports' sources in its config (redis's,
-// which the exporter's user may not read, is unreadable's).
+// ok from the first scrape, its ports' sources in its config (but for one
+// the exporter's user may not read until granted: redis's).
 func (h *host) defaults(ds []daemon) {
 	t := h.t
 	vs := h.firstVerdicts()
@@ -410,8 +468,8 @@ func (h *host) defaults(ds []daemon) {
 		if c := v.DaemonConfig; c.Daemon != d.name || c.File != d.file || c.NotApplied {
 			t.Errorf("%s: daemon_config %+v, want daemon %s, file %s, applied", d.unit, *c, d.name, d.file)
 		}
-		if d.unit == "redis-server.service" {
-			continue // unreadable
+		if d.grant != "" {
+			continue // unreadable until granted
 		}
 		if v.DaemonConfig.Error != "" {
 			t.Errorf("%s: daemon_config error %q", d.unit, v.DaemonConfig.Error)
@@ -469,15 +527,39 @@ func (h *host) waitDaemon(check, what string, cond func(verdict) bool) verdict {
 	return v
 }
 
-// unreadable: a config the exporter's user cannot read is said, its
-// ports learned; the README's grant makes redis's readable.
-func (h *host) unreadable(t *testing.T) {
+// unreadable: a configuration its daemon reads but the exporter's user
+// cannot is said (warden_daemon_config_success 0, /checks' error names the
+// file), its ports are learned and the check stays ok while the daemon
+// serves; readable again (or granted), its ports come from it again. Every
+// daemon at once: the waits overlap instead of adding up.
+func (h *host) unreadable(t *testing.T, ds []daemon) {
 	h = &host{Host: h.Host, t: t}
-	// Debian's redis.conf is 0640 redis:redis; memcached.conf, root's,
-	// made 0600.
-	h.sh(`stat -c '%a %U:%G' /etc/redis/redis.conf | grep -qx '640 redis:redis'; chmod 600 /etc/memcached.conf`)
-	for _, d := range []struct{ unit, name string }{{"redis-server.service", "redis"}, {"memcached.service", "memcached"}} {
-		v := h.waitDaemon(d.unit, "config unreadable, ports learned", func(v verdict) bool {
+	// A daemon that listens on nothing (Debian's haproxy) has nothing to
+	// learn: its edit is applied first, and its ports are then the edit's.
+	edited := map[string]string{}
+	putBack := false
+	defer func() {
+		if putBack {
+			return
+		}
+		// A wait that failed: every file as it was, so that the
+		// scenarios after this one fail for their own reasons only.
+		for _, d := range ds {
+			h.shMayFail(daemonShell + d.readable + "\n" + d.grant)
+			if _, ok := edited[d.unit]; ok {
+				h.shMayFail(daemonShell + d.restore)
+			}
+		}
+	}()
+	for _, d := range ds {
+		if len(d.defaults) == 0 {
+			edited[d.unit] = strings.TrimSpace(h.sh(daemonShell + d.edit))
+			h.sh(daemonShell + d.apply)
+		}
+		h.sh(d.unreadable)
+	}
+	for _, d := range ds {
+		v := h.waitDaemon(d.unit, d.locked+" unreadable, ports learned", func(v verdict) bool {
 			if v.DaemonConfig == nil || !strings.Contains(v.DaemonConfig.Error, "permission denied") || len(v.Ports) == 0 {
 				return false
 			}
@@ -489,23 +571,22 @@ func (h *host) unreadable(t *testing.T) {
 			return true
 		})
 		if v.Status != "ok" {
-			t.Errorf("%s: %s (%s) with its config unreadable, want ok", d.unit, v.Status, v.Reason)
+			t.Errorf("%s: %s (%s) with %s unreadable, want ok", d.unit, v.Status, v.Reason, d.locked)
 		}
-		if got := metricValue(h.get(metricsURL), "warden_daemon_config_success", `check="`+d.unit+`"`, `daemon="`+d.name+`"`); got != "0" {
-			t.Errorf("%s: warden_daemon_config_success %q, want 0", d.unit, got)
+		if !strings.Contains(v.DaemonConfig.Error, d.locked) {
+			t.Errorf("%s: daemon_config error %q does not name %s", d.unit, v.DaemonConfig.Error, d.locked)
+		}
+		if got := h.configSuccess(d); got != "0" {
+			t.Errorf("%s: warden_daemon_config_success %q with %s unreadable, want 0", d.unit, got, d.locked)
 		}
 	}
-	h.sh(`chmod 644 /etc/memcached.conf
-mkdir -p /etc/systemd/system/warden_exporter.service.d
-printf '[Service]\nSupplementaryGroups=redis\n' > /etc/systemd/system/warden_exporter.service.d/redis.conf
-systemctl daemon-reload && systemctl restart warden_exporter`)
-	for _, d := range debianDaemons {
-		if d.name != "redis" && d.name != "memcached" {
-			continue
-		}
-		h.waitDaemon(d.unit, "config read again", func(v verdict) bool {
-			if v.DaemonConfig == nil || v.DaemonConfig.Error != "" {
+	fromConfig := func(d daemon) func(verdict) bool {
+		return func(v verdict) bool {
+			if v.Status != "ok" || v.DaemonConfig == nil || v.DaemonConfig.Error != "" || v.DaemonConfig.NotApplied {
 				return false
+			}
+			if where, ok := edited[d.unit]; ok {
+				return v.namesWhere(d.moved, d.name, where)
 			}
 			for port, re := range d.defaults {
 				if !v.hasSource(port, re) {
@@ -513,11 +594,36 @@ systemctl daemon-reload && systemctl restart warden_exporter`)
 				}
 			}
 			return true
-		})
-		if got := metricValue(h.get(metricsURL), "warden_daemon_config_success", `check="`+d.unit+`"`, `daemon="`+d.name+`"`); got != "1" {
-			t.Errorf("%s: warden_daemon_config_success %q, want 1", d.unit, got)
 		}
 	}
+	// The modes put back (seen through inotify), then the grant, which
+	// restarts the exporter.
+	for _, back := range []func(daemon) string{func(d daemon) string { return d.readable }, func(d daemon) string { return d.grant }} {
+		var readable []daemon
+		for _, d := range ds {
+			if script := back(d); script != "" {
+				h.sh(script)
+				readable = append(readable, d)
+			}
+		}
+		for _, d := range readable {
+			h.waitDaemon(d.unit, "its ports from "+d.locked+" again", fromConfig(d))
+			if got := h.configSuccess(d); got != "1" {
+				t.Errorf("%s: warden_daemon_config_success %q with %s readable, want 1", d.unit, got, d.locked)
+			}
+		}
+	}
+	putBack = true
+	for _, d := range ds {
+		if _, ok := edited[d.unit]; ok {
+			h.sh(daemonShell + d.restore)
+		}
+	}
+}
+
+// configSuccess is the value of d's warden_daemon_config_success.
+func (h *host) configSuccess(d daemon) string {
+	return metricValue(h.get(metricsURL), "warden_daemon_config_success", `check="`+d.unit+`"`, `daemon="`+d.name+`"`)
 }
 
 // watch records the check's status at every /checks answer until the
@@ -599,11 +705,15 @@ func (h *host) scenarios(d daemon) {
 		if !v.namesWhere(d.brokenPort, d.name, where) {
 			t.Errorf("port %d sources %q, want %s", d.brokenPort, v.sources(d.brokenPort), d.name+": "+where)
 		}
-		// A daemon that died is service_and_port_down: its unit says why.
-		file, line, _ := strings.Cut(where, ":")
-		named := strings.Contains(v.Reason, where) || strings.Contains(v.Reason, file+":") && strings.Contains(v.Reason, ", :"+line+" (address)")
-		if d.brokenStatus == "port_down" && !named {
-			t.Errorf("reason %q does not name %s", v.Reason, where)
+		// The reason names the line whether the daemon kept running or
+		// died ("redis-server.service is failed …, and nothing listens on
+		// tcp 127.0.0.1:6379 (redis: /etc/redis/redis.conf:138 (port), :87
+		// (address))").
+		want := cmp.Or(d.brokenReason, where)
+		file, line, _ := strings.Cut(want, ":")
+		if !strings.Contains(v.Reason, d.name+": "+want) &&
+			!(strings.Contains(v.Reason, d.name+": "+file+":") && strings.Contains(v.Reason, ", :"+line+" (address)")) {
+			t.Errorf("reason %q does not name %s", v.Reason, d.name+": "+want)
 		}
 		h.sh(daemonShell + d.restore)
 		h.waitDaemon(d.unit, "ok again", func(v verdict) bool { return v.Status == "ok" })

@@ -141,6 +141,7 @@ type Files struct {
 	Root string
 
 	read          []string // host paths read, in order
+	unread        []string // host paths that could not be read (a mode, a FIFO, a size)
 	dirs          []string // directories whose entries were listed or globbed
 	total         int64
 	stack         []string // the include chain being parsed
@@ -161,11 +162,17 @@ func below(root, path string) string { return filepath.Join(root, filepath.Clean
 
 // Read returns a regular file's content. A FIFO, a device or a directory
 // is refused without blocking (opened O_NONBLOCK), a file larger than
-// MaxFileSize or past MaxFiles/MaxTotalSize is an ErrLimit.
-func (f *Files) Read(path string) ([]byte, error) {
+// MaxFileSize or past MaxFiles/MaxTotalSize is an ErrLimit. A file that
+// could not be read is watched as one read: its fix is a change.
+func (f *Files) Read(path string) (_ []byte, err error) {
 	if len(f.read) >= MaxFiles {
 		return nil, fmt.Errorf("%s: more than %d files in one configuration: %w", path, MaxFiles, ErrLimit)
 	}
+	defer func() {
+		if err != nil {
+			f.unread = append(f.unread, path)
+		}
+	}()
 	fd, err := unix.Open(f.host(path), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: syscall.Errno(err.(unix.Errno))}
@@ -324,9 +331,10 @@ func (f *Files) Newest() time.Time { return f.newest }
 // NewestChanged is the newest of their modification and change times.
 func (f *Files) NewestChanged() time.Time { return f.newestChanged }
 
-// Watched are the directories to watch: those of the files read (and of
-// their targets, when a file is a symbolic link: editing
-// sites-available/default changes sites-enabled/default) and those listed.
+// Watched are the directories to watch: those of the files read or that
+// could not be (and of their targets, when a file is a symbolic link:
+// editing sites-available/default changes sites-enabled/default) and those
+// listed.
 func (f *Files) Watched() []string {
 	dirs := slices.Clone(f.dirs)
 	add := func(d string) {
@@ -334,7 +342,7 @@ func (f *Files) Watched() []string {
 			dirs = append(dirs, d)
 		}
 	}
-	for _, p := range f.read {
+	for _, p := range slices.Concat(f.read, f.unread) {
 		add(filepath.Dir(p))
 		if real, err := filepath.EvalSymlinks(f.host(p)); err == nil {
 			if rel, err := filepath.Rel(f.host("/"), real); err == nil {
