@@ -53,6 +53,22 @@ const (
 // without root or dockerd.
 func Docker(t testing.TB) *Engine {
 	t.Helper()
+	return DockerWith(t, DockerOptions{})
+}
+
+// DockerOptions change the dockerd that DockerWith starts.
+type DockerOptions struct {
+	// Args are given to dockerd after the harness's own, e.g.
+	// "--userland-proxy=false" (which also sets route_localnet on the
+	// harness's bridge alone, deleted with it). They are flags, not the
+	// configuration file's keys: the harness's file stays empty.
+	Args []string
+}
+
+// DockerWith is Docker with opts: one dockerd at a time still (the same
+// lock), so a test of a differently configured daemon waits for the others.
+func DockerWith(t testing.TB, opts DockerOptions) *Engine {
+	t.Helper()
 	needRoot(t, "dockerd")
 	needFile(t, "/usr/sbin/dockerd", "apt-get install docker.io runc")
 	needFile(t, "/usr/sbin/runc", "apt-get install runc")
@@ -95,12 +111,12 @@ func Docker(t testing.TB) *Engine {
 	}
 	socket := filepath.Join(dir, "docker.sock")
 	start := time.Now()
-	d, err := startDaemon("/usr/sbin/dockerd", filepath.Join(dir, "dockerd.log"), os.Environ(),
+	args := append([]string{
 		"--config-file", config,
 		"--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "docker.pid"),
-		"-H", "unix://"+socket,
+		"-H", "unix://" + socket,
 		"--storage-driver", "vfs",
 		"--bridge", DockerBridge,
 		"--iptables=false", "--ip-forward=false", "--ip-masq=false",
@@ -108,7 +124,8 @@ func Docker(t testing.TB) *Engine {
 		// instead of its own: keep our containers apart there.
 		"--containerd-namespace", "warden-enginetest",
 		"--containerd-plugins-namespace", "warden-enginetest-plugins",
-	)
+	}, opts.Args...)
+	d, err := startDaemon("/usr/sbin/dockerd", filepath.Join(dir, "dockerd.log"), os.Environ(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
