@@ -15,13 +15,13 @@ package main
 
 import (
 	"bytes"
-	"compress/flate"
 	"hash/crc32"
 	"net/http"
 	"slices"
 	"sync"
 	"unsafe"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -56,6 +56,13 @@ type textEncoder struct {
 
 	mu      sync.Mutex
 	formats map[expfmt.Format]*formatRuns
+	// pending is a gzip response's text not yet compressed, kept from one
+	// response to the next: growing it anew was a tenth of a compact
+	// scrape's encoding.
+	pending bytes.Buffer
+	// lastSize is the last response's body: the next one is sized for it
+	// at once.
+	lastSize int
 }
 
 // minRun is the fewest series worth a run of their own: each run is a
@@ -66,8 +73,12 @@ func newTextEncoder() *textEncoder {
 	return &textEncoder{formats: map[expfmt.Format]*formatRuns{}}
 }
 
-// The compressors, reused (a BestSpeed one is 0.9 MB, a default one
-// more) but not kept while idle: a pool drops them at a GC.
+// The compressors, reused (a BestSpeed one is most of a megabyte) but not
+// kept while idle: a pool drops them at a GC. klauspost/compress's flate,
+// not the standard library's: its BestSpeed compresses a compact scrape's
+// 13 KB in 60-80 us where compress/flate took 100-130 us, for 0.5% more
+// bytes (3,622 against 3,605), and it writes the same sync-flushed
+// deflate parts.
 var (
 	fastFlate    = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.BestSpeed); return w }}
 	defaultFlate = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.DefaultCompression); return w }}
@@ -110,11 +121,14 @@ func (e *textEncoder) write(w *bytes.Buffer, format expfmt.Format, gzipped bool,
 		e.formats[format] = runs
 	}
 	runs.generation++
+	w.Grow(e.lastSize)
+	defer func() { e.lastSize = w.Len() }()
 	var out bodyWriter = &plainBody{w: w}
 	if gzipped {
 		fw := fastFlate.Get().(*flate.Writer)
 		defer fastFlate.Put(fw)
-		out = newGzipBody(w, fw)
+		e.pending.Reset()
+		out = newGzipBody(w, fw, &e.pending)
 	}
 	for _, mf := range mfs {
 		run, rest := runs.split(mf)
@@ -155,9 +169,10 @@ type formatRuns struct {
 
 // familyRuns is what is known of a family from the responses before.
 type familyRuns struct {
-	header string      // the family's help and type
-	run    *encodedRun // its leading series, encoded; nil if none
-	used   uint64      // the generation that last served it
+	help string // the family's help and type
+	typ  dto.MetricType
+	run  *encodedRun // its leading series, encoded; nil if none
+	used uint64      // the generation that last served it
 	// last are the addresses of its series in the last response its run
 	// did not serve, to learn a run from. Addresses, not pointers: they
 	// keep nothing alive (pinning an evaluation's series until the next
@@ -185,9 +200,8 @@ func (rs *formatRuns) split(mf *dto.MetricFamily) (*encodedRun, []*dto.Metric) {
 		rs.byName[mf.GetName()] = fr
 	}
 	fr.used = rs.generation
-	header := mf.GetHelp() + "\x00" + mf.GetType().String()
-	if fr.header != header {
-		fr.header, fr.run, fr.last = header, nil, nil
+	if fr.help != mf.GetHelp() || fr.typ != mf.GetType() {
+		fr.help, fr.typ, fr.run, fr.last = mf.GetHelp(), mf.GetType(), nil, nil
 	}
 	if fr.run != nil && hasPrefix(mf.Metric, fr.run.metrics) {
 		return fr.run, mf.Metric[len(fr.run.metrics):]
@@ -279,7 +293,7 @@ func (b *plainBody) close() error         { return nil }
 // trailer's CRC-32 is the parts' combined.
 type gzipBody struct {
 	w       *bytes.Buffer
-	pending bytes.Buffer // fresh text not compressed yet
+	pending *bytes.Buffer // fresh text not compressed yet
 	flate   *flate.Writer
 	crc     uint32
 	size    uint32 // mod 2^32, as RFC 1952's ISIZE
@@ -294,12 +308,12 @@ var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}
 // the stream after byte-aligned parts.
 var finalBlock = []byte{0x01, 0x00, 0x00, 0xff, 0xff}
 
-func newGzipBody(w *bytes.Buffer, fw *flate.Writer) *gzipBody {
+func newGzipBody(w *bytes.Buffer, fw *flate.Writer, pending *bytes.Buffer) *gzipBody {
 	w.Write(gzipHeader)
-	return &gzipBody{w: w, flate: fw}
+	return &gzipBody{w: w, flate: fw, pending: pending}
 }
 
-func (b *gzipBody) fresh() *bytes.Buffer { return &b.pending }
+func (b *gzipBody) fresh() *bytes.Buffer { return b.pending }
 
 func (b *gzipBody) run(r *encodedRun) {
 	b.compressPending()
