@@ -36,7 +36,8 @@ import (
 // collector's TestGoldenExposition), and the server's own, from the real
 // binary's first scrape (testdata/server.golden.prom, here). Left out, as
 // node_exporter's end-to-end test leaves them out: go_* and process_*,
-// client_golang's, which change with the toolchain and the host.
+// client_golang's (process_* as internal/processmetrics serves them),
+// which change with the toolchain and the host.
 //
 // Regenerate the server's with: go test . -run ServedFamilies -update
 

@@ -195,11 +195,11 @@ func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collecto
 		if inFlight.Add(1) == 1 {
 			// A scrape alone (Prometheus's, every interval) gathers the
 			// exporter's own metrics while the evaluation waits on systemd
-			// and the kernel, on the other core: the process collector alone
-			// reads five /proc files (0.46 ms on the 2-core VM, a quarter
-			// of a default scrape). None of them depends on the
-			// evaluation. Scrapes that overlap gather once per evaluation,
-			// below, as before.
+			// and the kernel, on the other core: the process collector reads
+			// /proc (0.09 ms on the 2-core VM; client_golang's was 0.25–0.46
+			// ms, a quarter of a default scrape). None of them depends on
+			// the evaluation. Scrapes that overlap gather once per
+			// evaluation, below, as before.
 			self = gatherNow(selfRegistry)
 		}
 		defer inFlight.Add(-1)
