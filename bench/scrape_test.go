@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +129,12 @@ func TestScrapeVsStaticFloor(t *testing.T) {
 		}
 	}
 	timed := func(url string) time.Duration {
+		// The measuring process's own garbage (it decompresses the full
+		// side's 1.2 MB bodies, and serves the floor) is collected before
+		// each timed request, both sides alike: its collections landed on
+		// the compact samples, 1.46 ms with the collector running against
+		// 0.92 ms with it off, for the same exporter.
+		runtime.GC()
 		t0 := time.Now()
 		scrapeAsPrometheus(t, client, url)
 		return time.Since(t0)
