@@ -232,7 +232,12 @@ func (w *Watcher) refresh(i int, read []Container) {
 		if _, ok := e.containers[c.ID]; !ok && len(e.containers) >= w.opts.MaxContainers {
 			continue
 		}
-		w.applyLocked(e, c, false)
+		// A read answered after the container's destroy is not applied
+		// (it would stay, removing, until the next resync); its exit
+		// code still counts its die.
+		if _, gone := e.destroyed[c.ID]; !gone {
+			w.applyLocked(e, c, false)
+		}
 		if d := e.dies[c.ID]; d > 0 {
 			k := Key{e.ep.Engine, c.Name}
 			n := w.counts[k]

@@ -88,7 +88,11 @@ type engineState struct {
 	dies map[string]uint64
 	// order is the containers' IDs by name, for the snapshot; nil when
 	// the set changed.
-	order     []string
+	order []string
+	// destroyed are the containers removed (a destroy event, a read's
+	// 404) within destroyedKept, when: a read or a list that answers
+	// after the removal does not bring one back (an ID is never reused).
+	destroyed map[string]time.Time
 	loggedCap bool
 	tried     bool
 }

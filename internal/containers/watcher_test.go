@@ -410,3 +410,32 @@ func TestWatcherReadsACreatedContainerAgainAtItsStart(t *testing.T) {
 		return c.State == StateRunning && c.Pid == 42 && c.Health.Status == HealthStarting
 	})
 }
+
+// docker rm -f of a running container: the read its die event queued is
+// in flight while docker removes it ("removing") and sends its destroy. A
+// read or a list answering after the destroy must not bring it back: it
+// stayed in the cache, removing, until the next resync (5 minutes), and
+// shadowed the container recreated under its name (the alert e2e's
+// redeploy, under load: its check service_down "is removing" 45 s on).
+func TestWatcherReadInFlightAcrossDestroyDoesNotResurrect(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	// IDs in this order: the stale one sorts first under their name.
+	old := Container{Engine: Docker, ID: "a1", Name: "web", State: StateRunning}
+	w.replace(0, []Container{old})
+	removing := old
+	removing.State = StateRemoving
+	w.remove(0, old.ID) // its destroy event
+	w.refresh(0, []Container{removing})
+	recreated := Container{Engine: Docker, ID: "b2", Name: "web", State: StateRunning}
+	w.refresh(0, []Container{recreated})
+	check := func(after string) {
+		t.Helper()
+		s := w.Snapshot()
+		if c, ok := s.Find(Docker, "web"); !ok || c.ID != recreated.ID || len(s.Containers) != 1 {
+			t.Errorf("after %s: web is %+v (found %v) of %d containers, want the recreated one alone", after, c, ok, len(s.Containers))
+		}
+	}
+	check("a read of the removed container answering after its destroy")
+	w.replace(0, []Container{removing, recreated})
+	check("a list taken before the destroy")
+}
