@@ -76,6 +76,9 @@ func (w *Watcher) replace(i int, live []Container) {
 			w.removeLocked(e, id)
 		}
 	}
+	// The events of containers the list does not have (gone, or beyond
+	// the cap) are no longer counted: a read of one is then read again.
+	maps.DeleteFunc(e.events, func(id string, _ uint64) bool { return !seen[id] })
 	e.info.Synced, e.info.Err = time.Now(), nil
 	w.publishLocked()
 }
@@ -159,6 +162,7 @@ func (w *Watcher) dropAll(i int) {
 func (w *Watcher) removeLocked(e *engineState, id string) {
 	k := Key{e.ep.Engine, e.containers[id].Name}
 	delete(e.containers, id)
+	delete(e.events, id)
 	e.order = nil
 	w.removed = append(w.removed, k)
 	for len(w.removed) > w.opts.MaxContainers {

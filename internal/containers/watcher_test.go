@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -425,9 +426,9 @@ func TestWatcherReadInFlightAcrossDestroyDoesNotResurrect(t *testing.T) {
 	removing := old
 	removing.State = StateRemoving
 	w.remove(0, old.ID) // its destroy event
-	w.refresh(0, []Container{removing})
+	w.refresh(0, []read{{c: removing}})
 	recreated := Container{Engine: Docker, ID: "b2", Name: "web", State: StateRunning}
-	w.refresh(0, []Container{recreated})
+	w.refresh(0, []read{{c: recreated}})
 	check := func(after string) {
 		t.Helper()
 		s := w.Snapshot()
@@ -438,4 +439,34 @@ func TestWatcherReadInFlightAcrossDestroyDoesNotResurrect(t *testing.T) {
 	check("a read of the removed container answering after its destroy")
 	w.replace(0, []Container{removing, recreated})
 	check("a list taken before the destroy")
+}
+
+// A container OOM-killed right after its start: the read its start queued
+// was taken while it ran and answered after its oom event. Applied, it
+// undid the OOM kill, and the die that followed left "exited 137" without
+// "OOM killed" (the alert e2e's page said so: the next read was 30 s away,
+// two having been made within inspectEvery). A read older than one of its
+// container's events is not applied, and the container is read again at
+// once.
+func TestWatcherReadOlderThanAnEventIsReadAgain(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	running := Container{Engine: Docker, ID: "c1", Name: "oom", State: StateRunning, Pid: 42}
+	w.replace(0, []Container{running})
+	taken := w.eventCount(0, running.ID) // the read starts
+	w.onEvent(0, Event{Action: "oom", ID: running.ID, Name: running.Name})
+	again := w.refresh(0, []read{{c: running, events: taken}})
+	w.onEvent(0, Event{Action: "die", ID: running.ID, Name: running.Name, ExitCode: 137, HasExitCode: true})
+	c, _ := w.Snapshot().Find(Docker, "oom")
+	if c.State != StateExited || c.ExitCode != 137 || !c.OOMKilled {
+		t.Errorf("after a read older than its events: %s, exit %d, OOM killed %v; want exited, 137, true", c.State, c.ExitCode, c.OOMKilled)
+	}
+	if !slices.Equal(again, []string{running.ID}) {
+		t.Errorf("read again: %q, want [c1]", again)
+	}
+	// The read taken after them is applied.
+	dead := c
+	dead.Pid = 0
+	if again := w.refresh(0, []read{{c: dead, events: w.eventCount(0, running.ID)}}); len(again) != 0 {
+		t.Errorf("a read as new as its events read again: %q", again)
+	}
 }
