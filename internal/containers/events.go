@@ -193,6 +193,12 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 		// Its PID is the read's to say: the namespace is not read
 		// meanwhile, rather than the last run's.
 		c.State, c.StartedAt, c.Pid = StateRunning, at, 0
+		if e.ep.Engine == Docker && c.Health.Status != HealthNone && c.Health.Status != "" {
+			// Docker marks a container unhealthy as it dies and starting
+			// at its start, with no event: a crash loop's runs were
+			// unhealthy here until the next read, up to 30 s on.
+			c.Health.Status, c.Health.FailingStreak = HealthStarting, 0
+		}
 	case "oom":
 		n.OOMKills++
 		c.OOMKilled = true

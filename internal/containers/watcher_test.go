@@ -470,3 +470,31 @@ func TestWatcherReadOlderThanAnEventIsReadAgain(t *testing.T) {
 		t.Errorf("a read as new as its events read again: %q", again)
 	}
 }
+
+// A crash loop of a container with a health check: docker marks it
+// unhealthy as it dies (health_status event) and starting again at its
+// start, with no event for that. The start left it unhealthy in the cache
+// until its next read (up to 30 s in a crash loop): each run between
+// crashes was judged probe_failed ("fails (exit 137)", the check the crash
+// killed), and the alert e2e's crash-loop page said so.
+func TestWatcherDockersStartResetsTheHealth(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	crash := Container{Engine: Docker, ID: "c1", Name: "crash", State: StateRunning, RestartPolicy: "always",
+		Health: Health{Status: HealthHealthy, Interval: time.Second}}
+	w.replace(0, []Container{crash})
+	w.onEvent(0, Event{Action: "die", ID: crash.ID, Name: crash.Name, ExitCode: 3, HasExitCode: true})
+	w.onEvent(0, Event{Action: "health_status", ID: crash.ID, Name: crash.Name, Health: HealthUnhealthy})
+	w.onEvent(0, Event{Action: "start", ID: crash.ID, Name: crash.Name})
+	w.refresh(0, nil) // the flush tick publishes it
+	if c, _ := w.Snapshot().Find(Docker, "crash"); c.State != StateRunning || c.Health.Status != HealthStarting {
+		t.Errorf("restarted: %s, health %s; want running, starting (as docker inspect says)", c.State, c.Health.Status)
+	}
+	// A container without a health check has none after its start.
+	plain := Container{Engine: Docker, ID: "c2", Name: "plain", State: StateExited, Health: Health{Status: HealthNone}}
+	w.replace(0, []Container{crash, plain})
+	w.onEvent(0, Event{Action: "start", ID: plain.ID, Name: plain.Name})
+	w.refresh(0, nil)
+	if c, _ := w.Snapshot().Find(Docker, "plain"); c.Health.Status != HealthNone {
+		t.Errorf("a container without a health check: health %q after its start, want none", c.Health.Status)
+	}
+}
