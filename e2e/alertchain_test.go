@@ -32,6 +32,8 @@ type chainOptions struct {
 	// groupWait replaces the example's group_wait (30s); group_interval is
 	// 1 s, so a group's change is delivered at once.
 	groupWait string
+	// pendingFor replaces every for: of the shipped alerts (2s when "").
+	pendingFor string
 	// keepFiringFor replaces every keep_firing_for: of the shipped alerts.
 	keepFiringFor string
 	// recordingRules loads mixin/rules.yml beside the alerts.
@@ -43,7 +45,8 @@ type chainOptions struct {
 
 // alertChain is a real Alertmanager with examples/alertmanager.yml (its
 // route, receivers and inhibit rules; its timers shortened) and a real
-// Prometheus evaluating the shipped alerts every second, for: at 2 s.
+// Prometheus evaluating the shipped alerts every second, for: at 2 s
+// unless chainOptions say otherwise.
 type alertChain struct {
 	amAddr, promAddr string
 }
@@ -69,7 +72,7 @@ func startAlertChain(t *testing.T, dir string, o chainOptions) *alertChain {
 	))
 	c := &alertChain{amAddr: startAlertmanager(t, alertmanager, dir)}
 
-	writeShortenedAlerts(t, dir, o.keepFiringFor)
+	writeShortenedAlerts(t, dir, o.pendingFor, o.keepFiringFor)
 	ruleFiles := "[alerts.yml]"
 	if o.recordingRules {
 		rules, err := os.ReadFile("../mixin/rules.yml")

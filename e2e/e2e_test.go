@@ -19,6 +19,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,15 +110,15 @@ var (
 )
 
 // writeShortenedAlerts writes mixin/alerts.yml into dir as alerts.yml with
-// every for: at 2 s and every keep_firing_for: at keep, so a test sees the
-// shipped rules fire in seconds.
-func writeShortenedAlerts(t *testing.T, dir, keep string) {
+// every for: at pending (2 s when "") and every keep_firing_for: at keep,
+// so a test sees the shipped rules fire in seconds.
+func writeShortenedAlerts(t *testing.T, dir, pending, keep string) {
 	t.Helper()
 	alerts, err := os.ReadFile("../mixin/alerts.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	shortened := keepRe.ReplaceAll(forRe.ReplaceAll(alerts, []byte("${1}for: 2s")), []byte("${1}keep_firing_for: "+keep))
+	shortened := keepRe.ReplaceAll(forRe.ReplaceAll(alerts, []byte("${1}for: "+cmp.Or(pending, "2s"))), []byte("${1}keep_firing_for: "+keep))
 	if err := os.WriteFile(filepath.Join(dir, "alerts.yml"), shortened, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,9 @@ func (w *Watcher) replace(i int, live []Container) {
 	e := w.engines[i]
 	seen := make(map[string]bool, len(live))
 	for _, c := range live {
+		if _, gone := e.destroyed[c.ID]; gone {
+			continue // listed before its destroy
+		}
 		seen[c.ID] = true
 		w.applyLocked(e, c, !e.baselined)
 	}
@@ -73,6 +76,9 @@ func (w *Watcher) replace(i int, live []Container) {
 			w.removeLocked(e, id)
 		}
 	}
+	// The events of containers the list does not have (gone, or beyond
+	// the cap) are no longer counted: a read of one is then read again.
+	maps.DeleteFunc(e.events, func(id string, _ uint64) bool { return !seen[id] })
 	e.info.Synced, e.info.Err = time.Now(), nil
 	w.publishLocked()
 }
@@ -105,12 +111,28 @@ func (w *Watcher) applyLocked(e *engineState, c Container, baseline bool) {
 	w.counts[k] = n
 }
 
-// remove drops container id of engine i.
+// destroyedKept is how long a removed container's ID is remembered: a
+// read or a list in flight when it was removed answers within it (every
+// call 5 s; a resync's inspects, 4 at a time, seconds).
+const destroyedKept = time.Minute
+
+// remove drops container id of engine i, removed from the engine.
 func (w *Watcher) remove(i int, id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.engines[i].containers[id]; ok {
-		w.removeLocked(w.engines[i], id)
+	e := w.engines[i]
+	now := time.Now()
+	for gone, at := range e.destroyed {
+		if now.Sub(at) > destroyedKept {
+			delete(e.destroyed, gone)
+		}
+	}
+	if e.destroyed == nil {
+		e.destroyed = map[string]time.Time{}
+	}
+	e.destroyed[id] = now
+	if _, ok := e.containers[id]; ok {
+		w.removeLocked(e, id)
 		w.publishLocked()
 	}
 }
@@ -140,6 +162,7 @@ func (w *Watcher) dropAll(i int) {
 func (w *Watcher) removeLocked(e *engineState, id string) {
 	k := Key{e.ep.Engine, e.containers[id].Name}
 	delete(e.containers, id)
+	delete(e.events, id)
 	e.order = nil
 	w.removed = append(w.removed, k)
 	for len(w.removed) > w.opts.MaxContainers {

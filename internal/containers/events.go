@@ -127,10 +127,12 @@ func (s *session) flush(ctx context.Context) {
 	}
 }
 
-// flushDue reads the containers due at now and publishes the changes.
+// flushDue reads the containers due at now and publishes the changes; a
+// read older than an event of its container is made again at once.
 func (s *session) flushDue(ctx context.Context, now time.Time) {
-	var read []Container
+	var reads []read
 	for _, id := range s.inspects.take(now) {
+		taken := s.w.eventCount(s.i, id)
 		c, err := s.c.Inspect(ctx, id)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -142,10 +144,26 @@ func (s *session) flushDue(ctx context.Context, now time.Time) {
 			level.Debug(s.w.opts.Logger).Log("msg", "re-reading a container after its events failed", "id", id, "err", err)
 			s.inspects.add(id, false, now)
 		default:
-			read = append(read, c)
+			reads = append(reads, read{c, taken})
 		}
 	}
-	s.w.refresh(s.i, read)
+	for _, id := range s.w.refresh(s.i, reads) {
+		s.inspects.add(id, true, now)
+	}
+}
+
+// read is a container as an inspect returned it, and how many of its
+// events the cache had applied when the inspect started.
+type read struct {
+	c      Container
+	events uint64
+}
+
+// eventCount is how many events of container id engine i's cache applied.
+func (w *Watcher) eventCount(i int, id string) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.engines[i].events[id]
 }
 
 // onEvent applies what ev says of its container, and counts it; known
@@ -162,6 +180,10 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 	if !known && len(e.containers) >= w.opts.MaxContainers {
 		return true // beyond the cap: the next list counts it in Dropped
 	}
+	if e.events == nil {
+		e.events = map[string]uint64{}
+	}
+	e.events[ev.ID]++
 	k := Key{e.ep.Engine, name}
 	n := w.counts[k]
 	at := time.Unix(0, ev.TimeNano)
@@ -171,6 +193,12 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 		// Its PID is the read's to say: the namespace is not read
 		// meanwhile, rather than the last run's.
 		c.State, c.StartedAt, c.Pid = StateRunning, at, 0
+		if e.ep.Engine == Docker && c.Health.Status != HealthNone && c.Health.Status != "" {
+			// Docker marks a container unhealthy as it dies and starting
+			// at its start, with no event: a crash loop's runs were
+			// unhealthy here until the next read, up to 30 s on.
+			c.Health.Status, c.Health.FailingStreak = HealthStarting, 0
+		}
 	case "oom":
 		n.OOMKills++
 		c.OOMKilled = true
@@ -223,16 +251,30 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 
 // refresh stores the containers read again after their events, counting
 // the die events that carried no exit code by the exit code read, and
-// publishes once if anything changed.
-func (w *Watcher) refresh(i int, read []Container) {
+// publishes once if anything changed. It returns the containers whose read
+// is older than one of their events, not applied: an inspect taken while
+// the container ran, answering after its oom event, undid the OOM kill,
+// and its die then said "exited 137" alone (the next read may be 30 s
+// away).
+func (w *Watcher) refresh(i int, reads []read) (again []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.engines[i]
-	for _, c := range read {
+	for _, r := range reads {
+		c := r.c
 		if _, ok := e.containers[c.ID]; !ok && len(e.containers) >= w.opts.MaxContainers {
 			continue
 		}
-		w.applyLocked(e, c, false)
+		if _, gone := e.destroyed[c.ID]; !gone && e.events[c.ID] != r.events {
+			again = append(again, c.ID)
+			continue
+		}
+		// A read answered after the container's destroy is not applied
+		// (it would stay, removing, until the next resync); its exit
+		// code still counts its die.
+		if _, gone := e.destroyed[c.ID]; !gone {
+			w.applyLocked(e, c, false)
+		}
 		if d := e.dies[c.ID]; d > 0 {
 			k := Key{e.ep.Engine, c.Name}
 			n := w.counts[k]
@@ -242,12 +284,13 @@ func (w *Watcher) refresh(i int, read []Container) {
 		}
 		w.dirty = true
 	}
-	if len(read) > 0 {
+	if len(reads) > 0 {
 		e.info.Synced = time.Now()
 	}
 	if w.dirty {
 		w.publishLocked()
 	}
+	return again
 }
 
 // restartsAfter says the engine restarts a container of restart policy

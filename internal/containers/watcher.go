@@ -88,7 +88,14 @@ type engineState struct {
 	dies map[string]uint64
 	// order is the containers' IDs by name, for the snapshot; nil when
 	// the set changed.
-	order     []string
+	order []string
+	// destroyed are the containers removed (a destroy event, a read's
+	// 404) within destroyedKept, when: a read or a list that answers
+	// after the removal does not bring one back (an ID is never reused).
+	destroyed map[string]time.Time
+	// events counts the events applied of each container, by ID: a read
+	// started before one of them is older than the cache (see read).
+	events    map[string]uint64
 	loggedCap bool
 	tried     bool
 }
@@ -433,6 +440,7 @@ func (s *session) pollPodman(ctx context.Context) {
 					continue
 				}
 				last[c.ID] = now
+				taken := s.w.eventCount(s.i, c.ID)
 				fresh, err := s.c.Inspect(ctx, c.ID)
 				switch {
 				case err != nil && ctx.Err() == nil:
@@ -440,7 +448,9 @@ func (s *session) pollPodman(ctx context.Context) {
 				case err == nil && (fresh.Health != c.Health || fresh.State != c.State):
 					// Applied only when it says something new: the
 					// watch judges at each change.
-					s.w.refresh(s.i, []Container{fresh})
+					// (One older than an event is the event's
+					// next read's to say.)
+					s.w.refresh(s.i, []read{{fresh, taken}})
 				}
 			}
 			maps.DeleteFunc(last, func(id string, _ time.Time) bool {

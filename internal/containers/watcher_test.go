@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -409,4 +410,91 @@ func TestWatcherReadsACreatedContainerAgainAtItsStart(t *testing.T) {
 		c, _ := s.Find(Docker, "new")
 		return c.State == StateRunning && c.Pid == 42 && c.Health.Status == HealthStarting
 	})
+}
+
+// docker rm -f of a running container: the read its die event queued is
+// in flight while docker removes it ("removing") and sends its destroy. A
+// read or a list answering after the destroy must not bring it back: it
+// stayed in the cache, removing, until the next resync (5 minutes), and
+// shadowed the container recreated under its name (the alert e2e's
+// redeploy, under load: its check service_down "is removing" 45 s on).
+func TestWatcherReadInFlightAcrossDestroyDoesNotResurrect(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	// IDs in this order: the stale one sorts first under their name.
+	old := Container{Engine: Docker, ID: "a1", Name: "web", State: StateRunning}
+	w.replace(0, []Container{old})
+	removing := old
+	removing.State = StateRemoving
+	w.remove(0, old.ID) // its destroy event
+	w.refresh(0, []read{{c: removing}})
+	recreated := Container{Engine: Docker, ID: "b2", Name: "web", State: StateRunning}
+	w.refresh(0, []read{{c: recreated}})
+	check := func(after string) {
+		t.Helper()
+		s := w.Snapshot()
+		if c, ok := s.Find(Docker, "web"); !ok || c.ID != recreated.ID || len(s.Containers) != 1 {
+			t.Errorf("after %s: web is %+v (found %v) of %d containers, want the recreated one alone", after, c, ok, len(s.Containers))
+		}
+	}
+	check("a read of the removed container answering after its destroy")
+	w.replace(0, []Container{removing, recreated})
+	check("a list taken before the destroy")
+}
+
+// A container OOM-killed right after its start: the read its start queued
+// was taken while it ran and answered after its oom event. Applied, it
+// undid the OOM kill, and the die that followed left "exited 137" without
+// "OOM killed" (the alert e2e's page said so: the next read was 30 s away,
+// two having been made within inspectEvery). A read older than one of its
+// container's events is not applied, and the container is read again at
+// once.
+func TestWatcherReadOlderThanAnEventIsReadAgain(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	running := Container{Engine: Docker, ID: "c1", Name: "oom", State: StateRunning, Pid: 42}
+	w.replace(0, []Container{running})
+	taken := w.eventCount(0, running.ID) // the read starts
+	w.onEvent(0, Event{Action: "oom", ID: running.ID, Name: running.Name})
+	again := w.refresh(0, []read{{c: running, events: taken}})
+	w.onEvent(0, Event{Action: "die", ID: running.ID, Name: running.Name, ExitCode: 137, HasExitCode: true})
+	c, _ := w.Snapshot().Find(Docker, "oom")
+	if c.State != StateExited || c.ExitCode != 137 || !c.OOMKilled {
+		t.Errorf("after a read older than its events: %s, exit %d, OOM killed %v; want exited, 137, true", c.State, c.ExitCode, c.OOMKilled)
+	}
+	if !slices.Equal(again, []string{running.ID}) {
+		t.Errorf("read again: %q, want [c1]", again)
+	}
+	// The read taken after them is applied.
+	dead := c
+	dead.Pid = 0
+	if again := w.refresh(0, []read{{c: dead, events: w.eventCount(0, running.ID)}}); len(again) != 0 {
+		t.Errorf("a read as new as its events read again: %q", again)
+	}
+}
+
+// A crash loop of a container with a health check: docker marks it
+// unhealthy as it dies (health_status event) and starting again at its
+// start, with no event for that. The start left it unhealthy in the cache
+// until its next read (up to 30 s in a crash loop): each run between
+// crashes was judged probe_failed ("fails (exit 137)", the check the crash
+// killed), and the alert e2e's crash-loop page said so.
+func TestWatcherDockersStartResetsTheHealth(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	crash := Container{Engine: Docker, ID: "c1", Name: "crash", State: StateRunning, RestartPolicy: "always",
+		Health: Health{Status: HealthHealthy, Interval: time.Second}}
+	w.replace(0, []Container{crash})
+	w.onEvent(0, Event{Action: "die", ID: crash.ID, Name: crash.Name, ExitCode: 3, HasExitCode: true})
+	w.onEvent(0, Event{Action: "health_status", ID: crash.ID, Name: crash.Name, Health: HealthUnhealthy})
+	w.onEvent(0, Event{Action: "start", ID: crash.ID, Name: crash.Name})
+	w.refresh(0, nil) // the flush tick publishes it
+	if c, _ := w.Snapshot().Find(Docker, "crash"); c.State != StateRunning || c.Health.Status != HealthStarting {
+		t.Errorf("restarted: %s, health %s; want running, starting (as docker inspect says)", c.State, c.Health.Status)
+	}
+	// A container without a health check has none after its start.
+	plain := Container{Engine: Docker, ID: "c2", Name: "plain", State: StateExited, Health: Health{Status: HealthNone}}
+	w.replace(0, []Container{crash, plain})
+	w.onEvent(0, Event{Action: "start", ID: plain.ID, Name: plain.Name})
+	w.refresh(0, nil)
+	if c, _ := w.Snapshot().Find(Docker, "plain"); c.Health.Status != HealthNone {
+		t.Errorf("a container without a health check: health %q after its start, want none", c.Health.Status)
+	}
 }
