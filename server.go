@@ -401,6 +401,10 @@ func writeWithin(w http.ResponseWriter, timeout time.Duration, status int, body 
 	rc := http.NewResponseController(w)
 	rc.SetWriteDeadline(time.Now().Add(timeout))
 	defer rc.SetWriteDeadline(time.Time{})
+	// The length said up front: the response then goes out in one write,
+	// where the Flush below made it chunked and its end a second write
+	// (and a second read for the client) after the handler returned.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
 	// The buffered tail too, within the deadline: after the handler

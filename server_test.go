@@ -403,3 +403,36 @@ func TestConfigPageShowsSendFilePathNotContent(t *testing.T) {
 		t.Errorf("/config: %d\n%s", code, body)
 	}
 }
+
+// A scrape's response says its length: it then leaves in one write. Made
+// chunked by the flush that ends writeWithin, its end was a second write
+// (and a second read for the client) after the handler returned.
+func TestScrapeResponseHasItsLength(t *testing.T) {
+	srv := newTestServer(t, 0, unitsOf{})
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+	for _, encoding := range []string{"gzip", ""} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if encoding != "" {
+			req.Header.Set("Accept-Encoding", encoding)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Fatalf("Accept-Encoding %q: status %d, %d bytes", encoding, resp.StatusCode, len(body))
+		}
+		if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) > 0 {
+			t.Errorf("Accept-Encoding %q: Content-Length %d, Transfer-Encoding %q for a %d-byte body; want its length, not chunked",
+				encoding, resp.ContentLength, resp.TransferEncoding, len(body))
+		}
+	}
+}
