@@ -97,6 +97,14 @@ func (w *Watcher) applyLocked(e *engineState, c Container, baseline bool) {
 	if cur, held := e.containers[c.ID]; !held || cur.Name != c.Name {
 		e.order = nil // a container more, or renamed
 	}
+	if had && old.OOMKilled && !c.OOMKilled && !c.Running() && !baseline {
+		// The engine's oom event said this run was OOM killed; its
+		// inspect may not (docker 20.10 sets State.OOMKilled from the
+		// exit's own report, which on cgroup v1 under load can miss the
+		// OOM its event gave: the alert e2e's page said "exited 137"
+		// without "OOM killed" once in CI). Kept until the next start.
+		c.OOMKilled = true
+	}
 	e.containers[c.ID] = c
 	k := Key{e.ep.Engine, c.Name}
 	n := w.counts[k]

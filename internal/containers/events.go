@@ -192,7 +192,9 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 		n.Starts++
 		// Its PID is the read's to say: the namespace is not read
 		// meanwhile, rather than the last run's.
-		c.State, c.StartedAt, c.Pid = StateRunning, at, 0
+		// A new run: the last one's OOM kill is history (docker clears
+		// it at a start too).
+		c.State, c.StartedAt, c.Pid, c.OOMKilled = StateRunning, at, 0, false
 		if e.ep.Engine == Docker && c.Health.Status != HealthNone && c.Health.Status != "" {
 			// Docker marks a container unhealthy as it dies and starting
 			// at its start, with no event: a crash loop's runs were

@@ -471,6 +471,34 @@ func TestWatcherReadOlderThanAnEventIsReadAgain(t *testing.T) {
 	}
 }
 
+// The engine's oom event is kept through a read that does not say it:
+// docker's inspect took State.OOMKilled from the exit's report, which can
+// miss an OOM kill its oom event gave (the alert e2e's page said "exited
+// 137" without "OOM killed" once in CI). The next start clears it.
+func TestWatcherKeepsTheOOMKillItsEventSaid(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	running := Container{Engine: Docker, ID: "c1", Name: "oom", State: StateRunning, Pid: 42}
+	w.replace(0, []Container{running})
+	w.onEvent(0, Event{Action: "oom", ID: running.ID, Name: running.Name})
+	w.onEvent(0, Event{Action: "die", ID: running.ID, Name: running.Name, ExitCode: 137, HasExitCode: true})
+	dead := Container{Engine: Docker, ID: "c1", Name: "oom", State: StateExited, ExitCode: 137}
+	w.refresh(0, []read{{c: dead, events: w.eventCount(0, running.ID)}})
+	if c, _ := w.Snapshot().Find(Docker, "oom"); !c.OOMKilled || c.ExitCode != 137 {
+		t.Errorf("after a read that does not say it: exit %d, OOM killed %v; want 137, true (its event said so)", c.ExitCode, c.OOMKilled)
+	}
+	w.onEvent(0, Event{Action: "start", ID: running.ID, Name: running.Name})
+	w.refresh(0, nil)
+	if c, _ := w.Snapshot().Find(Docker, "oom"); c.OOMKilled {
+		t.Error("started again: still OOM killed, want the new run's (false)")
+	}
+	// A read of a stopped container that was never OOM killed says so.
+	w.onEvent(0, Event{Action: "die", ID: running.ID, Name: running.Name, ExitCode: 0, HasExitCode: true})
+	w.refresh(0, []read{{c: Container{Engine: Docker, ID: "c1", Name: "oom", State: StateExited}, events: w.eventCount(0, running.ID)}})
+	if c, _ := w.Snapshot().Find(Docker, "oom"); c.OOMKilled {
+		t.Error("a clean stop after the restart: OOM killed, want false")
+	}
+}
+
 // A crash loop of a container with a health check: docker marks it
 // unhealthy as it dies (health_status event) and starting again at its
 // start, with no event for that. The start left it unhealthy in the cache
