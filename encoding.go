@@ -185,6 +185,11 @@ type encodedRun struct {
 	plain    []byte
 	deflated []byte // plain compressed, once a gzip response needed it
 	crc      uint32 // of plain
+	// shift is the operator that advances a CRC-32 over len(plain)
+	// bytes, made with the run: combining a response's CRC with the run's
+	// is then 32 XORs, where making it at each response was ~9.5% of a
+	// full scrape's CPU (a 10 s profile, 2,000 units).
+	shift crcShift
 }
 
 // split returns mf's run, if its leading series have one, and the series
@@ -234,7 +239,7 @@ func newRun(mf *dto.MetricFamily, n int, scheme model.EscapingScheme) *encodedRu
 	if _, err := expfmt.MetricFamilyToText(&b, model.EscapeMetricFamily(part, scheme)); err != nil {
 		return nil // encoded with the rest, where the error is promhttp's to report
 	}
-	run.plain, run.crc = b.Bytes(), crc32.ChecksumIEEE(b.Bytes())
+	run.plain, run.crc, run.shift = b.Bytes(), crc32.ChecksumIEEE(b.Bytes()), crc32ShiftOver(int64(b.Len()))
 	return run
 }
 
@@ -324,7 +329,7 @@ func (b *gzipBody) run(r *encodedRun) {
 		r.deflated = d.Bytes()
 	}
 	b.w.Write(r.deflated)
-	b.crc = crc32Combine(b.crc, r.crc, int64(len(r.plain)))
+	b.crc = gf2Times(&r.shift, b.crc) ^ r.crc
 	b.size += uint32(len(r.plain))
 }
 
@@ -353,34 +358,44 @@ func (b *gzipBody) close() error {
 	return b.err
 }
 
-// crc32Combine is the CRC-32 (IEEE) of A followed by B, from A's, B's and
-// B's length (zlib's crc32_combine): a run's CRC is computed once, not
-// again over its megabyte at every response.
-func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
-	if lenB <= 0 {
-		return crcA
+// crcShift is a linear operator on CRC-32 values over GF(2): column n is
+// the image of bit n.
+type crcShift = [32]uint32
+
+// crc32ShiftOver is the operator that advances a CRC-32 (IEEE) over n zero
+// bytes: the CRC of A followed by B is crc32ShiftOver(len(B)) applied to
+// A's, XOR B's.
+func crc32ShiftOver(n int64) crcShift {
+	var out crcShift
+	for i := range out {
+		out[i] = 1 << i // the identity: no bytes
+	}
+	if n <= 0 {
+		return out
 	}
 	// odd is the operator for one zero bit, then squared into the
-	// operators for 2, 4, 8... zero bits, applied per bit of lenB*8.
+	// operators for 2, 4, 8... zero bits, composed for each bit of n*8.
 	var even, odd [32]uint32
 	odd[0] = crc32.IEEE
 	row := uint32(1)
-	for n := 1; n < 32; n++ {
-		odd[n] = row
+	for i := 1; i < 32; i++ {
+		odd[i] = row
 		row <<= 1
 	}
 	gf2Square(&even, &odd) // 2 zero bits
 	gf2Square(&odd, &even) // 4 zero bits
 	// Then 8 (a byte), 16, 32... zero bits, each the square of the one
-	// before, applied for each bit of lenB that is set.
-	for cur, prev := &even, &odd; lenB != 0; lenB >>= 1 {
+	// before, composed for each bit of n that is set.
+	for cur, prev := &even, &odd; n != 0; n >>= 1 {
 		gf2Square(cur, prev)
-		if lenB&1 != 0 {
-			crcA = gf2Times(cur, crcA)
+		if n&1 != 0 {
+			for i := range out {
+				out[i] = gf2Times(cur, out[i])
+			}
 		}
 		cur, prev = prev, cur
 	}
-	return crcA ^ crcB
+	return out
 }
 
 func gf2Times(mat *[32]uint32, vec uint32) uint32 {

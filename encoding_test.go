@@ -206,3 +206,10 @@ func TestCRC32Combine(t *testing.T) {
 		}
 	}
 }
+
+// crc32Combine is the CRC-32 (IEEE) of A followed by B, from A's, B's and
+// B's length (zlib's crc32_combine), as a gzip response combines a run's.
+func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
+	shift := crc32ShiftOver(lenB)
+	return gf2Times(&shift, crcA) ^ crcB
+}
