@@ -267,14 +267,15 @@ func (w *Watcher) refresh(i int, reads []read) (again []string) {
 		if _, ok := e.containers[c.ID]; !ok && len(e.containers) >= w.opts.MaxContainers {
 			continue
 		}
-		if _, gone := e.destroyed[c.ID]; !gone && e.events[c.ID] != r.events {
+		_, gone := e.destroyed[c.ID]
+		if !gone && e.events[c.ID] != r.events {
 			again = append(again, c.ID)
 			continue
 		}
 		// A read answered after the container's destroy is not applied
 		// (it would stay, removing, until the next resync); its exit
 		// code still counts its die.
-		if _, gone := e.destroyed[c.ID]; !gone {
+		if !gone {
 			w.applyLocked(e, c, false)
 		}
 		if d := e.dies[c.ID]; d > 0 {
