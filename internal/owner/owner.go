@@ -110,7 +110,7 @@ func (o *Resolver) Owners(ctx context.Context, units *systemd.Snapshot, listener
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var unresolved []int
+	var unresolved, foreign []int
 	for i, l := range listeners {
 		if l.CgroupID == 0 {
 			unresolved = append(unresolved, i)
@@ -126,7 +126,13 @@ func (o *Resolver) Owners(ctx context.Context, units *systemd.Snapshot, listener
 			continue
 		}
 		owners[i].Foreign = units.SameCache(o.indexedAt) && o.cgroup2 != ""
+		if owners[i].Foreign {
+			foreign = append(foreign, i)
+		}
 		unresolved = append(unresolved, i)
+	}
+	if len(foreign) > 0 {
+		o.confirmForeign(ctx, units, listeners, owners, foreign)
 	}
 	if len(unresolved) == 0 {
 		return owners
@@ -149,6 +155,43 @@ func (o *Resolver) Owners(ctx context.Context, units *systemd.Snapshot, listener
 		o.resolveByInode(ctx, units, listeners, noCgroup, checkUnits, owners)
 	}
 	return owners
+}
+
+// confirmForeign keeps Foreign only for the listeners at idx whose cgroup
+// is no directory systemd made for a unit the view is behind on: a unit
+// started after the view (the watch judges the view a change left, with
+// listeners read later), or one whose ControlGroup is still being read.
+// Such a listener is that unit's, not a stranger's; its owner stays
+// unknown until a view holds the unit. A path not found keeps Foreign.
+func (o *Resolver) confirmForeign(ctx context.Context, units *systemd.Snapshot, ls []listeners.Listener, owners []Owner, idx []int) {
+	ids := make([]uint64, len(idx))
+	for k, i := range idx {
+		ids[k] = ls[i].CgroupID
+	}
+	paths := o.cgroups.paths(ctx, ids)
+	for _, i := range idx {
+		if unit := unitOfCgroup(paths[ls[i].CgroupID]); unit != "" && !units.Current(unit) {
+			owners[i].Foreign = false
+		}
+	}
+}
+
+// unitOfCgroup is the unit whose directory systemd made for cgroup path
+// (as "/system.slice/nginx.service/sub"): its first component that is not
+// a slice, when that is a service or a socket, the units whose
+// ControlGroup the cache reads; "" otherwise (a scope, a container's or a
+// delegated directory).
+func unitOfCgroup(path string) string {
+	for part := range strings.SplitSeq(strings.TrimPrefix(path, "/"), "/") {
+		if strings.HasSuffix(part, ".slice") {
+			continue
+		}
+		if strings.HasSuffix(part, ".service") || strings.HasSuffix(part, ".socket") {
+			return part
+		}
+		return ""
+	}
+	return ""
 }
 
 // rebuild indexes the cgroup directories of every unit we know by inode.

@@ -130,6 +130,13 @@ type barrierRequest struct {
 type cacheView struct {
 	units map[string]Unit
 	names []string // sorted
+	// pending are the watched units whose properties (ControlGroup among
+	// them) are older than their last signal: a fetch is queued or
+	// running, or only a signal has named them yet.
+	pending map[string]bool
+	// watches is the cache's include/exclude filter and the checks' names
+	// as of the view: a unit it watches is in the view once loaded.
+	watches func(string) bool
 
 	failedOnce sync.Once
 	failed     []string // the units in ActiveState failed, sorted (failed.go)
@@ -284,8 +291,16 @@ func (c *unitCache) snap() *cacheView {
 	if !c.dirty {
 		return c.snapshot
 	}
-	s := &cacheView{units: make(map[string]Unit, len(c.units)), names: make([]string, 0, len(c.units))}
+	extra, filter := c.extraNames, c.watched // extraNames is replaced, never changed
+	s := &cacheView{
+		units: make(map[string]Unit, len(c.units)), names: make([]string, 0, len(c.units)),
+		pending: map[string]bool{},
+		watches: func(name string) bool { return extra[name] || filter(name) },
+	}
 	for name, e := range c.units {
+		if e.fetch != fetchIdle || e.LoadState == "" {
+			s.pending[name] = true
+		}
 		if e.LoadState == "" {
 			continue // known by a signal only, its fetch is still to come
 		}

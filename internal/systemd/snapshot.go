@@ -125,6 +125,37 @@ func (r *Snapshot) SameCache(o *Snapshot) bool {
 	return r != nil && o != nil && r.snap == o.snap
 }
 
+// Current reports whether the view holds what the manager last signalled
+// of unit name, its properties (ControlGroup) included. It does not for a
+// unit it watches that it does not hold yet, or whose properties are still
+// being read: the watch judges the view a change left with listeners read
+// later, and a unit started since then may already listen (on a booted
+// host, a stranger's listener was named "outside every known unit" from
+// such a view). A unit the view does not watch is current: it is never
+// held.
+func (r *Snapshot) Current(name string) bool {
+	v := r.snap
+	if v.pending[name] {
+		return false
+	}
+	if _, ok := v.units[name]; ok || v.watches == nil {
+		return true
+	}
+	return !v.watches(name)
+}
+
+// SnapshotWatching is SnapshotOf a view that watches the units watches
+// accepts and is still reading pending's properties: a view older than
+// the units, for tests.
+func SnapshotWatching(watches func(string) bool, pending []string, units ...Unit) *Snapshot {
+	r := SnapshotOf(units...)
+	r.snap.watches, r.snap.pending = watches, map[string]bool{}
+	for _, name := range pending {
+		r.snap.pending[name] = true
+	}
+	return r
+}
+
 // SnapshotOf returns a snapshot holding units as cached, none read by
 // name: captured or made-up data for the layers above, in tests and
 // benchmarks.

@@ -171,6 +171,7 @@ func (c *unitCache) want(e *unitEntry, seq uint64) {
 		e.fetch, e.countedSeq = fetchQueued, seq
 		c.queue = append(c.queue, e.Name)
 		c.outstanding[seq]++
+		c.dirty = true // the view's pending units change
 	case fetchRunning:
 		e.fetch, e.againSeq = fetchRunningAgain, seq
 		c.outstanding[seq]++
