@@ -281,7 +281,7 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("--version: code %d, output:\n%s", code, out)
 	}
 	out, _, code = runBinary(t, "--help")
-	for _, flag := range []string{"--config.file", "config.check", "--web.listen-address", "--web.config.file", "web.systemd-socket", "--web.telemetry-path", "--web.max-requests", "--log.level", "--log.format", "--scrape.timeout-offset"} {
+	for _, flag := range []string{"--config.file", "config.check", "--web.listen-address", "--web.config.file", "web.systemd-socket", "--web.telemetry-path", "--web.max-requests", "--log.level", "--log.format", "--scrape.timeout-offset", "--runtime.gomaxprocs"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help lacks %s", flag)
 		}
@@ -330,6 +330,42 @@ func TestEmbeddedDefaultServesLandingAndMetrics(t *testing.T) {
 	code, body = get(t, p.url("/config"))
 	if code != 200 || !strings.Contains(body, "# source: (embedded default)") || !strings.Contains(body, "discovery:\n  enabled: true") {
 		t.Errorf("/config: %d\n%s", code, body)
+	}
+}
+
+// The exporter runs its Go code on one CPU unless told otherwise, by
+// --runtime.gomaxprocs or GOMAXPROCS in its environment (the flag wins),
+// as node_exporter does; 0 leaves Go's own choice. Read back from the Go
+// runtime's own gauge.
+func TestGomaxprocs(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "")
+	os.Unsetenv("GOMAXPROCS") // the premise: no GOMAXPROCS of the test's own
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"", nil, "1"},
+		{"", []string{"--runtime.gomaxprocs=3"}, "3"},
+		{"2", nil, "2"},
+		{"2", []string{"--runtime.gomaxprocs=3"}, "3"},
+	} {
+		t.Run(fmt.Sprintf("env %q, %v", tc.env, tc.args), func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("GOMAXPROCS", tc.env)
+			}
+			p := startExporter(t, tc.args...)
+			_, body := get(t, p.url("/metrics"))
+			if got := metricLine(t, body, "go_sched_gomaxprocs_threads"); got != tc.want {
+				t.Errorf("go_sched_gomaxprocs_threads %s, want %s", got, tc.want)
+			}
+			p.waitForLog(t, "gomaxprocs="+tc.want)
+		})
+	}
+	p := startExporter(t, "--runtime.gomaxprocs=0")
+	_, body := get(t, p.url("/metrics"))
+	if got := metricLine(t, body, "go_sched_gomaxprocs_threads"); got == "" || got == "0" {
+		t.Errorf("--runtime.gomaxprocs=0: go_sched_gomaxprocs_threads %q, want Go's default", got)
 	}
 }
 
