@@ -196,7 +196,7 @@ func (e *Exporter) emitLearnedUnits(emit seriesSink, units *systemd.Snapshot, le
 func (e *Exporter) emitLoadState(emit seriesSink, unit, load string) {
 	if e.unitSeries != UnitSeriesCompact {
 		stateSet(emit, e.descs.loadState, load, systemd.LoadStates, unit)
-	} else if load != "loaded" {
+	} else if !(systemd.Unit{LoadState: load}).Loaded() {
 		emit.gauge(e.descs.loadState, 1, unit, load)
 	}
 }
