@@ -283,6 +283,23 @@ func TestContainersOnARealDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("paused, then unpaused", func(t *testing.T) {
+		// A paused container's processes are frozen: its socket still
+		// listens inside and dockerd's proxy on the host, but nothing
+		// answers. Its state is its service layer: down while paused.
+		pub, _ := publish()
+		eng.Run(t, "wdn-pause", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}})
+		s.setChecks(&config.Config{Checks: []config.Check{check("wdn-pause")}})
+		s.waitVerdict("wdn-pause", verdict.OK)
+		eng.Pause(t, "wdn-pause")
+		_, mfs := s.waitVerdict("wdn-pause", verdict.ServiceDown, "container wdn-pause (docker) is paused")
+		if got := mustSeries(t, mfs, "warden_container_state", map[string]string{"check": "wdn-pause", "state": "paused"}); got != 1 {
+			t.Errorf("warden_container_state{paused} = %v", got)
+		}
+		eng.Unpause(t, "wdn-pause")
+		s.waitVerdict("wdn-pause", verdict.OK)
+	})
+
 	t.Run("published, but nothing listens inside", func(t *testing.T) {
 		pub, port := publish()
 		eng.Run(t, "wdn-deaf", enginetest.RunOptions{Cmd: serve, Publish: []string{pub}, Env: []string{"NO_LISTEN=1"}})

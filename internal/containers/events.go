@@ -224,6 +224,12 @@ func (w *Watcher) onEvent(i int, ev Event) (known bool) {
 		// Stopped by hand (docker stop), after its die: no restart
 		// follows, whatever the policy.
 		c.State = StateExited
+	case "pause":
+		c.State = StatePaused
+	case "unpause":
+		// Left to the read after the burst, an unpause that followed its
+		// pause within the read's pace stayed paused up to 30 s.
+		c.State = StateRunning
 	case "health_status":
 		// Docker's names the new status (sent on a change); podman
 		// 4.3's names the one before the check: only its read says.

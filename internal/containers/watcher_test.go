@@ -526,3 +526,20 @@ func TestWatcherDockersStartResetsTheHealth(t *testing.T) {
 		t.Errorf("a container without a health check: health %q after its start, want none", c.Health.Status)
 	}
 }
+
+// A pause and an unpause are what their events say, at once: left to the
+// read after the burst, a container unpaused within that read's pace
+// (the real dockerd of collector's TestContainersOnARealDocker, unpaused a
+// second after its pause) stayed paused for 29 s.
+func TestWatcherAppliesPauseAndUnpauseFromTheirEvents(t *testing.T) {
+	w := NewWatcher(WatcherOptions{Endpoints: []Endpoint{{Docker, "unix:///nonexistent.sock"}}})
+	running := Container{Engine: Docker, ID: "c1", Name: "web", State: StateRunning, Pid: 42}
+	w.replace(0, []Container{running})
+	for _, step := range []struct{ action, want string }{{"pause", StatePaused}, {"unpause", StateRunning}} {
+		w.onEvent(0, Event{Action: step.action, ID: running.ID, Name: running.Name})
+		w.refresh(0, nil)
+		if c, _ := w.Snapshot().Find(Docker, "web"); c.State != step.want {
+			t.Errorf("after its %s event: %s, want %s", step.action, c.State, step.want)
+		}
+	}
+}

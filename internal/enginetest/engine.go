@@ -334,6 +334,22 @@ func (e *Engine) Stop(t testing.TB, name string) {
 	}
 }
 
+// Pause freezes a container's processes, as `docker pause`; Unpause
+// thaws them.
+func (e *Engine) Pause(t testing.TB, name string) {
+	t.Helper()
+	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/pause", nil, nil, nil); err != nil {
+		t.Fatalf("pausing container %s: %v", name, err)
+	}
+}
+
+func (e *Engine) Unpause(t testing.TB, name string) {
+	t.Helper()
+	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/unpause", nil, nil, nil); err != nil {
+		t.Fatalf("unpausing container %s: %v", name, err)
+	}
+}
+
 // Kill sends signal (e.g. "KILL", "TERM") to a container's process.
 func (e *Engine) Kill(t testing.TB, name, signal string) {
 	t.Helper()
