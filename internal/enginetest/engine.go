@@ -320,41 +320,40 @@ func (e *Engine) Run(t testing.TB, name string, opts RunOptions) string {
 // Start starts a stopped container.
 func (e *Engine) Start(t testing.TB, name string) {
 	t.Helper()
-	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/start", nil, nil, nil); err != nil {
-		t.Fatalf("starting container %s: %v", name, err)
-	}
+	e.act(t, name, "start", nil)
 }
 
 // Stop stops a container: SIGTERM, SIGKILL after 10 s, as `docker stop`.
 // srv exits at SIGTERM at once.
 func (e *Engine) Stop(t testing.TB, name string) {
 	t.Helper()
-	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/stop", url.Values{"t": {"10"}}, nil, nil); err != nil {
-		t.Fatalf("stopping container %s: %v", name, err)
-	}
+	e.act(t, name, "stop", url.Values{"t": {"10"}})
 }
 
 // Pause freezes a container's processes, as `docker pause`; Unpause
 // thaws them.
 func (e *Engine) Pause(t testing.TB, name string) {
 	t.Helper()
-	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/pause", nil, nil, nil); err != nil {
-		t.Fatalf("pausing container %s: %v", name, err)
-	}
+	e.act(t, name, "pause", nil)
 }
 
 func (e *Engine) Unpause(t testing.TB, name string) {
 	t.Helper()
-	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/unpause", nil, nil, nil); err != nil {
-		t.Fatalf("unpausing container %s: %v", name, err)
-	}
+	e.act(t, name, "unpause", nil)
 }
 
 // Kill sends signal (e.g. "KILL", "TERM") to a container's process.
 func (e *Engine) Kill(t testing.TB, name, signal string) {
 	t.Helper()
-	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/kill", url.Values{"signal": {signal}}, nil, nil); err != nil {
-		t.Fatalf("killing container %s with %s: %v", name, signal, err)
+	e.act(t, name, "kill", url.Values{"signal": {signal}})
+}
+
+// act asks the engine for action on container name (POST
+// /containers/NAME/ACTION) and fails the test if it refuses.
+func (e *Engine) act(t testing.TB, name, action string, query url.Values) {
+	t.Helper()
+	if err := e.Call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/"+action, query, nil, nil); err != nil {
+		t.Fatalf("%s container %s (%v): %v", action, name, query, err)
 	}
 }
 
