@@ -82,11 +82,14 @@ type unitCache struct {
 	// Loop state.
 	units      map[string]*unitEntry
 	extraNames map[string]bool
-	// unloaded are units last read as not loaded (not-found, masked, ...).
+	// unloaded are units last read as not loaded (not-found, masked, ...)
+	// or announced unloaded (UnitRemoved: collected once stopped).
 	// Reading a unit's properties makes systemd load it, which announces it
 	// (UnitNew) and soon unloads it again (UnitRemoved): fetching on every
-	// UnitNew would chase that forever. Such a unit comes back into the
-	// cache when its state changes or a listing shows it loaded.
+	// UnitNew would chase that forever — one of our reads still in flight
+	// when a stopped unit was collected did, ~10 calls a round. Such a unit
+	// comes back into the cache when its state changes or a listing shows
+	// it loaded. Reset by each listing, and capped (maxUnloaded).
 	unloaded  map[string]bool
 	processed uint64
 	queue     []string // units waiting for a fetch slot

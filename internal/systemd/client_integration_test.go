@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +176,89 @@ func TestDaemonReloadKeepsTheCache(t *testing.T) {
 			}
 		})
 	}
+}
+
+// systemd collects a stopped unit nothing refers to (UnitRemoved), and
+// reading its properties loads it again: UnitNew, then collected again.
+// The cache must not follow its own echo. Before, a read still in flight
+// when the collection was announced made every UnitNew it caused a reason
+// to read the unit again: a loop of ~10 calls a round that only a lucky
+// ordering ended (CI counted 218 calls in a test of daemon-reload, and
+// 50 rounds were seen on an idle machine).
+func TestACollectedUnitIsNotReadAgainByItsOwnEcho(t *testing.T) {
+	m := systemdtest.Start(t)
+	dir := filepath.Join(m.RuntimeDir, "systemd", "user")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var units []string
+	for i := range n {
+		name := fmt.Sprintf("collected-%d.service", i)
+		units = append(units, name)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("[Service]\nExecStart=/bin/sleep infinity\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Systemctl(t, "daemon-reload")
+	bus, err := ResolveEndpoint("user", m.BusAddress(), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ep   Endpoint
+	}{
+		{"private socket", Endpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}},
+		{"bus", bus},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m.Systemctl(t, append([]string{"start"}, units...)...)
+			c := New(Options{Endpoint: tc.ep, Include: defaultInclude, Logger: log.NewNopLogger()})
+			t.Cleanup(c.Close)
+			if got := c.mustSnapshot(t, 20*time.Second).Names(); !containsAll(got, units) {
+				t.Fatalf("the started units are not all cached: %v", got)
+			}
+			m.Systemctl(t, append([]string{"stop"}, units...)...)
+			// systemd collects them once stopped: wait (bounded) until the
+			// cache holds none of them.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				left := 0
+				for _, name := range c.mustSnapshot(t, 20*time.Second).Names() {
+					if strings.HasPrefix(name, "collected-") {
+						left++
+					}
+				}
+				if left == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d stopped units are still cached 20 s after the stop", left)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			// Nothing happens on the manager from here on: a read now is
+			// the cache following its own echo.
+			calls := c.calls(t)
+			time.Sleep(2 * time.Second)
+			c.mustSnapshot(t, 20*time.Second)
+			if spent := c.calls(t) - calls; spent > 1 {
+				t.Errorf("the cache made %d calls in 2 s on an idle manager after %d units were collected (want at most the snapshot's own)", spent, n)
+			}
+		})
+	}
+}
+
+func containsAll(have, want []string) bool {
+	set := map[string]bool{}
+	for _, h := range have {
+		set[h] = true
+	}
+	for _, w := range want {
+		if !set[w] {
+			return false
+		}
+	}
+	return true
 }

@@ -120,6 +120,9 @@ func (c *unitCache) apply(s *dbus.Signal) {
 			if e := c.units[name]; e != nil {
 				c.remove(e)
 			}
+			if c.isWatched(name) {
+				c.markUnloaded(name)
+			}
 		}
 	case "org.freedesktop.DBus.NameOwnerChanged":
 		// On a bus, the manager re-executed or restarted: its unit objects
@@ -155,6 +158,18 @@ func (c *unitCache) reloaded() {
 			c.want(e, c.processed)
 		}
 	}
+}
+
+// maxUnloaded caps the unloaded marks between listings. A mark matters
+// only for the echo of a read, which follows within milliseconds, so a
+// full set starts over: at worst one more read of a unit then.
+const maxUnloaded = 4096
+
+func (c *unitCache) markUnloaded(name string) {
+	if len(c.unloaded) >= maxUnloaded {
+		c.unloaded = map[string]bool{}
+	}
+	c.unloaded[name] = true
 }
 
 func (c *unitCache) isWatched(name string) bool {
@@ -261,7 +276,7 @@ func (c *unitCache) finish(r fetchResult) error {
 			e.fetch = fetchRunningAgain
 		}
 		c.remove(e)
-		c.unloaded[r.name] = true
+		c.markUnloaded(r.name)
 		return nil
 	}
 	c.merge(e, r.unit, r.issueSeq, true)
