@@ -119,17 +119,7 @@ func TestDaemonReloadKeepsTheCache(t *testing.T) {
 	write("rl-kept.service", "[Service]\nExecStart=/bin/sleep infinity\n")
 	m.Systemctl(t, "daemon-reload")
 	m.Systemctl(t, "start", "rl-sock.socket", "rl-gone.service", "rl-kept.service")
-	bus, err := ResolveEndpoint("user", m.BusAddress(), os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		ep   Endpoint
-	}{
-		{"private socket", Endpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}},
-		{"bus", bus},
-	} {
+	for _, tc := range bothEndpoints(t, m) {
 		t.Run(tc.name, func(t *testing.T) {
 			write("rl-sock.socket", socket(port1))
 			write("rl-gone.service", "[Service]\nExecStart=/bin/sleep infinity\n")
@@ -201,17 +191,7 @@ func TestACollectedUnitIsNotReadAgainByItsOwnEcho(t *testing.T) {
 		}
 	}
 	m.Systemctl(t, "daemon-reload")
-	bus, err := ResolveEndpoint("user", m.BusAddress(), os.Getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		ep   Endpoint
-	}{
-		{"private socket", Endpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}},
-		{"bus", bus},
-	} {
+	for _, tc := range bothEndpoints(t, m) {
 		t.Run(tc.name, func(t *testing.T) {
 			m.Systemctl(t, append([]string{"start"}, units...)...)
 			c := New(Options{Endpoint: tc.ep, Include: defaultInclude, Logger: log.NewNopLogger()})
@@ -261,4 +241,24 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// bothEndpoints are the ways to m's manager: its private socket and the
+// user bus.
+func bothEndpoints(t *testing.T, m *systemdtest.Manager) []struct {
+	name string
+	ep   Endpoint
+} {
+	t.Helper()
+	bus, err := ResolveEndpoint("user", m.BusAddress(), os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []struct {
+		name string
+		ep   Endpoint
+	}{
+		{"private socket", Endpoint{Path: filepath.Join(m.RuntimeDir, "systemd", "private"), Direct: true}},
+		{"bus", bus},
+	}
 }
