@@ -294,8 +294,11 @@ func TestSocketActivatedServiceIdleIsUp(t *testing.T) {
 		}
 		// Stopped first: a connection still queued on the socket would
 		// activate /bin/false again as soon as the service is reset, and
-		// the check would stay down (seen under load in CI).
-		m.Systemctl(t, "stop", "sa.socket")
+		// the check would stay down (seen under load in CI). The service
+		// too: one such activation still starting refuses the socket's
+		// start ("Socket service sa.service already active, refusing":
+		// the job failed once, with the package's tests side by side).
+		m.Systemctl(t, "stop", "sa.socket", "sa.service")
 		// Whichever of them is failed (a stopped socket unit that did not
 		// fail is unloaded, and reset-failed says so).
 		m.SystemctlMayFail("reset-failed", "sa.service")
