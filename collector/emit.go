@@ -33,9 +33,9 @@ import (
 )
 
 // emit builds the metric families of one evaluation from its observation
-// and verdicts. The series built per evaluation go through a pedantic
-// registry, which checks them against the descriptions: they are few, and
-// a drift is worth catching in production too. The bulk units' series
+// and verdicts. The series built per evaluation are checked against their
+// descriptions as they are built (familyBuilder): they are few, and a
+// drift is worth catching in production too. The bulk units' series
 // (many, changing only with the cache) are prebuilt families merged in as
 // they are: checking and sorting thousands of unchanged series again on
 // every scrape would cost more than reading them (see bench/).
@@ -46,61 +46,22 @@ func (e *Exporter) emit(s *observation) ([]*dto.MetricFamily, error) {
 	if s.units != nil {
 		prebuilt = e.unitFamilies.of(e, s.units)
 	}
-	mfs, err := e.emissions.gather(e, s)
-	if err != nil {
-		return mfs, err
-	}
-	return mergeFamilies(mfs, prebuilt), nil
+	families := newFamilyBuilder(e.descs.meta)
+	emission{e, s}.build(seriesSink{families: families, errors: &e.seriesErrors})
+	return mergeFamilies(families.gathered(), prebuilt), nil
 }
 
-// emissions is the pedantic registry every evaluation's series are
-// gathered through, registered once: a registration describes and checks
-// every description, ~17 us of each evaluation's CPU (a CPU profile of
-// back-to-back compact scrapes, bench/scrape.sh). The observation it
-// gathers is the one being emitted; evaluations that end together emit
-// one after the other.
-type emissions struct {
-	mu  sync.Mutex
-	reg *prometheus.Registry
-	err error // the registration's, a bug in the descriptions
-	now emission
-}
-
-func (m *emissions) gather(e *Exporter, s *observation) ([]*dto.MetricFamily, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.now = emission{e: e, s: s}
-	defer func() { m.now = emission{} }() // the observation is not kept
-	if m.reg == nil {
-		m.reg = prometheus.NewPedanticRegistry()
-		m.err = m.reg.Register(current{m})
-	}
-	if m.err != nil {
-		return nil, m.err
-	}
-	return m.reg.Gather()
-}
-
-// current is the emission being gathered, as the registry's collector.
-type current struct{ m *emissions }
-
-func (c current) Describe(ch chan<- *prometheus.Desc) { c.m.now.e.descs.describe(ch) }
-func (c current) Collect(ch chan<- prometheus.Metric) { c.m.now.Collect(ch) }
-
-// emission is one evaluation as a prometheus.Collector.
+// emission is one evaluation's series.
 type emission struct {
 	e *Exporter
 	s *observation
 }
 
-func (m emission) Describe(ch chan<- *prometheus.Desc) { m.e.descs.describe(ch) }
-
-// Collect emits every series of the evaluation. Each thing's series are
+// build emits every series of the evaluation. Each thing's series are
 // built apart (seriesSink.guard): one that cannot be built costs that
 // series, or at worst that thing's, never the scrape's rest.
-func (m emission) Collect(ch chan<- prometheus.Metric) {
+func (m emission) build(emit seriesSink) {
 	e, s, d := m.e, m.s, m.e.descs
-	emit := seriesSink{send: func(metric prometheus.Metric) { ch <- metric }, errors: &e.seriesErrors}
 	for _, o := range s.outcomes {
 		emit.guard("collector", o.layer.name, func() {
 			success := 0.0
@@ -280,8 +241,8 @@ func (f *unitFamilies) of(e *Exporter, units *systemd.Snapshot) []*dto.MetricFam
 	if units.SameCache(f.from) && f.families != nil && slices.Equal(f.fromNamed, named) {
 		return f.families
 	}
-	metrics := make([]prometheus.Metric, 0, len(units.Names())*(len(systemd.ActiveStates)+2))
-	emit := seriesSink{send: func(m prometheus.Metric) { metrics = append(metrics, m) }, errors: &e.seriesErrors}
+	families := newFamilyBuilder(e.descs.meta)
+	emit := seriesSink{families: families, errors: &e.seriesErrors}
 	compact := e.unitSeries == UnitSeriesCompact
 	for _, name := range units.Names() {
 		if units.Named(name) {
@@ -302,29 +263,9 @@ func (f *unitFamilies) of(e *Exporter, units *systemd.Snapshot) []*dto.MetricFam
 			}
 		})
 	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(fixedMetrics{descs: e.descs, metrics: metrics})
-	mfs, err := reg.Gather()
-	if err != nil {
-		// A bug (a duplicate series): serve nothing rather than bad data.
-		level.Error(e.logger).Log("msg", "building the unit series failed", "err", err)
-		mfs = nil
-	}
+	mfs := families.gathered()
 	f.from, f.fromNamed, f.families = units, named, mfs
 	return mfs
-}
-
-// fixedMetrics hands fixed metrics to a registry.
-type fixedMetrics struct {
-	descs   *descs
-	metrics []prometheus.Metric
-}
-
-func (c fixedMetrics) Describe(ch chan<- *prometheus.Desc) { c.descs.describe(ch) }
-func (c fixedMetrics) Collect(ch chan<- prometheus.Metric) {
-	for _, m := range c.metrics {
-		ch <- m
-	}
 }
 
 // mergeFamilies adds the prebuilt families to mfs: a family of a new name is

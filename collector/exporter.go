@@ -143,7 +143,6 @@ type Exporter struct {
 	daemonSeen  daemonSeen
 	maxSeries   int
 	descs       *descs
-	emissions   emissions
 
 	// The layers read in every evaluation, in the order of their
 	// warden_collector_success series.

@@ -32,8 +32,8 @@ import (
 // client_golang recovered, and every series after it in the scrape was
 // lost (the later checks, the listener inventory) while it answered 200.
 type seriesSink struct {
-	send   func(prometheus.Metric)
-	errors *seriesErrors
+	families *familyBuilder
+	errors   *seriesErrors
 }
 
 func (s seriesSink) gauge(desc *prometheus.Desc, v float64, labels ...string) {
@@ -45,12 +45,9 @@ func (s seriesSink) counter(desc *prometheus.Desc, v float64, labels ...string) 
 }
 
 func (s seriesSink) add(desc *prometheus.Desc, vt prometheus.ValueType, v float64, labels []string) {
-	m, err := prometheus.NewConstMetric(desc, vt, v, labels...)
-	if err != nil {
+	if err := s.families.add(desc, vt, v, labels); err != nil {
 		s.errors.note(desc.String(), err)
-		return
 	}
-	s.send(m)
 }
 
 // guard runs emit, the series of one thing (kind name: check "web"): a

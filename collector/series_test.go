@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
@@ -112,10 +111,17 @@ func TestSeriesSinkKeepsAPanicLocal(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var logs bytes.Buffer
 	errs := &seriesErrors{logger: log.NewLogfmtLogger(&logs), now: func() time.Time { return now }}
-	var got []prometheus.Metric
-	sink := seriesSink{send: func(m prometheus.Metric) { got = append(got, m) }, errors: errs}
-	desc := prometheus.NewDesc("x", "x", []string{"check"}, nil)
+	var got int
+	r := &descRecorder{}
+	desc := r.NewDesc("x", "x", []string{"check"}, nil)
 	emitTwo := func() {
+		families := newFamilyBuilder(r.meta)
+		sink := seriesSink{families: families, errors: errs}
+		defer func() {
+			for _, f := range families.gathered() {
+				got += len(f.Metric)
+			}
+		}()
 		sink.guard("check", "a", func() {
 			sink.gauge(desc, 1, "a")
 			var v map[string]int
@@ -140,8 +146,8 @@ func TestSeriesSinkKeepsAPanicLocal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			now = now.Add(tc.after)
 			emitTwo()
-			if len(got) != tc.series || errs.total.Load() != tc.total {
-				t.Errorf("%d series, %d errors; want %d, %d", len(got), errs.total.Load(), tc.series, tc.total)
+			if got != tc.series || errs.total.Load() != tc.total {
+				t.Errorf("%d series, %d errors; want %d, %d", got, errs.total.Load(), tc.series, tc.total)
 			}
 			if n := strings.Count(logs.String(), "\n"); n != tc.logLines {
 				t.Errorf("%d log lines, want %d:\n%s", n, tc.logLines, logs.String())
