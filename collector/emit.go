@@ -39,7 +39,7 @@ import (
 // (many, changing only with the cache) are prebuilt families merged in as
 // they are: checking and sorting thousands of unchanged series again on
 // every scrape would cost more than reading them (see bench/).
-func (e *Exporter) emit(s *observation) ([]*dto.MetricFamily, error) {
+func (e *Exporter) emit(s *observation) []*dto.MetricFamily {
 	// The bulk units' first: a series of theirs that cannot be built is
 	// then counted in this evaluation's warden_series_errors_total.
 	var prebuilt []*dto.MetricFamily
@@ -48,7 +48,7 @@ func (e *Exporter) emit(s *observation) ([]*dto.MetricFamily, error) {
 	}
 	families := newFamilyBuilder(e.descs.meta)
 	emission{e, s}.build(seriesSink{families: families, errors: &e.seriesErrors})
-	return mergeFamilies(families.gathered(), prebuilt), nil
+	return mergeFamilies(families.gathered(), prebuilt)
 }
 
 // emission is one evaluation's series.

@@ -232,13 +232,13 @@ type Evaluation struct {
 	// FailedUnits are the host's failed units, the checks' and others'.
 	FailedUnits verdict.FailedUnits
 	families    []*dto.MetricFamily
-	err         error // the registry's: a series that broke its description
 }
 
-// Families returns the metric families, and the error of a series that
-// broke the exporter's descriptions (a bug; the rest are served).
+// Families returns the metric families, as a prometheus.Gatherer: never an
+// error, a series that broke its description is left out and counted
+// (warden_series_errors_total) and the rest are served.
 func (ev *Evaluation) Families() ([]*dto.MetricFamily, error) {
-	return slices.Clone(ev.families), ev.err
+	return slices.Clone(ev.families), nil
 }
 
 // Summary is ev without its families: its time and verdicts, what a page
@@ -435,7 +435,7 @@ func (e *Exporter) evaluate(ctx context.Context, kind evaluationKind) (*Evaluati
 	}
 	e.logStatusChanges(e.history.record(o.at, o.verdicts, kind))
 	ev := &Evaluation{At: o.at, Verdicts: o.verdicts, FailedUnits: verdict.Failed(o.judged.Units, o.checks)}
-	ev.families, ev.err = e.emit(o)
+	ev.families = e.emit(o)
 	if cutShort(o.verdicts, kind) {
 		return ev, nil // its requester's answer only (Last)
 	}
