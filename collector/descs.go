@@ -175,24 +175,3 @@ func newDescs() *descs {
 	d.meta = r.meta
 	return d
 }
-
-// describe sends every descriptor.
-func (d *descs) describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{
-		d.success, d.duration, d.seriesErrors,
-		d.unitState, d.loadState, d.fileState, d.restarts, d.activeEnter,
-		d.unitStateChanges, d.unitFailures,
-		d.listenersSource, d.listenerInfo, d.listenerDropped,
-		d.probeSuccess, d.probeFailure, d.probeDuration, d.probeConnect, d.probeCertExpiry,
-		d.probeLastRun, d.probeFailures, d.probesCutShort,
-		d.checkUp, d.checkStatus, d.checkReason, d.dependency,
-		d.serviceUp, d.portListening, d.portOwned, d.servicePortUp,
-		d.checkStatusChanges, d.checkDownSeconds, d.checkLastChange,
-		d.checkLearned,
-		d.daemonConfigSuccess, d.daemonConfigNotApplied,
-		d.containerState, d.containerHealth, d.containerEngineUp,
-		d.containerRestarts, d.containerOOMKills, d.containerUnhealthy, d.containerExits,
-	} {
-		ch <- desc
-	}
-}

@@ -19,7 +19,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -277,18 +276,8 @@ func goldenExposition(t *testing.T) (exposition []byte, declared []string) {
 	// The layers' durations are the fakes' (microseconds that vary).
 	exposition = metrictest.Exposition(t, metrictest.NormaliseClock(append(mfs, own...), start, end, "warden_collector_duration_seconds"))
 
-	descs := make(chan *prometheus.Desc)
-	go func() {
-		e.descs.describe(descs)
-		close(descs)
-	}()
-	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
-	for d := range descs {
-		m := fqName.FindStringSubmatch(d.String())
-		if m == nil {
-			t.Fatalf("no name in %s", d)
-		}
-		declared = append(declared, m[1])
+	for _, m := range e.descs.meta {
+		declared = append(declared, m.name)
 	}
 	for _, mf := range own {
 		declared = append(declared, mf.GetName())
