@@ -37,20 +37,20 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
+	"github.com/warden-exporter/warden_exporter/internal/selfmetrics"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
 
 // newHandlerServer serves newHandler over a real loopback listener, with
 // the config cfg (nil: the embedded default) and the given sources.
-func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, layers collector.Options) (*httptest.Server, *prometheus.Registry) {
+func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, layers collector.Options) (*httptest.Server, *selfmetrics.Registry) {
 	t.Helper()
 	return serveHandler(t, opts, "", cfg, layers, nil)
 }
@@ -61,10 +61,10 @@ func newHandlerServer(t *testing.T, opts serverOptions, cfg *config.Config, laye
 // layers are the Exporter's options: its Logger and Config are set here.
 //
 // listener, when not nil, is the one the server accepts on.
-func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, layers collector.Options, listener net.Listener) (*httptest.Server, *prometheus.Registry) {
+func serveHandler(t *testing.T, opts serverOptions, path string, cfg *config.Config, layers collector.Options, listener net.Listener) (*httptest.Server, *selfmetrics.Registry) {
 	t.Helper()
 	logger := log.NewNopLogger()
-	reg := prometheus.NewRegistry()
+	reg := selfmetrics.NewRegistry()
 	rl := newReloader(path, logger, reg)
 	if err := rl.Reload(); err != nil {
 		t.Fatal(err)
@@ -166,14 +166,14 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	// what the kernel holds for a connection (the server's send buffer,
 	// fixed here, and the client's receive buffer, 4 KiB asked), so a
 	// client that does not read blocks the server's write.
-	serve := func(t *testing.T, opts serverOptions) (*httptest.Server, *prometheus.Registry) {
+	serve := func(t *testing.T, opts serverOptions) (*httptest.Server, *selfmetrics.Registry) {
 		l, sndbuf := smallSendBufferListener(t, 64<<10)
 		if held := sndbuf + 2*4096; seriesCount*75 < 8*held {
 			t.Fatalf("a %d-byte send buffer: the response (~%d bytes) is not many times what the kernel holds (%d)", sndbuf, seriesCount*75, held)
 		}
 		return serveHandler(t, opts, "", nil, bigResponse(seriesCount), l)
 	}
-	askAndNeverRead := func(t *testing.T, srv *httptest.Server, reg *prometheus.Registry, n int) []net.Conn {
+	askAndNeverRead := func(t *testing.T, srv *httptest.Server, reg *selfmetrics.Registry, n int) []net.Conn {
 		var conns []net.Conn
 		for range n {
 			c := testenv.DialNonReader(t, srv.Listener.Addr().String())
@@ -242,7 +242,7 @@ func TestSlowReadersDoNotLockOutScrapes(t *testing.T) {
 	})
 }
 
-func inFlight(reg *prometheus.Registry) float64 {
+func inFlight(reg *selfmetrics.Registry) float64 {
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == "promhttp_metric_handler_requests_in_flight" {

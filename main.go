@@ -36,7 +36,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -50,6 +49,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/internal/listeners"
 	"github.com/warden-exporter/warden_exporter/internal/probe"
 	"github.com/warden-exporter/warden_exporter/internal/processmetrics"
+	"github.com/warden-exporter/warden_exporter/internal/selfmetrics"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 )
 
@@ -224,14 +224,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
 
-	selfRegistry := prometheus.NewRegistry()
-	selfRegistry.MustRegister(
-		collectors.NewGoCollector(),
-		// client_golang's process_* families, for a quarter of what its
-		// process collector cost a scrape (internal/processmetrics).
-		processmetrics.New(),
-		versioncollector.NewCollector(programName),
-	)
+	// client_golang's go_* and process_* families, made without its
+	// registry and collectors (internal/selfmetrics, internal/processmetrics).
+	selfRegistry := selfmetrics.NewRegistry(selfmetrics.NewRuntime(), processmetrics.New())
+	selfRegistry.MustRegister(versioncollector.NewCollector(programName))
 	rl := newReloader(*configFile, logger, selfRegistry)
 	if err := rl.Reload(); err != nil {
 		// Already logged with the file and every error; refuse to start on a

@@ -40,6 +40,7 @@ import (
 	"github.com/warden-exporter/warden_exporter/collector"
 	"github.com/warden-exporter/warden_exporter/config"
 	"github.com/warden-exporter/warden_exporter/internal/discovery"
+	"github.com/warden-exporter/warden_exporter/internal/selfmetrics"
 	"github.com/warden-exporter/warden_exporter/internal/verdict"
 )
 
@@ -60,7 +61,7 @@ const defaultWriteTimeout = 30 * time.Second
 
 // newHandler routes every endpoint the exporter serves; anything else is a
 // plain 404.
-func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *prometheus.Registry, rl *reloader, logger log.Logger) http.Handler {
+func newHandler(opts serverOptions, exporter *collector.Exporter, selfRegistry *selfmetrics.Registry, rl *reloader, logger log.Logger) http.Handler {
 	if opts.writeTimeout <= 0 {
 		opts.writeTimeout = defaultWriteTimeout
 	}
@@ -174,7 +175,7 @@ func securityHeaders(next http.Handler) http.Handler {
 // scrapes that joined one evaluation get the same bytes. The in-flight
 // limit lives here, not in promhttp.HandlerOpts.MaxRequestsInFlight,
 // because /checks and the landing page share it.
-func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collector.Exporter, selfRegistry *prometheus.Registry, logger log.Logger) http.Handler {
+func newMetricsHandler(opts serverOptions, gate *requestGate, exporter *collector.Exporter, selfRegistry *selfmetrics.Registry, logger log.Logger) http.Handler {
 	errorLog := promhttpLogger{level.Error(logger)}
 	var responses evaluationResponses
 	texts := newTextEncoder()
@@ -334,7 +335,7 @@ func gatherNow(g prometheus.Gatherer) prometheus.Gatherer {
 
 // encode is the response promhttp gives r for gatherer: its content
 // negotiation, compression and error handling, recorded.
-func encode(r *http.Request, selfRegistry *prometheus.Registry, errorLog promhttp.Logger, gatherer prometheus.Gatherer) *recorder {
+func encode(r *http.Request, selfRegistry *selfmetrics.Registry, errorLog promhttp.Logger, gatherer prometheus.Gatherer) *recorder {
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog:      errorLog,

@@ -36,10 +36,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/warden-exporter/warden_exporter/collector"
+	"github.com/warden-exporter/warden_exporter/internal/selfmetrics"
 	"github.com/warden-exporter/warden_exporter/internal/systemd"
 	"github.com/warden-exporter/warden_exporter/internal/testenv"
 )
@@ -207,7 +207,7 @@ func newTestServer(t *testing.T, maxRequests int, src collector.UnitReader) *htt
 	return srv
 }
 
-func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.UnitReader) (*httptest.Server, *prometheus.Registry) {
+func newTestServerWithRegistry(t *testing.T, maxRequests int, src collector.UnitReader) (*httptest.Server, *selfmetrics.Registry) {
 	t.Helper()
 	return newHandlerServer(t, serverOptions{maxRequests: maxRequests, timeoutOffset: 500 * time.Millisecond}, nil, collector.Options{Systemd: src})
 }

@@ -29,11 +29,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // userHZ is the clock ticks of /proc's times (USER_HZ, 100 on Linux
@@ -52,6 +55,8 @@ type Collector struct {
 	netstat int        // /proc/self/net/netstat's, likewise
 	buf     []byte
 	started float64 // process_start_time_seconds, 0 until read
+
+	meta map[*prometheus.Desc]family // written once, by newAt
 }
 
 // New returns a collector of this process's process_* families.
@@ -60,24 +65,41 @@ func New() *Collector {
 }
 
 func newAt(proc string) *Collector {
-	desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
-	return &Collector{
-		// client_golang's descriptions, word for word.
-		cpuTotal:  desc("process_cpu_seconds_total", "Total user and system CPU time spent in seconds."),
-		openFDs:   desc("process_open_fds", "Number of open file descriptors."),
-		maxFDs:    desc("process_max_fds", "Maximum number of open file descriptors."),
-		vsize:     desc("process_virtual_memory_bytes", "Virtual memory size in bytes."),
-		maxVsize:  desc("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes."),
-		rss:       desc("process_resident_memory_bytes", "Resident memory size in bytes."),
-		startTime: desc("process_start_time_seconds", "Start time of the process since unix epoch in seconds."),
-		inBytes:   desc("process_network_receive_bytes_total", "Number of bytes received by the process over the network."),
-		outBytes:  desc("process_network_transmit_bytes_total", "Number of bytes sent by the process over the network."),
-		pageSize:  os.Getpagesize(),
-		proc:      proc,
-		buf:       make([]byte, 16<<10),
-		stat:      -1,
-		netstat:   -1,
+	c := &Collector{
+		pageSize: os.Getpagesize(),
+		proc:     proc,
+		buf:      make([]byte, 16<<10),
+		stat:     -1,
+		netstat:  -1,
+		meta:     map[*prometheus.Desc]family{},
 	}
+	desc := func(name, help string, typ prometheus.ValueType) *prometheus.Desc {
+		d := prometheus.NewDesc(name, help, nil, nil)
+		f := family{name: name, help: help, valueType: typ, typ: dto.MetricType_GAUGE}
+		if typ == prometheus.CounterValue {
+			f.typ = dto.MetricType_COUNTER
+		}
+		c.meta[d] = f
+		return d
+	}
+	// client_golang's descriptions, word for word.
+	c.cpuTotal = desc("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", prometheus.CounterValue)
+	c.openFDs = desc("process_open_fds", "Number of open file descriptors.", prometheus.GaugeValue)
+	c.maxFDs = desc("process_max_fds", "Maximum number of open file descriptors.", prometheus.GaugeValue)
+	c.vsize = desc("process_virtual_memory_bytes", "Virtual memory size in bytes.", prometheus.GaugeValue)
+	c.maxVsize = desc("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", prometheus.GaugeValue)
+	c.rss = desc("process_resident_memory_bytes", "Resident memory size in bytes.", prometheus.GaugeValue)
+	c.startTime = desc("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", prometheus.GaugeValue)
+	c.inBytes = desc("process_network_receive_bytes_total", "Number of bytes received by the process over the network.", prometheus.CounterValue)
+	c.outBytes = desc("process_network_transmit_bytes_total", "Number of bytes sent by the process over the network.", prometheus.CounterValue)
+	return c
+}
+
+// family is what a family's series need of its description.
+type family struct {
+	name, help string
+	valueType  prometheus.ValueType
+	typ        dto.MetricType
 }
 
 // Describe sends the families' descriptions, in client_golang's order.
@@ -91,33 +113,76 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // without ReportErrors, a file it cannot read leaves its families out of
 // this scrape.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, v := range c.sample() {
+		ch <- prometheus.MustNewConstMetric(v.desc, v.typ, v.value)
+	}
+}
+
+// Families are Collect's series as families, in name order, as a registry
+// would gather them, made without one: the families and series are new at
+// each call (never modified after), their names and help are shared.
+func (c *Collector) Families() ([]*dto.MetricFamily, error) {
+	values := c.sample()
+	slices.SortFunc(values, func(a, b sampled) int { return strings.Compare(c.meta[a.desc].name, c.meta[b.desc].name) })
+	mfs := make([]dto.MetricFamily, len(values))
+	ms := make([]dto.Metric, len(values))
+	ptrs := make([]*dto.Metric, len(values))
+	nums := make([]float64, len(values))
+	out := make([]*dto.MetricFamily, len(values))
+	for i, v := range values {
+		meta := c.meta[v.desc]
+		nums[i] = v.value
+		if v.typ == prometheus.CounterValue {
+			ms[i].Counter = &dto.Counter{Value: &nums[i]}
+		} else {
+			ms[i].Gauge = &dto.Gauge{Value: &nums[i]}
+		}
+		ptrs[i] = &ms[i]
+		mfs[i] = dto.MetricFamily{Name: &meta.name, Help: &meta.help, Type: meta.typ.Enum(), Metric: ptrs[i : i+1 : i+1]}
+		out[i] = &mfs[i]
+	}
+	return out, nil
+}
+
+// sampled is one family's value.
+type sampled struct {
+	desc  *prometheus.Desc
+	typ   prometheus.ValueType
+	value float64
+}
+
+// sample reads what can be read, in client_golang's order.
+func (c *Collector) sample() []sampled {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	out := make([]sampled, 0, 9)
+	add := func(d *prometheus.Desc, v float64) { out = append(out, sampled{d, c.meta[d].valueType, v}) }
 	if st, err := c.readStat(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.cpuTotal, prometheus.CounterValue, float64(st.utime+st.stime)/userHZ)
-		ch <- prometheus.MustNewConstMetric(c.vsize, prometheus.GaugeValue, float64(st.vsize))
-		ch <- prometheus.MustNewConstMetric(c.rss, prometheus.GaugeValue, float64(st.rss*c.pageSize))
+		add(c.cpuTotal, float64(st.utime+st.stime)/userHZ)
+		add(c.vsize, float64(st.vsize))
+		add(c.rss, float64(st.rss*c.pageSize))
 		if c.started == 0 {
 			if boot, err := c.bootTime(); err == nil {
 				c.started = float64(boot) + float64(st.starttime)/userHZ
 			}
 		}
 		if c.started != 0 {
-			ch <- prometheus.MustNewConstMetric(c.startTime, prometheus.GaugeValue, c.started)
+			add(c.startTime, c.started)
 		}
 	}
 	if fds, err := c.openFDCount(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.openFDs, prometheus.GaugeValue, float64(fds))
+		add(c.openFDs, float64(fds))
 	}
 	var files, space syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &files) == nil && syscall.Getrlimit(syscall.RLIMIT_AS, &space) == nil {
-		ch <- prometheus.MustNewConstMetric(c.maxFDs, prometheus.GaugeValue, float64(files.Cur))
-		ch <- prometheus.MustNewConstMetric(c.maxVsize, prometheus.GaugeValue, float64(space.Cur))
+		add(c.maxFDs, float64(files.Cur))
+		add(c.maxVsize, float64(space.Cur))
 	}
-	if in, out, err := c.readNetstat(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.inBytes, prometheus.CounterValue, in)
-		ch <- prometheus.MustNewConstMetric(c.outBytes, prometheus.CounterValue, out)
+	if received, sent, err := c.readNetstat(); err == nil {
+		add(c.inBytes, received)
+		add(c.outBytes, sent)
 	}
+	return out
 }
 
 // procStat is what is read of /proc/self/stat.

@@ -103,6 +103,41 @@ func TestSameAsClientGolang(t *testing.T) {
 	}
 }
 
+// Families are what a registry gathers of the collector: the same
+// families, in name order, with the same help, types and series, values
+// read between two gatherings; each call makes new series.
+func TestFamiliesAreTheRegistrysGathering(t *testing.T) {
+	c := New()
+	before := gather(t, c)
+	got, err := c.Families()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := gather(t, c)
+	if len(got) != len(before) {
+		t.Fatalf("%d families, the registry gathered %d", len(got), len(before))
+	}
+	for i, mf := range got {
+		if i > 0 && got[i-1].GetName() >= mf.GetName() {
+			t.Errorf("%s after %s: not in name order", mf.GetName(), got[i-1].GetName())
+		}
+		want := before[mf.GetName()]
+		if want == nil || mf.GetHelp() != want.GetHelp() || mf.GetType() != want.GetType() || len(mf.GetMetric()) != 1 || len(mf.GetMetric()[0].GetLabel()) != 0 {
+			t.Errorf("%v, the registry gathered %v", mf, want)
+			continue
+		}
+		lo, hi := min(value(want), value(after[mf.GetName()])), max(value(want), value(after[mf.GetName()]))
+		// The Go runtime may move memory between the reads, not 64 MiB.
+		if g := value(mf); g < lo-64<<20 || g > hi+64<<20 {
+			t.Errorf("%s = %v, not within the registry's %v .. %v", mf.GetName(), g, lo, hi)
+		}
+	}
+	again, _ := c.Families()
+	if again[0] == got[0] || again[0].GetMetric()[0] == got[0].GetMetric()[0] {
+		t.Error("a second call returned the first call's family or series")
+	}
+}
+
 // A second scrape is read through the descriptors the first opened: the
 // process holds two more, not two more each scrape.
 func TestDescriptorsKept(t *testing.T) {
