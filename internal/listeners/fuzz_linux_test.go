@@ -63,7 +63,7 @@ func TestParseCapturedSockDiagDump(t *testing.T) {
 	}
 	var ls []Listener
 	for _, d := range dumps {
-		done, err := parseDiagMessages(d, 42, unix.IPPROTO_TCP, &ls)
+		done, err := parseDiagMessages(d, 42, unix.SOCK_DIAG_BY_FAMILY, unix.IPPROTO_TCP, &ls)
 		if !done || err != nil {
 			t.Fatalf("done %v err %v", done, err)
 		}
@@ -119,7 +119,7 @@ func FuzzParseDiagMessages(f *testing.F) {
 			proto = unix.IPPROTO_UDP
 		}
 		var out []Listener
-		parseDiagMessages(data, seq, proto, &out)
+		parseDiagMessages(data, seq, unix.SOCK_DIAG_BY_FAMILY, proto, &out)
 		for _, l := range out {
 			if !l.Addr.IsValid() || (l.Proto != "tcp" && l.Proto != "udp") {
 				t.Fatalf("bad listener %+v", l)

@@ -14,6 +14,7 @@
 package listeners
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -148,6 +149,51 @@ func TestNetlinkDumpSeesRealSockets(t *testing.T) {
 	local := uint16(c.LocalAddr().(*net.TCPAddr).Port)
 	if _, ok := findListener(ls, "tcp", local); ok {
 		t.Error("the client side of a connection was reported as a listener")
+	}
+}
+
+// The TCP listeners of both families are read with one request
+// (TCPDIAG_GETSOCK) and, should a kernel refuse it, with one request per
+// family: the same sockets either way, every field the same.
+func TestOneTCPRequestForBothFamilies(t *testing.T) {
+	s := openTestSockets(t)
+	read := func(setup func(d *netlinkDumper)) []Listener {
+		t.Helper()
+		d, err := newNetlinkDumper()
+		if err != nil {
+			testenv.Skip(t, "netlink sock_diag: %v", err)
+		}
+		defer d.Close()
+		setup(d)
+		ls, err := d.Listeners(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tcp []Listener
+		for _, l := range ls {
+			if l.Proto == "tcp" {
+				tcp = append(tcp, l)
+			}
+		}
+		slices.SortFunc(tcp, func(a, b Listener) int { return cmp.Compare(a.Inode, b.Inode) })
+		return tcp
+	}
+	one := read(func(*netlinkDumper) {})
+	perFamily := read(func(d *netlinkDumper) { d.noTCPBoth = true })
+	// A kernel that refuses the request (here: a type it does not know)
+	// gets the two requests, from that read on.
+	var refused *netlinkDumper
+	fallback := read(func(d *netlinkDumper) { d.tcpBoth = 999; refused = d })
+	if !refused.noTCPBoth {
+		t.Error("a refused request was not given up")
+	}
+	if !slices.Equal(one, perFamily) || !slices.Equal(one, fallback) {
+		t.Errorf("one request %v\nper family %v\nafter a refusal %v", one, perFamily, fallback)
+	}
+	for _, name := range []string{"v4", "v6", "dual", "v6only", "any4"} {
+		if _, ok := findListener(one, "tcp", s.ports[name]); !ok {
+			t.Errorf("%s not read by the one request", name)
+		}
 	}
 }
 
@@ -331,7 +377,7 @@ func TestParseDiagMessagesRejectsGarbage(t *testing.T) {
 	// A length that runs past the buffer.
 	b := make([]byte, 32)
 	binary.NativeEndian.PutUint32(b, 1000)
-	if _, err := parseDiagMessages(b, 1, unix.IPPROTO_TCP, &out); err == nil {
+	if _, err := parseDiagMessages(b, 1, unix.SOCK_DIAG_BY_FAMILY, unix.IPPROTO_TCP, &out); err == nil {
 		t.Error("an oversized length must be an error")
 	}
 	// An error message carries -errno.
@@ -340,12 +386,12 @@ func TestParseDiagMessagesRejectsGarbage(t *testing.T) {
 	binary.NativeEndian.PutUint16(b[4:], unix.NLMSG_ERROR)
 	binary.NativeEndian.PutUint32(b[8:], 7)
 	binary.NativeEndian.PutUint32(b[16:], uint32(0xffffffff-uint32(unix.EPERM)+1))
-	if done, err := parseDiagMessages(b, 7, unix.IPPROTO_TCP, &out); !done || err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+	if done, err := parseDiagMessages(b, 7, unix.SOCK_DIAG_BY_FAMILY, unix.IPPROTO_TCP, &out); !done || err == nil || !strings.Contains(err.Error(), "operation not permitted") {
 		t.Errorf("NLMSG_ERROR: done %v err %v", done, err)
 	}
 	// A message of another sequence is skipped.
 	binary.NativeEndian.PutUint32(b[8:], 8)
-	if done, err := parseDiagMessages(b, 7, unix.IPPROTO_TCP, &out); done || err != nil {
+	if done, err := parseDiagMessages(b, 7, unix.SOCK_DIAG_BY_FAMILY, unix.IPPROTO_TCP, &out); done || err != nil {
 		t.Errorf("foreign sequence: done %v err %v", done, err)
 	}
 }
