@@ -14,6 +14,7 @@
 package collector
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -110,9 +111,28 @@ func (r *failureRig) runs(unit string) int {
 // NRestarts (one restart per crash).
 func (r *failureRig) waitCrashed(t *testing.T, unit string, n int) {
 	t.Helper()
-	systemdtest.WaitFor(t, 60*time.Second, unit+" to crash "+strconv.Itoa(n)+" times and stay up", func() bool {
-		return r.runs(unit) == n+1 && r.m.Show(t, unit, "SubState") == "running" && r.m.Show(t, unit, "NRestarts") == strconv.Itoa(n)
-	})
+	var last string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		runs, sub, restarts := r.runs(unit), r.m.Show(t, unit, "SubState"), r.m.Show(t, unit, "NRestarts")
+		if runs == n+1 && sub == "running" && restarts == strconv.Itoa(n) {
+			return
+		}
+		// Which premise is short, if it never holds: the runs counted by
+		// the script, or what systemd says.
+		last = fmt.Sprintf("runs %d (want %d), SubState %s (want running), NRestarts %s (want %d), ActiveState %s, Result %s",
+			runs, n+1, sub, restarts, n, r.m.Show(t, unit, "ActiveState"), r.m.Show(t, unit, "Result"))
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not crash %d times and stay up within 60 s: %s\nmanager log (tail):\n%s", unit, n, last, tail(r.m.Log(), 30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // failures returns unit's warden_unit_failures_total by result, through
