@@ -14,6 +14,7 @@
 package systemd
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,5 +57,41 @@ func TestViewsSayWhichUnitsTheyAreBehindOn(t *testing.T) {
 	view = &Snapshot{snap: cache.snap()}
 	if u, _ := view.Unit("web.service"); !view.Current("web.service") || u.ControlGroup == "" {
 		t.Errorf("fetched: current %v, ControlGroup %q; want current with one", view.Current("web.service"), u.ControlGroup)
+	}
+}
+
+// A change answered to a scrape's barrier in the loop iteration it was
+// applied in reaches the watch too: the view Cached gives is the one the
+// barrier got. Before, the watch kept the view before the change until
+// the next one.
+func TestTheWatchGetsTheViewABarrierGot(t *testing.T) {
+	client := New(Options{Include: anchored(`.*\.service`)})
+	cache := newUnitCache(nil, nil, nil, client.watched, nil, time.Second, time.Minute)
+	var publish atomic.Bool
+	publish.Store(true)
+	cache.publish = &publish
+	cache.applyListing(fetchResult{listed: []sdbus.UnitStatus{
+		{Name: "web.service", LoadState: "loaded", ActiveState: "active", SubState: "running"},
+	}})
+	cache.queue, cache.outstanding = nil, map[uint64]int{} // no bus: no fetch
+	cache.publishChange()
+	before := cache.latest.Load()
+	if before == nil {
+		t.Fatal("the premise: the listing's view is published")
+	}
+
+	// A unit stops; a scrape waits on a barrier; the loop iteration that
+	// applies the change answers it, then publishes.
+	cache.units["web.service"].ActiveState, cache.dirty = "inactive", true
+	reply := make(chan *cacheView, 1)
+	cache.waiting = append(cache.waiting, barrierRequest{seq: cache.processed, reply: reply})
+	cache.answerBarriers()
+	cache.publishChange()
+	got := <-reply
+	if u := got.units["web.service"]; u.ActiveState != "inactive" {
+		t.Fatalf("the barrier's view: %s, want inactive", u.ActiveState)
+	}
+	if latest := cache.latest.Load(); latest != got {
+		t.Errorf("the watch's view is not the barrier's: web.service %s in it (the view before the change: %v)", latest.units["web.service"].ActiveState, latest == before)
 	}
 }
