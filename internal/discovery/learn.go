@@ -91,10 +91,7 @@ func (d *Discovery) listening(cfg *config.Config, units *systemd.Snapshot, ls []
 			}
 		}
 	}
-	for _, name := range units.Names() {
-		if !strings.HasSuffix(name, ".socket") {
-			continue
-		}
+	for _, name := range units.SocketUnits() {
 		u, _ := units.Unit(name)
 		for _, ls := range u.Listen {
 			addr, port, ok := ls.AddrPort()

@@ -359,7 +359,7 @@ type socketListens []struct {
 
 func socketUnits(units *systemd.Snapshot) socketListens {
 	var out socketListens
-	for _, name := range units.Names() {
+	for _, name := range units.SocketUnits() {
 		u, _ := units.Unit(name)
 		for _, l := range u.Listen {
 			proto := ""

@@ -143,6 +143,9 @@ type cacheView struct {
 
 	failedOnce sync.Once
 	failed     []string // the units in ActiveState failed, sorted (failed.go)
+
+	socketsOnce sync.Once
+	sockets     []string // the socket units, sorted (SocketUnits)
 }
 
 type fetchResult struct {

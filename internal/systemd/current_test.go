@@ -14,6 +14,7 @@
 package systemd
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,5 +94,17 @@ func TestTheWatchGetsTheViewABarrierGot(t *testing.T) {
 	}
 	if latest := cache.latest.Load(); latest != got {
 		t.Errorf("the watch's view is not the barrier's: web.service %s in it (the view before the change: %v)", latest.units["web.service"].ActiveState, latest == before)
+	}
+}
+
+// A view's socket units are its units named *.socket, sorted, found once.
+func TestViewsListTheirSocketUnits(t *testing.T) {
+	view := SnapshotOf(Unit{Name: "b.socket"}, Unit{Name: "web.service"}, Unit{Name: "a.socket"}, Unit{Name: "socket.target"}, Unit{Name: "x.socket.service"})
+	got := view.SocketUnits()
+	if want := []string{"a.socket", "b.socket"}; !slices.Equal(got, want) {
+		t.Errorf("SocketUnits = %v, want %v", got, want)
+	}
+	if again := view.SocketUnits(); len(again) == 0 || &again[0] != &got[0] {
+		t.Error("the list was made again for the same view")
 	}
 }
