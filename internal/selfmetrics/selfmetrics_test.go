@@ -118,6 +118,21 @@ func TestRuntimeIsClientGolangsGoCollector(t *testing.T) {
 	}
 	// Label pairs, help and names are shared; series are new each call.
 	again, _ := r.Families()
+	// After a collection the pause summary is read again, not reused.
+	count := func(mfs []*dto.MetricFamily) uint64 {
+		for _, mf := range mfs {
+			if mf.GetName() == "go_gc_duration_seconds" {
+				return mf.GetMetric()[0].GetSummary().GetSampleCount()
+			}
+		}
+		t.Fatal("no go_gc_duration_seconds")
+		return 0
+	}
+	runtime.GC()
+	afterGC, _ := r.Families()
+	if count(afterGC) <= count(got) || count(afterGC) > count(clientGolangsGoFamilies(t)) {
+		t.Errorf("after a collection go_gc_duration_seconds_count = %d, was %d; client_golang's after it %d", count(afterGC), count(got), count(clientGolangsGoFamilies(t)))
+	}
 	if again[0] == got[0] || again[0].GetMetric()[0] == got[0].GetMetric()[0] {
 		t.Error("a second call returned the first call's family or series")
 	}
@@ -155,8 +170,12 @@ func TestRegistryMergesProducersInNameOrder(t *testing.T) {
 		return &dto.MetricFamily{Name: &name, Help: &help, Type: &typ, Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}}
 	}
 	reg := NewRegistry(
-		ProducerFunc(func() ([]*dto.MetricFamily, error) { return []*dto.MetricFamily{family("a_first", 1), family("m_middle", 2)}, nil }),
-		ProducerFunc(func() ([]*dto.MetricFamily, error) { return []*dto.MetricFamily{family("b_second", 3), family("z_last", 4)}, nil }),
+		ProducerFunc(func() ([]*dto.MetricFamily, error) {
+			return []*dto.MetricFamily{family("a_first", 1), family("m_middle", 2)}, nil
+		}),
+		ProducerFunc(func() ([]*dto.MetricFamily, error) {
+			return []*dto.MetricFamily{family("b_second", 3), family("z_last", 4)}, nil
+		}),
 	)
 	for _, name := range []string{"c_registered", "y_registered"} {
 		reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "h"}))
