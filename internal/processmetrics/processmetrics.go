@@ -56,7 +56,7 @@ type Collector struct {
 	buf     []byte
 	started float64 // process_start_time_seconds, 0 until read
 
-	meta map[*prometheus.Desc]family // written once, by newAt
+	meta map[*prometheus.Desc]*family // written once, by newAt
 }
 
 // New returns a collector of this process's process_* families.
@@ -71,11 +71,11 @@ func newAt(proc string) *Collector {
 		buf:      make([]byte, 16<<10),
 		stat:     -1,
 		netstat:  -1,
-		meta:     map[*prometheus.Desc]family{},
+		meta:     map[*prometheus.Desc]*family{},
 	}
 	desc := func(name, help string, typ prometheus.ValueType) *prometheus.Desc {
 		d := prometheus.NewDesc(name, help, nil, nil)
-		f := family{name: name, help: help, valueType: typ, typ: dto.MetricType_GAUGE}
+		f := &family{name: name, help: help, valueType: typ, typ: dto.MetricType_GAUGE}
 		if typ == prometheus.CounterValue {
 			f.typ = dto.MetricType_COUNTER
 		}
@@ -114,7 +114,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // this scrape.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, v := range c.sample() {
-		ch <- prometheus.MustNewConstMetric(v.desc, v.typ, v.value)
+		ch <- prometheus.MustNewConstMetric(v.desc, c.meta[v.desc].valueType, v.value)
 	}
 }
 
@@ -132,7 +132,7 @@ func (c *Collector) Families() ([]*dto.MetricFamily, error) {
 	for i, v := range values {
 		meta := c.meta[v.desc]
 		nums[i] = v.value
-		if v.typ == prometheus.CounterValue {
+		if meta.valueType == prometheus.CounterValue {
 			ms[i].Counter = &dto.Counter{Value: &nums[i]}
 		} else {
 			ms[i].Gauge = &dto.Gauge{Value: &nums[i]}
@@ -147,7 +147,6 @@ func (c *Collector) Families() ([]*dto.MetricFamily, error) {
 // sampled is one family's value.
 type sampled struct {
 	desc  *prometheus.Desc
-	typ   prometheus.ValueType
 	value float64
 }
 
@@ -156,7 +155,7 @@ func (c *Collector) sample() []sampled {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]sampled, 0, 9)
-	add := func(d *prometheus.Desc, v float64) { out = append(out, sampled{d, c.meta[d].valueType, v}) }
+	add := func(d *prometheus.Desc, v float64) { out = append(out, sampled{d, v}) }
 	if st, err := c.readStat(); err == nil {
 		add(c.cpuTotal, float64(st.utime+st.stime)/userHZ)
 		add(c.vsize, float64(st.vsize))
