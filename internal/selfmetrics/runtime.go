@@ -15,9 +15,11 @@ package selfmetrics
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,9 +65,16 @@ type runtimeReading struct {
 	goroutines int
 	threads    int
 	gc         *debug.GCStats
+	// asked, when not nil, records the runtime/metrics names the values
+	// ask for (each read as 0): what NewRuntime reads at each scrape.
+	asked map[string]bool
 }
 
 func (rr *runtimeReading) rm(name string) float64 {
+	if rr.asked != nil {
+		rr.asked[name] = true
+		return 0
+	}
 	i, ok := rr.r.index[name]
 	if !ok {
 		return 0
@@ -80,6 +89,10 @@ func (rr *runtimeReading) rm(name string) float64 {
 }
 
 func (rr *runtimeReading) rmUint(name string) uint64 {
+	if rr.asked != nil {
+		rr.asked[name] = true
+		return 0
+	}
 	i, ok := rr.r.index[name]
 	if !ok || rr.r.samples[i].Value.Kind() != metrics.KindUint64 {
 		return 0
@@ -156,6 +169,7 @@ func NewRuntime() *Runtime {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
 	r := &Runtime{index: map[string]int{}, summary: -1}
+	r.gc.PauseQuantiles = make([]time.Duration, 5)
 	skeleton, err := reg.Gather()
 	if err == nil {
 		err = r.learn(skeleton)
@@ -165,23 +179,19 @@ func NewRuntime() *Runtime {
 		r.fallback = reg
 		return r
 	}
-	names := []string{
-		gcCyclesMetric,
-		"/gc/gogc:percent", "/gc/gomemlimit:bytes", "/sched/gomaxprocs:threads",
-		"/gc/heap/tiny/allocs:objects", "/gc/heap/allocs:objects", "/gc/heap/frees:objects",
-		"/gc/heap/allocs:bytes", "/gc/heap/objects:objects", "/gc/heap/goal:bytes",
-		"/memory/classes/total:bytes", "/memory/classes/heap/objects:bytes", "/memory/classes/heap/unused:bytes",
-		"/memory/classes/heap/released:bytes", "/memory/classes/heap/free:bytes", "/memory/classes/heap/stacks:bytes",
-		"/memory/classes/os-stacks:bytes", "/memory/classes/metadata/mspan/inuse:bytes",
-		"/memory/classes/metadata/mspan/free:bytes", "/memory/classes/metadata/mcache/inuse:bytes",
-		"/memory/classes/metadata/mcache/free:bytes", "/memory/classes/profiling/buckets:bytes",
-		"/memory/classes/metadata/other:bytes", "/memory/classes/other:bytes",
+	// The runtime/metrics to read are those the families' values ask for:
+	// each asked once, here.
+	dry := &runtimeReading{r: r, gc: &r.gc, asked: map[string]bool{gcCyclesMetric: true}}
+	for i, read := range r.values {
+		if i != r.summary {
+			read(dry)
+		}
 	}
 	known := map[string]bool{}
 	for _, d := range metrics.All() {
 		known[d.Name] = true
 	}
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(dry.asked)) {
 		// A name this Go does not have reads 0, as client_golang's
 		// lookupOrZero does.
 		if known[n] {
@@ -239,16 +249,13 @@ func (r *Runtime) Families() ([]*dto.MetricFamily, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	metrics.Read(r.samples)
-	// ReadGCStats reuses Pause's capacity and sorts within it: no
-	// allocation once the history has been read.
-	if r.gc.PauseQuantiles == nil {
-		r.gc.PauseQuantiles = make([]time.Duration, 5)
-	}
 	threads, _ := runtime.ThreadCreateProfile(nil)
 	rr := &runtimeReading{r: r, goroutines: runtime.NumGoroutine(), threads: threads, gc: &r.gc}
 	if cycles := rr.rmUint(gcCyclesMetric); !r.gcRead || cycles != r.gcCycles {
 		// A collection ending between the two reads makes the stats the
-		// newer: the next scrape reads them again.
+		// newer: the next scrape reads them again. ReadGCStats reuses
+		// Pause's capacity and sorts within it: no allocation once the
+		// history has been read.
 		debug.ReadGCStats(&r.gc)
 		r.gcRead, r.gcCycles = true, cycles
 	}
