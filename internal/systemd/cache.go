@@ -255,7 +255,7 @@ func (c *unitCache) announced(err error) error {
 // 6% of a compact scrape's CPU) was worked out again at every scrape and
 // tick.
 func (c *unitCache) publishChange() {
-	if !c.dirty && c.latest.Load() != nil && c.latest.Load() == c.snapshot {
+	if !c.dirty && c.latest.Load() == c.snapshot {
 		return
 	}
 	c.publishView(false)
