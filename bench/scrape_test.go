@@ -22,11 +22,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,20 +143,12 @@ func TestScrapeVsStaticFloor(t *testing.T) {
 		scrapeAsPrometheus(t, client, url)
 		return time.Since(t0)
 	}
-	// Each side on its own, the exporter and its floor interleaved in
-	// turns (ABBA): what the measuring process did just before a request
-	// leans on it — after the full side's 1.2 MB decompression the next
-	// request finds its memory warm, after a compact one it does not. With
-	// the sides interleaved and the exporter always first, the full
-	// exporter came after compact requests and its floor after the full
-	// exporter: 6.77 ms against 1.75 ms (3.86x), alone in turns 2.94 ms
-	// against 2.43 ms (1.21x), same binaries, same minute.
 	// The one call a scrape makes to systemd, alone, timed as the scrapes
 	// are, in the compact side's turns: it confirms the unit cache is
 	// current (every signal systemd sent before it is applied), so a
 	// scrape waits for it, and it wakes the manager.
 	var roundTrips []time.Duration
-	manager := managerObject(t, m.PrivateAddress())
+	manager := m.DialPrivate(t).Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
 	roundTrip := func() {
 		runtime.GC()
 		t0 := time.Now()
@@ -168,6 +158,14 @@ func TestScrapeVsStaticFloor(t *testing.T) {
 		}
 		roundTrips = append(roundTrips, time.Since(t0))
 	}
+	// Each side on its own, the exporter and its floor interleaved in
+	// turns (ABBA): what the measuring process did just before a request
+	// leans on it — after the full side's 1.2 MB decompression the next
+	// request finds its memory warm, after a compact one it does not. With
+	// the sides interleaved and the exporter always first, the full
+	// exporter came after compact requests and its floor after the full
+	// exporter: 6.77 ms against 1.75 ms (3.86x), alone in turns 2.94 ms
+	// against 2.43 ms (1.21x), same binaries, same minute.
 	for si, s := range sides {
 		for i := range scrapes {
 			if si == 0 {
@@ -197,19 +195,4 @@ func TestScrapeVsStaticFloor(t *testing.T) {
 	rt, f := median(roundTrips), median(sides[0].floorTimes)
 	fmt.Fprintf(&out, "the scrape's D-Bus round trip to systemd alone: %v, %.2fx the compact floor\n", rt.Round(10*time.Microsecond), float64(rt)/float64(f))
 	fmt.Print(out.String())
-}
-
-// managerObject is systemd's manager on a connection of its own to the
-// manager's private socket at address (unix:path=...).
-func managerObject(t *testing.T, address string) dbus.BusObject {
-	t.Helper()
-	conn, err := dbus.Dial(address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-		t.Fatal(err)
-	}
-	return conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
 }

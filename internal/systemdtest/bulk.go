@@ -44,8 +44,26 @@ func (m *Manager) DialBus(t testing.TB) *dbus.Conn {
 	return conn
 }
 
+// DialPrivate opens a plain connection to the manager's private socket
+// (no bus: the manager is the peer), closed when the test ends.
+func (m *Manager) DialPrivate(t testing.TB) *dbus.Conn {
+	t.Helper()
+	conn, err := dial(t.Context(), m.PrivateAddress(), false)
+	if err != nil {
+		t.Fatalf("connecting to the manager's private socket: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func (m *Manager) dialBus(ctx context.Context) (*dbus.Conn, error) {
-	conn, err := dbus.Dial(m.BusAddress(), dbus.WithContext(ctx))
+	return dial(ctx, m.BusAddress(), true)
+}
+
+// dial connects and authenticates to address, and registers with the bus
+// if it is one (hello).
+func dial(ctx context.Context, address string, hello bool) (*dbus.Conn, error) {
+	conn, err := dbus.Dial(address, dbus.WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -53,9 +71,11 @@ func (m *Manager) dialBus(ctx context.Context) (*dbus.Conn, error) {
 		conn.Close()
 		return nil, err
 	}
-	if err := conn.Hello(); err != nil {
-		conn.Close()
-		return nil, err
+	if hello {
+		if err := conn.Hello(); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	return conn, nil
 }
