@@ -112,26 +112,10 @@ func TestContainerAlertsEndToEnd(t *testing.T) {
 	// still judged while the other incidents run, would page a second
 	// time for the removal (3 of the 4 deployed did, unseen by each
 	// subtest's own count).
-	//
-	// The new container is created before the old one goes, as a deploy
-	// tool pulls and creates first: what the check sees between the two
-	// (no container, then one created, not started) is the removal, a
-	// rename and the start, 2.3-3.1 s with the eight incidents at once.
-	// Created after the removal, under a load of 4-7 the gap outlasted
-	// for: (4 s) and the page said it ("not in docker", "created, never
-	// started") instead of the incident. (Renaming the old one away and
-	// removing it after the start does not shorten the gap, and docker
-	// refuses to rename a container while it restarts.)
 	rerun := func(sub *testing.T, name string, opts enginetest.RunOptions) {
 		sub.Helper()
-		eng.Create(cleanupsOf{sub, t}, name+"-next", opts)
-		began := time.Now()
 		eng.Remove(sub, name)
-		eng.Rename(sub, name+"-next", name)
-		eng.Start(sub, name)
-		if gap := time.Since(began); gap > 3*time.Second {
-			sub.Logf("%s: %v between the old container's removal and the new one's start (for: 4s)", name, gap.Round(time.Millisecond))
-		}
+		eng.Run(cleanupsOf{sub, t}, name, opts)
 	}
 	var squatter net.Listener
 

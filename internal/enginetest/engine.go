@@ -297,16 +297,6 @@ func (e *Engine) createBody(image string, opts RunOptions) (map[string]any, erro
 // its ID. It is removed (forced) when the test ends.
 func (e *Engine) Run(t testing.TB, name string, opts RunOptions) string {
 	t.Helper()
-	id := e.Create(t, name, opts)
-	e.Start(t, name)
-	return id
-}
-
-// Create creates a container named name from Image, not started, and
-// returns its ID. It is removed (forced) when the test ends, whatever its
-// name then.
-func (e *Engine) Create(t testing.TB, name string, opts RunOptions) string {
-	t.Helper()
 	image := e.Image(t)
 	body, err := e.createBody(image, opts)
 	if err != nil {
@@ -323,13 +313,8 @@ func (e *Engine) Create(t testing.TB, name string, opts RunOptions) string {
 			t.Errorf("removing container %s: %v", name, err)
 		}
 	})
+	e.Start(t, name)
 	return created.ID
-}
-
-// Rename renames container from to to, as `docker rename`.
-func (e *Engine) Rename(t testing.TB, from, to string) {
-	t.Helper()
-	e.act(t, from, "rename", url.Values{"name": {to}})
 }
 
 // Start starts a stopped container.
